@@ -59,6 +59,8 @@ pub struct Failure<'a> {
     pub error: Option<&'a [u8]>,
     /// NGINX's message with the errno part, without ` while <action>` and context.
     pub message: &'a [u8],
+    /// The failing call wrote to the upstream (writev/send/sendfile/SSL_write).
+    pub send_side: bool,
 }
 
 /// Classifies the message part of a line (`rest` of [`split_prefix`]).
@@ -96,6 +98,7 @@ pub fn classify<'a>(rest: &'a [u8], action: Option<&[u8]>) -> Option<UpstreamLin
     } else {
         (None, None, msg)
     };
+    let send_side = event == Event::SendFailed;
     let event = match (event, errno) {
         (Event::RecvFailed | Event::SendFailed, Some(104)) => Event::Reset,
         (e, _) => e,
@@ -105,6 +108,7 @@ pub fn classify<'a>(rest: &'a [u8], action: Option<&[u8]>) -> Option<UpstreamLin
         errno,
         error,
         message,
+        send_side,
     }))
 }
 
@@ -302,7 +306,7 @@ mod tests {
         assert_eq!(failure(line, None).1.event, Event::Reset);
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 writev() failed (32: Broken pipe) while sending request to upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
-        assert_eq!((f.event, f.errno), (Event::SendFailed, Some(32)));
+        assert_eq!((f.event, f.errno, f.send_side), (Event::SendFailed, Some(32), true));
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 upstream prematurely closed connection while reading response header from upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
         assert_eq!((f.event, f.errno), (Event::ClosedPrematurely, None));

@@ -1,0 +1,149 @@
+//! The arguments of the `gatelog` directive, checked before anything is allocated.
+
+/// Where a location's records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    Off,
+    /// The whole first argument (`syslog:server=...`), handed to NGINX's own syslog
+    /// parser so it behaves exactly like `access_log syslog:`.
+    Syslog(&'a [u8]),
+    File {
+        path: &'a [u8],
+        /// 0: unbuffered, one write() per record (as access_log without buffer=).
+        buffer: usize,
+        /// Milliseconds after which a partly filled buffer is written.
+        flush_ms: Option<u64>,
+    },
+}
+
+/// `parse_size` and `parse_time` are NGINX's `ngx_parse_size`/`ngx_parse_time(..., 0)`
+/// so that sizes and times read exactly like every other directive's.
+pub fn parse_target<'a>(
+    args: &[&'a [u8]],
+    parse_size: impl Fn(&[u8]) -> Option<usize>,
+    parse_time_ms: impl Fn(&[u8]) -> Option<u64>,
+) -> Result<Target<'a>, String> {
+    let (first, params) = match args.split_first() {
+        Some(split) => split,
+        None => return Err("needs a path, syslog:... or off".into()),
+    };
+    if *first == b"off" {
+        return match params.first() {
+            None => Ok(Target::Off),
+            Some(p) => Err(format!("invalid parameter \"{}\" after off", show(p))),
+        };
+    }
+    if first.is_empty() {
+        return Err("empty path".into());
+    }
+    if first.starts_with(b"syslog:") {
+        return match params.first() {
+            None => Ok(Target::Syslog(first)),
+            Some(p) => Err(format!(
+                "invalid parameter \"{}\": buffer= and flush= apply to files only",
+                show(p)
+            )),
+        };
+    }
+    let mut buffer = None;
+    let mut flush = None;
+    for p in params {
+        if let Some(v) = p.strip_prefix(b"buffer=") {
+            match parse_size(v) {
+                Some(n) if n > 0 => buffer = Some(n),
+                _ => return Err(format!("invalid buffer size \"{}\"", show(v))),
+            }
+        } else if let Some(v) = p.strip_prefix(b"flush=") {
+            match parse_time_ms(v) {
+                Some(ms) if ms > 0 => flush = Some(ms),
+                _ => return Err(format!("invalid flush time \"{}\"", show(v))),
+            }
+        } else {
+            return Err(format!("invalid parameter \"{}\"", show(p)));
+        }
+    }
+    if flush.is_some() && buffer.is_none() {
+        return Err("flush= needs buffer=".into());
+    }
+    Ok(Target::File {
+        path: first,
+        buffer: buffer.unwrap_or(0),
+        flush_ms: flush,
+    })
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(v: &[u8]) -> Option<usize> {
+        let s = std::str::from_utf8(v).ok()?;
+        match s.strip_suffix('k') {
+            Some(n) => n.parse::<usize>().ok().map(|n| n * 1024),
+            None => s.parse().ok(),
+        }
+    }
+    fn time(v: &[u8]) -> Option<u64> {
+        let s = std::str::from_utf8(v).ok()?;
+        s.strip_suffix('s')?.parse::<u64>().ok().map(|n| n * 1000)
+    }
+    fn parse<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, String> {
+        parse_target(args, size, time)
+    }
+
+    #[test]
+    fn accepts_the_documented_forms() {
+        assert_eq!(parse(&[b"off"]), Ok(Target::Off));
+        assert_eq!(
+            parse(&[b"/var/log/g.json"]),
+            Ok(Target::File {
+                path: b"/var/log/g.json",
+                buffer: 0,
+                flush_ms: None
+            })
+        );
+        assert_eq!(
+            parse(&[b"g.json", b"buffer=64k", b"flush=5s"]),
+            Ok(Target::File {
+                path: b"g.json",
+                buffer: 65536,
+                flush_ms: Some(5000)
+            })
+        );
+        assert_eq!(
+            parse(&[b"syslog:server=127.0.0.1:514,tag=gatelog"]),
+            Ok(Target::Syslog(b"syslog:server=127.0.0.1:514,tag=gatelog"))
+        );
+    }
+
+    #[test]
+    fn names_the_bad_value() {
+        assert_eq!(
+            parse(&[b"g", b"buffer=lots"]),
+            Err("invalid buffer size \"lots\"".into())
+        );
+        assert_eq!(
+            parse(&[b"g", b"buffer=0"]),
+            Err("invalid buffer size \"0\"".into())
+        );
+        assert_eq!(
+            parse(&[b"g", b"buffer=1k", b"flush=soon"]),
+            Err("invalid flush time \"soon\"".into())
+        );
+        assert_eq!(
+            parse(&[b"g", b"gzip"]),
+            Err("invalid parameter \"gzip\"".into())
+        );
+        assert_eq!(
+            parse(&[b"g", b"flush=1s"]),
+            Err("flush= needs buffer=".into())
+        );
+        assert!(parse(&[b"off", b"x"]).is_err());
+        assert!(parse(&[b"syslog:server=x", b"buffer=1k"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! The module table NGINX loads, its hooks, and the two phase handlers.
+
+use core::ffi::{c_char, c_void};
+use core::ptr::{self, addr_of, addr_of_mut};
+
+use ngx::ffi::{
+    ngx_array_push, ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_t, ngx_cycle_t,
+    ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_main_conf_t, ngx_http_core_module,
+    ngx_http_get_variable_index, ngx_http_handler_pt, ngx_http_module, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
+    ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_1MORE, NGX_CONF_FLAG,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
+    NGX_HTTP_SRV_CONF,
+};
+
+use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
+use super::guard;
+use super::record::record_for;
+use super::tap::{learn_http_log_handler, refresh, wrap};
+use super::variables::add_variables;
+
+const NGX_OK: ngx_int_t = 0;
+const NGX_ERROR: ngx_int_t = -1;
+const NGX_DECLINED: ngx_int_t = -5;
+const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
+
+static NGX_HTTP_GATELOG_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: Some(preconfiguration),
+    postconfiguration: Some(postconfiguration),
+    create_main_conf: Some(create_main_conf),
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(create_loc_conf),
+    merge_loc_conf: Some(merge_loc_conf),
+};
+
+const CONTEXTS: usize = (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF) as usize;
+
+static mut NGX_HTTP_GATELOG_COMMANDS: [ngx_command_t; 3] = [
+    ngx_command_t {
+        name: ngx_str_t {
+            len: 7,
+            data: c"gatelog".as_ptr() as *mut u8,
+        },
+        type_: CONTEXTS | NGX_CONF_1MORE as usize,
+        set: Some(cmd_gatelog),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_str_t {
+            len: 17,
+            data: c"gatelog_recovered".as_ptr() as *mut u8,
+        },
+        type_: CONTEXTS | NGX_CONF_FLAG as usize,
+        set: Some(ngx_conf_set_flag_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0, // set in preconfiguration: offset_of! is not const-evaluable through the FFI type here
+        post: ptr::null_mut(),
+    },
+    ngx_command_t::empty(),
+];
+
+#[used]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_gatelog_module: ngx_module_t = ngx_module_t {
+    ctx: addr_of!(NGX_HTTP_GATELOG_CTX) as *mut c_void,
+    commands: unsafe { addr_of_mut!(NGX_HTTP_GATELOG_COMMANDS[0]) },
+    type_: NGX_HTTP_MODULE as usize,
+    init_module: Some(init_module),
+    ..ngx_module_t::default()
+};
+
+ngx::ngx_modules!(ngx_http_gatelog_module);
+
+fn ctx_index() -> usize {
+    unsafe { (*addr_of!(ngx_http_gatelog_module)).ctx_index }
+}
+
+unsafe fn conf_ctx(cf: *mut ngx_conf_t) -> *mut ngx_http_conf_ctx_t {
+    (*cf).ctx as *mut ngx_http_conf_ctx_t
+}
+
+/// This module's main conf for the configuration being parsed.
+unsafe fn main_conf(cf: *mut ngx_conf_t) -> Option<&'static mut MainConf> {
+    let p = *(*conf_ctx(cf)).main_conf.add(ctx_index()) as *mut MainConf;
+    p.as_mut()
+}
+
+pub unsafe fn main_conf_of_request(r: *mut ngx_http_request_t) -> Option<&'static MainConf> {
+    let p = *(*r).main_conf.add(ctx_index()) as *const MainConf;
+    p.as_ref()
+}
+
+pub unsafe fn loc_conf_of_request(r: *mut ngx_http_request_t) -> Option<&'static LocConf> {
+    let p = *(*r).loc_conf.add(ctx_index()) as *const LocConf;
+    p.as_ref()
+}
+
+unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard(NGX_ERROR, || {
+        NGX_HTTP_GATELOG_COMMANDS[1].offset = recovered_offset();
+        add_variables(cf)
+    })
+}
+
+unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
+    guard(ptr::null_mut(), || {
+        let mc = MainConf {
+            wrappers: Vec::new(),
+            request_id_index: -1,
+        };
+        ngx::core::Pool::from_ngx_pool((*cf).pool)
+            .allocate(mc)
+            .cast()
+    })
+}
+
+unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(CONF_ERROR, || {
+        merge_loc(prev as *mut LocConf, conf as *mut LocConf);
+        // The core module has merged every location before this (later) module runs,
+        // so clcf->error_log is final here; cf->ctx is the location being merged.
+        let clcf = *(*conf_ctx(cf)).loc_conf.add(ngx_http_core_module.ctx_index)
+            as *mut ngx_http_core_loc_conf_t;
+        if let (Some(mc), false) = (main_conf(cf), clcf.is_null()) {
+            (*clcf).error_log = wrap(cf, mc, (*clcf).error_log);
+        }
+        ptr::null_mut()
+    })
+}
+
+unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard(NGX_ERROR, || {
+        let Some(mc) = main_conf(cf) else {
+            return NGX_ERROR;
+        };
+        let mut name = ngx_str_t {
+            len: 10,
+            data: c"request_id".as_ptr() as *mut u8,
+        };
+        mc.request_id_index = ngx_http_get_variable_index(cf, &mut name);
+
+        let cmcf = *(*conf_ctx(cf))
+            .main_conf
+            .add(ngx_http_core_module.ctx_index)
+            as *mut ngx_http_core_main_conf_t;
+        for (phase, handler) in [
+            (
+                ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
+                post_read_handler as unsafe extern "C" fn(_) -> _,
+            ),
+            (ngx_http_phases_NGX_HTTP_LOG_PHASE, log_handler),
+        ] {
+            let h = ngx_array_push(&mut (*cmcf).phases[phase as usize].handlers)
+                as *mut ngx_http_handler_pt;
+            if h.is_null() {
+                return NGX_ERROR;
+            }
+            *h = Some(handler);
+        }
+        NGX_OK
+    })
+}
+
+unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    guard(NGX_ERROR, || {
+        let ctxs = (*cycle).conf_ctx;
+        if ctxs.is_null() {
+            return NGX_OK;
+        }
+        let http = *ctxs.add(ngx_http_module.index) as *mut ngx_http_conf_ctx_t;
+        if http.is_null() {
+            return NGX_OK; // no http{} block
+        }
+        let mc = *(*http).main_conf.add(ctx_index()) as *const MainConf;
+        if let Some(mc) = mc.as_ref() {
+            refresh(mc, cycle);
+        }
+        NGX_OK
+    })
+}
+
+/// Learns NGINX's HTTP log handler; does nothing else.
+unsafe extern "C" fn post_read_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_DECLINED, || {
+        learn_http_log_handler(r);
+        NGX_DECLINED
+    })
+}
+
+/// Writes the record of a request that ends with 502/504 after an upstream failure.
+unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_OK, || {
+        if r != (*r).main {
+            return NGX_OK;
+        }
+        let Some(lc) = loc_conf_of_request(r) else {
+            return NGX_OK;
+        };
+        if lc.sink.is_null() {
+            return NGX_OK;
+        }
+        if let Some(built) = record_for(r, lc.recovered == 1) {
+            (*lc.sink).write(&built.json);
+        }
+        NGX_OK
+    })
+}
