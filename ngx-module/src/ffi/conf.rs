@@ -111,6 +111,11 @@ pub unsafe extern "C" fn cmd_gatelog(
                 if file.is_null() {
                     return CONF_ERROR;
                 }
+                // NGINX opens the file after parsing and would only say `open() failed`;
+                // try now so the message names the directive.
+                if let Err(msg) = try_open(file) {
+                    return conf_error(cf, &msg);
+                }
                 if buffer > 0 {
                     if let Err(msg) = attach_buffer(cf, file, path, buffer, flush_ms) {
                         return conf_error(cf, &msg);
@@ -179,6 +184,26 @@ unsafe fn attach_buffer(
     }
     (*file).data = buffer.cast();
     (*file).flush = Some(file_buffer_flush);
+    Ok(())
+}
+
+/// Opens (creating it if needed, as NGINX will) and closes the record file.
+unsafe fn try_open(file: *mut ngx_open_file_t) -> Result<(), String> {
+    let name = bytes(&(*file).name);
+    let shown = String::from_utf8_lossy(name).into_owned();
+    let Ok(path) = std::ffi::CString::new(name) else {
+        return Err(format!("path \"{shown}\" contains a NUL byte"));
+    };
+    let fd = libc::open(
+        path.as_ptr(),
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
+        0o644,
+    );
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(format!("cannot open \"{shown}\": {err}"));
+    }
+    libc::close(fd);
     Ok(())
 }
 
