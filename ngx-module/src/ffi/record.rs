@@ -88,8 +88,16 @@ pub unsafe fn record_for(
     }
     let has_states = !(*r).upstream_states.is_null() && (*(*r).upstream_states).nelts > 0;
     let existing = capture_of(r, false);
-    if !has_states && existing.is_none() {
-        return None;
+    if existing.is_none() {
+        // Without a captured failure line, only a 5xx attempt status (an upstream
+        // answer, or a next_upstream http_5xx) can make a record: skip the
+        // allocation for every good request when gatelog_recovered is on.
+        if !has_states {
+            return None;
+        }
+        if status != 502 && status != 504 && !state_views_raw(r).iter().any(|s| s.status >= 500) {
+            return None;
+        }
     }
     let capture = match existing {
         Some(c) => c,
@@ -178,16 +186,19 @@ fn ms(v: ngx_msec_t) -> Option<u64> {
     (v != ngx_msec_t::MAX).then_some(v as u64)
 }
 
-unsafe fn state_views(r: *mut ngx_http_request_t) -> Vec<StateView> {
+unsafe fn state_views_raw<'a>(r: *mut ngx_http_request_t) -> &'a [ngx_http_upstream_state_t] {
     let arr = (*r).upstream_states;
-    if arr.is_null() || (*arr).nelts == 0 {
-        return Vec::new();
+    if arr.is_null() || (*arr).nelts == 0 || (*arr).elts.is_null() {
+        return &[];
     }
-    let states = core::slice::from_raw_parts(
+    core::slice::from_raw_parts(
         (*arr).elts as *const ngx_http_upstream_state_t,
         (*arr).nelts,
-    );
-    states
+    )
+}
+
+unsafe fn state_views(r: *mut ngx_http_request_t) -> Vec<StateView> {
+    state_views_raw(r)
         .iter()
         .map(|s| StateView {
             peer: if s.peer.is_null() {
