@@ -88,7 +88,11 @@ build_vendored_tree() {
 # --- the module --------------------------------------------------------------------
 build_module() {
     local flavour=$1 objs=$2 binary=$3
-    local target="$root/target/ngx-$flavour"
+    # The Debian flavour shares the workspace's target/ (and .cargo/config.toml's
+    # NGINX_BUILD_DIR), so `cargo test --release` reuses it; 1.28 gets its own, or each
+    # build would invalidate the other's bindings.
+    local target="$root/target"
+    [ "$flavour" = deb-1.22 ] || target="$root/target/ngx-$flavour"
     log "building the module for $flavour"
     local flag=()
     [ "$profile" = release ] && flag=(--release)
