@@ -16,6 +16,9 @@ pub enum Target<'a> {
     },
 }
 
+/// A larger buffer only delays records; it is also allocated once per worker.
+pub const MAX_BUFFER: usize = 64 * 1024 * 1024;
+
 /// `parse_size` and `parse_time` are NGINX's `ngx_parse_size`/`ngx_parse_time(..., 0)`
 /// so that sizes and times read exactly like every other directive's.
 pub fn parse_target<'a>(
@@ -50,6 +53,9 @@ pub fn parse_target<'a>(
     for p in params {
         if let Some(v) = p.strip_prefix(b"buffer=") {
             match parse_size(v) {
+                Some(n) if n > MAX_BUFFER => {
+                    return Err(format!("buffer size \"{}\" is larger than 64m", show(v)))
+                }
                 Some(n) if n > 0 => buffer = Some(n),
                 _ => return Err(format!("invalid buffer size \"{}\"", show(v))),
             }
