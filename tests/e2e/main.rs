@@ -1,0 +1,80 @@
+//! The gatelog end-to-end suite: every test runs once per NGINX flavour
+//! (`<test>::deb-1.22`, `<test>::vendored-1.28`), in parallel. A test the machine
+//! cannot run (no writable memory cgroup, kernel log unreadable) is reported as
+//! *ignored* with its reason; a missing module is a failure.
+//!
+//! Environment:
+//! - `GATELOG_E2E_NO_MODULE=1`: run the scenarios without `load_module` to check the
+//!   fault injection alone (NGINX's error log); record checks end as ignored.
+//! - `GATELOG_E2E_KEEP=1`: keep every test's prefix (failing tests always keep theirs).
+
+mod tests;
+
+use gatelog_e2e::env::{no_module_mode, Flavour, NO_MODULE_ENV};
+use gatelog_e2e::lab::{TestResult, Verdict};
+use gatelog_e2e::prefix;
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+/// A test body, run once per flavour.
+pub type Body = fn(&Flavour) -> TestResult;
+
+fn trial(name: &str, flavour: &Flavour, body: Body) -> Trial {
+    let f = flavour.clone();
+    let full = format!("{name}::{}", f.name);
+    let label = full.clone();
+    Trial::ignorable_test(full, move || {
+        prefix::defer_removal();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&f)));
+        let ok = matches!(result, Ok(Ok(_)));
+        let kept = prefix::finish_deferred(ok);
+        let where_ = if kept.is_empty() || ok {
+            String::new()
+        } else {
+            format!(
+                "\n(test files kept in {})",
+                kept.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        match result {
+            Ok(Ok(Verdict::Passed)) => Ok(Completion::Completed),
+            Ok(Ok(Verdict::Skipped(why))) => {
+                eprintln!("\n*** SKIPPED {label}: {why}\n");
+                Ok(Completion::ignored_with(why))
+            }
+            Ok(Err(e)) => Err(Failed::from(format!("{e}{where_}"))),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                Err(Failed::from(format!("panicked: {msg}{where_}")))
+            }
+        }
+    })
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // The tests mostly wait on timeouts and child processes: run more of them at
+    // once than there are cores (override with --test-threads).
+    if args.test_threads.is_none() {
+        args.test_threads = Some(8);
+    }
+    if no_module_mode() {
+        eprintln!(
+            "\n*** {NO_MODULE_ENV} is set: NGINX runs WITHOUT the gatelog module; only the fault \
+             injection is checked and every record check is reported as ignored.\n"
+        );
+    }
+    let mut trials = Vec::new();
+    for flavour in Flavour::all() {
+        for (name, body) in tests::all() {
+            trials.push(trial(name, &flavour, body));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,28 @@
+//! gatelog end-to-end harness: real NGINX (Debian's 1.22 and the vendored 1.28), real
+//! php8.2-fpm, real faults, and checks of what the gatelog module writes.
+//!
+//! - [`prefix`]: a unique, world-traversable temp prefix per test.
+//! - [`proc`]: process-group guards (everything a test starts dies with it).
+//! - [`nginx`], [`fpm`]: runners with generated configs; [`net`]: free ports, a port
+//!   that refuses, a listener that accepts and never answers, a UDP (syslog) sink.
+//! - [`client`]: curl (HTTP/1.1, HTTP/2 prior knowledge), raw TCP requests.
+//! - [`errlog`]: NGINX's error log per `*conn` with the printed errno; the access log.
+//! - [`records`]: the module's JSON lines and a check against the JSON Schema.
+//! - [`cgroup`], [`kmsg`]: a memory cgroup for real OOM kills; the kernel log.
+//! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
+//!   seven causes as reusable functions that leave their logs in a directory.
+
+pub mod cgroup;
+pub mod check;
+pub mod client;
+pub mod env;
+pub mod errlog;
+pub mod fpm;
+pub mod kmsg;
+pub mod lab;
+pub mod net;
+pub mod nginx;
+pub mod prefix;
+pub mod proc;
+pub mod records;
+pub mod scenarios;

@@ -1,0 +1,843 @@
+//! The seven causes of a 502/504 in front of PHP-FPM, injected for real.
+//!
+//! Each [`Fault`] has a function that sets the fault up (a real php8.2-fpm, a real
+//! NGINX, the real kernel), sends the requests, checks that the fault really
+//! happened (NGINX's error log, PHP-FPM's log, the kernel log) and returns a
+//! [`FaultRun`] describing what was sent and what is expected. [`FaultRun::save`]
+//! leaves the evidence in a directory:
+//!
+//! | file               | content                                                    |
+//! |--------------------|------------------------------------------------------------|
+//! | `nginx-error.log`  | NGINX's error log (level `info`)                           |
+//! | `nginx-access.log` | access log: `rid=<request_id> conn=<N> status=... request=...` |
+//! | `php-fpm.log`      | PHP-FPM's error log (log_level notice)                     |
+//! | `kernel.log`       | `dmesg` lines of this run (OOM block, segfault), if any    |
+//! | `gatelog.jsonl`    | the module's records (absent without the module)           |
+//! | `scenario.json`    | fault name, cause number (1-7), flavour, requests sent     |
+//!
+//! Analyzer end-to-end tests can produce such a directory with [`run_to_dir`] (or the
+//! `gatelog-e2e-scenario` binary: `gatelog-e2e-scenario <fault> <flavour> <dir>`) and
+//! then run `target/release/gatelog analyze --format json <dir>/*.log <dir>/gatelog.jsonl`
+//! and assert that the reported cause is `scenario.json`'s `cause`.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::cgroup::MemCgroup;
+use crate::check::{self, AttemptExpect, Errors, Outcome, RecordExpect};
+use crate::client::{self, Request, Response};
+use crate::env::Flavour;
+use crate::errlog;
+use crate::fpm::{Fpm, Listen, Pm, Pool};
+use crate::kmsg;
+use crate::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use crate::net::free_port;
+use crate::records;
+
+/// Why a scenario did not produce a run.
+#[derive(Debug, Clone)]
+pub enum RunError {
+    /// Something went wrong (a failure of the test).
+    Failed(String),
+    /// The machine cannot inject this fault (e.g. no memory cgroup): the test is
+    /// reported as ignored with this reason.
+    Unavailable(String),
+}
+
+impl From<String> for RunError {
+    fn from(s: String) -> RunError {
+        RunError::Failed(s)
+    }
+}
+
+/// The injected faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// Cause 1: FPM stopped cleanly, the unix socket is gone (ENOENT, crit).
+    FpmStopped,
+    /// Cause 1: FPM master and workers SIGKILLed, stale socket (ECONNREFUSED).
+    FpmKilled,
+    /// Cause 1: FPM on TCP stopped, nothing listens (111 from SO_ERROR, async).
+    FpmTcpDown,
+    /// Cause 2: socket root:root 0600, NGINX workers run as www-data (EACCES).
+    SocketPermission,
+    /// Cause 3: FPM healthy on one socket, fastcgi_pass names another (ENOENT).
+    WrongSocketPath,
+    /// Cause 4: pm.max_children = 1, slow script, concurrent requests: 504 read
+    /// timeouts while requests wait in FPM's queue.
+    MaxChildrenTimeout,
+    /// Cause 4: pm.max_children = 1 and listen.backlog = 0: EAGAIN on connect (502).
+    MaxChildrenBacklog,
+    /// Cause 5: fastcgi_read_timeout 1s, the script sleeps longer (504, 110).
+    ReadTimeout,
+    /// Cause 6: the worker is killed by a real kernel OOM kill in a memory cgroup.
+    OomKill,
+    /// Cause 7: the worker segfaults mid-request (PHP FFI strlen(NULL)).
+    Segfault,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 10] = [
+        Fault::FpmStopped,
+        Fault::FpmKilled,
+        Fault::FpmTcpDown,
+        Fault::SocketPermission,
+        Fault::WrongSocketPath,
+        Fault::MaxChildrenTimeout,
+        Fault::MaxChildrenBacklog,
+        Fault::ReadTimeout,
+        Fault::OomKill,
+        Fault::Segfault,
+    ];
+
+    /// Stable name (also the test name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::FpmStopped => "cause1_fpm_stopped",
+            Fault::FpmKilled => "cause1_fpm_killed_stale_socket",
+            Fault::FpmTcpDown => "cause1_fpm_tcp_down",
+            Fault::SocketPermission => "cause2_socket_permission",
+            Fault::WrongSocketPath => "cause3_wrong_socket_path",
+            Fault::MaxChildrenTimeout => "cause4_max_children_read_timeout",
+            Fault::MaxChildrenBacklog => "cause4_max_children_backlog_eagain",
+            Fault::ReadTimeout => "cause5_read_timeout",
+            Fault::OomKill => "cause6_oom_kill",
+            Fault::Segfault => "cause7_segfault",
+        }
+    }
+
+    /// The analyzer's cause number (1-7).
+    pub fn cause(self) -> u8 {
+        match self {
+            Fault::FpmStopped | Fault::FpmKilled | Fault::FpmTcpDown => 1,
+            Fault::SocketPermission => 2,
+            Fault::WrongSocketPath => 3,
+            Fault::MaxChildrenTimeout | Fault::MaxChildrenBacklog => 4,
+            Fault::ReadTimeout => 5,
+            Fault::OomKill => 6,
+            Fault::Segfault => 7,
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// What a scenario did and what its failed requests must show.
+#[derive(Debug, Clone)]
+pub struct FaultRun {
+    pub fault: Fault,
+    pub flavour: String,
+    /// The NGINX port requests went to.
+    pub port: u16,
+    /// Every response, in order (sanity requests before the fault included).
+    pub responses: Vec<Response>,
+    /// Statuses a failed request may have (502 and/or 504).
+    pub fail_statuses: Vec<u16>,
+    /// At least this many requests must have failed.
+    pub min_failed: usize,
+    /// The phase and the acceptable outcomes of the (single) attempt of a failed request.
+    pub phase: &'static str,
+    pub outcomes: Vec<Outcome>,
+    /// Expected record `upstream` and attempt `peer`.
+    pub upstream: String,
+    pub peer: String,
+    pub timeouts: Timeouts,
+    /// PHP-FPM's error log.
+    pub fpm_log: Option<PathBuf>,
+    /// FPM master and worker pids seen during the run.
+    pub fpm_pids: Vec<u32>,
+    /// This run's kernel log lines, or why they could not be read.
+    pub kernel: Result<Vec<String>, String>,
+    /// Things the scenario established (evidence), for the report.
+    pub notes: Vec<String>,
+}
+
+const T: Timeouts = Timeouts::DEFAULT;
+
+fn expect_status(r: Response, want: u16) -> Result<Response, String> {
+    if r.status == want {
+        Ok(r)
+    } else {
+        Err(format!(
+            "{} answered {} (expected {want}): {}",
+            r.target,
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ))
+    }
+}
+
+fn wait_text(path: &Path, needle: &str, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} does not contain {needle:?} after {timeout:?}:\n{text}",
+                path.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// FPM child pids named in its log (`child N ...`).
+fn pids_in_fpm_log(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for w in text.split("child ").skip(1) {
+        if let Some(n) = w
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
+struct Setup {
+    fpm: Fpm,
+    port: u16,
+    _nginx: crate::nginx::Nginx,
+    kmark: Result<kmsg::Mark, String>,
+    pids: Vec<u32>,
+}
+
+/// FPM (optionally in a cgroup) + NGINX with one server whose `~ \.php$` location
+/// passes to `pass` (default: the pool) with `timeouts`; `extra_locations` go before.
+fn setup(
+    lab: &Lab,
+    pool: Pool,
+    cgroup: Option<&MemCgroup>,
+    pass: Option<String>,
+    timeouts: Timeouts,
+    extra_locations: &str,
+) -> Result<Setup, String> {
+    let kmark = kmsg::mark();
+    let fpm = Fpm::start(&lab.prefix, pool, cgroup.map(|c| c.procs_file()).as_deref())?;
+    let mut pids = vec![fpm.master_pid()];
+    pids.extend(fpm.worker_pids());
+    let port = free_port()?;
+    let pass = pass.unwrap_or_else(|| fpm.pool.listen.nginx_addr());
+    let body = format!(
+        "{extra_locations}{}",
+        lab.php_location("~ \\.php$", &pass, timeouts, "")
+    );
+    let http = format!("{}{}", lab.default_gatelog(), lab.server(port, &body));
+    let nginx = lab.start_nginx(http, &[port])?;
+    Ok(Setup {
+        fpm,
+        port,
+        _nginx: nginx,
+        kmark,
+        pids,
+    })
+}
+
+impl Setup {
+    fn finish(
+        mut self,
+        lab: &Lab,
+        fault: Fault,
+        responses: Vec<Response>,
+        fail: (&[u16], usize, &'static str, Vec<Outcome>),
+        peer: String,
+        notes: Vec<String>,
+        cgroup: Option<&MemCgroup>,
+    ) -> FaultRun {
+        let log_text = self.fpm.log_text();
+        self.pids.extend(self.fpm.worker_pids());
+        self.pids.extend(pids_in_fpm_log(&log_text));
+        self.pids.sort_unstable();
+        self.pids.dedup();
+        let kernel = match &self.kmark {
+            Ok(m) => kmsg::since(m).map(|lines| {
+                kmsg::filter(
+                    &lines,
+                    &self.pids,
+                    cgroup.map(|c| c.kernel_path()).as_deref(),
+                )
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        FaultRun {
+            fault,
+            flavour: lab.flavour.name.to_string(),
+            port: self.port,
+            responses,
+            fail_statuses: fail.0.to_vec(),
+            min_failed: fail.1,
+            phase: fail.2,
+            outcomes: fail.3,
+            upstream: peer.clone(),
+            peer,
+            timeouts: T,
+            fpm_log: Some(self.fpm.log.clone()),
+            fpm_pids: self.pids.clone(),
+            kernel,
+            notes,
+        }
+    }
+}
+
+fn sequential(port: u16, targets: &[&str]) -> Result<Vec<Response>, String> {
+    targets.iter().map(|t| client::get(port, t)).collect()
+}
+
+fn unix_path(listen: &Listen) -> PathBuf {
+    match listen {
+        Listen::Unix(p) => p.clone(),
+        Listen::Tcp(_) => PathBuf::new(),
+    }
+}
+
+/// Runs `fault` in `lab`. The fault's own evidence (socket gone, FPM log lines,
+/// kernel OOM kill, ...) is checked here; records are checked by [`verify`].
+pub fn run(fault: Fault, lab: &Lab) -> Result<FaultRun, RunError> {
+    match fault {
+        Fault::FpmStopped => {
+            let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
+            let mut resps = vec![expect_status(
+                client::get(s.port, "/ok.php?before=stop")?,
+                200,
+            )?];
+            s.fpm.stop_clean()?;
+            let sock = unix_path(&s.fpm.pool.listen);
+            if sock.exists() {
+                return Err(RunError::Failed(format!(
+                    "FPM stopped cleanly but {} still exists",
+                    sock.display()
+                )));
+            }
+            let log = wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+            resps.extend(sequential(
+                s.port,
+                &["/ok.php?after=stop&n=1", "/index.php?after=stop&n=2"],
+            )?);
+            let notes = vec![
+                format!(
+                    "FPM log: {}",
+                    log.lines().rev().take(2).collect::<Vec<_>>().join(" / ")
+                ),
+                format!("{} removed", sock.display()),
+            ];
+            let peer = s.fpm.pool.listen.nginx_addr();
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (&[502], 2, "connect", vec![Outcome::connect_unix(&sock, 2)]),
+                peer,
+                notes,
+                None,
+            ))
+        }
+        Fault::FpmKilled => {
+            let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
+            let mut resps = vec![expect_status(
+                client::get(s.port, "/ok.php?before=kill")?,
+                200,
+            )?];
+            s.fpm.kill9();
+            let sock = unix_path(&s.fpm.pool.listen);
+            if !sock.exists() {
+                return Err(RunError::Failed(format!(
+                    "after SIGKILL the stale socket {} is gone",
+                    sock.display()
+                )));
+            }
+            resps.extend(sequential(
+                s.port,
+                &["/ok.php?after=kill&n=1", "/index.php?after=kill&n=2"],
+            )?);
+            let notes = vec![format!(
+                "master {} and workers SIGKILLed; stale {} left",
+                s.fpm.master_pid(),
+                sock.display()
+            )];
+            let peer = s.fpm.pool.listen.nginx_addr();
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (
+                    &[502],
+                    2,
+                    "connect",
+                    vec![Outcome::connect_unix(&sock, 111)],
+                ),
+                peer,
+                notes,
+                None,
+            ))
+        }
+        Fault::FpmTcpDown => {
+            let fport = free_port()?;
+            let mut s = setup(
+                lab,
+                Pool::tcp(&lab.prefix, "www", fport, 2),
+                None,
+                None,
+                T,
+                "",
+            )?;
+            let mut resps = vec![expect_status(
+                client::get(s.port, "/ok.php?before=stop")?,
+                200,
+            )?];
+            s.fpm.stop_clean()?;
+            wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+            resps.extend(sequential(
+                s.port,
+                &["/ok.php?after=stop&n=1", "/ok.php?after=stop&n=2"],
+            )?);
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec![format!("FPM on {peer} stopped cleanly")];
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (&[502], 2, "connect", vec![Outcome::connect_async(111)]),
+                peer,
+                notes,
+                None,
+            ))
+        }
+        Fault::SocketPermission => {
+            let mut pool = Pool::unix(&lab.prefix, "www", 1);
+            pool.owner = "root".into();
+            pool.group = "root".into();
+            pool.mode = "0600".into();
+            let s = setup(lab, pool, None, None, T, "")?;
+            let sock = unix_path(&s.fpm.pool.listen);
+            let md =
+                std::fs::metadata(&sock).map_err(|e| format!("stat {}: {e}", sock.display()))?;
+            if md.uid() != 0 || md.gid() != 0 || md.permissions().mode() & 0o777 != 0o600 {
+                return Err(RunError::Failed(format!(
+                    "{} is {}:{} {:o}, expected root:root 0600",
+                    sock.display(),
+                    md.uid(),
+                    md.gid(),
+                    md.permissions().mode() & 0o777
+                )));
+            }
+            let resps = sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?;
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec![format!(
+                "{} is root:root 0600, NGINX workers run as www-data",
+                sock.display()
+            )];
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (&[502], 2, "connect", vec![Outcome::connect_unix(&sock, 13)]),
+                peer,
+                notes,
+                None,
+            ))
+        }
+        Fault::WrongSocketPath => {
+            let wrong = lab.prefix.path("run/php8.1-fpm.sock");
+            let pool = Pool::unix(&lab.prefix, "www", 1);
+            let good = pool.listen.nginx_addr();
+            // /healthy.php goes to the right socket: FPM is up.
+            let healthy = lab.php_location(
+                "= /healthy.php",
+                &good,
+                T,
+                "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
+            );
+            let wrong_addr = format!("unix:{}", wrong.display());
+            let s = setup(lab, pool, None, Some(wrong_addr.clone()), T, &healthy)?;
+            let mut resps = vec![expect_status(client::get(s.port, "/healthy.php")?, 200)?];
+            resps.extend(sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?);
+            let notes = vec![format!(
+                "FPM listens on {good}, fastcgi_pass names {wrong_addr}"
+            )];
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (&[502], 2, "connect", vec![Outcome::connect_unix(&wrong, 2)]),
+                wrong_addr,
+                notes,
+                None,
+            ))
+        }
+        Fault::MaxChildrenTimeout => {
+            let mut pool = Pool::unix(&lab.prefix, "www", 1);
+            pool.pm = Pm::Dynamic(1);
+            let t = Timeouts::new(2000, 3000, 1000);
+            let s = setup(lab, pool, None, None, t, "")?;
+            let reqs: Vec<Request> = (1..=4)
+                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=1500&n={i}")))
+                .collect();
+            let resps = client::concurrent(&reqs)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            // pm = dynamic logs the saturation once a second (evidence for the analyzer).
+            let notes = match wait_text(
+                &s.fpm.log,
+                "server reached pm.max_children setting (1)",
+                Duration::from_secs(3),
+            ) {
+                Ok(_) => vec!["FPM logged: server reached pm.max_children setting (1)".to_string()],
+                Err(_) => vec![
+                    "FPM did not log max_children (its maintenance runs once a second)".to_string(),
+                ],
+            };
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let mut run = s.finish(
+                lab,
+                fault,
+                resps,
+                (&[504], 4, "header", vec![Outcome::timed_out()]),
+                peer,
+                notes,
+                None,
+            );
+            run.timeouts = t;
+            Ok(run)
+        }
+        Fault::MaxChildrenBacklog => {
+            let mut pool = Pool::unix(&lab.prefix, "www", 1);
+            pool.pm = Pm::Dynamic(1);
+            pool.backlog = Some(0);
+            let s = setup(lab, pool, None, None, T, "")?;
+            let reqs: Vec<Request> = (1..=5)
+                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=700&n={i}")))
+                .collect();
+            let resps = client::concurrent(&reqs)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let sock = unix_path(&s.fpm.pool.listen);
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec![format!(
+                "listen.backlog = 0 on {}; one worker busy 700 ms per request",
+                sock.display()
+            )];
+            Ok(s.finish(
+                lab,
+                fault,
+                resps,
+                (&[502], 2, "connect", vec![Outcome::connect_unix(&sock, 11)]),
+                peer,
+                notes,
+                None,
+            ))
+        }
+        Fault::ReadTimeout => {
+            let t = Timeouts::new(2000, 3000, 1000);
+            let s = setup(lab, Pool::unix(&lab.prefix, "www", 1), None, None, t, "")?;
+            let resps = vec![client::get(s.port, "/sleep.php?ms=2500")?];
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec!["fastcgi_read_timeout 1s, script sleeps 2.5 s".to_string()];
+            let mut run = s.finish(
+                lab,
+                fault,
+                resps,
+                (&[504], 1, "header", vec![Outcome::timed_out()]),
+                peer,
+                notes,
+                None,
+            );
+            run.timeouts = t;
+            Ok(run)
+        }
+        Fault::OomKill => {
+            let kmark = kmsg::mark()
+                .map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?;
+            drop(kmark);
+            let cg = MemCgroup::create("oom", 64 << 20).map_err(RunError::Unavailable)?;
+            let pool = Pool::unix(&lab.prefix, "www", 1).admin("memory_limit", "-1");
+            let s = setup(lab, pool, Some(&cg), None, T, "")?;
+            let inside = cg.pids();
+            if !inside.contains(&s.fpm.master_pid()) {
+                return Err(RunError::Failed(format!(
+                    "FPM master {} is not in {} (procs: {inside:?})",
+                    s.fpm.master_pid(),
+                    cg.path.display()
+                )));
+            }
+            let resps = vec![client::get(s.port, "/oom.php")?];
+            let log = wait_text(
+                &s.fpm.log,
+                "exited on signal 9 (SIGKILL)",
+                Duration::from_secs(5),
+            )?;
+            let killed: Vec<u32> = log
+                .lines()
+                .filter(|l| l.contains("exited on signal 9 (SIGKILL)"))
+                .flat_map(pids_in_fpm_log)
+                .collect();
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec![
+                format!(
+                    "FPM in memory cgroup {} (limit 64 MiB), worker(s) {killed:?} SIGKILLed",
+                    cg.kernel_path()
+                ),
+                format!("cgroup oom_kill counter: {:?}", cg.oom_kills()),
+            ];
+            let run = s.finish(
+                lab,
+                fault,
+                resps,
+                (
+                    &[502],
+                    1,
+                    "header",
+                    vec![Outcome::reset(), Outcome::closed_prematurely()],
+                ),
+                peer,
+                notes,
+                Some(&cg),
+            );
+            // The kernel must show the OOM kill of exactly that worker.
+            let kernel = run
+                .kernel
+                .clone()
+                .map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?;
+            let found = killed.iter().any(|pid| {
+                kernel.iter().any(|l| {
+                    l.contains(&format!("Killed process {pid} ")) && l.contains("out of memory")
+                })
+            });
+            if !found {
+                return Err(RunError::Failed(format!(
+                    "kernel log shows no OOM kill of FPM worker(s) {killed:?}:\n{}",
+                    kernel.join("\n")
+                )));
+            }
+            Ok(run)
+        }
+        Fault::Segfault => {
+            let pool = Pool::unix(&lab.prefix, "www", 1).admin("ffi.enable", "1");
+            let s = setup(lab, pool, None, None, T, "")?;
+            let resps = vec![client::get(s.port, "/segv.php?n=1")?];
+            let log = wait_text(
+                &s.fpm.log,
+                "exited on signal 11 (SIGSEGV",
+                Duration::from_secs(5),
+            )?;
+            let line = log
+                .lines()
+                .find(|l| l.contains("signal 11"))
+                .unwrap_or("")
+                .to_string();
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let run = s.finish(
+                lab,
+                fault,
+                resps,
+                (
+                    &[502],
+                    1,
+                    "header",
+                    vec![Outcome::reset(), Outcome::closed_prematurely()],
+                ),
+                peer,
+                vec![format!("FPM log: {line}")],
+                None,
+            );
+            Ok(run)
+        }
+    }
+}
+
+impl FaultRun {
+    /// Responses that are failures (502/504).
+    pub fn failed(&self) -> Vec<&Response> {
+        self.responses
+            .iter()
+            .filter(|r| r.status == 502 || r.status == 504)
+            .collect()
+    }
+
+    /// Copies the evidence into `dir` (see the module docs for the files).
+    pub fn save(&self, lab: &Lab, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let copy = |from: &Path, to: &str| -> Result<(), String> {
+            if from.exists() {
+                std::fs::copy(from, dir.join(to))
+                    .map_err(|e| format!("copy {} to {}: {e}", from.display(), dir.display()))?;
+            }
+            Ok(())
+        };
+        copy(&lab.prefix.path("logs/error.log"), "nginx-error.log")?;
+        copy(&lab.prefix.path("logs/access.log"), "nginx-access.log")?;
+        copy(&lab.records_path(), "gatelog.jsonl")?;
+        if let Some(l) = &self.fpm_log {
+            copy(l, "php-fpm.log")?;
+        }
+        if let Ok(k) = &self.kernel {
+            let mut text = k.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            std::fs::write(dir.join("kernel.log"), text)
+                .map_err(|e| format!("writing kernel.log: {e}"))?;
+        }
+        let meta = json!({
+            "fault": self.fault.name(),
+            "cause": self.fault.cause(),
+            "flavour": self.flavour,
+            "module_loaded": lab.with_module(),
+            "upstream": self.upstream,
+            "expected_phase": self.phase,
+            "expected_events": self.outcomes.iter().map(|o| o.event).collect::<Vec<_>>(),
+            "expected_errnos": self.outcomes.iter().map(|o| o.errno).collect::<Vec<_>>(),
+            "fpm_pids": self.fpm_pids,
+            "kernel_log": match &self.kernel { Ok(_) => json!("kernel.log"), Err(e) => json!({"unavailable": e}) },
+            "notes": self.notes,
+            "requests": self.responses.iter().map(|r| json!({
+                "target": r.target, "status": r.status, "request_id": r.request_id, "http2": r.http2,
+            })).collect::<Vec<_>>(),
+        });
+        let text =
+            serde_json::to_string_pretty(&meta).map_err(|e| format!("scenario.json: {e}"))?;
+        std::fs::write(dir.join("scenario.json"), text + "\n")
+            .map_err(|e| format!("writing scenario.json: {e}"))
+    }
+}
+
+/// Checks a run: every failed request's NGINX error-log line is the expected one
+/// (the fault was really injected), and — with the module — it has exactly one record
+/// whose fields match, whose errno equals the errno NGINX printed for the same
+/// `*conn`; requests that did not fail have none.
+pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
+    let mut errs = Errors::default();
+    let failed = run.failed();
+    for r in &run.responses {
+        if !(r.status == 200 || run.fail_statuses.contains(&r.status)) {
+            errs.push(format!(
+                "{} answered {}; expected 200 or {:?}",
+                r.target, r.status, run.fail_statuses
+            ));
+        }
+    }
+    if failed.len() < run.min_failed {
+        errs.push(format!(
+            "{} of {} requests failed, expected at least {} (statuses {:?})",
+            failed.len(),
+            run.responses.len(),
+            run.min_failed,
+            run.responses.iter().map(|r| r.status).collect::<Vec<_>>()
+        ));
+    }
+    let all: Vec<&Response> = run.responses.iter().collect();
+    let access = check::wait_access(
+        &lab.prefix.path("logs/access.log"),
+        &all,
+        Duration::from_secs(5),
+    )?;
+    let entries = errlog::read(&lab.prefix.path("logs/error.log"));
+    let mut fails_by_rid = std::collections::HashMap::new();
+    for r in &failed {
+        let a = &access[&r.request_id];
+        match check::errlog_failures(&entries, a, &run.outcomes) {
+            Ok(f) => {
+                fails_by_rid.insert(r.request_id.clone(), f);
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    errs.into_result()?;
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(&format!(
+            "fault injected and NGINX logged {:?} for {} request(s)",
+            run.outcomes.iter().map(|o| &o.message).collect::<Vec<_>>(),
+            failed.len()
+        ))));
+    }
+    let recs = records::wait_for(&lab.records_path(), failed.len(), Duration::from_secs(5))?;
+    let mut errs = Errors::default();
+    for r in &run.responses {
+        let mine = records::by_request_id(&recs, &r.request_id);
+        let is_failed = failed.iter().any(|f| f.request_id == r.request_id);
+        if !is_failed {
+            if !mine.is_empty() {
+                errs.push(format!(
+                    "{} answered {} but has a record: {}",
+                    r.target, r.status, mine[0]
+                ));
+            }
+            continue;
+        }
+        if mine.len() != 1 {
+            errs.push(format!(
+                "{} (status {}, request id {}) must have exactly one record, found {}",
+                r.target,
+                r.status,
+                r.request_id,
+                mine.len()
+            ));
+            continue;
+        }
+        let a = &access[&r.request_id];
+        let mut x = RecordExpect::one_attempt(
+            r,
+            run.port,
+            &run.upstream,
+            Some(run.timeouts),
+            AttemptExpect::failed(&run.peer, run.phase, run.outcomes.clone(), r.status),
+        );
+        if run.phase == "header" && r.status == 504 {
+            x.min_request_time_ms = run.timeouts.read;
+        }
+        let fails = &fails_by_rid[&r.request_id];
+        errs.check(check::check_record(
+            mine[0],
+            r,
+            a,
+            Some(fails),
+            check::worker_pid_for(&entries, a.conn),
+            &x,
+        ));
+    }
+    if recs.len() != failed.len() {
+        errs.push(format!(
+            "{} record(s) written for {} failed request(s):\n{}",
+            recs.len(),
+            failed.len(),
+            recs.iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    errs.into_result()?;
+    Ok(Verdict::Passed)
+}
+
+/// Runs `fault` on `flavour` in a fresh lab and leaves the evidence in `dir`
+/// (for analyzer end-to-end tests). Returns the run.
+pub fn run_to_dir(fault: Fault, flavour: &Flavour, dir: &Path) -> Result<FaultRun, RunError> {
+    let lab = Lab::new(flavour, fault.name())?;
+    let run = run(fault, &lab)?;
+    // Records are written in the log phase: wait for the access log (same phase).
+    let all: Vec<&Response> = run.responses.iter().collect();
+    check::wait_access(
+        &lab.prefix.path("logs/access.log"),
+        &all,
+        Duration::from_secs(5),
+    )?;
+    if lab.with_module() {
+        let _ = records::wait_for(
+            &lab.records_path(),
+            run.failed().len(),
+            Duration::from_secs(5),
+        );
+    }
+    run.save(&lab, dir)?;
+    Ok(run)
+}
