@@ -1,6 +1,11 @@
 //! The tests, by topic.
 
+mod config;
 mod faults;
+mod logs;
+mod protocol;
+mod retries;
+mod upstreams;
 
 use crate::Body;
 
@@ -8,5 +13,10 @@ use crate::Body;
 pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = Vec::new();
     v.extend(faults::all());
+    v.extend(retries::all());
+    v.extend(upstreams::all());
+    v.extend(protocol::all());
+    v.extend(logs::all());
+    v.extend(config::all());
     v
 }

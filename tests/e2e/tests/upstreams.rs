@@ -1,0 +1,126 @@
+//! Other upstream failures: proxy_pass to a listener that accepts and never answers;
+//! PHP itself answering 502 (origin "upstream", FastCGI stderr kept).
+
+use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::client;
+use gatelog_e2e::env::Flavour;
+use gatelog_e2e::fpm::{Fpm, Pool};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::net::{free_port, Blackhole};
+
+use crate::Body;
+
+pub fn all() -> Vec<(&'static str, Body)> {
+    vec![
+        ("proxy_pass_hanging_listener", proxy_hang as Body),
+        ("upstream_sent_502_with_stderr", upstream_502 as Body),
+    ]
+}
+
+/// proxy_pass to a TCP listener that accepts and never answers: 504, phase header,
+/// errno 110 (synthesized by NGINX).
+fn proxy_hang(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "proxy-hang")?;
+    let hole = Blackhole::new()?;
+    let port = free_port()?;
+    let t = Timeouts::new(2000, 3000, 1000);
+    let addr = format!("127.0.0.1:{}", hole.port);
+    let body = format!(
+        "        location /hang/ {{\n            proxy_connect_timeout {}ms;\n            proxy_send_timeout {}ms;\n            proxy_read_timeout {}ms;\n            proxy_pass http://{addr};\n        }}\n",
+        t.connect, t.send, t.read
+    );
+    let http = format!("{}{}", lab.default_gatelog(), lab.server(port, &body));
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let r = client::get(port, "/hang/report?id=7")?;
+    if r.status != 504 {
+        return Err(format!("expected 504, got {}", r.status));
+    }
+    if hole.accepted() == 0 {
+        return Err("the hanging listener accepted no connection".into());
+    }
+    let obs = observe(&lab, &[&r], 1)?;
+    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    if fails[0].action() != Some("reading response header from upstream") {
+        return Err(format!("NGINX's action: {:?}", fails[0].action()));
+    }
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "proxy read timeout logged as 110",
+        )));
+    }
+    let mut x = RecordExpect::one_attempt(
+        &r,
+        port,
+        &addr,
+        Some(t),
+        AttemptExpect::failed(&addr, "header", vec![Outcome::timed_out()], 504),
+    );
+    x.min_request_time_ms = t.read;
+    obs.verify(&r, Some(&fails), &x)?;
+    Ok(Verdict::Passed)
+}
+
+/// PHP answers `Status: 502` after writing to FastCGI stderr: a record with origin
+/// "upstream", an attempt with event upstream_status and no errno, and the stderr text.
+fn upstream_502(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "upstream-502")?;
+    let fpm = Fpm::start(&lab.prefix, Pool::unix(&lab.prefix, "www", 1), None)?;
+    let port = free_port()?;
+    let t = Timeouts::DEFAULT;
+    let pass = fpm.pool.listen.nginx_addr();
+    let http = format!(
+        "{}{}",
+        lab.default_gatelog(),
+        lab.server(port, &lab.php_location("~ \\.php$", &pass, t, ""))
+    );
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let r = client::get(port, "/status502.php")?;
+    if r.status != 502 || !String::from_utf8_lossy(&r.body).contains("bad gateway from php") {
+        return Err(format!(
+            "expected PHP's own 502, got {} {:?}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ));
+    }
+    let obs = observe(&lab, &[&r], 1)?;
+    let a = obs.access_line(&r)?;
+    let stderr_line = obs
+        .entries
+        .iter()
+        .find(|e| e.conn == Some(a.conn) && e.text.starts_with("FastCGI sent in stderr: "))
+        .ok_or("NGINX logged no FastCGI stderr line")?;
+    if !stderr_line
+        .text
+        .contains("gatelog-e2e stderr marker \"quoted\"")
+    {
+        return Err(format!("unexpected stderr line: {}", stderr_line.text));
+    }
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "PHP answered 502 with a stderr line",
+        )));
+    }
+    let mut x = RecordExpect::one_attempt(
+        &r,
+        port,
+        &pass,
+        Some(t),
+        AttemptExpect {
+            peer: pass.clone(),
+            phase: None,
+            outcomes: vec![Outcome::upstream_status()],
+            status: Some(502),
+        },
+    );
+    x.origin = Some("upstream");
+    x.stderr_contains = Some("gatelog-e2e stderr marker \"quoted\"".into());
+    obs.verify(&r, Some(&[]), &x)?;
+    let rec = obs.record(&r)?;
+    if rec["fastcgi_stderr"]["truncated"] != serde_json::Value::Bool(false) {
+        return Err(format!(
+            "fastcgi_stderr.truncated should be false: {}",
+            rec["fastcgi_stderr"]
+        ));
+    }
+    Ok(Verdict::Passed)
+}
