@@ -733,3 +733,111 @@ impl Observed {
         check_record(rec, r, a, fails, pid, x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(line: &str) -> Entry {
+        errlog::parse(line).remove(0)
+    }
+
+    fn sample() -> (Value, Response, AccessLine, Entry) {
+        let rec = serde_json::json!({
+            "schema": "gatelog.v1", "time": crate::records::tests_support::now_rfc3339(), "pid": 7, "conn": 3,
+            "request_id": "abc", "status": 502, "origin": "nginx", "recovered": false, "client": "127.0.0.1",
+            "server": "e2e.test", "host": "127.0.0.1:8080", "method": "GET", "uri": "/x", "protocol": "HTTP/1.1",
+            "request_time_ms": 0, "upstream": "127.0.0.1:9", "timeouts_ms": {"connect": 1, "send": 2, "read": 3},
+            "fastcgi_stderr": null,
+            "attempts": [{"peer": "127.0.0.1:9", "phase": "connect", "errno": 111, "errno_name": "ECONNREFUSED",
+              "error": "Connection refused", "event": "connect_failed",
+              "message": "connect() failed (111: Connection refused)", "level": "error",
+              "status": 502, "connect_ms": null, "header_ms": null, "response_ms": 0}]
+        });
+        let resp = Response {
+            target: "/x".into(),
+            status: 502,
+            request_id: "abc".into(),
+            body: Vec::new(),
+            http2: false,
+            elapsed: Duration::from_millis(5),
+        };
+        let access = AccessLine {
+            request_id: "abc".into(),
+            conn: 3,
+            status: 502,
+            request: "GET /x HTTP/1.1".into(),
+            upstream_addr: "127.0.0.1:9".into(),
+            upstream_status: "502".into(),
+        };
+        let e = entry("2026/01/01 00:00:00 [error] 7#7: *3 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: e2e.test, request: \"GET /x HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9\", host: \"127.0.0.1:8080\"");
+        (rec, resp, access, e)
+    }
+
+    fn expect(resp: &Response) -> RecordExpect {
+        RecordExpect::one_attempt(
+            resp,
+            8080,
+            "127.0.0.1:9",
+            Some(Timeouts::new(1, 2, 3)),
+            AttemptExpect::failed(
+                "127.0.0.1:9",
+                "connect",
+                vec![Outcome::connect_async(111)],
+                502,
+            ),
+        )
+    }
+
+    #[test]
+    fn a_correct_record_passes() {
+        let (rec, resp, access, e) = sample();
+        check_record(&rec, &resp, &access, Some(&[&e]), Some(7), &expect(&resp))
+            .expect("correct record");
+    }
+
+    #[test]
+    fn an_errno_different_from_nginx_fails() {
+        let (mut rec, resp, access, e) = sample();
+        // A stale errno (EINPROGRESS) instead of what NGINX printed.
+        rec["attempts"][0]["errno"] = 115.into();
+        let err = check_record(&rec, &resp, &access, Some(&[&e]), Some(7), &expect(&resp))
+            .expect_err("wrong errno");
+        assert!(
+            err.contains("attempts[0].errno vs NGINX's error log"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_fields_are_all_reported() {
+        let (mut rec, resp, access, e) = sample();
+        rec["conn"] = 4.into();
+        rec["attempts"][0]["phase"] = "header".into();
+        rec["attempts"][0]["level"] = "crit".into();
+        rec["timeouts_ms"]["read"] = 60000.into();
+        let err = check_record(&rec, &resp, &access, Some(&[&e]), Some(7), &expect(&resp))
+            .expect_err("wrong");
+        for want in [
+            "conn",
+            "attempts[0].phase",
+            "attempts[0].level",
+            "timeouts_ms",
+        ] {
+            assert!(err.contains(want), "{want} not reported in {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_attempt_is_reported() {
+        let (mut rec, resp, access, e) = sample();
+        rec["attempts"] = serde_json::json!([]);
+        let err = check_record(&rec, &resp, &access, Some(&[&e]), Some(7), &expect(&resp))
+            .expect_err("no attempts");
+        assert!(err.contains("expected 1 attempt(s), got 0"), "{err}");
+        assert!(
+            err.contains("0 failed attempt(s) but NGINX logged 1"),
+            "{err}"
+        );
+    }
+}

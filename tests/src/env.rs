@@ -108,3 +108,26 @@ impl Flavour {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_module_is_an_error_not_a_skip() {
+        let mut f = Flavour::all().remove(0);
+        f.module = PathBuf::from("/nonexistent/ngx_http_gatelog_module.so");
+        let e = f.module_path().expect_err("missing module");
+        assert!(
+            e.contains("not built") && e.contains("nginx-build/build.sh all"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn both_flavours_exist() {
+        let names: Vec<&str> = Flavour::all().iter().map(|f| f.name).collect();
+        assert_eq!(names, ["deb-1.22", "vendored-1.28"]);
+        assert!(Flavour::by_name("vendored-1.28").is_some());
+    }
+}

@@ -47,6 +47,13 @@ pub const SCRIPTS: &[(&str, &str)] = &[
         "<?php\nerror_log(\"gatelog-e2e stderr marker \\\"quoted\\\"\");\nhttp_response_code(502);\necho \"bad gateway from php\\n\";\n",
     ),
     (
+        // PHP answers 502 after 3 messages of 900 bytes on stderr (PHP cuts each
+        // message at 1 KiB): one FastCGI stderr segment that fits NGINX's 4 KiB
+        // buffer but not its 2048-byte log line.
+        "bigstderr502.php",
+        "<?php\nfor ($i = 0; $i < 3; $i++) {\n    error_log(str_repeat(\"gatelog-e2e-\", 75));\n}\nhttp_response_code(502);\necho \"big stderr\\n\";\n",
+    ),
+    (
         // 200 with a FastCGI stderr line (for the error-log comparison).
         "warn.php",
         "<?php\nerror_log(\"gatelog-e2e warning\");\necho \"warned\\n\";\n",

@@ -271,6 +271,39 @@ pub fn parse_time_ms(t: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    /// The current UTC time as a record writes it.
+    pub fn now_rfc3339() -> String {
+        let ms = crate::lab::now_ms();
+        let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+        let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+        // Civil from days (Howard Hinnant).
+        let z = days + 719468;
+        let era = z.div_euclid(146097);
+        let doe = z - era * 146097;
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}+00:00",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    #[test]
+    fn round_trips() {
+        let t = now_rfc3339();
+        let back = super::parse_time_ms(&t).expect("parses");
+        assert!((crate::lab::now_ms() - back).abs() < 1000, "{t}");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

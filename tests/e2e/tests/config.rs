@@ -21,6 +21,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("reopen_while_writing", reopen as Body),
         ("variables_for_access_log", variables as Body),
         ("syslog_sink", syslog as Body),
+        ("gatelog_off_and_inheritance", off_and_inheritance as Body),
     ]
 }
 
@@ -434,5 +435,54 @@ fn syslog(flavour: &Flavour) -> TestResult {
     if v["request_id"] != r.request_id.as_str() || v["attempts"][0]["errno"] != 111 {
         return Err(format!("syslog record does not describe the request: {v}"));
     }
+    Ok(Verdict::Passed)
+}
+
+/// `gatelog` set at server level is inherited by locations; `gatelog off` in one
+/// location silences it there; another location writes to its own file.
+fn off_and_inheritance(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "off")?;
+    if let Some(s) = skip_without_module(&lab, "gatelog off") {
+        return s;
+    }
+    let dead = RefusedPort::new()?;
+    let port = free_port()?;
+    let t = Timeouts::DEFAULT;
+    let addr = format!("127.0.0.1:{}", dead.port);
+    let own = lab.prefix.path("logs/own.jsonl");
+    let body = format!(
+        "        gatelog {};\n{}{}{}",
+        lab.records_path().display(),
+        lab.php_location("/inherited/", &addr, t, ""),
+        lab.php_location("/quiet/", &addr, t, "            gatelog off;"),
+        lab.php_location(
+            "/own/",
+            &addr,
+            t,
+            &format!("            gatelog {};", own.display())
+        ),
+    );
+    let _nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let quiet = client::get(port, "/quiet/a")?;
+    let own_r = client::get(port, "/own/b")?;
+    let inherited = client::get(port, "/inherited/c")?;
+    let obs = observe(&lab, &[&quiet, &own_r, &inherited], 1)?;
+    let mut errs = Errors::default();
+    errs.check(obs.no_record(&quiet));
+    errs.check(obs.no_record(&own_r));
+    errs.check(obs.record(&inherited).map(|_| ()));
+    if obs.records.len() != 1 {
+        errs.push(format!(
+            "server-level file: expected 1 record, got {}",
+            obs.records.len()
+        ));
+    }
+    let own_recs = records::wait_for(&own, 1, Duration::from_secs(5))?;
+    if own_recs.len() != 1 || own_recs[0]["request_id"] != own_r.request_id.as_str() {
+        errs.push(format!(
+            "the location's own file should hold exactly /own/b's record: {own_recs:?}"
+        ));
+    }
+    errs.into_result()?;
     Ok(Verdict::Passed)
 }

@@ -14,6 +14,10 @@ pub fn all() -> Vec<(&'static str, Body)> {
     vec![
         ("proxy_pass_hanging_listener", proxy_hang as Body),
         ("upstream_sent_502_with_stderr", upstream_502 as Body),
+        (
+            "upstream_sent_502_long_stderr_truncated",
+            big_stderr as Body,
+        ),
     ]
 }
 
@@ -116,10 +120,83 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
     x.stderr_contains = Some("gatelog-e2e stderr marker \"quoted\"".into());
     obs.verify(&r, Some(&[]), &x)?;
     let rec = obs.record(&r)?;
-    if rec["fastcgi_stderr"]["truncated"] != serde_json::Value::Bool(false) {
+    if rec["fastcgi_stderr"]["truncated"] != false {
         return Err(format!(
             "fastcgi_stderr.truncated should be false: {}",
             rec["fastcgi_stderr"]
+        ));
+    }
+    Ok(Verdict::Passed)
+}
+
+/// PHP writes ~2.8 KB to stderr and answers 502: NGINX cuts its line at 2048 bytes,
+/// the record says `truncated: true` and keeps at most 4 KiB.
+fn big_stderr(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "big-stderr")?;
+    let fpm = Fpm::start(&lab.prefix, Pool::unix(&lab.prefix, "www", 1), None)?;
+    let port = free_port()?;
+    let t = Timeouts::DEFAULT;
+    let pass = fpm.pool.listen.nginx_addr();
+    let http = format!(
+        "{}{}",
+        lab.default_gatelog(),
+        lab.server(port, &lab.php_location("~ \\.php$", &pass, t, ""))
+    );
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let r = client::get(port, "/bigstderr502.php")?;
+    if r.status != 502 {
+        return Err(format!("expected PHP's own 502, got {}", r.status));
+    }
+    let obs = observe(&lab, &[&r], 1)?;
+    let a = obs.access_line(&r)?;
+    let lines: Vec<_> = obs
+        .entries
+        .iter()
+        .filter(|e| e.conn == Some(a.conn) && e.text.starts_with("FastCGI sent in stderr: "))
+        .collect();
+    let [line] = lines.as_slice() else {
+        return Err(format!(
+            "expected one FastCGI stderr line (test premise), got {}",
+            lines.len()
+        ));
+    };
+    // NGINX cut the line at 2048 bytes: the closing quote and the context are gone.
+    if line
+        .text
+        .contains("\" while reading response header from upstream")
+    {
+        return Err(format!(
+            "NGINX did not cut the long stderr line (test premise): {}",
+            line.text
+        ));
+    }
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "NGINX cut a long stderr line",
+        )));
+    }
+    let mut x = RecordExpect::one_attempt(
+        &r,
+        port,
+        &pass,
+        Some(t),
+        AttemptExpect {
+            peer: pass.clone(),
+            phase: None,
+            outcomes: vec![Outcome::upstream_status()],
+            status: Some(502),
+        },
+    );
+    x.origin = Some("upstream");
+    x.stderr_contains = Some("gatelog-e2e-gatelog-e2e-".into());
+    obs.verify(&r, Some(&[]), &x)?;
+    let rec = obs.record(&r)?;
+    let st = &rec["fastcgi_stderr"];
+    let len = st["text"].as_str().map_or(0, str::len);
+    if st["truncated"] != true || len > 4096 {
+        return Err(format!(
+            "expected truncated=true and at most 4096 bytes, got truncated={} and {len} bytes",
+            st["truncated"]
         ));
     }
     Ok(Verdict::Passed)
