@@ -1,0 +1,3 @@
+//! Finding, opening and recognising inputs.
+
+pub mod reader;

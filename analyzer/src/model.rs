@@ -1,0 +1,307 @@
+//! Vocabulary shared by parsers, correlation and reports: causes, evidence lines and
+//! the kinds of input.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// The seven causes of the troubleshooting guide, plus `unknown`. The slugs are a
+/// stable interface (`failures[].cause` in the JSON report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    FpmNotRunning,
+    SocketPermissionDenied,
+    WrongSocketPath,
+    MaxChildrenExhausted,
+    ReadTimeout,
+    WorkerOomKilled,
+    InvalidResponse,
+    Unknown,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 8] = [
+        Cause::FpmNotRunning,
+        Cause::SocketPermissionDenied,
+        Cause::WrongSocketPath,
+        Cause::MaxChildrenExhausted,
+        Cause::ReadTimeout,
+        Cause::WorkerOomKilled,
+        Cause::InvalidResponse,
+        Cause::Unknown,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Cause::FpmNotRunning => "fpm-not-running",
+            Cause::SocketPermissionDenied => "socket-permission-denied",
+            Cause::WrongSocketPath => "wrong-socket-path",
+            Cause::MaxChildrenExhausted => "max-children-exhausted",
+            Cause::ReadTimeout => "read-timeout",
+            Cause::WorkerOomKilled => "worker-oom-killed",
+            Cause::InvalidResponse => "invalid-response",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    /// The guide's number for the cause (0 for unknown).
+    pub fn number(self) -> u8 {
+        match self {
+            Cause::FpmNotRunning => 1,
+            Cause::SocketPermissionDenied => 2,
+            Cause::WrongSocketPath => 3,
+            Cause::MaxChildrenExhausted => 4,
+            Cause::ReadTimeout => 5,
+            Cause::WorkerOomKilled => 6,
+            Cause::InvalidResponse => 7,
+            Cause::Unknown => 0,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Cause::FpmNotRunning => "PHP-FPM is not running",
+            Cause::SocketPermissionDenied => "Socket permission denied",
+            Cause::WrongSocketPath => "Wrong socket path in the NGINX config",
+            Cause::MaxChildrenExhausted => "pm.max_children exhausted",
+            Cause::ReadTimeout => "fastcgi_read_timeout exceeded",
+            Cause::WorkerOomKilled => "PHP worker killed by the OOM killer",
+            Cause::InvalidResponse => "FPM returned an invalid response (crash, fatal error)",
+            Cause::Unknown => "Unknown cause",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+/// What kind of log or config an input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputKind {
+    /// gatelog.v1 JSON lines from the NGINX module.
+    Records,
+    NginxError,
+    NginxAccess,
+    Fpm,
+    /// dmesg, kern.log, `journalctl -k`.
+    Kernel,
+    /// journalctl / syslog with several identifiers (systemd, php-fpm, kernel).
+    Journal,
+    NginxConf,
+    FpmConf,
+}
+
+impl InputKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            InputKind::Records => "gatelog records",
+            InputKind::NginxError => "NGINX error log",
+            InputKind::NginxAccess => "NGINX access log",
+            InputKind::Fpm => "PHP-FPM log",
+            InputKind::Kernel => "kernel log",
+            InputKind::Journal => "journal/syslog",
+            InputKind::NginxConf => "NGINX config",
+            InputKind::FpmConf => "PHP-FPM pool config",
+        }
+    }
+
+    /// The `source` of evidence taken from this kind of input.
+    pub fn evidence_source(self) -> &'static str {
+        match self {
+            InputKind::Records => "record",
+            InputKind::NginxError => "nginx",
+            InputKind::NginxAccess => "access",
+            InputKind::Fpm => "fpm",
+            InputKind::Kernel => "kernel",
+            InputKind::Journal => "journal",
+            InputKind::NginxConf => "nginx-conf",
+            InputKind::FpmConf => "fpm-conf",
+        }
+    }
+}
+
+/// Longest evidence text kept: enough for any upstream line's message and context,
+/// bounded so that memory per failure stays small.
+pub const EVIDENCE_TEXT_MAX: usize = 600;
+
+/// One line that supports a verdict, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// record, nginx, access, fpm, kernel, journal, nginx-conf, fpm-conf.
+    pub source: &'static str,
+    pub file: Arc<str>,
+    /// 1-based line number in the (decompressed) file.
+    pub line: u64,
+    pub text: String,
+}
+
+impl Evidence {
+    pub fn new(source: &'static str, file: &Arc<str>, line: u64, text: &str) -> Evidence {
+        Evidence {
+            source,
+            file: Arc::clone(file),
+            line,
+            text: clip(text, EVIDENCE_TEXT_MAX),
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a char boundary, marking the cut with `…`.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// `unix:/run/php/x.sock` or `host:port`, the form records and `$upstream_addr` use.
+/// Normalised so that NGINX's spellings and FPM's `listen` compare.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Peer(pub String);
+
+impl Peer {
+    /// From NGINX's `upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:"` value, a
+    /// `connect() to X failed` peer, or a record's peer.
+    pub fn from_nginx(value: &str) -> Peer {
+        let mut v = value.trim();
+        if let Some(i) = v.find("://") {
+            v = &v[i + 3..];
+        }
+        if let Some(path) = v.strip_prefix("unix:") {
+            // NGINX appends ':' + uri to unix peers; FastCGI has an empty uri.
+            let path = path.split(':').next().unwrap_or(path);
+            return Peer(format!("unix:{}", normalise_socket_path(path)));
+        }
+        // TCP: drop a proxied URI after host:port.
+        let v = v.split('/').next().unwrap_or(v);
+        Peer(v.to_string())
+    }
+
+    /// From FPM's `listen` value: a path, `9000`, `127.0.0.1:9000`, `[::]:9000`.
+    pub fn from_fpm_listen(value: &str) -> Peer {
+        let v = value.trim().trim_matches('"').trim_matches('\'');
+        if v.starts_with('/') {
+            return Peer(format!("unix:{}", normalise_socket_path(v)));
+        }
+        if v.bytes().all(|b| b.is_ascii_digit()) {
+            return Peer(format!("*:{v}"));
+        }
+        Peer(v.to_string())
+    }
+
+    pub fn unix_path(&self) -> Option<&str> {
+        self.0.strip_prefix("unix:")
+    }
+
+    pub fn is_unix(&self) -> bool {
+        self.0.starts_with("unix:")
+    }
+
+    fn port(&self) -> Option<&str> {
+        if self.is_unix() {
+            return None;
+        }
+        self.0.rsplit_once(':').map(|(_, p)| p)
+    }
+
+    fn host(&self) -> Option<&str> {
+        if self.is_unix() {
+            return None;
+        }
+        self.0.rsplit_once(':').map(|(h, _)| h)
+    }
+
+    /// Whether a connection to `self` (NGINX side) reaches a socket listening on
+    /// `listen` (FPM side). Wildcard listen addresses match any host on that port.
+    pub fn reaches(&self, listen: &Peer) -> bool {
+        if self.is_unix() || listen.is_unix() {
+            return self.0 == listen.0;
+        }
+        match (self.port(), listen.port(), listen.host()) {
+            (Some(a), Some(b), Some(h)) if a == b => {
+                let wildcard = matches!(h, "*" | "0.0.0.0" | "[::]" | "::" | "");
+                let local = |x: &str| matches!(x, "127.0.0.1" | "localhost" | "[::1]");
+                wildcard || Some(h) == self.host() || (local(h) && self.host().is_some_and(local))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `/var/run` is a symlink to `/run` on every current distribution: the same socket.
+fn normalise_socket_path(p: &str) -> String {
+    match p.strip_prefix("/var/run/") {
+        Some(rest) => format!("/run/{rest}"),
+        None => p.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_stable() {
+        let slugs: Vec<_> = Cause::ALL.iter().map(|c| c.slug()).collect();
+        assert_eq!(
+            slugs,
+            [
+                "fpm-not-running",
+                "socket-permission-denied",
+                "wrong-socket-path",
+                "max-children-exhausted",
+                "read-timeout",
+                "worker-oom-killed",
+                "invalid-response",
+                "unknown"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&Cause::WorkerOomKilled).unwrap(),
+            "\"worker-oom-killed\""
+        );
+    }
+
+    #[test]
+    fn peers_normalise() {
+        let a = Peer::from_nginx("fastcgi://unix:/run/php/php8.2-fpm.sock:");
+        let b = Peer::from_nginx("unix:/run/php/php8.2-fpm.sock");
+        let c = Peer::from_fpm_listen("/var/run/php/php8.2-fpm.sock");
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.unix_path(), Some("/run/php/php8.2-fpm.sock"));
+        let t = Peer::from_nginx("fastcgi://127.0.0.1:9000");
+        assert_eq!(t.0, "127.0.0.1:9000");
+        assert!(t.reaches(&Peer::from_fpm_listen("9000")));
+        assert!(t.reaches(&Peer::from_fpm_listen("127.0.0.1:9000")));
+        assert!(Peer::from_nginx("localhost:9000").reaches(&Peer::from_fpm_listen("127.0.0.1:9000")));
+        assert!(!t.reaches(&Peer::from_fpm_listen("9001")));
+        assert!(!a.reaches(&Peer::from_fpm_listen("/run/php/php8.1-fpm.sock")));
+        assert_eq!(
+            Peer::from_nginx("http://10.0.0.2:8080/app/").0,
+            "10.0.0.2:8080"
+        );
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip("ääää", 3), "ä…");
+    }
+}
