@@ -70,6 +70,7 @@ fn main() {
              injection is checked and every record check is reported as ignored.\n"
         );
     }
+    warn_if_stale();
     let mut trials = Vec::new();
     for flavour in Flavour::all() {
         for (name, body) in tests::all() {
@@ -77,4 +78,41 @@ fn main() {
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Newest modification time of the files under `dir`.
+fn newest(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut best = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest(&p)
+        } else {
+            e.metadata().ok().and_then(|m| m.modified().ok())
+        };
+        best = best.max(t);
+    }
+    best
+}
+
+/// The suite loads the .so that nginx-build/build.sh left; say so loudly when the
+/// module's sources are newer (the results would describe an older module).
+fn warn_if_stale() {
+    let root = gatelog_e2e::env::workspace_root();
+    let src = [root.join("ngx-module"), root.join("record/src")]
+        .iter()
+        .filter_map(|d| newest(d))
+        .max();
+    for f in Flavour::all() {
+        let built = std::fs::metadata(&f.module).and_then(|m| m.modified()).ok();
+        if let (Some(built), Some(src)) = (built, src) {
+            if src > built {
+                eprintln!(
+                    "\n*** WARNING: {} is older than the module sources: run `nginx-build/build.sh all` \
+                     (these results describe the module as last built)\n",
+                    f.module.display()
+                );
+            }
+        }
+    }
 }
