@@ -1,0 +1,406 @@
+//! The NGINX error log.
+//!
+//! An entry starts with `YYYY/MM/DD HH:MM:SS [level] pid#tid: [*conn ]`; a physical line
+//! that does not start that way continues the previous entry (the raw newlines of a
+//! `FastCGI sent in stderr` message). The context (`, client: ..., server: ...,
+//! request: "...", upstream: "...", host: "..."`) is parsed from the right, because
+//! the message itself may contain `, client:` and quotes are not escaped. Lines can be
+//! cut at 2048 bytes, losing the context: what is left is still used.
+
+use crate::model::{AttemptEvent, Phase};
+use crate::time::{self, Civil};
+
+/// The NGINX levels, as written between brackets.
+pub const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
+];
+
+/// NGINX's line cap (`NGX_MAX_ERROR_STR`); an entry this long was probably cut.
+pub const MAX_ERROR_STR: usize = 2048;
+
+/// Whether a physical line starts a new entry. Cheap: checked on every line.
+pub fn is_entry_start(line: &[u8]) -> bool {
+    line.len() > 24
+        && line[4] == b'/'
+        && line[7] == b'/'
+        && line[10] == b' '
+        && line[13] == b':'
+        && line[19] == b' '
+        && line[20] == b'['
+        && line[0].is_ascii_digit()
+}
+
+/// The request context NGINX appends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    pub client: Option<&'a str>,
+    pub server: Option<&'a str>,
+    pub request: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub host: Option<&'a str>,
+}
+
+/// One entry, split into its parts (borrowed from the entry text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    pub civil: Civil,
+    pub level: &'a str,
+    pub pid: u32,
+    pub conn: Option<u64>,
+    /// The message without errno, action and context.
+    pub message: &'a str,
+    pub errno: Option<i32>,
+    pub errno_text: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub context: Context<'a>,
+    /// The line reached NGINX's 2048-byte cap (the context may be missing).
+    pub truncated: bool,
+}
+
+/// Parses the head of an entry (time, level, pid, conn) and splits message and
+/// context. `None` when the text is not an error-log entry.
+pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
+    let b = entry.as_bytes();
+    if !is_entry_start(b) {
+        return None;
+    }
+    let civil = time::parse_nginx_time(b)?;
+    let close = entry[21..].find(']')? + 21;
+    let level = &entry[21..close];
+    if !LEVELS.contains(&level) {
+        return None;
+    }
+    let rest = entry.get(close + 2..)?;
+    let hash = rest.find('#')?;
+    let pid: u32 = rest[..hash].parse().ok()?;
+    let colon = rest.find(": ")?;
+    let mut body = &rest[colon + 2..];
+    let mut conn = None;
+    if let Some(after_star) = body.strip_prefix('*') {
+        let digits = after_star.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            conn = after_star[..digits].parse().ok();
+            body = after_star[digits..].strip_prefix(' ').unwrap_or(&after_star[digits..]);
+        }
+    }
+    let truncated = entry.len() >= MAX_ERROR_STR - 1;
+    let (head, context) = split_context(body);
+    let (head, action) = split_action(head);
+    let (message, errno, errno_text) = split_errno(head);
+    Some(Entry {
+        civil,
+        level,
+        pid,
+        conn,
+        message,
+        errno,
+        errno_text,
+        action,
+        context,
+        truncated,
+    })
+}
+
+/// Finds the context from the right: the last `, client: ` that is followed by an
+/// address and `, server: ` (or by the end of a cut line).
+fn split_context(body: &str) -> (&str, Context<'_>) {
+    const KEY: &str = ", client: ";
+    let mut search_end = body.len();
+    while let Some(i) = body[..search_end].rfind(KEY) {
+        let after = &body[i + KEY.len()..];
+        let addr_end = after.find(", ").unwrap_or(after.len());
+        let addr = &after[..addr_end];
+        let plausible = !addr.contains(' ')
+            && !addr.contains('\n')
+            && (after[addr_end..].starts_with(", server: ") || addr_end == after.len());
+        if plausible {
+            return (&body[..i], parse_context(&body[i + 2..]));
+        }
+        search_end = i;
+    }
+    (body, Context::default())
+}
+
+/// Parses `client: X, server: Y, request: "...", upstream: "...", host: "..."`.
+fn parse_context(ctx: &str) -> Context<'_> {
+    let mut c = Context::default();
+    let mut rest = ctx;
+    if let Some(r) = rest.strip_prefix("client: ") {
+        let end = r.find(", ").unwrap_or(r.len());
+        c.client = Some(&r[..end]);
+        rest = &r[end..];
+    }
+    if let Some(r) = rest.strip_prefix(", server: ") {
+        let end = r.find(", ").unwrap_or(r.len());
+        c.server = Some(&r[..end]);
+        rest = &r[end..];
+    }
+    c.request = take_quoted(", request: \"", &mut rest);
+    let _ = take_quoted(", subrequest: \"", &mut rest);
+    c.upstream = take_quoted(", upstream: \"", &mut rest);
+    c.host = take_quoted(", host: \"", &mut rest);
+    c
+}
+
+/// Takes `<key>"value"` off the front of `rest`. Quoted values end at `", <next key>: "`
+/// (inner quotes are not escaped), or at the last quote of a cut line.
+fn take_quoted<'a>(key: &str, rest: &mut &'a str) -> Option<&'a str> {
+    const NEXT: [&str; 5] = [
+        "\", subrequest: \"",
+        "\", upstream: \"",
+        "\", host: \"",
+        "\", referrer: \"",
+        "\", ",
+    ];
+    let r: &'a str = rest.strip_prefix(key)?;
+    let end = NEXT
+        .iter()
+        .filter_map(|n| r.find(n))
+        .min()
+        .or_else(|| r.rfind('"'))
+        .unwrap_or(r.len());
+    *rest = r.get(end + 1..).unwrap_or("");
+    Some(&r[..end])
+}
+
+/// Splits ` while <action>` off the end of the message.
+fn split_action(head: &str) -> (&str, Option<&str>) {
+    if let Some(i) = head.rfind(" while ") {
+        let action = &head[i + 7..];
+        if action.len() < 48 && !action.contains('"') && !action.contains('\n') {
+            return (&head[..i], Some(action));
+        }
+    }
+    (head, None)
+}
+
+/// Splits a trailing ` (N: strerror)` off the message. NGINX may put `...` before it
+/// when the message overflowed.
+fn split_errno(head: &str) -> (&str, Option<i32>, Option<&str>) {
+    if head.ends_with(')') {
+        if let Some(i) = head.rfind(" (") {
+            let inner = &head[i + 2..head.len() - 1];
+            if let Some((n, text)) = inner.split_once(": ") {
+                if let Ok(n) = n.parse::<i32>() {
+                    let msg = head[..i].trim_end_matches("...");
+                    return (msg, Some(n), Some(text));
+                }
+            }
+        }
+    }
+    (head, None, None)
+}
+
+/// What kind of upstream message this is; `None` for messages unrelated to upstreams
+/// (static files `open() ... failed (2: ...)`, client errors, start-up notices).
+pub fn classify_message(message: &str, errno: Option<i32>) -> Option<UpstreamMessage> {
+    use AttemptEvent as E;
+    let m = message;
+    let event = if m.starts_with("connect() to ") || m.starts_with("connect() failed") || m.starts_with("kevent() reported that connect() failed") {
+        E::ConnectFailed
+    } else if m.starts_with("upstream timed out") {
+        E::TimedOut
+    } else if m.starts_with("recv() failed") || m.starts_with("readv() failed") || m.starts_with("SSL_read() failed") {
+        if errno == Some(104) {
+            E::Reset
+        } else {
+            E::RecvFailed
+        }
+    } else if m.starts_with("writev() failed") || m.starts_with("send() failed") || m.starts_with("sendfile() failed") || m.starts_with("SSL_write() failed") {
+        E::SendFailed
+    } else if m.starts_with("upstream prematurely closed connection") {
+        E::ClosedPrematurely
+    } else if m.starts_with("upstream prematurely closed FastCGI")
+        || m.starts_with("upstream sent unexpected FastCGI")
+        || m.starts_with("upstream sent unsupported FastCGI")
+        || m.starts_with("upstream sent invalid FastCGI")
+    {
+        E::ProtocolError
+    } else if m.starts_with("upstream sent too big header") {
+        E::HeaderTooBig
+    } else if m.starts_with("upstream sent invalid header")
+        || m.starts_with("upstream sent invalid status")
+        || m.starts_with("upstream sent duplicate header")
+        || m.starts_with("upstream sent invalid \"Content-Length\"")
+        || m.starts_with("upstream sent \"Content-Length\" and")
+        || m.starts_with("upstream sent unknown \"Transfer-Encoding\"")
+        || m.starts_with("upstream sent no valid")
+    {
+        E::InvalidHeader
+    } else if m.starts_with("upstream prematurely sent response") {
+        E::PrematurelySent
+    } else if m.starts_with("no live upstreams") {
+        E::NoLiveUpstreams
+    } else if m.starts_with("FastCGI sent in stderr: ") {
+        return Some(UpstreamMessage::FastcgiStderr);
+    } else if m.contains(" could not be resolved") || m.starts_with("no resolver defined") {
+        E::ResolveFailed
+    } else if m.starts_with("SSL_do_handshake() failed") || m.starts_with("upstream SSL certificate") || m.starts_with("peer closed connection in SSL handshake") {
+        E::SslFailed
+    } else {
+        return None;
+    };
+    Some(UpstreamMessage::Failure(event))
+}
+
+/// An upstream-related message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamMessage {
+    /// An attempt failed.
+    Failure(AttemptEvent),
+    /// `FastCGI sent in stderr`: context for the request, not a failure by itself.
+    FastcgiStderr,
+}
+
+/// The status NGINX answers for a failed attempt (reference §2.1: timeouts give 504,
+/// everything else 502); `None` when the failure happened after the response header
+/// was sent (body phase: the client got a truncated 200, not a 502/504).
+pub fn inferred_status(event: AttemptEvent, phase: Option<Phase>) -> Option<u16> {
+    let pre_response = matches!(
+        event,
+        AttemptEvent::ConnectFailed | AttemptEvent::NoLiveUpstreams | AttemptEvent::ResolveFailed
+    );
+    if phase == Some(Phase::Body) && !pre_response {
+        return None;
+    }
+    Some(if event == AttemptEvent::TimedOut { 504 } else { 502 })
+}
+
+/// The peer named in `connect() to <peer> failed`.
+pub fn connect_peer(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("connect() to ")?;
+    let end = rest.rfind(" failed")?;
+    Some(&rest[..end])
+}
+
+/// The text of a `FastCGI sent in stderr: "<text>"` message.
+pub fn stderr_text(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("FastCGI sent in stderr: \"")?;
+    Some(rest.strip_suffix('"').unwrap_or(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(s: &str) -> Entry<'_> {
+        parse_entry(s).unwrap_or_else(|| panic!("not parsed: {s}"))
+    }
+
+    fn event(s: &str) -> Option<UpstreamMessage> {
+        let e = entry(s);
+        classify_message(e.message, e.errno)
+    }
+
+    use AttemptEvent as E;
+    use UpstreamMessage::Failure as F;
+
+    #[test]
+    fn connect_failures() {
+        let s = r#"2026/04/02 14:23:17 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#;
+        let e = entry(s);
+        assert_eq!(e.level, "crit");
+        assert_eq!(e.pid, 1234);
+        assert_eq!(e.conn, Some(5678));
+        assert_eq!(e.errno, Some(2));
+        assert_eq!(e.errno_text, Some("No such file or directory"));
+        assert_eq!(e.action, Some("connecting to upstream"));
+        assert_eq!(e.message, "connect() to unix:/run/php/php8.2-fpm.sock failed");
+        assert_eq!(connect_peer(e.message), Some("unix:/run/php/php8.2-fpm.sock"));
+        assert_eq!(e.context.client, Some("203.0.113.7"));
+        assert_eq!(e.context.server, Some("example.com"));
+        assert_eq!(e.context.request, Some("GET /index.php HTTP/1.1"));
+        assert_eq!(e.context.upstream, Some("fastcgi://unix:/run/php/php8.2-fpm.sock:"));
+        assert_eq!(e.context.host, Some("example.com"));
+        assert_eq!(classify_message(e.message, e.errno), Some(F(E::ConnectFailed)));
+
+        let e = entry(r#"2026/04/02 14:23:17 [crit] 1234#1234: *5679 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/2.0", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com", referrer: "https://example.com/login""#);
+        assert_eq!(e.errno, Some(13));
+        assert_eq!(e.context.host, Some("example.com"));
+        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *5680 connect() to unix:/run/php/php8.2-fpm.sock failed (11: Resource temporarily unavailable) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "POST /api/save HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#);
+        assert_eq!(e.errno, Some(11));
+        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *5681 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.7, server: _, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "10.0.0.5""#);
+        assert_eq!(e.errno, Some(111));
+        assert_eq!(e.context.server, Some("_"));
+        assert_eq!(e.context.upstream, Some("fastcgi://127.0.0.1:9000"));
+        assert_eq!(classify_message(e.message, e.errno), Some(F(E::ConnectFailed)));
+        assert_eq!(inferred_status(E::ConnectFailed, Some(Phase::Connect)), Some(502));
+    }
+
+    #[test]
+    fn timeouts_resets_and_closes() {
+        let t = r#"2026/04/02 14:24:17 [error] 1234#1234: *5682 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /report.php?id=7 HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#;
+        let e = entry(t);
+        assert_eq!(e.errno, Some(110));
+        assert_eq!(e.action, Some("reading response header from upstream"));
+        assert_eq!(classify_message(e.message, e.errno), Some(F(E::TimedOut)));
+        assert_eq!(inferred_status(E::TimedOut, Phase::from_action("reading response header from upstream")), Some(504));
+        // musl spells 110 differently: the number decides.
+        assert_eq!(event(r#"2026/04/02 14:24:17 [error] 7#7: *1 upstream timed out (110: Operation timed out) while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::TimedOut)));
+        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1234#1234: *5683 upstream prematurely closed connection while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /export.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#), Some(F(E::ClosedPrematurely)));
+        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1234#1234: *5684 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "POST /upload.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#), Some(F(E::Reset)));
+        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1#1: *9 writev() failed (32: Broken pipe) while sending request to upstream, client: 10.0.0.1, server: a, request: "POST /u HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#), Some(F(E::SendFailed)));
+        // Body phase: the status was already sent; not a 502/504.
+        let e = entry(r#"2026/04/02 14:25:41 [error] 1#1: *9 readv() failed (104: Connection reset by peer) while reading upstream, client: 10.0.0.1, server: a, request: "GET /big HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#);
+        assert_eq!(inferred_status(E::Reset, e.action.and_then(Phase::from_action)), None);
+    }
+
+    #[test]
+    fn invalid_responses_and_no_live() {
+        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1234#1234: *5688 upstream sent too big header while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#), Some(F(E::HeaderTooBig)));
+        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent invalid header: "X-Bad\x00..." while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::InvalidHeader)));
+        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::ProtocolError)));
+        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::ProtocolError)));
+        let e = entry(r#"2026/04/02 14:23:19 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://php", host: "a""#);
+        assert_eq!(classify_message(e.message, e.errno), Some(F(E::NoLiveUpstreams)));
+        assert_eq!(e.context.upstream, Some("fastcgi://php"));
+    }
+
+    #[test]
+    fn fastcgi_stderr_multiline_with_inner_quotes() {
+        let s = "2026/04/02 14:23:18 [error] 1234#1234: *5685 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\" not found in /var/www/html/index.php:3\nStack trace:\n#0 {main}\n  thrown in /var/www/html/index.php on line 3\" while reading response header from upstream, client: 203.0.113.7, server: example.com, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"example.com\"";
+        let e = entry(s);
+        assert_eq!(classify_message(e.message, e.errno), Some(UpstreamMessage::FastcgiStderr));
+        let text = stderr_text(e.message).unwrap();
+        assert!(text.starts_with("PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\""));
+        assert!(text.ends_with("on line 3"));
+        assert_eq!(e.action, Some("reading response header from upstream"));
+        assert_eq!(e.context.request, Some("GET / HTTP/1.1"));
+        // A message containing ", client: " itself: the real context is the last.
+        let s = r#"2026/04/02 14:23:18 [error] 1#1: *7 FastCGI sent in stderr: "PHP message: bad input, client: evil, server: x" while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#;
+        let e = entry(s);
+        assert_eq!(e.context.client, Some("203.0.113.7"));
+        assert_eq!(stderr_text(e.message), Some("PHP message: bad input, client: evil, server: x"));
+        // `client: ...` after the guide's abbreviated example.
+        let e = entry(r#"2026/04/02 14:23:18 [error] 1234#1234: *5686 FastCGI sent in stderr: "PHP message: PHP Warning:  Undefined variable $x in /var/www/html/a.php on line 5; PHP message: PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted (tried to allocate 20480 bytes) in /var/www/html/a.php on line 9" while reading response header from upstream, client: ..."#);
+        assert!(stderr_text(e.message).unwrap().contains("Allowed memory size"));
+    }
+
+    #[test]
+    fn truncated_line_keeps_message_and_conn() {
+        let mut s = String::from("2026/04/02 14:23:18 [error] 1#1: *42 FastCGI sent in stderr: \"PHP message: ");
+        s.push_str(&"x".repeat(MAX_ERROR_STR));
+        s.truncate(MAX_ERROR_STR);
+        let e = entry(&s);
+        assert!(e.truncated);
+        assert_eq!(e.conn, Some(42));
+        assert_eq!(e.context, Context::default());
+        assert_eq!(classify_message(e.message, e.errno), Some(UpstreamMessage::FastcgiStderr));
+        // errno survives truncation behind "...".
+        let e = entry("2026/04/02 14:23:18 [error] 1#1: *43 upstream timed out... (110: Connection timed out)");
+        assert_eq!(e.errno, Some(110));
+        assert_eq!(e.message, "upstream timed out");
+    }
+
+    #[test]
+    fn unrelated_lines() {
+        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *12 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.7, server: example.com, request: "GET /favicon.ico HTTP/1.1", host: "example.com""#);
+        assert_eq!(e.errno, Some(2));
+        assert_eq!(classify_message(e.message, e.errno), None);
+        let e = entry("2026/04/02 14:23:17 [notice] 1234#1234: signal process started");
+        assert_eq!(e.conn, None);
+        assert_eq!(classify_message(e.message, e.errno), None);
+        assert!(parse_entry("Stack trace:").is_none());
+        assert!(parse_entry("2026/04/02 14:23:17 [bogus] 1#1: x").is_none());
+    }
+}
