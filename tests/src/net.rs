@@ -214,3 +214,55 @@ impl UdpSink {
         out
     }
 }
+
+/// A TCP listener on loopback whose accept queue is full and never drained: a
+/// listen(2) backlog of 0 with one connection queued, so every further SYN is dropped
+/// and connect() times out (as when an FPM TCP backlog is full).
+#[derive(Debug)]
+pub struct SynDrop {
+    pub port: u16,
+    _listener: TcpListener,
+    _queued: TcpStream,
+}
+
+impl SynDrop {
+    pub fn new() -> Result<SynDrop, String> {
+        // SAFETY: socket/bind/listen on a fresh fd that TcpListener then owns.
+        let listener = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(format!("socket: {}", std::io::Error::last_os_error()));
+            }
+            let l = TcpListener::from(OwnedFd::from_raw_fd(fd));
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::bind(l.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, len) != 0 {
+                return Err(format!("bind: {}", std::io::Error::last_os_error()));
+            }
+            if libc::listen(l.as_raw_fd(), 0) != 0 {
+                return Err(format!("listen: {}", std::io::Error::last_os_error()));
+            }
+            l
+        };
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("local_addr: {e}"))?
+            .port();
+        if let Ok(mut set) = handed_out().lock() {
+            set.insert(port);
+        }
+        let queued = connect(port, Duration::from_secs(2))
+            .map_err(|e| format!("filling the accept queue: {e}"))?;
+        // Check the premise: the next SYN is dropped.
+        if connect(port, Duration::from_millis(300)).is_ok() {
+            return Err("the kernel accepted a connection beyond the listen backlog".into());
+        }
+        Ok(SynDrop {
+            port,
+            _listener: listener,
+            _queued: queued,
+        })
+    }
+}

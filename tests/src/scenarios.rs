@@ -71,6 +71,9 @@ pub enum Fault {
     MaxChildrenTimeout,
     /// Cause 4: pm.max_children = 1 and listen.backlog = 0: EAGAIN on connect (502).
     MaxChildrenBacklog,
+    /// Cause 4 over TCP: pm.max_children = 1 and listen.backlog = 0 on 127.0.0.1: the
+    /// kernel drops SYNs, NGINX's connect times out (504, phase connect, 110).
+    MaxChildrenTcpConnectTimeout,
     /// Cause 5: fastcgi_read_timeout 1s, the script sleeps longer (504, 110).
     ReadTimeout,
     /// Cause 6: the worker is killed by a real kernel OOM kill in a memory cgroup.
@@ -80,7 +83,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::FpmStopped,
         Fault::FpmKilled,
         Fault::FpmTcpDown,
@@ -88,6 +91,7 @@ impl Fault {
         Fault::WrongSocketPath,
         Fault::MaxChildrenTimeout,
         Fault::MaxChildrenBacklog,
+        Fault::MaxChildrenTcpConnectTimeout,
         Fault::ReadTimeout,
         Fault::OomKill,
         Fault::Segfault,
@@ -103,6 +107,7 @@ impl Fault {
             Fault::WrongSocketPath => "cause3_wrong_socket_path",
             Fault::MaxChildrenTimeout => "cause4_max_children_read_timeout",
             Fault::MaxChildrenBacklog => "cause4_max_children_backlog_eagain",
+            Fault::MaxChildrenTcpConnectTimeout => "cause4_max_children_tcp_connect_timeout",
             Fault::ReadTimeout => "cause5_read_timeout",
             Fault::OomKill => "cause6_oom_kill",
             Fault::Segfault => "cause7_segfault",
@@ -115,7 +120,9 @@ impl Fault {
             Fault::FpmStopped | Fault::FpmKilled | Fault::FpmTcpDown => 1,
             Fault::SocketPermission => 2,
             Fault::WrongSocketPath => 3,
-            Fault::MaxChildrenTimeout | Fault::MaxChildrenBacklog => 4,
+            Fault::MaxChildrenTimeout
+            | Fault::MaxChildrenBacklog
+            | Fault::MaxChildrenTcpConnectTimeout => 4,
             Fault::ReadTimeout => 5,
             Fault::OomKill => 6,
             Fault::Segfault => 7,
@@ -559,6 +566,34 @@ pub fn run(fault: Fault, lab: &Lab) -> Result<FaultRun, RunError> {
                 None,
             ))
         }
+        Fault::MaxChildrenTcpConnectTimeout => {
+            let fport = free_port()?;
+            let mut pool = Pool::tcp(&lab.prefix, "www", fport, 1);
+            pool.pm = Pm::Dynamic(1);
+            pool.backlog = Some(0);
+            let t = Timeouts::new(800, 3000, 6000);
+            let s = setup(lab, pool, None, None, t, "")?;
+            let reqs: Vec<Request> = (1..=4)
+                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=1000&n={i}")))
+                .collect();
+            let resps = client::concurrent(&reqs)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let peer = s.fpm.pool.listen.nginx_addr();
+            let notes = vec![format!(
+                "listen.backlog = 0 on {peer}: SYNs beyond the queue are dropped; fastcgi_connect_timeout 800ms"
+            )];
+            let mut run = s.finish(
+                lab,
+                fault,
+                resps,
+                (&[504], 2, "connect", vec![Outcome::timed_out()], peer),
+                notes,
+                None,
+            );
+            run.timeouts = t;
+            Ok(run)
+        }
         Fault::ReadTimeout => {
             let t = Timeouts::new(2000, 3000, 1000);
             let s = setup(lab, Pool::unix(&lab.prefix, "www", 1), None, None, t, "")?;
@@ -813,8 +848,12 @@ pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
             Some(run.timeouts),
             AttemptExpect::failed(&run.peer, run.phase, run.outcomes.clone(), r.status),
         );
-        if run.phase == "header" && r.status == 504 {
-            x.min_request_time_ms = run.timeouts.read;
+        if r.status == 504 {
+            x.min_request_time_ms = match run.phase {
+                "connect" => run.timeouts.connect,
+                "send" => run.timeouts.send,
+                _ => run.timeouts.read,
+            };
         }
         let fails = &fails_by_rid[&r.request_id];
         errs.check(check::check_record(

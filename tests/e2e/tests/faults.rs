@@ -35,6 +35,7 @@ fault_tests! {
     wrong_socket_path => Fault::WrongSocketPath,
     max_children_timeout => Fault::MaxChildrenTimeout,
     max_children_backlog => Fault::MaxChildrenBacklog,
+    max_children_tcp_connect_timeout => Fault::MaxChildrenTcpConnectTimeout,
     read_timeout => Fault::ReadTimeout,
     oom_kill => Fault::OomKill,
     segfault => Fault::Segfault,

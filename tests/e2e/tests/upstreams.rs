@@ -6,7 +6,7 @@ use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
-use gatelog_e2e::net::{free_port, Blackhole};
+use gatelog_e2e::net::{free_port, Blackhole, SynDrop};
 
 use crate::Body;
 
@@ -17,6 +17,10 @@ pub fn all() -> Vec<(&'static str, Body)> {
         (
             "upstream_sent_502_long_stderr_truncated",
             big_stderr as Body,
+        ),
+        (
+            "connect_timeout_with_mirror_phase_from_state",
+            mirror_connect_timeout as Body,
         ),
     ]
 }
@@ -197,6 +201,60 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
         return Err(format!(
             "expected truncated=true and at most 4096 bytes, got truncated={} and {len} bytes",
             st["truncated"]
+        ));
+    }
+    Ok(Verdict::Passed)
+}
+
+/// A connect timeout (SYNs dropped) on a main request while a `mirror` subrequest
+/// completes: NGINX may print the shared action of the subrequest ("while sending to
+/// client"), but the record's phase comes from the connection state: `connect`, 110,
+/// 504. The mirror subrequest (200) has no record of its own.
+fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "mirror")?;
+    let fpm = Fpm::start(&lab.prefix, Pool::unix(&lab.prefix, "www", 1), None)?;
+    let drop = SynDrop::new()?;
+    let port = free_port()?;
+    let t = Timeouts::new(1000, 3000, 4000);
+    let addr = format!("127.0.0.1:{}", drop.port);
+    let body = format!(
+        "{}{}",
+        lab.php_location("= /mix.php", &addr, t, "            mirror /m_ok;"),
+        lab.php_location(
+            "= /m_ok",
+            &fpm.pool.listen.nginx_addr(),
+            t,
+            "            internal;\n            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;"
+        ),
+    );
+    let http = format!("{}{}", lab.default_gatelog(), lab.server(port, &body));
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let r = client::get(port, "/mix.php")?;
+    if r.status != 504 {
+        return Err(format!("expected 504 (connect timeout), got {}", r.status));
+    }
+    let obs = observe(&lab, &[&r], 1)?;
+    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    let action = fails[0].action().unwrap_or("").to_string();
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(&format!(
+            "connect timeout logged as 110 while {action:?}"
+        ))));
+    }
+    let mut x = RecordExpect::one_attempt(
+        &r,
+        port,
+        &addr,
+        Some(t),
+        AttemptExpect::failed(&addr, "connect", vec![Outcome::timed_out()], 504),
+    );
+    x.min_request_time_ms = t.connect;
+    obs.verify(&r, Some(&fails), &x)
+        .map_err(|e| format!("{e}\n(NGINX printed the action {action:?})"))?;
+    if obs.records.len() != 1 {
+        return Err(format!(
+            "expected one record (the mirror has none), got {}",
+            obs.records.len()
         ));
     }
     Ok(Verdict::Passed)
