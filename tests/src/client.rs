@@ -50,7 +50,8 @@ impl Request {
         const MARK: &str = "\n--gatelog-e2e--";
         let url = format!("http://127.0.0.1:{}{}", self.port, self.target);
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--path-as-is", "-X", &self.method])
+        // --noproxy: an http_proxy in the environment must not catch loopback traffic.
+        cmd.args(["-sS", "--noproxy", "*", "--path-as-is", "-X", &self.method])
             .arg("--max-time")
             .arg(format!("{}", self.max_time.as_secs_f64()))
             .arg("-w")

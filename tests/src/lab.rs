@@ -90,6 +90,14 @@ impl Lab {
     }
 
     fn with_module_choice(flavour: &Flavour, label: &str, load: bool) -> Result<Lab, String> {
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(
+                "the end-to-end suite needs root: NGINX and PHP-FPM switch their workers \
+                        to www-data, and the OOM test creates a memory cgroup"
+                    .into(),
+            );
+        }
         flavour.check_binary()?;
         let module = if load {
             Some(flavour.module_path()?)

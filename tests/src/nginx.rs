@@ -223,13 +223,22 @@ impl Nginx {
                 proc
             },
         };
+        let mut nginx = nginx;
         nginx.wait_worker()?;
         Ok(nginx)
     }
 
-    fn wait_worker(&self) -> Result<(), String> {
+    fn wait_worker(&mut self) -> Result<(), String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
+            if let Some(st) = self.proc.exited() {
+                return Err(format!(
+                    "nginx ({}) exited at start-up with {st} (port taken?):\n{}\n{}",
+                    self.flavour.name,
+                    read_or_empty(&self.prefix_root.join("logs/nginx.stdio")),
+                    read_or_empty(&self.error_log),
+                ));
+            }
             if !crate::proc::children_of(self.proc.pid()).is_empty() {
                 return Ok(());
             }
