@@ -27,6 +27,8 @@ pub struct Request {
     pub http2: bool,
     pub method: String,
     pub max_time: Duration,
+    /// A file sent as the request body (`--data-binary @file`).
+    pub body_file: Option<std::path::PathBuf>,
 }
 
 impl Request {
@@ -37,7 +39,16 @@ impl Request {
             http2: false,
             method: "GET".into(),
             max_time: Duration::from_secs(20),
+            body_file: None,
         }
+    }
+
+    /// POST with the content of `file` as body.
+    pub fn post_file(port: u16, target: &str, file: &std::path::Path) -> Request {
+        let mut r = Request::get(port, target);
+        r.method = "POST".into();
+        r.body_file = Some(file.to_path_buf());
+        r
     }
 
     pub fn h2(mut self) -> Request {
@@ -58,6 +69,15 @@ impl Request {
             .arg(format!(
                 "{MARK}%{{http_code}} %header{{x-request-id}} %{{http_version}}"
             ));
+        if let Some(f) = &self.body_file {
+            cmd.arg("--data-binary").arg(format!("@{}", f.display()));
+            cmd.args([
+                "-H",
+                "Content-Type: application/octet-stream",
+                "-H",
+                "Expect:",
+            ]);
+        }
         if self.http2 {
             cmd.arg("--http2-prior-knowledge");
         } else {

@@ -266,3 +266,72 @@ impl SynDrop {
         })
     }
 }
+
+/// A TCP listener on loopback that accepts, reads a little of the request and then
+/// resets the connection (close with SO_LINGER 0): the upstream dies while NGINX is
+/// still sending a large request body.
+#[derive(Debug)]
+pub struct ResetListener {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ResetListener {
+    pub fn new() -> Result<ResetListener, String> {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
+        l.set_nonblocking(true)
+            .map_err(|e| format!("nonblocking: {e}"))?;
+        let port = l
+            .local_addr()
+            .map_err(|e| format!("local_addr: {e}"))?
+            .port();
+        if let Ok(mut set) = handed_out().lock() {
+            set.insert(port);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = [0u8; 4096];
+                        let _ = std::io::Read::read(&mut stream, &mut buf);
+                        let linger = libc::linger {
+                            l_onoff: 1,
+                            l_linger: 0,
+                        };
+                        // SAFETY: setsockopt(2) on a socket we own, with a valid linger.
+                        unsafe {
+                            libc::setsockopt(
+                                stream.as_raw_fd(),
+                                libc::SOL_SOCKET,
+                                libc::SO_LINGER,
+                                &linger as *const _ as *const libc::c_void,
+                                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                            );
+                        }
+                        drop(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Ok(ResetListener {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ResetListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -6,7 +6,7 @@ use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
-use gatelog_e2e::net::{free_port, Blackhole, SynDrop};
+use gatelog_e2e::net::{free_port, Blackhole, ResetListener, SynDrop};
 
 use crate::Body;
 
@@ -21,6 +21,10 @@ pub fn all() -> Vec<(&'static str, Body)> {
         (
             "connect_timeout_with_mirror_phase_from_state",
             mirror_connect_timeout as Body,
+        ),
+        (
+            "upstream_resets_while_request_is_sent",
+            reset_while_sending as Body,
         ),
     ]
 }
@@ -257,5 +261,87 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
             obs.records.len()
         ));
     }
+    Ok(Verdict::Passed)
+}
+
+/// proxy_pass of a 16 MiB POST body to an upstream that reads 4 KiB and resets the
+/// connection: NGINX fails while sending (writev/sendfile 104 or 32: phase `send`) or,
+/// if the whole body fit in the socket buffers, while reading the header (recv 104 /
+/// closed: phase `header`). Whichever line NGINX printed, the record must agree with it.
+fn reset_while_sending(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "reset-send")?;
+    let up = ResetListener::new()?;
+    let port = free_port()?;
+    let t = Timeouts::new(2000, 3000, 4000);
+    let addr = format!("127.0.0.1:{}", up.port);
+    let body = format!(
+        "        client_max_body_size 64m;\n        location /upload/ {{\n            proxy_connect_timeout {}ms;\n            proxy_send_timeout {}ms;\n            proxy_read_timeout {}ms;\n            proxy_pass http://{addr};\n        }}\n",
+        t.connect, t.send, t.read
+    );
+    let http = format!("{}{}", lab.default_gatelog(), lab.server(port, &body));
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let file = lab.prefix.path("tmp/body.bin");
+    std::fs::write(&file, vec![b'x'; 16 << 20]).map_err(|e| format!("writing the body: {e}"))?;
+    let r = gatelog_e2e::client::Request::post_file(port, "/upload/big", &file).send()?;
+    if r.status != 502 {
+        return Err(format!("expected 502, got {}", r.status));
+    }
+    let obs = observe(&lab, &[&r], 1)?;
+    let fails = obs.fails(&r, &[])?;
+    let e = fails[0];
+    let msg = e.message();
+    let (phase, outcome) = match e.errno_and_text() {
+        Some((n, _))
+            if ["writev() failed", "send() failed", "sendfile() failed"]
+                .iter()
+                .any(|t| msg.starts_with(t)) =>
+        {
+            (
+                "send",
+                Outcome {
+                    event: if n == 104 { "reset" } else { "send_failed" },
+                    errno: Some(n),
+                    level: if matches!(n, 104 | 32) {
+                        "error"
+                    } else {
+                        "alert"
+                    },
+                    message: msg.to_string(),
+                },
+            )
+        }
+        Some((104, _)) if msg.starts_with("recv() failed") || msg.starts_with("readv() failed") => {
+            ("header", Outcome::reset())
+        }
+        None if msg == "upstream prematurely closed connection" => {
+            ("header", Outcome::closed_prematurely())
+        }
+        _ => {
+            return Err(format!(
+                "unexpected NGINX line for the reset upstream: [{}] {msg}",
+                e.level
+            ))
+        }
+    };
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(&format!(
+            "upstream reset, NGINX logged {msg:?}"
+        ))));
+    }
+    let mut x = RecordExpect::one_attempt(
+        &r,
+        port,
+        &addr,
+        Some(t),
+        AttemptExpect::failed(&addr, phase, vec![outcome], 502),
+    );
+    x.method = "POST";
+    obs.verify(&r, Some(&fails), &x).map_err(|err| {
+        format!(
+            "{err}\n(NGINX logged [{}] {msg:?} while {:?})",
+            e.level,
+            e.action()
+        )
+    })?;
     Ok(Verdict::Passed)
 }
