@@ -1,0 +1,853 @@
+#!/usr/bin/env python3
+"""bench/run: gatelog's benchmarks, each measured against a baseline in the same run.
+
+1. module: the same NGINX binary and configuration without and with `load_module` +
+   `gatelog`, driven by wrk over loopback in alternating runs (A B A B ...), for a
+   static file, a PHP page through a real php8.2-fpm, and two failure storms (502 from
+   a missing FastCGI socket, 504 from an upstream that never answers). Plus records
+   written versus failures answered, and worker RSS over a long 502 storm.
+2. analyzer: `gatelog analyze --format json` on generated inputs (bench/gen) of two
+   sizes, next to `grep -c upstream` and lnav over the same files.
+
+See docs/benchmarks.md. Only the Python standard library is used.
+"""
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "bench")
+LIB = os.path.join(BENCH, "lib")
+GEN = os.path.join(BENCH, "gen", "target", "release", "gatelog-bench-gen")
+ANALYZER = os.path.join(ROOT, "target", "release", "gatelog")
+FPM_BIN = "php-fpm8.2"
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Processes we start are tracked here and stopped by pid on exit, whatever the reason.
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, name, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append((name, p))
+        return p
+
+    @staticmethod
+    def stop(p, sig=signal.SIGTERM, timeout=15):
+        if p.poll() is not None:
+            return
+        try:
+            p.send_signal(sig)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self):
+        while self.procs:
+            _, p = self.procs.pop()
+            self.stop(p)
+
+    def forget(self, p):
+        self.procs = [(n, q) for (n, q) in self.procs if q is not p]
+
+
+PROCS = Procs()
+atexit.register(PROCS.stop_all)
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_s, _on_signal)
+
+
+# ----------------------------------------------------------------------------------------
+# Small helpers.
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                            out.append(int(d))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ns(pid):
+    """CPU time the process has used, in ns (schedstat; falls back to utime+stime)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 10_000_000
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fmt_int(n):
+    return f"{n:,}"
+
+
+def fmt_ratio(vals, digits=3):
+    if not vals:
+        return "–"
+    return f"{median(vals):.{digits}f} ({min(vals):.{digits}f}–{max(vals):.{digits}f})"
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "met" if ok else "**MISSED**"
+
+
+def cmd_out(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+# ----------------------------------------------------------------------------------------
+# wrk
+
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_latency(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    return float(m.group(1)) * WRK_UNITS[m.group(2)] if m else float("nan")
+
+
+def run_wrk(url, conns, duration, cpu, worker_pid, script=None, timeout_s="5s"):
+    argv = []
+    if cpu is not None:
+        argv += ["taskset", "-c", str(cpu)]
+    argv += ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", timeout_s]
+    if script:
+        argv += ["-s", script]
+    argv.append(url)
+    c0 = cpu_ns(worker_pid)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
+    c1 = cpu_ns(worker_pid)
+    out = r.stdout
+    if r.returncode != 0:
+        raise RuntimeError(f"wrk failed ({r.returncode}): {r.stderr.strip()} {out}")
+    res = {"cpu_ns": c1 - c0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else float("nan")
+    m = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    res["p99_ms"] = parse_latency(m.group(1)) if m else float("nan")
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    res["cpu_per_req_us"] = res["cpu_ns"] / 1000 / res["requests"] if res["requests"] else float("nan")
+    return res
+
+
+# ----------------------------------------------------------------------------------------
+# Part 1: the module inside NGINX.
+
+NGINX_CONF = """\
+{load_module}
+{user}
+worker_processes 1;
+daemon off;
+error_log {dir}/error.log;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    default_type text/html;
+    access_log {dir}/access.log combined;
+{gatelog}
+    client_body_temp_path {dir}/tmp/body;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    proxy_temp_path {dir}/tmp/proxy;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name bench.gatelog;
+        root {www};
+        location = /static.html {{ }}
+        location = /fast.php {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root/fast.php;
+            fastcgi_pass unix:{fpm_sock};
+        }}
+        location = /fail502 {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root/fast.php;
+            fastcgi_pass unix:{missing_sock};
+        }}
+        location = /fail504 {{
+            proxy_pass http://127.0.0.1:{hang_port};
+            proxy_read_timeout {read_timeout};
+        }}
+    }}
+}}
+"""
+
+FPM_CONF = """\
+[global]
+error_log = {dir}/php-fpm.log
+pid = {dir}/fpm.pid
+daemonize = no
+[bench]
+{user}
+listen = {sock}
+{listen_owner}
+listen.mode = 0660
+pm = static
+pm.max_children = {children}
+"""
+
+
+
+class Nginx:
+    def __init__(self, name, binary, prefix, port, module, cpu, common):
+        self.name = name
+        self.dir = os.path.join(prefix, name)
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        self.port = port
+        self.binary = binary
+        self.cpu = cpu
+        root = os.geteuid() == 0
+        conf = NGINX_CONF.format(
+            load_module=f"load_module {module};" if module else "# (no load_module: baseline)",
+            user="user www-data;" if root else "",
+            gatelog=f"    gatelog {self.dir}/gatelog.json;" if module else "    # (no gatelog: baseline)",
+            dir=self.dir,
+            port=port,
+            **common,
+        )
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = None
+        self.worker = None
+
+    def start(self):
+        argv = []
+        if self.cpu is not None:
+            argv += ["taskset", "-c", str(self.cpu)]
+        opts = ["-p", self.dir, "-e", os.path.join(self.dir, "startup.log"), "-c", self.conf]
+        argv += [self.binary] + opts
+        t = subprocess.run([self.binary, "-t"] + opts, capture_output=True, text=True)
+        if t.returncode != 0:
+            raise RuntimeError(f"nginx -t failed for {self.name}: {t.stderr.strip()}")
+        self.proc = PROCS.start(f"nginx-{self.name}", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(self.port), what=f"nginx {self.name} on port {self.port}")
+        wait_for(lambda: len(children(self.proc.pid)) == 1, what=f"nginx {self.name} worker")
+        self.worker = children(self.proc.pid)[0]
+
+    def stop(self):
+        if self.proc:
+            PROCS.stop(self.proc, signal.SIGQUIT, timeout=30)
+            PROCS.forget(self.proc)
+            self.proc = None
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def count_access_statuses(path):
+    counts = {}
+    pat = re.compile(rb'" (\d{3}) ')
+    with open(path, "rb") as f:
+        for line in f:
+            m = pat.search(line)
+            if m:
+                counts[int(m.group(1))] = counts.get(int(m.group(1)), 0) + 1
+    return counts
+
+
+def count_records(path):
+    total, by_status = 0, {}
+    pat = re.compile(rb'^\{"schema":"gatelog.v1".*?,"status":(\d{3}),"origin"')
+    with open(path, "rb") as f:
+        for line in f:
+            total += 1
+            m = pat.match(line)
+            if m:
+                s = int(m.group(1))
+                by_status[s] = by_status.get(s, 0) + 1
+    return total, by_status
+
+
+def module_bench(cfg):
+    flavour = cfg.flavour
+    out = os.path.join(ROOT, "nginx-build", "out", flavour)
+    binary = os.path.realpath(os.path.join(out, "nginx"))
+    module = os.path.join(out, "ngx_http_gatelog_module.so")
+    if not (os.access(binary, os.X_OK) and os.path.isfile(module)):
+        raise RuntimeError(f"{out} is incomplete: run scripts/setup (or nginx-build/build.sh all)")
+    ncpu = os.cpu_count() or 1
+    load_cpu, nginx_cpu = (0, 1) if ncpu >= 2 and not cfg.no_pin else (None, None)
+
+    prefix = tempfile.mkdtemp(prefix="gatelog-bench.", dir=cfg.tmp)
+    os.chmod(prefix, 0o755)
+    info = {"prefix": prefix, "flavour": flavour, "nginx": binary, "module": module,
+            "cpus": {"load": load_cpu, "nginx": nginx_cpu}}
+    log(f"module: prefix {prefix}, NGINX {binary}, wrk on CPU {load_cpu}, NGINX on CPU {nginx_cpu}")
+    try:
+        www = os.path.join(prefix, "www")
+        os.makedirs(www)
+        os.chmod(www, 0o755)
+        with open(os.path.join(www, "static.html"), "w") as f:
+            body = "<!doctype html><title>gatelog bench</title>\n"
+            f.write(body + "<p>" + "static file body " * ((cfg.static_bytes - len(body)) // 17) + "</p>\n")
+        with open(os.path.join(www, "fast.php"), "w") as f:
+            f.write('<?php echo "hello from php-fpm\\n";\n')
+
+        # php-fpm on its own prefix, pm static
+        fpm_dir = os.path.join(prefix, "fpm")
+        os.makedirs(fpm_dir)
+        os.chmod(fpm_dir, 0o755)
+        root = os.geteuid() == 0
+        fpm_sock = os.path.join(fpm_dir, "php-fpm.sock")
+        fpm_conf = os.path.join(fpm_dir, "php-fpm.conf")
+        with open(fpm_conf, "w") as f:
+            f.write(FPM_CONF.format(
+                dir=fpm_dir, sock=fpm_sock, children=cfg.fpm_children,
+                user="user = www-data\ngroup = www-data" if root else "",
+                listen_owner="listen.owner = www-data\nlisten.group = www-data" if root else "",
+            ))
+        fpm_argv = ([] if load_cpu is None else ["taskset", "-c", str(load_cpu)]) + [FPM_BIN, "-F", "-y", fpm_conf]
+        PROCS.start("php-fpm", fpm_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(fpm_sock), what="php-fpm socket")
+
+        # the upstream that never answers
+        bh_argv = ([] if load_cpu is None else ["taskset", "-c", str(load_cpu)]) + [
+            sys.executable, os.path.join(LIB, "blackhole.py")]
+        bh = PROCS.start("blackhole", bh_argv, stdout=subprocess.PIPE, text=True)
+        hang_port = int(bh.stdout.readline())
+
+        common = dict(www=www, fpm_sock=fpm_sock, missing_sock=os.path.join(prefix, "missing.sock"),
+                      hang_port=hang_port, read_timeout=cfg.read_timeout)
+        A = Nginx("without", binary, prefix, free_port(), None, nginx_cpu, common)
+        B = Nginx("with", binary, prefix, free_port(), module, nginx_cpu, common)
+        A.start()
+        B.start()
+        info["rss_start_kib"] = {"without": rss_kib(A.worker), "with": rss_kib(B.worker)}
+        info["version"] = cmd_out([binary, "-v"]).split("/")[-1]
+
+        scenarios = [
+            ("static", "static file (%d B)" % cfg.static_bytes, "/static.html", cfg.conns, "normal"),
+            ("php", "PHP page via php8.2-fpm (pm static, %d children)" % cfg.fpm_children, "/fast.php", cfg.conns, "normal"),
+            ("502", "502 storm: fastcgi_pass to a missing unix socket", "/fail502", cfg.conns, "storm"),
+            ("504", "504 storm: upstream never answers, proxy_read_timeout %s" % cfg.read_timeout, "/fail504",
+             cfg.conns_504, "storm"),
+        ]
+        if cfg.scenarios:
+            scenarios = [s for s in scenarios if s[0] in cfg.scenarios]
+        results = []
+        for key, title, path, conns, kind in scenarios:
+            log(f"module: {key}: {cfg.pairs} pairs of {cfg.duration}s runs, {conns} connections")
+            for inst in (A, B):  # warm-up, not counted
+                run_wrk(inst.url(path), conns, cfg.warmup, load_cpu, inst.worker)
+            pairs = []
+            for i in range(cfg.pairs):
+                a = run_wrk(A.url(path), conns, cfg.duration, load_cpu, A.worker)
+                b = run_wrk(B.url(path), conns, cfg.duration, load_cpu, B.worker)
+                pairs.append({"without": a, "with": b})
+                log(f"  pair {i + 1}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, p99 {a['p99_ms']:.2f} vs {b['p99_ms']:.2f} ms")
+            results.append({"key": key, "title": title, "path": path, "conns": conns, "kind": kind, "pairs": pairs})
+        info["scenarios"] = results
+        info["rss_after_pairs_kib"] = {"without": rss_kib(A.worker), "with": rss_kib(B.worker)}
+
+        # worker RSS over a long 502 storm (with the module)
+        if cfg.rss_failures > 0:
+            log(f"module: RSS: {fmt_int(cfg.rss_failures)} failing requests (502) through the module")
+            time.sleep(0.5)
+            r0 = rss_kib(B.worker)
+            t0 = time.monotonic()
+            done, non2xx, samples = 0, 0, []
+            rate = median([p["with"]["rps"] for s in results if s["key"] == "502" for p in s["pairs"]]) \
+                if any(s["key"] == "502" for s in results) else 5000.0
+            while done < cfg.rss_failures:
+                # wrk cannot stop after N requests by itself: run it in chunks until N are done
+                chunk = max(1, min(20, int((cfg.rss_failures - done) / max(rate, 1.0)) + 1))
+                res = run_wrk(B.url("/fail502"), cfg.conns, chunk, load_cpu, B.worker)
+                done += res["requests"]
+                non2xx += res["non2xx"]
+                rate = res["rps"] or rate
+                samples.append((done, rss_kib(B.worker)))
+            elapsed = time.monotonic() - t0
+            time.sleep(0.5)
+            r1 = rss_kib(B.worker)
+            info["rss_storm"] = {"failures": done, "non2xx": non2xx, "before_kib": r0, "after_kib": r1,
+                                 "seconds": elapsed, "rps": done / elapsed, "samples": samples}
+            log(f"  RSS {r0} -> {r1} KiB over {fmt_int(done)} requests in {elapsed:.0f}s")
+
+        # records versus failures (after a graceful stop: everything is written)
+        A.stop()
+        B.stop()
+        acc_b = count_access_statuses(os.path.join(B.dir, "access.log"))
+        acc_a = count_access_statuses(os.path.join(A.dir, "access.log"))
+        rec_total, rec_by = count_records(os.path.join(B.dir, "gatelog.json"))
+        info["records"] = {
+            "records": rec_total, "records_by_status": rec_by,
+            "access_with": acc_b, "access_without": acc_a,
+            "failures_with": acc_b.get(502, 0) + acc_b.get(504, 0),
+        }
+        for name, d in (("without", A.dir), ("with", B.dir)):
+            try:
+                with open(os.path.join(d, "error.log"), "rb") as f:
+                    alerts = [ln.decode(errors="replace").strip() for ln in f
+                              if b"[alert]" in ln or b"[emerg]" in ln or b"panic" in ln]
+            except OSError:
+                alerts = []
+            info.setdefault("alerts", {})[name] = alerts[:5]
+        return info
+    finally:
+        PROCS.stop_all()
+        if not cfg.keep:
+            shutil.rmtree(prefix, ignore_errors=True)
+        else:
+            log(f"module: kept {prefix}")
+
+
+def module_table(info, cfg):
+    lines = []
+    lines.append(f"### Module cost inside NGINX ({info['flavour']}, nginx {info.get('version', '?')})")
+    lines.append("")
+    lines.append(f"Same binary and configuration, without (A) and with (B) `load_module` + `gatelog PATH` "
+                 f"(no buffer), 1 worker; wrk -t1 on CPU {info['cpus']['load']}, NGINX on CPU "
+                 f"{info['cpus']['nginx']}; {cfg.pairs} pairs A B of {cfg.duration} s. Ratios are B ÷ A per pair: "
+                 f"median (min–max).")
+    lines.append("")
+    lines.append("| scenario | conns | req/s A | req/s B | throughput B÷A | p99 A | p99 B | p99 B÷A | worker CPU/req B÷A | target | |")
+    lines.append("|---|---:|---:|---:|---|---:|---:|---|---|---|---|")
+    checks = []
+    for s in info["scenarios"]:
+        thr = [p["with"]["rps"] / p["without"]["rps"] for p in s["pairs"]]
+        p99 = [p["with"]["p99_ms"] / p["without"]["p99_ms"] for p in s["pairs"]]
+        cpu = [p["with"]["cpu_per_req_us"] / p["without"]["cpu_per_req_us"] for p in s["pairs"]]
+        ra = median([p["without"]["rps"] for p in s["pairs"]])
+        rb = median([p["with"]["rps"] for p in s["pairs"]])
+        pa = median([p["without"]["p99_ms"] for p in s["pairs"]])
+        pb = median([p["with"]["p99_ms"] for p in s["pairs"]])
+        target = 0.99 if s["kind"] == "normal" else 0.95
+        ok = median(thr) >= target
+        bad = []
+        for p in s["pairs"]:
+            for side in ("without", "with"):
+                r = p[side]
+                if s["kind"] == "normal" and r["non2xx"]:
+                    bad.append(f"{r['non2xx']} non-2xx")
+                if s["kind"] == "storm" and r["non2xx"] != r["requests"]:
+                    bad.append(f"{r['requests'] - r['non2xx']} answered 2xx")
+                if r["socket_errors"]:
+                    bad.append(f"{r['socket_errors']} socket errors")
+        note = verdict(ok) + (f" ({'; '.join(sorted(set(bad)))})" if bad else "")
+        lines.append(f"| {s['title']} | {s['conns']} | {ra:,.0f} | {rb:,.0f} | {fmt_ratio(thr)} | "
+                     f"{pa:.2f} ms | {pb:.2f} ms | {fmt_ratio(p99, 2)} | {fmt_ratio(cpu, 2)} | "
+                     f"≥ {target} | {note} |")
+        checks.append(ok)
+    lines.append("")
+    rec = info["records"]
+    fails = rec["failures_with"]
+    a502 = rec["access_with"].get(502, 0)
+    a504 = rec["access_with"].get(504, 0)
+    r502 = rec["records_by_status"].get(502, 0)
+    r504 = rec["records_by_status"].get(504, 0)
+    rec_ok = rec["records"] == fails and r502 == a502 and r504 == a504
+    lines.append("| check (B, the whole run) | measured | target | |")
+    lines.append("|---|---|---|---|")
+    lines.append(f"| records written vs 502/504 answered (access log) | {fmt_int(rec['records'])} vs {fmt_int(fails)} "
+                 f"(502: {fmt_int(r502)} vs {fmt_int(a502)}; 504: {fmt_int(r504)} vs {fmt_int(a504)}) | equal | {verdict(rec_ok)} |")
+    checks.append(rec_ok)
+    if "rss_storm" in info:
+        r = info["rss_storm"]
+        growth_mib = (r["after_kib"] - r["before_kib"]) / 1024
+        per_million = growth_mib / (r["failures"] / 1e6) if r["failures"] else float("nan")
+        rss_ok = per_million < 2.0
+        lines.append(f"| worker RSS over {fmt_int(r['failures'])} failing requests (502 storm, {r['rps']:,.0f} req/s) | "
+                     f"{r['before_kib'] / 1024:.1f} → {r['after_kib'] / 1024:.1f} MiB = {per_million:+.2f} MiB per million | "
+                     f"< 2 MiB per million | {verdict(rss_ok)} |")
+        checks.append(rss_ok)
+    s0, s1 = info["rss_start_kib"], info["rss_after_pairs_kib"]
+    lines.append(f"| worker RSS over the paired runs (for reference) | A {s0['without'] / 1024:.1f} → {s1['without'] / 1024:.1f} MiB, "
+                 f"B {s0['with'] / 1024:.1f} → {s1['with'] / 1024:.1f} MiB | – | |")
+    for name, alerts in info.get("alerts", {}).items():
+        if alerts:
+            lines.append(f"| [alert]/[emerg] lines in the error log of {name} | {len(alerts)}: `{alerts[0][:120]}` | none | **MISSED** |")
+            checks.append(False)
+    return lines, checks
+
+
+# ----------------------------------------------------------------------------------------
+# Part 2: the analyzer on generated inputs.
+
+FILES = ["error.log", "php8.2-fpm.log", "kern.log", "gatelog.json"]
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)B?", s.upper())
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {s!r}")
+    return int(m.group(1)) * {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}[m.group(2)]
+
+
+def size_label(n):
+    if n >= 10**9 and n % 10**9 == 0:
+        return f"{n // 10**9} GB"
+    if n >= 10**6:
+        return f"{n / 10**6:g} MB"
+    return f"{n} B"
+
+
+def generate(size, seed):
+    d = os.path.join(BENCH, "data", f"seed{seed}-{size}")
+    manifest = os.path.join(d, "manifest.json")
+    if os.path.exists(manifest) and os.path.getmtime(manifest) >= os.path.getmtime(GEN) and \
+            all(os.path.exists(os.path.join(d, f)) for f in FILES):
+        log(f"analyzer: reusing {d}")
+    else:
+        log(f"analyzer: generating {size_label(size)} into {d}")
+        subprocess.run([GEN, "--size", str(size), "--seed", str(seed), "--out", d], check=True)
+    with open(manifest) as f:
+        return d, json.load(f)
+
+
+def timed(argv, stdout_path, timeout, env=None):
+    """Runs argv; returns (wall seconds, peak RSS KiB of the child, exit status, stderr tail)."""
+    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        PROCS.procs.append(("timed", p))
+        deadline = t0 + timeout
+        status, ru = None, None
+        while True:
+            pid, st, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                status = os.waitstatus_to_exitcode(st)
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+                _, st, ru = os.wait4(p.pid, 0)
+                status = "timeout"
+                break
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        p.returncode = status if isinstance(status, int) else -9
+        PROCS.forget(p)
+        err.seek(0)
+        tail = err.read()[-400:].decode(errors="replace").strip()
+    return wall, ru.ru_maxrss, status, tail
+
+
+def analyzer_bench(cfg):
+    info = {"sizes": [], "analyzer": None}
+    if os.access(ANALYZER, os.X_OK):
+        info["analyzer"] = ANALYZER
+    home = tempfile.mkdtemp(prefix="gatelog-bench-lnav.", dir=cfg.tmp)
+    env_lnav = dict(os.environ, HOME=home)
+    try:
+        for size in cfg.sizes:
+            d, manifest = generate(size, cfg.seed)
+            paths = [os.path.join(d, f) for f in FILES]
+            total = sum(os.path.getsize(p) for p in paths)
+            for p in paths:  # warm cache
+                with open(p, "rb") as f:
+                    while f.read(1 << 24):
+                        pass
+            tools = [
+                ("grep", ["grep", "-c", "upstream"] + paths, None),
+                ("lnav", ["lnav", "-n", "-c", ';SELECT count(*) FROM all_logs WHERE log_text LIKE "%upstream%"'] + paths, env_lnav),
+            ]
+            if info["analyzer"]:
+                tools.append(("analyzer", [ANALYZER, "analyze", "--format", "json"] + paths, None))
+            runs = {name: [] for name, _, _ in tools}
+            outs = {}
+            reps = cfg.reps
+            for rep in range(reps):
+                for name, argv, env in tools:
+                    out_path = os.path.join(d, f"out.{name}.txt")
+                    wall, rss, status, tail = timed(argv, out_path, cfg.tool_timeout, env)
+                    ok = status == 0 or (name == "grep" and status == 1)
+                    runs[name].append({"wall": wall, "rss_kib": rss, "status": status, "stderr": tail if not ok else ""})
+                    outs[name] = out_path
+                    log(f"analyzer: {size_label(size)} {name} rep {rep + 1}: {wall:.2f}s, {rss / 1024:.0f} MiB, exit {status}")
+            summary = {}
+            for name, rs in runs.items():
+                good = [r for r in rs if r["status"] == 0 or (name == "grep" and r["status"] == 1)]
+                summary[name] = {
+                    "wall": median([r["wall"] for r in good]) if good else None,
+                    "rss_kib": max(r["rss_kib"] for r in good) if good else None,
+                    "failed": [r for r in rs if r not in good],
+                    "output_bytes": os.path.getsize(outs[name]) if os.path.exists(outs[name]) else 0,
+                }
+            with open(outs["grep"]) as f:
+                grep_counts = f.read().split()
+            with open(outs["lnav"]) as f:
+                lnav_out = f.read().split()
+            info["sizes"].append({"size": size, "bytes": total, "dir": d, "manifest": manifest, "summary": summary,
+                                  "runs": runs, "grep_counts": grep_counts, "lnav_out": lnav_out[-1:] if lnav_out else []})
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return info
+
+
+def analyzer_table(info, cfg):
+    lines = []
+    lines.append("### Analyzer throughput")
+    lines.append("")
+    lines.append(f"Generated inputs (bench/gen, seed {cfg.seed}): NGINX error log + PHP-FPM log + kernel log + "
+                 f"gatelog records; warm page cache; median of {cfg.reps} runs; peak RSS is the child's maxrss. "
+                 f"`grep` = `grep -c upstream FILES`, `lnav` = `lnav -n -c ';SELECT count(*) FROM all_logs "
+                 f"WHERE log_text LIKE \"%upstream%\"' FILES`, `analyzer` = `gatelog analyze --format json FILES`.")
+    lines.append("")
+    lines.append("| input | failures in it | tool | wall | MB/s | peak RSS | analyzer ÷ tool (time) |")
+    lines.append("|---|---:|---|---:|---:|---:|---:|")
+    checks = []
+    for s in info["sizes"]:
+        sm = s["summary"]
+        an = sm.get("analyzer", {}).get("wall")
+        for name in ("grep", "lnav", "analyzer"):
+            if name not in sm:
+                lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
+                             f"not available ({ANALYZER} missing: analyzer not built) | | | |")
+                continue
+            r = sm[name]
+            if r["wall"] is None:
+                fail = r["failed"][0]
+                lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
+                             f"failed: exit {fail['status']} `{fail['stderr'][-150:]}` | | | |")
+                continue
+            mbps = s["bytes"] / 1e6 / r["wall"]
+            ratio = f"{an / r['wall']:.2f}×" if (an and name != "analyzer") else "–"
+            lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
+                         f"{r['wall']:.3f} s | {mbps:,.0f} | {r['rss_kib'] / 1024:.0f} MiB | {ratio} |")
+    lines.append("")
+    lines.append("| target | measured | |")
+    lines.append("|---|---|---|")
+    for s in info["sizes"]:
+        sm = s["summary"]
+        a = sm.get("analyzer", {})
+        an = a.get("wall")
+        g = sm["grep"]["wall"]
+        l = sm["lnav"]["wall"]
+        lab = size_label(s["bytes"])
+        if an is None:
+            lines.append(f"| analyzer ≤ 4× grep, ≤ 0.5× lnav, RSS < 100 MB ({lab}) | no analyzer result | **MISSED** |")
+            checks.append(False)
+            continue
+        ok = an <= 4 * g
+        lines.append(f"| analyzer time ≤ 4× grep ({lab}) | {an / g:.2f}× | {verdict(ok)} |")
+        checks.append(ok)
+        ok = an <= 0.5 * l
+        lines.append(f"| analyzer time ≤ 0.5× lnav ({lab}) | {an / l:.2f}× | {verdict(ok)} |")
+        checks.append(ok)
+        mb = a["rss_kib"] * 1024 / 1e6
+        ok = mb < 100
+        lines.append(f"| analyzer peak RSS < 100 MB ({lab}) | {mb:.0f} MB | {verdict(ok)} |")
+        checks.append(ok)
+    good = [s for s in info["sizes"] if s["summary"].get("analyzer", {}).get("wall")]
+    if len(good) >= 2:
+        small, big = good[0], good[-1]
+        factor = big["bytes"] / small["bytes"]
+        t = big["summary"]["analyzer"]["wall"] / small["summary"]["analyzer"]["wall"]
+        limit = 1.1 * factor
+        ok = t <= limit
+        lines.append(f"| analyzer time {size_label(big['bytes'])} ≤ {limit:g}× time {size_label(small['bytes'])} (linear) | "
+                     f"{t:.2f}× | {verdict(ok)} |")
+        checks.append(ok)
+        r0 = small["summary"]["analyzer"]["rss_kib"]
+        r1 = big["summary"]["analyzer"]["rss_kib"]
+        ok = r1 <= 1.25 * r0 + 4096
+        lines.append(f"| analyzer peak RSS flat from {size_label(small['bytes'])} to {size_label(big['bytes'])} "
+                     f"(≤ 1.25× + 4 MiB) | {r0 / 1024:.0f} → {r1 / 1024:.0f} MiB | {verdict(ok)} |")
+        checks.append(ok)
+    return lines, checks
+
+
+# ----------------------------------------------------------------------------------------
+
+def build_analyzer(cfg):
+    if cfg.no_build:
+        return
+    log("building the analyzer: cargo build --release -p gatelog-analyzer")
+    r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "gatelog-analyzer"], cwd=ROOT,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        log("analyzer build failed; using " + (ANALYZER if os.path.exists(ANALYZER) else "nothing") + ":\n" +
+            r.stderr.strip()[-1500:])
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024 // 1024
+    commit = cmd_out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = cmd_out(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "mem_gib": mem,
+        "kernel": platform.release(),
+        "load": os.getloadavg(),
+        "commit": commit + (" + uncommitted changes" if dirty else ""),
+        "php": cmd_out([FPM_BIN, "-v"]).split("\n")[0],
+        "wrk": cmd_out(["wrk", "-v"]).split("\n")[0].split(" [")[0],
+        "lnav": cmd_out(["lnav", "-V"]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, fewer and shorter runs (a try-out, ~2 min)")
+    ap.add_argument("--flavour", default="deb-1.22", choices=["deb-1.22", "vendored-1.28"])
+    ap.add_argument("--only", choices=["module", "analyzer"], help="run one part only")
+    ap.add_argument("--scenarios", help="comma-separated subset of static,php,502,504")
+    ap.add_argument("--pairs", type=int, help="A/B pairs per scenario (default 7, quick 3)")
+    ap.add_argument("--duration", type=int, help="seconds per wrk run (default 4, quick 2)")
+    ap.add_argument("--rss-failures", type=int, help="failing requests for the RSS check (default 1000000, quick 100000; 0 = skip)")
+    ap.add_argument("--sizes", help="input sizes for the analyzer (default 100M,1G; quick 10M,100M)")
+    ap.add_argument("--reps", type=int, help="runs per tool and size (default 3, quick 2)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"), help="where to write the table")
+    ap.add_argument("--keep", action="store_true", help="keep the NGINX prefix (logs, records) of the module part")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin wrk and NGINX to CPUs 0 and 1")
+    ap.add_argument("--no-build", action="store_true", help="do not run the builds (module, analyzer)")
+    ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the NGINX prefix goes (default /tmp)")
+    cfg = ap.parse_args()
+    q = cfg.quick
+    cfg.pairs = cfg.pairs or (3 if q else 7)
+    cfg.duration = cfg.duration or (2 if q else 4)
+    cfg.warmup = 1
+    cfg.rss_failures = cfg.rss_failures if cfg.rss_failures is not None else (100_000 if q else 1_000_000)
+    cfg.sizes = [parse_size(s) for s in (cfg.sizes or ("10M,100M" if q else "100M,1G")).split(",")]
+    cfg.reps = cfg.reps or (2 if q else 3)
+    cfg.scenarios = cfg.scenarios.split(",") if cfg.scenarios else None
+    cfg.conns = 32
+    cfg.conns_504 = 400
+    cfg.read_timeout = "100ms"
+    cfg.static_bytes = 4096
+    cfg.fpm_children = 2
+    cfg.tool_timeout = 600
+
+    t_start = time.monotonic()
+    mach = machine()
+    lines = [f"## Benchmark run {mach['date']}", ""]
+    lines.append(f"Machine: {mach['cores']} cores ({mach['cpu']}), {mach['mem_gib']} GiB RAM, Linux {mach['kernel']}, "
+                 f"load average at start {mach['load'][0]:.2f}. gatelog {mach['commit']}. {mach['php']}; "
+                 f"{mach['wrk']}; lnav {mach['lnav'].split()[-1] if mach['lnav'] else '?'}. "
+                 f"Command: `bench/run{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`.")
+    lines.append("")
+    checks = []
+    raw = {"machine": mach, "args": sys.argv[1:]}
+    if cfg.only in (None, "module"):
+        info = module_bench(cfg)
+        raw["module"] = info
+        l, c = module_table(info, cfg)
+        lines += l + [""]
+        checks += c
+    if cfg.only in (None, "analyzer"):
+        build_analyzer(cfg)
+        info = analyzer_bench(cfg)
+        raw["analyzer"] = info
+        l, c = analyzer_table(info, cfg)
+        lines += l + [""]
+        checks += c
+    elapsed = time.monotonic() - t_start
+    met = sum(1 for c in checks if c)
+    lines.append(f"{met} of {len(checks)} targets met; the run took {elapsed / 60:.1f} min "
+                 f"(load average at the end {os.getloadavg()[0]:.2f}).")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
+    with open(cfg.out, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(cfg.out)[0] + ".json", "w") as f:
+        json.dump(raw, f, indent=1, default=str)
+    log(f"table written to {cfg.out}")
+
+
+if __name__ == "__main__":
+    main()
