@@ -260,6 +260,14 @@ impl Setup {
         notes: Vec<String>,
         cgroup: Option<&MemCgroup>,
     ) -> FaultRun {
+        // NGINX writes the access log and the records in the log phase, right after
+        // the response: let it finish before the processes are killed.
+        let all: Vec<&Response> = responses.iter().collect();
+        let _ = check::wait_access(
+            &lab.prefix.path("logs/access.log"),
+            &all,
+            Duration::from_secs(5),
+        );
         let log_text = self.fpm.log_text();
         self.pids.extend(self.fpm.worker_pids());
         self.pids.extend(pids_in_fpm_log(&log_text));

@@ -22,6 +22,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("variables_for_access_log", variables as Body),
         ("syslog_sink", syslog as Body),
         ("gatelog_off_and_inheritance", off_and_inheritance as Body),
+        ("buffered_flush_and_exit", buffered as Body),
     ]
 }
 
@@ -482,6 +483,70 @@ fn off_and_inheritance(flavour: &Flavour) -> TestResult {
         errs.push(format!(
             "the location's own file should hold exactly /own/b's record: {own_recs:?}"
         ));
+    }
+    errs.into_result()?;
+    Ok(Verdict::Passed)
+}
+
+/// `buffer=64k flush=300ms`: the record reaches the file within the flush time without
+/// further traffic. `buffer=64k` without flush: the record stays in the buffer until
+/// NGINX exits gracefully, then it is written.
+fn buffered(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "buffered")?;
+    if let Some(s) = skip_without_module(&lab, "buffering") {
+        return s;
+    }
+    let dead = RefusedPort::new()?;
+    let port = free_port()?;
+    let t = Timeouts::DEFAULT;
+    let addr = format!("127.0.0.1:{}", dead.port);
+    let flushed = lab.prefix.path("logs/flushed.jsonl");
+    let held = lab.prefix.path("logs/held.jsonl");
+    let body = format!(
+        "{}{}",
+        lab.php_location(
+            "/flushed/",
+            &addr,
+            t,
+            &format!(
+                "            gatelog {} buffer=64k flush=300ms;",
+                flushed.display()
+            )
+        ),
+        lab.php_location(
+            "/held/",
+            &addr,
+            t,
+            &format!("            gatelog {} buffer=64k;", held.display())
+        ),
+    );
+    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let h = client::get(port, "/held/a")?;
+    let f = client::get(port, "/flushed/b")?;
+    let start = std::time::Instant::now();
+    let got = records::wait_for(&flushed, 1, Duration::from_secs(3))?;
+    let waited = start.elapsed();
+    let mut errs = Errors::default();
+    if got[0]["request_id"] != f.request_id.as_str() {
+        errs.push(format!("flushed file holds the wrong record: {}", got[0]));
+    }
+    // The held record was written before the flushed one and is still buffered.
+    let early = records::read(&held)?;
+    if !early.is_empty() {
+        errs.push(format!(
+            "buffer=64k without flush= wrote its record before exit ({} ms after the request)",
+            waited.as_millis()
+        ));
+    }
+    nginx.quit()?;
+    let late = records::read(&held)?;
+    if late.len() != 1 || late[0]["request_id"] != h.request_id.as_str() {
+        errs.push(format!(
+            "after a graceful exit the buffered record must be in the file: {late:?}"
+        ));
+    }
+    for r in got.iter().chain(&late) {
+        errs.check(records::validate(r));
     }
     errs.into_result()?;
     Ok(Verdict::Passed)
