@@ -15,6 +15,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("retry_first_dead_recovered_off", recovered_off as Body),
         ("retry_first_dead_recovered_on", recovered_on as Body),
         ("retry_both_dead", both_dead as Body),
+        ("no_live_upstreams", no_live as Body),
     ]
 }
 
@@ -202,5 +203,66 @@ fn both_dead(flavour: &Flavour) -> TestResult {
     if obs.records.len() != 1 {
         return Err(format!("expected one record, got {}", obs.records.len()));
     }
+    Ok(Verdict::Passed)
+}
+
+/// upstream `down` = two refused ports (max_fails=1): the first request fails on both
+/// and marks them down; the second finds no live peer: event no_live_upstreams, peer =
+/// the group name, no errno.
+fn no_live(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "no-live")?;
+    let (d1, d2) = (RefusedPort::new()?, RefusedPort::new()?);
+    let port = free_port()?;
+    let body = lab.php_location("/", "down", T, "");
+    let http = format!(
+        "{}    upstream down {{\n        server 127.0.0.1:{} max_fails=1 fail_timeout=60s;\n        server 127.0.0.1:{} max_fails=1 fail_timeout=60s;\n    }}\n{}",
+        lab.default_gatelog(),
+        d1.port,
+        d2.port,
+        lab.server(port, &body)
+    );
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let first = client::get(port, "/first")?;
+    let second = client::get(port, "/second")?;
+    if first.status != 502 || second.status != 502 {
+        return Err(format!(
+            "expected 502 twice, got {} and {}",
+            first.status, second.status
+        ));
+    }
+    let obs = gatelog_e2e::check::observe(&lab, &[&first, &second], 2)?;
+    let f1 = obs.fails(&first, &[Outcome::connect_async(111)])?;
+    let nolive = Outcome {
+        event: "no_live_upstreams",
+        errno: None,
+        level: "error",
+        message: "no live upstreams".into(),
+    };
+    let f2 = obs.fails(&second, std::slice::from_ref(&nolive))?;
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "second request found no live upstreams",
+        )));
+    }
+    let p1 = format!("127.0.0.1:{}", d1.port);
+    let p2 = format!("127.0.0.1:{}", d2.port);
+    let x1 = RecordExpect {
+        attempts: vec![
+            AttemptExpect::failed(&p1, "connect", vec![Outcome::connect_async(111)], 502),
+            AttemptExpect::failed(&p2, "connect", vec![Outcome::connect_async(111)], 502),
+        ],
+        ..RecordExpect::one_attempt(&first, port, "down", Some(T), AttemptExpect::ok("", 0))
+    };
+    let x2 = RecordExpect::one_attempt(
+        &second,
+        port,
+        "down",
+        Some(T),
+        AttemptExpect::failed("down", "connect", vec![nolive], 502),
+    );
+    let mut errs = gatelog_e2e::check::Errors::default();
+    errs.check(obs.verify(&first, Some(&f1), &x1));
+    errs.check(obs.verify(&second, Some(&f2), &x2));
+    errs.into_result()?;
     Ok(Verdict::Passed)
 }

@@ -6,7 +6,7 @@ use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
-use gatelog_e2e::net::{free_port, Blackhole, ResetListener, SynDrop};
+use gatelog_e2e::net::{free_port, Blackhole, RefusedPort, ResetListener, SynDrop};
 
 use crate::Body;
 
@@ -26,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
             "upstream_resets_while_request_is_sent",
             reset_while_sending as Body,
         ),
+        ("scgi_uwsgi_grpc_refused", other_modules as Body),
     ]
 }
 
@@ -343,5 +344,66 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
             e.action()
         )
     })?;
+    Ok(Verdict::Passed)
+}
+
+/// scgi_pass, uwsgi_pass and grpc_pass to a refused port: a record each (502, 111,
+/// async connect), with each module's own timeouts.
+fn other_modules(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "other-modules")?;
+    let dead = RefusedPort::new()?;
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{}", dead.port);
+    let mods: [(&str, &str, Timeouts); 3] = [
+        ("scgi", "", Timeouts::new(1100, 1200, 1300)),
+        ("uwsgi", "", Timeouts::new(2100, 2200, 2300)),
+        ("grpc", "grpc://", Timeouts::new(3100, 3200, 3300)),
+    ];
+    let mut body = String::new();
+    for (m, scheme, t) in &mods {
+        body.push_str(&format!(
+            "        location /{m}/ {{\n            {m}_connect_timeout {}ms;\n            {m}_send_timeout {}ms;\n            {m}_read_timeout {}ms;\n            {m}_pass {scheme}{addr};\n        }}\n",
+            t.connect, t.send, t.read
+        ));
+    }
+    let http = format!("{}{}", lab.default_gatelog(), lab.h2_server(port, &body));
+    let _nginx = lab.start_nginx(http, &[port])?;
+    let mut resps = Vec::new();
+    for (m, _, _) in &mods {
+        // grpc needs an HTTP/2 client for a realistic request; all go over h2c.
+        let r = gatelog_e2e::client::Request::get(port, &format!("/{m}/x"))
+            .h2()
+            .send()?;
+        if r.status != 502 {
+            return Err(format!("/{m}/x answered {}, expected 502", r.status));
+        }
+        resps.push(r);
+    }
+    let refs: Vec<&gatelog_e2e::client::Response> = resps.iter().collect();
+    let obs = observe(&lab, &refs, resps.len())?;
+    let mut all_fails = Vec::new();
+    for r in &resps {
+        all_fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
+    }
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "scgi/uwsgi/grpc refused with 111",
+        )));
+    }
+    let mut errs = gatelog_e2e::check::Errors::default();
+    for ((r, f), (m, _, t)) in resps.iter().zip(&all_fails).zip(&mods) {
+        let x = RecordExpect::one_attempt(
+            r,
+            port,
+            &addr,
+            Some(*t),
+            AttemptExpect::failed(&addr, "connect", vec![Outcome::connect_async(111)], 502),
+        );
+        errs.check(
+            obs.verify(r, Some(f), &x)
+                .map_err(|e| format!("{m}_pass: {e}")),
+        );
+    }
+    errs.into_result()?;
     Ok(Verdict::Passed)
 }
