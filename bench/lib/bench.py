@@ -583,30 +583,48 @@ def generate(size, seed):
 
 
 def timed(argv, stdout_path, timeout, env=None):
-    """Runs argv; returns (wall seconds, peak RSS KiB of the child, exit status, stderr tail)."""
+    """Runs argv under `gatelog-bench-gen measure`; returns a dict with wall_s, user_s,
+    sys_s, maxrss_kib (peak RSS of the command itself), exit and stderr (tail)."""
+    report = stdout_path + ".measure.json"
+    if os.path.exists(report):
+        os.unlink(report)
     with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        p = subprocess.Popen([GEN, "measure", "--report", report, "--"] + argv, stdout=out, stderr=err, env=env)
         PROCS.procs.append(("timed", p))
-        deadline = t0 + timeout
-        status, ru = None, None
-        while True:
-            pid, st, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                status = os.waitstatus_to_exitcode(st)
-                break
-            if time.perf_counter() > deadline:
-                p.kill()
-                _, st, ru = os.wait4(p.pid, 0)
-                status = "timeout"
-                break
-            time.sleep(0.002)
-        wall = time.perf_counter() - t0
-        p.returncode = status if isinstance(status, int) else -9
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            PROCS.stop(p, signal.SIGKILL)
         PROCS.forget(p)
         err.seek(0)
         tail = err.read()[-400:].decode(errors="replace").strip()
-    return wall, ru.ru_maxrss, status, tail
+    try:
+        with open(report) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        res = {"wall_s": None, "user_s": None, "sys_s": None, "maxrss_kib": None,
+               "exit": "timeout" if p.returncode == -signal.SIGKILL else p.returncode}
+    res["stderr"] = tail
+    return res
+
+
+def check_report(path):
+    """What the analyzer wrote: is it one JSON document? (a stub or a crash writes nothing)"""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    if size == 0:
+        return "empty output"
+    try:
+        with open(path) as f:
+            json.load(f)
+        return f"JSON report, {size:,} B"
+    except ValueError:
+        # JSON lines are fine too
+        try:
+            with open(path) as f:
+                n = sum(1 for ln in f if ln.strip() and json.loads(ln) is not None)
+            return f"{n:,} JSON lines, {size:,} B"
+        except ValueError:
+            return f"output is not JSON ({size:,} B)"
 
 
 def analyzer_bench(cfg):
@@ -636,16 +654,24 @@ def analyzer_bench(cfg):
             for rep in range(reps):
                 for name, argv, env in tools:
                     out_path = os.path.join(d, f"out.{name}.txt")
-                    wall, rss, status, tail = timed(argv, out_path, cfg.tool_timeout, env)
+                    m = timed(argv, out_path, cfg.tool_timeout, env)
+                    status = m["exit"]
                     ok = status == 0 or (name == "grep" and status == 1)
-                    runs[name].append({"wall": wall, "rss_kib": rss, "status": status, "stderr": tail if not ok else ""})
+                    runs[name].append({"wall": m["wall_s"], "cpu": (m["user_s"] or 0) + (m["sys_s"] or 0),
+                                       "rss_kib": m["maxrss_kib"], "status": status,
+                                       "stderr": m["stderr"] if not ok else ""})
                     outs[name] = out_path
-                    log(f"analyzer: {size_label(size)} {name} rep {rep + 1}: {wall:.2f}s, {rss / 1024:.0f} MiB, exit {status}")
+                    if m["wall_s"] is not None:
+                        log(f"analyzer: {size_label(size)} {name} rep {rep + 1}: {m['wall_s']:.2f}s, "
+                            f"{m['maxrss_kib'] / 1024:.0f} MiB, exit {status}")
+                    else:
+                        log(f"analyzer: {size_label(size)} {name} rep {rep + 1}: {status}")
             summary = {}
             for name, rs in runs.items():
                 good = [r for r in rs if r["status"] == 0 or (name == "grep" and r["status"] == 1)]
                 summary[name] = {
                     "wall": median([r["wall"] for r in good]) if good else None,
+                    "cpu": median([r["cpu"] for r in good]) if good else None,
                     "rss_kib": max(r["rss_kib"] for r in good) if good else None,
                     "failed": [r for r in rs if r not in good],
                     "output_bytes": os.path.getsize(outs[name]) if os.path.exists(outs[name]) else 0,
@@ -654,7 +680,8 @@ def analyzer_bench(cfg):
                 grep_counts = f.read().split()
             with open(outs["lnav"]) as f:
                 lnav_out = f.read().split()
-            info["sizes"].append({"size": size, "bytes": total, "dir": d, "manifest": manifest, "summary": summary,
+            report_note = check_report(outs["analyzer"]) if "analyzer" in outs else None
+            info["sizes"].append({"report": report_note, "size": size, "bytes": total, "dir": d, "manifest": manifest, "summary": summary,
                                   "runs": runs, "grep_counts": grep_counts, "lnav_out": lnav_out[-1:] if lnav_out else []})
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -666,31 +693,33 @@ def analyzer_table(info, cfg):
     lines.append("### Analyzer throughput")
     lines.append("")
     lines.append(f"Generated inputs (bench/gen, seed {cfg.seed}): NGINX error log + PHP-FPM log + kernel log + "
-                 f"gatelog records; warm page cache; median of {cfg.reps} runs; peak RSS is the child's maxrss. "
+                 f"gatelog records; warm page cache; median of {cfg.reps} runs; CPU = user + sys; peak RSS = the "
+                 f"command's maxrss (getrusage; ~2 MiB is the floor any process shows). "
                  f"`grep` = `grep -c upstream FILES`, `lnav` = `lnav -n -c ';SELECT count(*) FROM all_logs "
                  f"WHERE log_text LIKE \"%upstream%\"' FILES`, `analyzer` = `gatelog analyze --format json FILES`.")
     lines.append("")
-    lines.append("| input | failures in it | tool | wall | MB/s | peak RSS | analyzer ÷ tool (time) |")
-    lines.append("|---|---:|---|---:|---:|---:|---:|")
+    lines.append("| input | failures in it | tool | wall | CPU | MB/s | peak RSS | analyzer ÷ tool (wall) |")
+    lines.append("|---|---:|---|---:|---:|---:|---:|---:|")
     checks = []
     for s in info["sizes"]:
         sm = s["summary"]
         an = sm.get("analyzer", {}).get("wall")
         for name in ("grep", "lnav", "analyzer"):
             if name not in sm:
-                lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
-                             f"not available ({ANALYZER} missing: analyzer not built) | | | |")
+                lines.append(f"| {size_label(s['size'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
+                             f"not available ({ANALYZER} missing: analyzer not built) | | | | |")
                 continue
             r = sm[name]
             if r["wall"] is None:
                 fail = r["failed"][0]
-                lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
-                             f"failed: exit {fail['status']} `{fail['stderr'][-150:]}` | | | |")
+                lines.append(f"| {size_label(s['size'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
+                             f"failed: exit {fail['status']} `{fail['stderr'][-150:].replace('|', '/')}` | | | | |")
                 continue
             mbps = s["bytes"] / 1e6 / r["wall"]
             ratio = f"{an / r['wall']:.2f}×" if (an and name != "analyzer") else "–"
-            lines.append(f"| {size_label(s['bytes'])} | {fmt_int(s['manifest']['failures']['total'])} | {name} | "
-                         f"{r['wall']:.3f} s | {mbps:,.0f} | {r['rss_kib'] / 1024:.0f} MiB | {ratio} |")
+            note = f" ({s['report']})" if name == "analyzer" and s.get("report") else ""
+            lines.append(f"| {size_label(s['size'])} | {fmt_int(s['manifest']['failures']['total'])} | {name}{note} | "
+                         f"{r['wall']:.3f} s | {r['cpu']:.3f} s | {mbps:,.0f} | {r['rss_kib'] / 1024:.1f} MiB | {ratio} |")
     lines.append("")
     lines.append("| target | measured | |")
     lines.append("|---|---|---|")
@@ -700,7 +729,13 @@ def analyzer_table(info, cfg):
         an = a.get("wall")
         g = sm["grep"]["wall"]
         l = sm["lnav"]["wall"]
-        lab = size_label(s["bytes"])
+        lab = size_label(s["size"])
+        rep = s.get("report") or ""
+        if an is not None and (rep.startswith("empty") or rep.startswith("output is not")):
+            lines.append(f"| analyzer targets ({lab}) | the analyzer ran but wrote no report ({rep}): its times "
+                         f"measure nothing | **MISSED** |")
+            checks.append(False)
+            continue
         if an is None:
             lines.append(f"| analyzer ≤ 4× grep, ≤ 0.5× lnav, RSS < 100 MB ({lab}) | no analyzer result | **MISSED** |")
             checks.append(False)
@@ -715,20 +750,21 @@ def analyzer_table(info, cfg):
         ok = mb < 100
         lines.append(f"| analyzer peak RSS < 100 MB ({lab}) | {mb:.0f} MB | {verdict(ok)} |")
         checks.append(ok)
-    good = [s for s in info["sizes"] if s["summary"].get("analyzer", {}).get("wall")]
+    good = [s for s in info["sizes"] if s["summary"].get("analyzer", {}).get("wall")
+            and not (s.get("report") or "empty").startswith(("empty", "output is not"))]
     if len(good) >= 2:
         small, big = good[0], good[-1]
-        factor = big["bytes"] / small["bytes"]
+        factor = big["size"] / small["size"]
         t = big["summary"]["analyzer"]["wall"] / small["summary"]["analyzer"]["wall"]
         limit = 1.1 * factor
         ok = t <= limit
-        lines.append(f"| analyzer time {size_label(big['bytes'])} ≤ {limit:g}× time {size_label(small['bytes'])} (linear) | "
+        lines.append(f"| analyzer time {size_label(big['size'])} ≤ {limit:g}× time {size_label(small['size'])} (linear) | "
                      f"{t:.2f}× | {verdict(ok)} |")
         checks.append(ok)
         r0 = small["summary"]["analyzer"]["rss_kib"]
         r1 = big["summary"]["analyzer"]["rss_kib"]
         ok = r1 <= 1.25 * r0 + 4096
-        lines.append(f"| analyzer peak RSS flat from {size_label(small['bytes'])} to {size_label(big['bytes'])} "
+        lines.append(f"| analyzer peak RSS flat from {size_label(small['size'])} to {size_label(big['size'])} "
                      f"(≤ 1.25× + 4 MiB) | {r0 / 1024:.0f} → {r1 / 1024:.0f} MiB | {verdict(ok)} |")
         checks.append(ok)
     return lines, checks

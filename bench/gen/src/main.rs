@@ -22,6 +22,9 @@
 //!
 //! Usage: gatelog-bench-gen --size 100M [--seed 1] --out DIR
 //! The same seed and size always produce the same bytes.
+//!
+//! Also: gatelog-bench-gen measure --report FILE -- CMD ARGS... runs CMD and writes its
+//! wall time, CPU time and peak RSS (getrusage of the child) to FILE as JSON.
 
 use std::fs::File;
 use std::io::Write;
@@ -1586,7 +1589,60 @@ fn parse_size(s: &str) -> u64 {
     num.parse::<u64>().unwrap_or_else(|_| die(&format!("bad size {s:?}"))) * mul
 }
 
+// ------------------------------------------------------------------------------------
+// `measure`: run a command and report its wall time, CPU time and peak RSS. A tiny
+// launcher keeps the peak RSS honest: a child forked from a big process (Python)
+// inherits that process's high-water mark until it execs.
+
+#[repr(C)]
+struct Timeval {
+    sec: i64,
+    usec: i64,
+}
+
+#[repr(C)]
+struct Rusage {
+    utime: Timeval,
+    stime: Timeval,
+    maxrss: i64,
+    rest: [i64; 13],
+}
+
+extern "C" {
+    fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+}
+
+fn measure(args: &[String]) -> ! {
+    let (report, cmd) = match args {
+        [flag, report, sep, cmd @ ..] if flag == "--report" && sep == "--" && !cmd.is_empty() => (report, cmd),
+        _ => die("usage: gatelog-bench-gen measure --report FILE -- COMMAND [ARGS...]"),
+    };
+    let t0 = std::time::Instant::now();
+    let status = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .status()
+        .unwrap_or_else(|e| die(&format!("{}: {e}", cmd[0])));
+    let wall = t0.elapsed().as_secs_f64();
+    let mut ru = Rusage { utime: Timeval { sec: 0, usec: 0 }, stime: Timeval { sec: 0, usec: 0 }, maxrss: 0, rest: [0; 13] };
+    // SAFETY: getrusage fills the struct we pass; RUSAGE_CHILDREN = -1.
+    unsafe { getrusage(-1, &mut ru) };
+    let cpu = |t: &Timeval| t.sec as f64 + t.usec as f64 / 1e6;
+    let code = status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    let text = format!(
+        "{{\"wall_s\": {wall:.6}, \"user_s\": {:.6}, \"sys_s\": {:.6}, \"maxrss_kib\": {}, \"exit\": {code}}}\n",
+        cpu(&ru.utime),
+        cpu(&ru.stime),
+        ru.maxrss
+    );
+    std::fs::write(report, text).unwrap_or_else(|e| die(&format!("{report}: {e}")));
+    std::process::exit(code);
+}
+
 fn main() {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("measure") {
+        measure(&all[1..]);
+    }
     let mut size = None;
     let mut seed = 1u64;
     let mut out = None;
