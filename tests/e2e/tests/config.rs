@@ -292,13 +292,16 @@ fn variables(flavour: &Flavour) -> TestResult {
     let failed_log = lab.prefix.path("logs/failed.log");
     let json_log = lab.prefix.path("logs/json.log");
     let addr = format!("127.0.0.1:{}", dead.port);
+    let missing = lab.prefix.path("run/missing.sock");
     let body = format!(
-        "{}{}",
+        "{}{}{}",
         lab.php_location("/refused/", &addr, t, ""),
+        lab.php_location("/two/", "two", t, ""),
         lab.php_location("~ \\.php$", &fpm.pool.listen.nginx_addr(), t, "")
     );
     let http = format!(
-        "{}    log_format glvars 'rid=$request_id failed=[$gatelog_failed] errno=[$gatelog_errno] phase=[$gatelog_phase]';\n    log_format gljson escape=none 'rid=$request_id json=$gatelog_json';\n    access_log {} glvars if=$gatelog_failed;\n    access_log {} gljson;\n{}",
+        "    upstream two {{\n        server {addr};\n        server unix:{};\n    }}\n{}    log_format glvars 'rid=$request_id failed=[$gatelog_failed] errno=[$gatelog_errno] phase=[$gatelog_phase]';\n    log_format gljson escape=none 'rid=$request_id json=$gatelog_json';\n    access_log {} glvars if=$gatelog_failed;\n    access_log {} gljson;\n{}",
+        missing.display(),
         lab.default_gatelog(),
         failed_log.display(),
         json_log.display(),
@@ -308,13 +311,15 @@ fn variables(flavour: &Flavour) -> TestResult {
     let ok = client::get(port, "/ok.php")?;
     let refused = client::get(port, "/refused/x")?;
     let slow = client::get(port, "/sleep.php?ms=1500")?;
-    if (ok.status, refused.status, slow.status) != (200, 502, 504) {
+    // Two attempts (111, then ENOENT): the variables describe the last one.
+    let two = client::get(port, "/two/y")?;
+    if (ok.status, refused.status, slow.status, two.status) != (200, 502, 504, 502) {
         return Err(format!(
-            "statuses {} {} {}, expected 200 502 504",
-            ok.status, refused.status, slow.status
+            "statuses {} {} {} {}, expected 200 502 504 502",
+            ok.status, refused.status, slow.status, two.status
         ));
     }
-    let obs = observe(&lab, &[&ok, &refused, &slow], 2)?;
+    let obs = observe(&lab, &[&ok, &refused, &slow, &two], 3)?;
     let mut errs = Errors::default();
     let failed_text = std::fs::read_to_string(&failed_log).unwrap_or_default();
     let expect_lines = [
@@ -326,6 +331,10 @@ fn variables(flavour: &Flavour) -> TestResult {
             "rid={} failed=[1] errno=[110] phase=[header]",
             slow.request_id
         ),
+        format!(
+            "rid={} failed=[1] errno=[2] phase=[connect]",
+            two.request_id
+        ),
     ];
     let got: Vec<&str> = failed_text.lines().collect();
     if got != expect_lines.iter().map(String::as_str).collect::<Vec<_>>() {
@@ -335,7 +344,7 @@ fn variables(flavour: &Flavour) -> TestResult {
         ));
     }
     let json_text = std::fs::read_to_string(&json_log).unwrap_or_default();
-    for r in [&ok, &refused, &slow] {
+    for r in [&ok, &refused, &slow, &two] {
         let prefix = format!("rid={} json=", r.request_id);
         let Some(line) = json_text.lines().find(|l| l.starts_with(&prefix)) else {
             errs.push(format!("no $gatelog_json line for {}", r.target));
