@@ -30,10 +30,19 @@ pub struct MainConf {
 pub struct LocConf {
     /// `gatelog_recovered`, read by ngx_conf_set_flag_slot through its offset.
     pub recovered: ngx_flag_t,
-    /// Where records go; NULL with `set` for `gatelog off`, NULL without `set` when
-    /// this level said nothing.
-    pub sink: *mut Sink,
+    /// Where records go: every `gatelog` directive of this level (several may
+    /// write the same record, as several access_log directives do). NULL for
+    /// `gatelog off` and, before merging, when this level said nothing.
+    pub sinks: *mut Vec<Sink>,
+    /// This level has `gatelog` directives (or `gatelog off`).
     pub set: bool,
+}
+
+impl LocConf {
+    pub fn sinks(&self) -> &[Sink] {
+        // SAFETY: sinks is NULL or a pool-owned Vec living as long as the cycle.
+        unsafe { self.sinks.as_ref().map_or(&[], |v| v.as_slice()) }
+    }
 }
 
 pub fn recovered_offset() -> usize {
@@ -47,7 +56,7 @@ pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
             return ptr::null_mut();
         }
         (*lc).recovered = NGX_CONF_UNSET as ngx_flag_t;
-        (*lc).sink = ptr::null_mut();
+        (*lc).sinks = ptr::null_mut();
         (*lc).set = false;
         lc.cast()
     })
@@ -55,7 +64,7 @@ pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 
 pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
     if !(*conf).set {
-        (*conf).sink = (*prev).sink;
+        (*conf).sinks = (*prev).sinks;
         (*conf).set = (*prev).set;
     }
     if (*conf).recovered == NGX_CONF_UNSET as ngx_flag_t {
@@ -75,9 +84,6 @@ pub unsafe extern "C" fn cmd_gatelog(
 ) -> *mut c_char {
     guard(CONF_ERROR, || {
         let lc = conf as *mut LocConf;
-        if (*lc).set {
-            return c"is duplicate".as_ptr() as *mut c_char;
-        }
         let args_arr = (*cf).args;
         let elts =
             core::slice::from_raw_parts((*args_arr).elts as *const ngx_str_t, (*args_arr).nelts);
@@ -87,8 +93,16 @@ pub unsafe extern "C" fn cmd_gatelog(
             Ok(t) => t,
             Err(msg) => return conf_error(cf, &msg),
         };
+        let off = matches!(target, Target::Off);
+        // `off` is a level's only word about gatelog; destinations may be several.
+        if (*lc).set && (off || (*lc).sinks.is_null()) {
+            return conf_error(
+                cf,
+                "\"off\" cannot be combined with other gatelog directives at the same level",
+            );
+        }
         let sink = match target {
-            Target::Off => ptr::null_mut(),
+            Target::Off => None,
             Target::Syslog(_) => {
                 let peer = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_syslog_peer_t>())
                     as *mut ngx_syslog_peer_t;
@@ -99,7 +113,7 @@ pub unsafe extern "C" fn cmd_gatelog(
                 if !ngx_syslog_process_conf(cf, peer).is_null() {
                     return CONF_ERROR;
                 }
-                new_sink(cf, Sink::Syslog(peer))
+                Some(Sink::Syslog(peer))
             }
             Target::File {
                 path,
@@ -121,20 +135,21 @@ pub unsafe extern "C" fn cmd_gatelog(
                         return conf_error(cf, &msg);
                     }
                 }
-                new_sink(cf, Sink::File(file))
+                Some(Sink::File(file))
             }
         };
-        if matches!(target, Target::Syslog(_) | Target::File { .. }) && sink.is_null() {
-            return CONF_ERROR;
+        if let Some(sink) = sink {
+            if (*lc).sinks.is_null() {
+                (*lc).sinks = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
+                if (*lc).sinks.is_null() {
+                    return CONF_ERROR;
+                }
+            }
+            (*(*lc).sinks).push(sink);
         }
-        (*lc).sink = sink;
         (*lc).set = true;
         CONF_OK
     })
-}
-
-unsafe fn new_sink(cf: *mut ngx_conf_t, sink: Sink) -> *mut Sink {
-    ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(sink)
 }
 
 /// Several locations may log to one path: NGINX opens it once, and the buffer hangs

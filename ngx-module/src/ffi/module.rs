@@ -205,11 +205,14 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         let Some(lc) = loc_conf_of_request(r) else {
             return NGX_OK;
         };
-        if lc.sink.is_null() {
+        let sinks = lc.sinks();
+        if sinks.is_empty() {
             return NGX_OK;
         }
         if let Some(built) = record_for(r, lc.recovered == 1) {
-            (*lc.sink).write(&built.json);
+            for sink in sinks {
+                sink.write(&built.json);
+            }
         }
         NGX_OK
     })

@@ -122,7 +122,8 @@ unsafe fn build(
     let verdict = verdict(status, &attempts, record_recovered)?;
     let (origin, recovered) = match verdict {
         Verdict::Failed(o) => (o, false),
-        Verdict::Recovered => (Origin::Nginx, true),
+        // The final answer came from an upstream; the failures are in the attempts.
+        Verdict::Recovered => (Origin::Upstream, true),
     };
     let last_failed = attempts
         .iter()
