@@ -375,7 +375,9 @@ mod tests {
         assert_eq!(t.0, "127.0.0.1:9000");
         assert!(t.reaches(&Peer::from_fpm_listen("9000")));
         assert!(t.reaches(&Peer::from_fpm_listen("127.0.0.1:9000")));
-        assert!(Peer::from_nginx("localhost:9000").reaches(&Peer::from_fpm_listen("127.0.0.1:9000")));
+        assert!(
+            Peer::from_nginx("localhost:9000").reaches(&Peer::from_fpm_listen("127.0.0.1:9000"))
+        );
         assert!(!t.reaches(&Peer::from_fpm_listen("9001")));
         assert!(!a.reaches(&Peer::from_fpm_listen("/run/php/php8.1-fpm.sock")));
         assert_eq!(

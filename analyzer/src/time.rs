@@ -517,10 +517,7 @@ mod tests {
             parse_user_time("2026-04-02T14:23:17Z", &z),
             Some(EpochMs(T))
         );
-        assert_eq!(
-            parse_user_time("2026-04-02 14:23:17", &z),
-            Some(EpochMs(T))
-        );
+        assert_eq!(parse_user_time("2026-04-02 14:23:17", &z), Some(EpochMs(T)));
         assert_eq!(parse_user_time("1775139797", &z), Some(EpochMs(T)));
         assert_eq!(parse_user_time("yesterday", &z), None);
     }

@@ -35,7 +35,10 @@ impl<R: Read> Read for CountingRead<R> {
 
 /// Opens `path`, transparently decompressing gzip (recognised by its magic bytes,
 /// so `error.log.2.gz` and a gzip file without the suffix both work).
-pub fn open(path: &Path) -> io::Result<(Box<dyn BufRead>, Rc<Cell<u64>>)> {
+/// A reader and its shared count of raw bytes read.
+pub type Opened = (Box<dyn BufRead>, Rc<Cell<u64>>);
+
+pub fn open(path: &Path) -> io::Result<Opened> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 2];
     let n = read_fully(&mut file, &mut magic)?;
@@ -69,10 +72,10 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Yields the lines of a reader without their `\n` / `\r\n`.
+/// Yields the lines of a reader without their `\n` / `\r\n`, into a buffer the
+/// caller owns and reuses.
 pub struct LineReader {
     inner: Box<dyn BufRead>,
-    buf: Vec<u8>,
     line_no: u64,
     raw_bytes: Rc<Cell<u64>>,
     /// Lines longer than MAX_LINE, cut (counted for the input summary).
@@ -92,7 +95,6 @@ impl LineReader {
     fn new(inner: Box<dyn BufRead>, raw_bytes: Rc<Cell<u64>>) -> LineReader {
         LineReader {
             inner,
-            buf: Vec::with_capacity(4096),
             line_no: 0,
             raw_bytes,
             overlong_lines: 0,
@@ -109,9 +111,9 @@ impl LineReader {
         self.raw_bytes.get()
     }
 
-    /// The next line, or `None` at the end of the input.
-    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
-        self.buf.clear();
+    /// Reads the next line into `buf` (cleared first); false at the end of the input.
+    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
         let mut cut = false;
         loop {
             let available = match self.inner.fill_buf() {
@@ -120,8 +122,8 @@ impl LineReader {
                 Err(e) => return Err(e),
             };
             if available.is_empty() {
-                if self.buf.is_empty() && !cut {
-                    return Ok(None);
+                if buf.is_empty() && !cut {
+                    return Ok(false);
                 }
                 break;
             }
@@ -129,12 +131,12 @@ impl LineReader {
                 Some(i) => (&available[..i], i + 1, true),
                 None => (available, available.len(), false),
             };
-            let room = MAX_LINE.saturating_sub(self.buf.len());
+            let room = MAX_LINE.saturating_sub(buf.len());
             if chunk.len() > room {
-                self.buf.extend_from_slice(&chunk[..room]);
+                buf.extend_from_slice(&chunk[..room]);
                 cut = true;
             } else {
-                self.buf.extend_from_slice(chunk);
+                buf.extend_from_slice(chunk);
             }
             self.inner.consume(consumed);
             if done {
@@ -144,11 +146,11 @@ impl LineReader {
         if cut {
             self.overlong_lines += 1;
         }
-        if self.buf.last() == Some(&b'\r') {
-            self.buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
         }
         self.line_no += 1;
-        Ok(Some(&self.buf))
+        Ok(true)
     }
 }
 
@@ -165,8 +167,9 @@ mod tests {
     fn lines_of(data: &[u8]) -> Vec<Vec<u8>> {
         let mut r = LineReader::from_reader(Box::new(Cursor::new(data.to_vec())));
         let mut out = Vec::new();
-        while let Some(l) = r.next_line().unwrap() {
-            out.push(l.to_vec());
+        let mut buf = Vec::new();
+        while r.next_line(&mut buf).unwrap() {
+            out.push(buf.clone());
         }
         out
     }
@@ -185,8 +188,11 @@ mod tests {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\nnext\n");
         let mut r = LineReader::from_reader(Box::new(Cursor::new(data)));
-        assert_eq!(r.next_line().unwrap().unwrap().len(), MAX_LINE);
-        assert_eq!(r.next_line().unwrap().unwrap(), b"next");
+        let mut buf = Vec::new();
+        assert!(r.next_line(&mut buf).unwrap());
+        assert_eq!(buf.len(), MAX_LINE);
+        assert!(r.next_line(&mut buf).unwrap());
+        assert_eq!(buf, b"next");
         assert_eq!(r.overlong_lines, 1);
         assert_eq!(r.line_no(), 2);
     }
@@ -200,9 +206,12 @@ mod tests {
         enc.write_all(b"one\ntwo\n").unwrap();
         std::fs::write(&path, enc.finish().unwrap()).unwrap();
         let mut r = LineReader::open(&path).unwrap();
-        assert_eq!(r.next_line().unwrap().unwrap(), b"one");
-        assert_eq!(r.next_line().unwrap().unwrap(), b"two");
-        assert!(r.next_line().unwrap().is_none());
+        let mut buf = Vec::new();
+        assert!(r.next_line(&mut buf).unwrap());
+        assert_eq!(buf, b"one");
+        assert!(r.next_line(&mut buf).unwrap());
+        assert_eq!(buf, b"two");
+        assert!(!r.next_line(&mut buf).unwrap());
         assert!(r.raw_bytes() > 0);
         std::fs::remove_dir_all(&dir).ok();
     }

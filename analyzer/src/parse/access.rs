@@ -40,7 +40,8 @@ pub fn parse_line(line: &str) -> Option<AccessLine> {
     }
     // Cheap path for the bulk of lines: only 502/504 need the regex.
     let b = line.as_bytes();
-    let candidate = memchr::memmem::find(b, b"\" 502 ").is_some() || memchr::memmem::find(b, b"\" 504 ").is_some();
+    let candidate = memchr::memmem::find(b, b"\" 502 ").is_some()
+        || memchr::memmem::find(b, b"\" 504 ").is_some();
     if !candidate {
         return looks_like_combined(b).then_some(AccessLine::Other);
     }
@@ -67,7 +68,11 @@ fn looks_like_combined(b: &[u8]) -> bool {
 fn parse_json(line: &str) -> Option<AccessLine> {
     let v: Value = serde_json::from_str(line).ok()?;
     let obj = v.as_object()?;
-    let get = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k)).filter(|v| !v.is_null());
+    let get = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| obj.get(*k))
+            .filter(|v| !v.is_null())
+    };
     let as_string = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -118,13 +123,17 @@ mod tests {
     #[test]
     fn combined() {
         let l = parse_line(r#"203.0.113.7 - - [02/Apr/2026:14:23:17 +0000] "GET /index.php HTTP/1.1" 502 157 "-" "curl/8.5.0""#).unwrap();
-        let AccessLine::Failure(e) = l else { panic!("{l:?}") };
+        let AccessLine::Failure(e) = l else {
+            panic!("{l:?}")
+        };
         assert_eq!(e.status, 502);
         assert_eq!(e.time, Some(EpochMs(1_775_139_797_000)));
         assert_eq!(e.client.as_deref(), Some("203.0.113.7"));
         assert_eq!(e.request.as_deref(), Some("GET /index.php HTTP/1.1"));
         assert_eq!(
-            parse_line(r#"203.0.113.7 - - [02/Apr/2026:14:23:17 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0""#),
+            parse_line(
+                r#"203.0.113.7 - - [02/Apr/2026:14:23:17 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0""#
+            ),
             Some(AccessLine::Other)
         );
         assert_eq!(parse_line("garbage"), None);
@@ -133,13 +142,17 @@ mod tests {
     #[test]
     fn json_with_request_id_and_connection() {
         let l = parse_line(r#"{"time_iso8601":"2026-04-02T14:23:17+00:00","remote_addr":"203.0.113.7","request":"GET /x.php HTTP/1.1","status":"504","request_id":"abc123","connection":"5678","upstream_addr":"unix:/run/php/php8.2-fpm.sock"}"#).unwrap();
-        let AccessLine::Failure(e) = l else { panic!("{l:?}") };
+        let AccessLine::Failure(e) = l else {
+            panic!("{l:?}")
+        };
         assert_eq!(e.status, 504);
         assert_eq!(e.conn, Some(5678));
         assert_eq!(e.request_id.as_deref(), Some("abc123"));
         assert_eq!(e.time, Some(EpochMs(1_775_139_797_000)));
         let l = parse_line(r#"{"msec":"1775139797.250","status":502,"connection":7}"#).unwrap();
-        let AccessLine::Failure(e) = l else { panic!("{l:?}") };
+        let AccessLine::Failure(e) = l else {
+            panic!("{l:?}")
+        };
         assert_eq!(e.time, Some(EpochMs(1_775_139_797_250)));
         assert_eq!(parse_line(r#"{"status":200}"#), Some(AccessLine::Other));
         assert_eq!(parse_line(r#"{"status":"#), None);

@@ -178,8 +178,10 @@ fn strip_debug_prefix(msg: &str) -> &str {
 }
 
 static CHILD_EXIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^child (\d+) exited (?:on signal (\d+) \((\w*)( - core dumped)?\)|with code (-?\d+))")
-        .expect("static regex")
+    Regex::new(
+        r"^child (\d+) exited (?:on signal (\d+) \((\w*)( - core dumped)?\)|with code (-?\d+))",
+    )
+    .expect("static regex")
 });
 static REQUEST_TIMER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^child (\d+), script '(.*)' \(request: "(.*)"\) (executing too slow|execution timed out) \(([\d.]+) sec\)"#)
@@ -255,7 +257,10 @@ fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
             pool: pool_s(),
             pid,
             signal: c.get(2).and_then(|m| m.as_str().parse().ok()),
-            signal_name: c.get(3).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty()),
+            signal_name: c
+                .get(3)
+                .map(|m| m.as_str().to_string())
+                .filter(|s| !s.is_empty()),
             code: c.get(5).and_then(|m| m.as_str().parse().ok()),
             core_dumped: c.get(4).is_some(),
         };
@@ -263,7 +268,10 @@ fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
     if let Some(rest) = body.strip_prefix("child ") {
         if let Some(pid) = rest.strip_suffix(" started") {
             if let Ok(pid) = pid.parse() {
-                return FpmEvent::ChildStarted { pool: pool_s(), pid };
+                return FpmEvent::ChildStarted {
+                    pool: pool_s(),
+                    pid,
+                };
             }
         }
         if let Some((pid, said)) = rest.split_once(" said into ") {
@@ -302,8 +310,15 @@ fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
         .strip_prefix("server reached pm.max_children setting (")
         .or_else(|| body.strip_prefix("server reached max_children setting ("))
     {
-        let limit = rest.split(')').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        return FpmEvent::MaxChildren { pool: pool_s(), limit };
+        let limit = rest
+            .split(')')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        return FpmEvent::MaxChildren {
+            pool: pool_s(),
+            limit,
+        };
     }
     if body.starts_with("seems busy") {
         return FpmEvent::SeemsBusy { pool: pool_s() };
@@ -323,7 +338,9 @@ fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
             socket: rest.split('\'').next().unwrap_or("").to_string(),
         };
     }
-    if body.starts_with("child failed to initialize") || body.starts_with("please specify user and group") {
+    if body.starts_with("child failed to initialize")
+        || body.starts_with("please specify user and group")
+    {
         return FpmEvent::InitFailed;
     }
     FpmEvent::Other
@@ -334,22 +351,51 @@ mod tests {
     use super::*;
 
     fn ev(line: &str) -> FpmEvent {
-        parse_line(line).unwrap_or_else(|| panic!("not parsed: {line}")).event
+        parse_line(line)
+            .unwrap_or_else(|| panic!("not parsed: {line}"))
+            .event
     }
 
     #[test]
     fn lifecycle() {
-        assert_eq!(ev("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 812"), FpmEvent::Running { pid: 812 });
-        assert_eq!(ev("[02-Apr-2026 14:30:03] NOTICE: ready to handle connections"), FpmEvent::Ready);
-        assert_eq!(ev("[02-Apr-2026 14:30:02] NOTICE: Terminating ..."), FpmEvent::Terminating);
-        assert_eq!(ev("[02-Apr-2026 14:30:02] NOTICE: Finishing ..."), FpmEvent::Terminating);
-        assert_eq!(ev("[02-Apr-2026 14:30:02] NOTICE: exiting, bye-bye!"), FpmEvent::Exiting);
-        assert_eq!(ev("[02-Apr-2026 14:30:02] NOTICE: Reloading in progress ..."), FpmEvent::Reloading);
-        assert_eq!(ev("[02-Apr-2026 14:23:17] ERROR: FPM initialization failed"), FpmEvent::InitFailed);
-        assert_eq!(ev("[02-Apr-2026 14:30:03] NOTICE: systemd monitor interval set to 10000ms"), FpmEvent::Other);
+        assert_eq!(
+            ev("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 812"),
+            FpmEvent::Running { pid: 812 }
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:03] NOTICE: ready to handle connections"),
+            FpmEvent::Ready
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:02] NOTICE: Terminating ..."),
+            FpmEvent::Terminating
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:02] NOTICE: Finishing ..."),
+            FpmEvent::Terminating
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:02] NOTICE: exiting, bye-bye!"),
+            FpmEvent::Exiting
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:02] NOTICE: Reloading in progress ..."),
+            FpmEvent::Reloading
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:23:17] ERROR: FPM initialization failed"),
+            FpmEvent::InitFailed
+        );
+        assert_eq!(
+            ev("[02-Apr-2026 14:30:03] NOTICE: systemd monitor interval set to 10000ms"),
+            FpmEvent::Other
+        );
         let l = parse_line("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 812").unwrap();
         assert_eq!(l.level, Some(Level::Notice));
-        assert_eq!(l.civil.map(|c| (c.day, c.hour, c.second)), Some((2, 14, 17)));
+        assert_eq!(
+            l.civil.map(|c| (c.day, c.hour, c.second)),
+            Some((2, 14, 17))
+        );
     }
 
     #[test]
@@ -368,7 +414,10 @@ mod tests {
         );
         assert_eq!(
             ev("[02-Apr-2026 14:23:17] ERROR: [pool www] cannot get gid for group 'www'"),
-            FpmEvent::UserError { pool: "www".into(), name: "www".into() }
+            FpmEvent::UserError {
+                pool: "www".into(),
+                name: "www".into()
+            }
         );
         assert_eq!(
             ev("[02-Apr-2026 14:23:17] ERROR: Another FPM instance seems to already listen on /run/php/php8.2-fpm.sock"),
@@ -382,14 +431,15 @@ mod tests {
 
     #[test]
     fn child_exits() {
-        let exit = |pid, signal: Option<u32>, name: Option<&str>, code, core| FpmEvent::ChildExited {
-            pool: "www".into(),
-            pid,
-            signal,
-            signal_name: name.map(String::from),
-            code,
-            core_dumped: core,
-        };
+        let exit =
+            |pid, signal: Option<u32>, name: Option<&str>, code, core| FpmEvent::ChildExited {
+                pool: "www".into(),
+                pid,
+                signal,
+                signal_name: name.map(String::from),
+                code,
+                core_dumped: core,
+            };
         assert_eq!(
             ev("[02-Apr-2026 14:25:41] WARNING: [pool www] child 23114 exited on signal 9 (SIGKILL) after 311.204556 seconds from start"),
             exit(23114, Some(9), Some("SIGKILL"), None, false)
@@ -412,7 +462,10 @@ mod tests {
         );
         assert_eq!(
             ev("[02-Apr-2026 14:25:41] NOTICE: [pool www] child 23190 started"),
-            FpmEvent::ChildStarted { pool: "www".into(), pid: 23190 }
+            FpmEvent::ChildStarted {
+                pool: "www".into(),
+                pid: 23190
+            }
         );
     }
 
@@ -420,7 +473,14 @@ mod tests {
     fn debug_level_prefix() {
         let l = parse_line("[02-Apr-2026 14:23:17.291234] WARNING: pid 812, fpm_children_bury(), line 281: [pool www] child 23114 exited on signal 9 (SIGKILL) after 311.204556 seconds from start").unwrap();
         assert_eq!(l.civil.map(|c| c.micros), Some(291234));
-        assert!(matches!(l.event, FpmEvent::ChildExited { pid: 23114, signal: Some(9), .. }));
+        assert!(matches!(
+            l.event,
+            FpmEvent::ChildExited {
+                pid: 23114,
+                signal: Some(9),
+                ..
+            }
+        ));
         assert_eq!(ev("[02-Apr-2026 14:23:17.291301] DEBUG: pid 812, fpm_got_signal(), line 82: received SIGCHLD"), FpmEvent::Other);
     }
 
@@ -450,12 +510,19 @@ mod tests {
             secs: 5.004112,
         };
         assert_eq!(
-            ev(r#"[02-Apr-2026 14:26:05] WARNING: [pool www] child 23150, script '/var/www/html/report.php' (request: "GET /report.php?id=7") executing too slow (5.004112 sec), logging"#),
+            ev(
+                r#"[02-Apr-2026 14:26:05] WARNING: [pool www] child 23150, script '/var/www/html/report.php' (request: "GET /report.php?id=7") executing too slow (5.004112 sec), logging"#
+            ),
             FpmEvent::SlowRequest(timer.clone())
         );
         assert_eq!(
-            ev(r#"[02-Apr-2026 14:26:35] WARNING: [pool www] child 23150, script '/var/www/html/report.php' (request: "GET /report.php?id=7") execution timed out (30.012345 sec), terminating"#),
-            FpmEvent::ExecutionTimedOut(RequestTimer { secs: 30.012345, ..timer })
+            ev(
+                r#"[02-Apr-2026 14:26:35] WARNING: [pool www] child 23150, script '/var/www/html/report.php' (request: "GET /report.php?id=7") execution timed out (30.012345 sec), terminating"#
+            ),
+            FpmEvent::ExecutionTimedOut(RequestTimer {
+                secs: 30.012345,
+                ..timer
+            })
         );
     }
 
@@ -470,8 +537,14 @@ mod tests {
             }
         );
         assert_eq!(
-            ev(r#"[02-Apr-2026 14:23:19] WARNING: [pool www] child 23116 said into stdout: "debug output", pipe is closed"#),
-            FpmEvent::WorkerOutput { pool: Some("www".into()), pid: Some(23116), text: "debug output".into() }
+            ev(
+                r#"[02-Apr-2026 14:23:19] WARNING: [pool www] child 23116 said into stdout: "debug output", pipe is closed"#
+            ),
+            FpmEvent::WorkerOutput {
+                pool: Some("www".into()),
+                pid: Some(23116),
+                text: "debug output".into()
+            }
         );
         let l = parse_line("NOTICE: PHP message: PHP Fatal error:  Uncaught Error: Call to undefined function foo() in /var/www/html/index.php:3").unwrap();
         assert_eq!(l.civil, None);
@@ -482,13 +555,23 @@ mod tests {
 
     #[test]
     fn syslog_and_journal_bodies() {
-        let l = parse_syslog_message("[WARNING] [pool www] server reached pm.max_children setting (5), consider raising it").unwrap();
+        let l = parse_syslog_message(
+            "[WARNING] [pool www] server reached pm.max_children setting (5), consider raising it",
+        )
+        .unwrap();
         assert_eq!(l.level, Some(Level::Warning));
         assert_eq!(l.civil, None);
-        assert_eq!(l.event, FpmEvent::MaxChildren { pool: "www".into(), limit: 5 });
+        assert_eq!(
+            l.event,
+            FpmEvent::MaxChildren {
+                pool: "www".into(),
+                limit: 5
+            }
+        );
         let l = parse_syslog_message("[WARNING] fpm_children_bury(), line 281: [pool www] child 1 exited on signal 9 (SIGKILL) after 1.0 seconds from start").unwrap();
         assert!(matches!(l.event, FpmEvent::ChildExited { pid: 1, .. }));
-        let l = parse_syslog_message("[02-Apr-2026 14:23:17] ERROR: FPM initialization failed").unwrap();
+        let l = parse_syslog_message("[02-Apr-2026 14:23:17] ERROR: FPM initialization failed")
+            .unwrap();
         assert!(l.civil.is_some());
         assert_eq!(l.event, FpmEvent::InitFailed);
     }

@@ -99,7 +99,12 @@ impl FpmConfParser {
         };
         let key = key.trim();
         // Inline comments after `;` are allowed in INI values.
-        let value = value.split(" ;").next().unwrap_or("").trim().trim_matches('"');
+        let value = value
+            .split(" ;")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
         let setting = Setting {
             value: value.to_string(),
             line: line_no,
@@ -111,7 +116,8 @@ impl FpmConfParser {
             if KEYS.contains(&key) {
                 // `$pool` expands to the pool name (FPM does this for every value).
                 let value = setting.value.replace("$pool", &pool.name);
-                pool.settings.insert(key.to_string(), Setting { value, ..setting });
+                pool.settings
+                    .insert(key.to_string(), Setting { value, ..setting });
             }
         }
         ConfLine::Understood
@@ -134,7 +140,18 @@ pub fn looks_like_fpm_conf(line: &str) -> bool {
     match t.split_once('=') {
         Some((k, _)) => {
             let k = k.trim();
-            KEYS.contains(&k) || matches!(k, "error_log" | "pid" | "include" | "log_level" | "catch_workers_output" | "slowlog" | "request_slowlog_timeout" | "pm.status_path")
+            KEYS.contains(&k)
+                || matches!(
+                    k,
+                    "error_log"
+                        | "pid"
+                        | "include"
+                        | "log_level"
+                        | "catch_workers_output"
+                        | "slowlog"
+                        | "request_slowlog_timeout"
+                        | "pm.status_path"
+                )
         }
         None => false,
     }
@@ -151,7 +168,10 @@ mod tests {
         for (i, l) in text.lines().enumerate() {
             assert_eq!(p.feed(l, i as u64 + 1), ConfLine::Understood, "{l}");
         }
-        assert_eq!(p.global.get("error_log").map(|s| s.value.as_str()), Some("/var/log/php8.2-fpm.log"));
+        assert_eq!(
+            p.global.get("error_log").map(|s| s.value.as_str()),
+            Some("/var/log/php8.2-fpm.log")
+        );
         let pools = p.finish();
         assert_eq!(pools.len(), 2);
         let www = &pools[0];

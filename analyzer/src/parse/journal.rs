@@ -13,7 +13,10 @@ pub enum UnitEvent {
     Stopped,
     FailedToStart,
     /// `Main process exited, code=exited|killed|dumped, status=78/CONFIG`.
-    MainProcessExited { code: String, status: String },
+    MainProcessExited {
+        code: String,
+        status: String,
+    },
     /// `Failed with result 'oom-kill'` etc.
     FailedWithResult(String),
     /// cgroup v2: `A process of this unit has been killed by the OOM killer.`
@@ -92,7 +95,8 @@ pub fn parse_message(ident: &str, msg: &str) -> Option<UnitMessage> {
                 UnitEvent::OomKillInUnit
             } else if what.starts_with("systemd-oomd killed") {
                 UnitEvent::OomdKilled
-            } else if what.starts_with("Deactivated successfully") || what.starts_with("Succeeded") {
+            } else if what.starts_with("Deactivated successfully") || what.starts_with("Succeeded")
+            {
                 UnitEvent::Deactivated
             } else {
                 return None;
@@ -137,36 +141,82 @@ mod tests {
 
     #[test]
     fn job_messages_both_renderings() {
-        let m = parse_message("systemd", "Started php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager.").unwrap();
+        let m = parse_message(
+            "systemd",
+            "Started php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager.",
+        )
+        .unwrap();
         assert_eq!(m.unit.as_deref(), Some("php8.2-fpm.service"));
         assert_eq!(m.event, UnitEvent::Started);
         let m = parse_message("systemd", "Started The PHP 7.4 FastCGI Process Manager.").unwrap();
         assert_eq!(m.unit, None);
         assert_eq!(m.event, UnitEvent::Started);
-        assert_eq!(ev("Starting php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager..."), Some(UnitEvent::Starting));
-        assert_eq!(ev("Stopping php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager..."), Some(UnitEvent::Stopping));
-        assert_eq!(ev("Stopped php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager."), Some(UnitEvent::Stopped));
-        assert_eq!(ev("Failed to start php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager."), Some(UnitEvent::FailedToStart));
-        assert_eq!(ev("Failed to start The PHP 7.4 FastCGI Process Manager."), Some(UnitEvent::FailedToStart));
-        assert_eq!(ev("Started nginx.service - A high performance web server."), None);
+        assert_eq!(
+            ev("Starting php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager..."),
+            Some(UnitEvent::Starting)
+        );
+        assert_eq!(
+            ev("Stopping php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager..."),
+            Some(UnitEvent::Stopping)
+        );
+        assert_eq!(
+            ev("Stopped php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager."),
+            Some(UnitEvent::Stopped)
+        );
+        assert_eq!(
+            ev("Failed to start php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager."),
+            Some(UnitEvent::FailedToStart)
+        );
+        assert_eq!(
+            ev("Failed to start The PHP 7.4 FastCGI Process Manager."),
+            Some(UnitEvent::FailedToStart)
+        );
+        assert_eq!(
+            ev("Started nginx.service - A high performance web server."),
+            None
+        );
     }
 
     #[test]
     fn unit_messages() {
         assert_eq!(
             ev("php8.2-fpm.service: Main process exited, code=exited, status=78/CONFIG"),
-            Some(UnitEvent::MainProcessExited { code: "exited".into(), status: "78/CONFIG".into() })
+            Some(UnitEvent::MainProcessExited {
+                code: "exited".into(),
+                status: "78/CONFIG".into()
+            })
         );
         assert_eq!(
             ev("php8.2-fpm.service: Main process exited, code=killed, status=9/KILL"),
-            Some(UnitEvent::MainProcessExited { code: "killed".into(), status: "9/KILL".into() })
+            Some(UnitEvent::MainProcessExited {
+                code: "killed".into(),
+                status: "9/KILL".into()
+            })
         );
-        assert_eq!(ev("php8.2-fpm.service: Failed with result 'oom-kill'."), Some(UnitEvent::FailedWithResult("oom-kill".into())));
-        assert_eq!(ev("php8.2-fpm.service: A process of this unit has been killed by the OOM killer."), Some(UnitEvent::OomKillInUnit));
-        assert_eq!(ev("php8.2-fpm.service: systemd-oomd killed 6 process(es) in this unit."), Some(UnitEvent::OomdKilled));
-        assert_eq!(ev("php8.2-fpm.service: Deactivated successfully."), Some(UnitEvent::Deactivated));
-        assert_eq!(ev("php7.4-fpm.service: Succeeded."), Some(UnitEvent::Deactivated));
-        assert_eq!(ev("php8.2-fpm.service: Consumed 1min 2.345s CPU time."), None);
+        assert_eq!(
+            ev("php8.2-fpm.service: Failed with result 'oom-kill'."),
+            Some(UnitEvent::FailedWithResult("oom-kill".into()))
+        );
+        assert_eq!(
+            ev("php8.2-fpm.service: A process of this unit has been killed by the OOM killer."),
+            Some(UnitEvent::OomKillInUnit)
+        );
+        assert_eq!(
+            ev("php8.2-fpm.service: systemd-oomd killed 6 process(es) in this unit."),
+            Some(UnitEvent::OomdKilled)
+        );
+        assert_eq!(
+            ev("php8.2-fpm.service: Deactivated successfully."),
+            Some(UnitEvent::Deactivated)
+        );
+        assert_eq!(
+            ev("php7.4-fpm.service: Succeeded."),
+            Some(UnitEvent::Deactivated)
+        );
+        assert_eq!(
+            ev("php8.2-fpm.service: Consumed 1min 2.345s CPU time."),
+            None
+        );
         assert_eq!(ev("nginx.service: Deactivated successfully."), None);
         let m = parse_message("systemd-oomd", "Killed /system.slice/php8.2-fpm.service due to memory pressure for /system.slice being 72.31% > 50.00% for > 20s with reclaim activity").unwrap();
         assert_eq!(m.event, UnitEvent::OomdKilled);

@@ -52,6 +52,9 @@ pub enum KernelEvent {
         comm: String,
         what: String,
     },
+    /// systemd-coredump: `Process N (comm) of user U dumped core.` (or `terminated
+    /// abnormally without generating a coredump`).
+    CoreDump { pid: u32, comm: String },
 }
 
 impl KernelEvent {
@@ -62,7 +65,8 @@ impl KernelEvent {
             | KernelEvent::OomVictimChosen { pid, .. }
             | KernelEvent::TaskRow { pid, .. }
             | KernelEvent::Segfault { pid, .. }
-            | KernelEvent::Trap { pid, .. } => Some(*pid),
+            | KernelEvent::Trap { pid, .. }
+            | KernelEvent::CoreDump { pid, .. } => Some(*pid),
             _ => None,
         }
     }
@@ -73,7 +77,8 @@ impl KernelEvent {
             KernelEvent::OomKilled { comm, .. }
             | KernelEvent::OomVictimChosen { comm, .. }
             | KernelEvent::Segfault { comm, .. }
-            | KernelEvent::Trap { comm, .. } => Some(comm),
+            | KernelEvent::Trap { comm, .. }
+            | KernelEvent::CoreDump { comm, .. } => Some(comm),
             KernelEvent::OomSummary { task, .. } => Some(task),
             KernelEvent::TaskRow { name, .. } => Some(name),
             _ => None,
@@ -101,15 +106,28 @@ static TASK_ROW: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PAGES_RAM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d+) pages RAM$").expect("static regex"));
-static MEMCG_USAGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^memory: usage \d+kB, limit (\d+)kB").expect("static regex")
-});
+static MEMCG_USAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^memory: usage \d+kB, limit (\d+)kB").expect("static regex"));
 static SEGFAULT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(\S+)\[(\d+)\]: segfault at (\S+)(?:.*? in (\S+?)\[)?").expect("static regex")
 });
 static TRAP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^traps: (\S+)\[(\d+)\] (.+?) ip:\S*(?:.*? in (\S+?)\[)?").expect("static regex")
 });
+
+static COREDUMP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^Process (\d+) \(([^)]*)\) of user \S+ (?:dumped core|terminated abnormally)")
+        .expect("static regex")
+});
+
+/// Parses a `systemd-coredump` message.
+pub fn parse_coredump(msg: &str) -> Option<KernelEvent> {
+    let c = COREDUMP.captures(msg)?;
+    Some(KernelEvent::CoreDump {
+        pid: c[1].parse().ok()?,
+        comm: c[2].to_string(),
+    })
+}
 
 /// Parses a kernel message (without any time prefix).
 pub fn parse_message(msg: &str) -> Option<KernelEvent> {
@@ -223,7 +241,12 @@ pub fn split_dmesg_line<'a>(line: &'a str, clock: &mut LocalClock) -> Option<(Sy
     // dmesg -x: `kern  :err   : [...] msg`
     if let Some(i) = s.find(": [") {
         let head = &s[..i];
-        if head.len() < 16 && head.contains(':') && head.bytes().all(|b| b.is_ascii_lowercase() || b == b' ' || b == b':') {
+        if head.len() < 16
+            && head.contains(':')
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b' ' || b == b':')
+        {
             s = &s[i + 2..];
         }
     }
@@ -289,11 +312,19 @@ mod tests {
         );
         assert_eq!(
             oom("Out of memory: Killed process 28491 (php-fpm8.2)"),
-            KernelEvent::OomKilled { pid: 28491, comm: "php-fpm8.2".into(), anon_rss_kb: None, memcg: false }
+            KernelEvent::OomKilled {
+                pid: 28491,
+                comm: "php-fpm8.2".into(),
+                anon_rss_kb: None,
+                memcg: false
+            }
         );
         assert_eq!(
             oom("Out of memory: Kill process 2311 (php-fpm7.3) score 412 or sacrifice child"),
-            KernelEvent::OomVictimChosen { pid: 2311, comm: "php-fpm7.3".into() }
+            KernelEvent::OomVictimChosen {
+                pid: 2311,
+                comm: "php-fpm7.3".into()
+            }
         );
         assert_eq!(
             oom("Memory cgroup out of memory: Kill process 2311 (php-fpm7.3) score 987 or sacrifice child"),
@@ -328,7 +359,10 @@ mod tests {
             oom("[  23114]    33 23114   145386    98123    98000      100       23   999424        0             0 php-fpm8.4"),
             KernelEvent::TaskRow { pid: 23114, rss_pages: 98123, name: "php-fpm8.4".into() }
         );
-        assert_eq!(oom("4194174 pages RAM"), KernelEvent::PagesRam { pages: 4194174 });
+        assert_eq!(
+            oom("4194174 pages RAM"),
+            KernelEvent::PagesRam { pages: 4194174 }
+        );
         assert_eq!(
             oom("memory: usage 524288kB, limit 524288kB, failcnt 123"),
             KernelEvent::MemcgLimit { limit_kb: 524288 }
@@ -354,7 +388,11 @@ mod tests {
         // JIT code: no " in ".
         assert_eq!(
             oom("php-fpm8.2[23121]: segfault at 0 ip 00007f3a1c2b4e5a sp 00007ffd4d9e8a30 error 6"),
-            KernelEvent::Segfault { pid: 23121, comm: "php-fpm8.2".into(), detail: "at 0".into() }
+            KernelEvent::Segfault {
+                pid: 23121,
+                comm: "php-fpm8.2".into(),
+                detail: "at 0".into()
+            }
         );
         assert_eq!(
             oom("traps: php-fpm8.2[23120] general protection fault ip:7f2b1c4d5e6f sp:7ffe0a9b6c60 error:0 in libc.so.6[7f2b1c428000+155000]"),
@@ -364,6 +402,18 @@ mod tests {
             oom("traps: php-fpm8.2[23122] trap invalid opcode ip:55d9a3f1c2e0 sp:7ffe0a9b6c60 error:0 in php-fpm8.2[55d9a3c00000+38d000]"),
             KernelEvent::Trap { pid: 23122, comm: "php-fpm8.2".into(), what: "trap invalid opcode in php-fpm8.2".into() }
         );
+    }
+
+    #[test]
+    fn coredump() {
+        assert_eq!(
+            parse_coredump("Process 23120 (php-fpm8.2) of user 33 dumped core."),
+            Some(KernelEvent::CoreDump {
+                pid: 23120,
+                comm: "php-fpm8.2".into()
+            })
+        );
+        assert_eq!(parse_coredump("Stack trace of thread 23120:"), None);
     }
 
     #[test]
@@ -382,19 +432,39 @@ mod tests {
     #[test]
     fn dmesg_line_forms() {
         let mut clock = LocalClock::new(&Zone::utc());
-        let (t, m) = split_dmesg_line("[  321.572384] Out of memory: Killed process 1 (x)", &mut clock).unwrap();
+        let (t, m) = split_dmesg_line(
+            "[  321.572384] Out of memory: Killed process 1 (x)",
+            &mut clock,
+        )
+        .unwrap();
         assert_eq!(t.boot_secs, Some(321.572384));
         assert_eq!(m, "Out of memory: Killed process 1 (x)");
-        let (t, m) = split_dmesg_line("[423847.291234] php-fpm8.2[23120]: segfault at 8", &mut clock).unwrap();
+        let (t, m) = split_dmesg_line(
+            "[423847.291234] php-fpm8.2[23120]: segfault at 8",
+            &mut clock,
+        )
+        .unwrap();
         assert_eq!(t.boot_secs, Some(423847.291234));
         assert!(m.starts_with("php-fpm8.2[23120]"));
-        let (t, m) = split_dmesg_line("[Thu Apr  2 14:23:17 2026] Out of memory: Killed process 1 (x)", &mut clock).unwrap();
+        let (t, m) = split_dmesg_line(
+            "[Thu Apr  2 14:23:17 2026] Out of memory: Killed process 1 (x)",
+            &mut clock,
+        )
+        .unwrap();
         assert_eq!(t.wall, Some(EpochMs(1_775_139_797_000)));
         assert!(m.starts_with("Out of memory"));
-        let (t, m) = split_dmesg_line("kern  :err   : [423847.291234] Out of memory: Killed process 1 (x)", &mut clock).unwrap();
+        let (t, m) = split_dmesg_line(
+            "kern  :err   : [423847.291234] Out of memory: Killed process 1 (x)",
+            &mut clock,
+        )
+        .unwrap();
         assert_eq!(t.boot_secs, Some(423847.291234));
         assert!(m.starts_with("Out of memory"));
-        let (t, _) = split_dmesg_line("2026-04-02T14:23:17,291234+00:00 Out of memory: Killed process 1 (x)", &mut clock).unwrap();
+        let (t, _) = split_dmesg_line(
+            "2026-04-02T14:23:17,291234+00:00 Out of memory: Killed process 1 (x)",
+            &mut clock,
+        )
+        .unwrap();
         assert_eq!(t.wall, Some(EpochMs(1_775_139_797_291)));
         assert!(split_dmesg_line("Apr  2 14:23:17 web1 kernel: x", &mut clock).is_none());
     }

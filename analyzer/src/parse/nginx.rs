@@ -80,7 +80,9 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
         let digits = after_star.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
             conn = after_star[..digits].parse().ok();
-            body = after_star[digits..].strip_prefix(' ').unwrap_or(&after_star[digits..]);
+            body = after_star[digits..]
+                .strip_prefix(' ')
+                .unwrap_or(&after_star[digits..]);
         }
     }
     let truncated = entry.len() >= MAX_ERROR_STR - 1;
@@ -196,17 +198,27 @@ fn split_errno(head: &str) -> (&str, Option<i32>, Option<&str>) {
 pub fn classify_message(message: &str, errno: Option<i32>) -> Option<UpstreamMessage> {
     use AttemptEvent as E;
     let m = message;
-    let event = if m.starts_with("connect() to ") || m.starts_with("connect() failed") || m.starts_with("kevent() reported that connect() failed") {
+    let event = if m.starts_with("connect() to ")
+        || m.starts_with("connect() failed")
+        || m.starts_with("kevent() reported that connect() failed")
+    {
         E::ConnectFailed
     } else if m.starts_with("upstream timed out") {
         E::TimedOut
-    } else if m.starts_with("recv() failed") || m.starts_with("readv() failed") || m.starts_with("SSL_read() failed") {
+    } else if m.starts_with("recv() failed")
+        || m.starts_with("readv() failed")
+        || m.starts_with("SSL_read() failed")
+    {
         if errno == Some(104) {
             E::Reset
         } else {
             E::RecvFailed
         }
-    } else if m.starts_with("writev() failed") || m.starts_with("send() failed") || m.starts_with("sendfile() failed") || m.starts_with("SSL_write() failed") {
+    } else if m.starts_with("writev() failed")
+        || m.starts_with("send() failed")
+        || m.starts_with("sendfile() failed")
+        || m.starts_with("SSL_write() failed")
+    {
         E::SendFailed
     } else if m.starts_with("upstream prematurely closed connection") {
         E::ClosedPrematurely
@@ -235,7 +247,10 @@ pub fn classify_message(message: &str, errno: Option<i32>) -> Option<UpstreamMes
         return Some(UpstreamMessage::FastcgiStderr);
     } else if m.contains(" could not be resolved") || m.starts_with("no resolver defined") {
         E::ResolveFailed
-    } else if m.starts_with("SSL_do_handshake() failed") || m.starts_with("upstream SSL certificate") || m.starts_with("peer closed connection in SSL handshake") {
+    } else if m.starts_with("SSL_do_handshake() failed")
+        || m.starts_with("upstream SSL certificate")
+        || m.starts_with("peer closed connection in SSL handshake")
+    {
         E::SslFailed
     } else {
         return None;
@@ -263,7 +278,11 @@ pub fn inferred_status(event: AttemptEvent, phase: Option<Phase>) -> Option<u16>
     if phase == Some(Phase::Body) && !pre_response {
         return None;
     }
-    Some(if event == AttemptEvent::TimedOut { 504 } else { 502 })
+    Some(if event == AttemptEvent::TimedOut {
+        504
+    } else {
+        502
+    })
 }
 
 /// The peer named in `connect() to <peer> failed`.
@@ -305,26 +324,50 @@ mod tests {
         assert_eq!(e.errno, Some(2));
         assert_eq!(e.errno_text, Some("No such file or directory"));
         assert_eq!(e.action, Some("connecting to upstream"));
-        assert_eq!(e.message, "connect() to unix:/run/php/php8.2-fpm.sock failed");
-        assert_eq!(connect_peer(e.message), Some("unix:/run/php/php8.2-fpm.sock"));
+        assert_eq!(
+            e.message,
+            "connect() to unix:/run/php/php8.2-fpm.sock failed"
+        );
+        assert_eq!(
+            connect_peer(e.message),
+            Some("unix:/run/php/php8.2-fpm.sock")
+        );
         assert_eq!(e.context.client, Some("203.0.113.7"));
         assert_eq!(e.context.server, Some("example.com"));
         assert_eq!(e.context.request, Some("GET /index.php HTTP/1.1"));
-        assert_eq!(e.context.upstream, Some("fastcgi://unix:/run/php/php8.2-fpm.sock:"));
+        assert_eq!(
+            e.context.upstream,
+            Some("fastcgi://unix:/run/php/php8.2-fpm.sock:")
+        );
         assert_eq!(e.context.host, Some("example.com"));
-        assert_eq!(classify_message(e.message, e.errno), Some(F(E::ConnectFailed)));
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(F(E::ConnectFailed))
+        );
 
-        let e = entry(r#"2026/04/02 14:23:17 [crit] 1234#1234: *5679 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/2.0", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com", referrer: "https://example.com/login""#);
+        let e = entry(
+            r#"2026/04/02 14:23:17 [crit] 1234#1234: *5679 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/2.0", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com", referrer: "https://example.com/login""#,
+        );
         assert_eq!(e.errno, Some(13));
         assert_eq!(e.context.host, Some("example.com"));
-        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *5680 connect() to unix:/run/php/php8.2-fpm.sock failed (11: Resource temporarily unavailable) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "POST /api/save HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#);
+        let e = entry(
+            r#"2026/04/02 14:23:17 [error] 1234#1234: *5680 connect() to unix:/run/php/php8.2-fpm.sock failed (11: Resource temporarily unavailable) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "POST /api/save HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#,
+        );
         assert_eq!(e.errno, Some(11));
-        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *5681 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.7, server: _, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "10.0.0.5""#);
+        let e = entry(
+            r#"2026/04/02 14:23:17 [error] 1234#1234: *5681 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.7, server: _, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "10.0.0.5""#,
+        );
         assert_eq!(e.errno, Some(111));
         assert_eq!(e.context.server, Some("_"));
         assert_eq!(e.context.upstream, Some("fastcgi://127.0.0.1:9000"));
-        assert_eq!(classify_message(e.message, e.errno), Some(F(E::ConnectFailed)));
-        assert_eq!(inferred_status(E::ConnectFailed, Some(Phase::Connect)), Some(502));
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(F(E::ConnectFailed))
+        );
+        assert_eq!(
+            inferred_status(E::ConnectFailed, Some(Phase::Connect)),
+            Some(502)
+        );
     }
 
     #[test]
@@ -334,25 +377,81 @@ mod tests {
         assert_eq!(e.errno, Some(110));
         assert_eq!(e.action, Some("reading response header from upstream"));
         assert_eq!(classify_message(e.message, e.errno), Some(F(E::TimedOut)));
-        assert_eq!(inferred_status(E::TimedOut, Phase::from_action("reading response header from upstream")), Some(504));
+        assert_eq!(
+            inferred_status(
+                E::TimedOut,
+                Phase::from_action("reading response header from upstream")
+            ),
+            Some(504)
+        );
         // musl spells 110 differently: the number decides.
-        assert_eq!(event(r#"2026/04/02 14:24:17 [error] 7#7: *1 upstream timed out (110: Operation timed out) while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::TimedOut)));
-        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1234#1234: *5683 upstream prematurely closed connection while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /export.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#), Some(F(E::ClosedPrematurely)));
-        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1234#1234: *5684 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "POST /upload.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#), Some(F(E::Reset)));
-        assert_eq!(event(r#"2026/04/02 14:25:41 [error] 1#1: *9 writev() failed (32: Broken pipe) while sending request to upstream, client: 10.0.0.1, server: a, request: "POST /u HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#), Some(F(E::SendFailed)));
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:24:17 [error] 7#7: *1 upstream timed out (110: Operation timed out) while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
+            ),
+            Some(F(E::TimedOut))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:25:41 [error] 1234#1234: *5683 upstream prematurely closed connection while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /export.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#
+            ),
+            Some(F(E::ClosedPrematurely))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:25:41 [error] 1234#1234: *5684 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "POST /upload.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#
+            ),
+            Some(F(E::Reset))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:25:41 [error] 1#1: *9 writev() failed (32: Broken pipe) while sending request to upstream, client: 10.0.0.1, server: a, request: "POST /u HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#
+            ),
+            Some(F(E::SendFailed))
+        );
         // Body phase: the status was already sent; not a 502/504.
-        let e = entry(r#"2026/04/02 14:25:41 [error] 1#1: *9 readv() failed (104: Connection reset by peer) while reading upstream, client: 10.0.0.1, server: a, request: "GET /big HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#);
-        assert_eq!(inferred_status(E::Reset, e.action.and_then(Phase::from_action)), None);
+        let e = entry(
+            r#"2026/04/02 14:25:41 [error] 1#1: *9 readv() failed (104: Connection reset by peer) while reading upstream, client: 10.0.0.1, server: a, request: "GET /big HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#,
+        );
+        assert_eq!(
+            inferred_status(E::Reset, e.action.and_then(Phase::from_action)),
+            None
+        );
     }
 
     #[test]
     fn invalid_responses_and_no_live() {
-        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1234#1234: *5688 upstream sent too big header while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#), Some(F(E::HeaderTooBig)));
-        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent invalid header: "X-Bad\x00..." while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::InvalidHeader)));
-        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::ProtocolError)));
-        assert_eq!(event(r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#), Some(F(E::ProtocolError)));
-        let e = entry(r#"2026/04/02 14:23:19 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://php", host: "a""#);
-        assert_eq!(classify_message(e.message, e.errno), Some(F(E::NoLiveUpstreams)));
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:23:19 [error] 1234#1234: *5688 upstream sent too big header while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#
+            ),
+            Some(F(E::HeaderTooBig))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent invalid header: "X-Bad\x00..." while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
+            ),
+            Some(F(E::InvalidHeader))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
+            ),
+            Some(F(E::ProtocolError))
+        );
+        assert_eq!(
+            event(
+                r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
+            ),
+            Some(F(E::ProtocolError))
+        );
+        let e = entry(
+            r#"2026/04/02 14:23:19 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://php", host: "a""#,
+        );
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(F(E::NoLiveUpstreams))
+        );
         assert_eq!(e.context.upstream, Some("fastcgi://php"));
     }
 
@@ -360,9 +459,14 @@ mod tests {
     fn fastcgi_stderr_multiline_with_inner_quotes() {
         let s = "2026/04/02 14:23:18 [error] 1234#1234: *5685 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\" not found in /var/www/html/index.php:3\nStack trace:\n#0 {main}\n  thrown in /var/www/html/index.php on line 3\" while reading response header from upstream, client: 203.0.113.7, server: example.com, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"example.com\"";
         let e = entry(s);
-        assert_eq!(classify_message(e.message, e.errno), Some(UpstreamMessage::FastcgiStderr));
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(UpstreamMessage::FastcgiStderr)
+        );
         let text = stderr_text(e.message).unwrap();
-        assert!(text.starts_with("PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\""));
+        assert!(
+            text.starts_with("PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\"")
+        );
         assert!(text.ends_with("on line 3"));
         assert_eq!(e.action, Some("reading response header from upstream"));
         assert_eq!(e.context.request, Some("GET / HTTP/1.1"));
@@ -370,22 +474,34 @@ mod tests {
         let s = r#"2026/04/02 14:23:18 [error] 1#1: *7 FastCGI sent in stderr: "PHP message: bad input, client: evil, server: x" while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#;
         let e = entry(s);
         assert_eq!(e.context.client, Some("203.0.113.7"));
-        assert_eq!(stderr_text(e.message), Some("PHP message: bad input, client: evil, server: x"));
+        assert_eq!(
+            stderr_text(e.message),
+            Some("PHP message: bad input, client: evil, server: x")
+        );
         // `client: ...` after the guide's abbreviated example.
-        let e = entry(r#"2026/04/02 14:23:18 [error] 1234#1234: *5686 FastCGI sent in stderr: "PHP message: PHP Warning:  Undefined variable $x in /var/www/html/a.php on line 5; PHP message: PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted (tried to allocate 20480 bytes) in /var/www/html/a.php on line 9" while reading response header from upstream, client: ..."#);
-        assert!(stderr_text(e.message).unwrap().contains("Allowed memory size"));
+        let e = entry(
+            r#"2026/04/02 14:23:18 [error] 1234#1234: *5686 FastCGI sent in stderr: "PHP message: PHP Warning:  Undefined variable $x in /var/www/html/a.php on line 5; PHP message: PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted (tried to allocate 20480 bytes) in /var/www/html/a.php on line 9" while reading response header from upstream, client: ..."#,
+        );
+        assert!(stderr_text(e.message)
+            .unwrap()
+            .contains("Allowed memory size"));
     }
 
     #[test]
     fn truncated_line_keeps_message_and_conn() {
-        let mut s = String::from("2026/04/02 14:23:18 [error] 1#1: *42 FastCGI sent in stderr: \"PHP message: ");
+        let mut s = String::from(
+            "2026/04/02 14:23:18 [error] 1#1: *42 FastCGI sent in stderr: \"PHP message: ",
+        );
         s.push_str(&"x".repeat(MAX_ERROR_STR));
         s.truncate(MAX_ERROR_STR);
         let e = entry(&s);
         assert!(e.truncated);
         assert_eq!(e.conn, Some(42));
         assert_eq!(e.context, Context::default());
-        assert_eq!(classify_message(e.message, e.errno), Some(UpstreamMessage::FastcgiStderr));
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(UpstreamMessage::FastcgiStderr)
+        );
         // errno survives truncation behind "...".
         let e = entry("2026/04/02 14:23:18 [error] 1#1: *43 upstream timed out... (110: Connection timed out)");
         assert_eq!(e.errno, Some(110));
@@ -394,7 +510,9 @@ mod tests {
 
     #[test]
     fn unrelated_lines() {
-        let e = entry(r#"2026/04/02 14:23:17 [error] 1234#1234: *12 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.7, server: example.com, request: "GET /favicon.ico HTTP/1.1", host: "example.com""#);
+        let e = entry(
+            r#"2026/04/02 14:23:17 [error] 1234#1234: *12 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.7, server: example.com, request: "GET /favicon.ico HTTP/1.1", host: "example.com""#,
+        );
         assert_eq!(e.errno, Some(2));
         assert_eq!(classify_message(e.message, e.errno), None);
         let e = entry("2026/04/02 14:23:17 [notice] 1234#1234: signal process started");

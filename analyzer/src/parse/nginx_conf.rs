@@ -202,9 +202,11 @@ pub fn looks_like_nginx_conf(line: &str) -> bool {
         || t.starts_with("nginx: the configuration file")
         || ((t.ends_with(';') || t.ends_with('{') || t == "}")
             && !t.contains(" = ")
-            && t.split_whitespace()
-                .next()
-                .is_some_and(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'{' || b == b'}' || b == b';')))
+            && t.split_whitespace().next().is_some_and(|w| {
+                w.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b == b'_' || b == b'{' || b == b'}' || b == b';'
+                })
+            }))
 }
 
 #[cfg(test)]
@@ -252,11 +254,25 @@ server {
         assert_eq!(c.passes[0].line, 8);
         assert!(c.passes[0].context.contains("location ~ \\.php$"));
         assert_eq!(c.passes[1].arg(), "unix:/var/run/php-fpm.sock");
-        assert_eq!(c.resolve("php-fpm"), vec!["unix:/run/php/php8.2-fpm.sock".to_string()]);
-        assert_eq!(c.resolve("127.0.0.1:9000"), vec!["127.0.0.1:9000".to_string()]);
-        assert_eq!(c.tuning_value("fastcgi_read_timeout").map(|d| d.arg()), Some("300s"));
-        assert_eq!(c.tuning_value("fastcgi_buffer_size").map(|d| d.arg()), Some("32k"));
-        assert!(looks_like_nginx_conf("    fastcgi_pass unix:/run/php/php8.2-fpm.sock;"));
+        assert_eq!(
+            c.resolve("php-fpm"),
+            vec!["unix:/run/php/php8.2-fpm.sock".to_string()]
+        );
+        assert_eq!(
+            c.resolve("127.0.0.1:9000"),
+            vec!["127.0.0.1:9000".to_string()]
+        );
+        assert_eq!(
+            c.tuning_value("fastcgi_read_timeout").map(|d| d.arg()),
+            Some("300s")
+        );
+        assert_eq!(
+            c.tuning_value("fastcgi_buffer_size").map(|d| d.arg()),
+            Some("32k")
+        );
+        assert!(looks_like_nginx_conf(
+            "    fastcgi_pass unix:/run/php/php8.2-fpm.sock;"
+        ));
         assert!(looks_like_nginx_conf("server {"));
         assert!(!looks_like_nginx_conf("pm.max_children = 5"));
     }

@@ -141,12 +141,17 @@ mod tests {
 
     #[test]
     fn recovered_and_foreign_lines() {
-        let rec = ENOENT.replace("\"recovered\":false", "\"recovered\":true").replace("\"status\":502,\"origin\"", "\"status\":200,\"origin\"");
+        let rec = ENOENT
+            .replace("\"recovered\":false", "\"recovered\":true")
+            .replace("\"status\":502,\"origin\"", "\"status\":200,\"origin\"");
         assert!(!parse_line(&rec).unwrap().is_failure());
         assert!(parse_line(r#"{"schema":"other","time":"x","status":502}"#).is_none());
         assert!(parse_line("not json").is_none());
         // Missing optional fields are tolerated.
-        let r = parse_line(r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+02:00","status":504}"#).unwrap();
+        let r = parse_line(
+            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+02:00","status":504}"#,
+        )
+        .unwrap();
         assert!(r.is_failure());
         assert!(r.attempts.is_empty());
     }

@@ -204,7 +204,9 @@ fn split_word(s: &str) -> Option<(&str, &str)> {
 
 /// `ident[pid]: message` or `ident: message`.
 fn split_ident(s: &str) -> Option<(&str, Option<u32>, &str)> {
-    let colon = s.find(": ").or_else(|| s.strip_suffix(':').map(|x| x.len()))?;
+    let colon = s
+        .find(": ")
+        .or_else(|| s.strip_suffix(':').map(|x| x.len()))?;
     let head = &s[..colon];
     if head.is_empty() || head.contains(' ') {
         return None;
@@ -351,8 +353,12 @@ mod tests {
     fn rejects_non_syslog() {
         let mut e = env();
         assert!(e.parse("2026/04/02 14:23:17 [error] 1#1: *1 x").is_none());
-        assert!(e.parse("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 1").is_none());
-        assert!(e.parse("[  321.572384] Out of memory: Killed process 1 (x)").is_none());
+        assert!(e
+            .parse("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 1")
+            .is_none());
+        assert!(e
+            .parse("[  321.572384] Out of memory: Killed process 1 (x)")
+            .is_none());
         assert!(e.parse("hello world").is_none());
     }
 

@@ -1,0 +1,257 @@
+//! The `analyze` run: resolve inputs, load the context, stream the failures through
+//! the joiner and the classifier into the report.
+
+use std::io::{self, Write};
+
+use crate::classify::Classifier;
+use crate::cli::{AnalyzeArgs, Format};
+use crate::context::load::Loader;
+use crate::context::{align, Context};
+use crate::fix::{self, MemoryOverrides};
+use crate::input::stats::InputStats;
+use crate::input::{self, Requested};
+use crate::join::Joiner;
+use crate::model::InputKind;
+use crate::progress::Progress;
+use crate::report::json::JsonReport;
+use crate::report::markdown::MarkdownReport;
+use crate::report::text::TextReport;
+use crate::report::{Classified, Report, RunInfo, Summary};
+use crate::stream::{Merger, Source};
+use crate::time::{self, EpochMs, Zone};
+
+/// Why a run did not succeed, with the exit status it maps to.
+#[derive(Debug)]
+pub enum RunError {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// An input could not be read: exit 1. The report (if any) was still written.
+    Input(String),
+    /// Writing the report failed.
+    Output(io::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Usage(_) => 2,
+            RunError::Input(_) | RunError::Output(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Usage(m) | RunError::Input(m) => f.write_str(m),
+            RunError::Output(e) => write!(f, "cannot write the report: {e}"),
+        }
+    }
+}
+
+fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
+    let mut out: Vec<Requested> = args
+        .paths
+        .iter()
+        .map(|p| Requested {
+            path: p.clone(),
+            kind: None,
+        })
+        .collect();
+    let flagged: [(&Vec<std::path::PathBuf>, InputKind); 8] = [
+        (&args.records, InputKind::Records),
+        (&args.nginx_log, InputKind::NginxError),
+        (&args.access_log, InputKind::NginxAccess),
+        (&args.fpm_log, InputKind::Fpm),
+        (&args.kernel_log, InputKind::Kernel),
+        (&args.journal, InputKind::Journal),
+        (&args.nginx_conf, InputKind::NginxConf),
+        (&args.fpm_conf, InputKind::FpmConf),
+    ];
+    // Flagged paths first: a file given both ways keeps the flag's kind.
+    let mut flagged_reqs: Vec<Requested> = flagged
+        .iter()
+        .flat_map(|(paths, kind)| {
+            paths.iter().map(|p| Requested {
+                path: p.clone(),
+                kind: Some(*kind),
+            })
+        })
+        .collect();
+    flagged_reqs.append(&mut out);
+    flagged_reqs
+}
+
+fn is_failure_side(kind: InputKind) -> bool {
+    matches!(
+        kind,
+        InputKind::Records | InputKind::NginxError | InputKind::NginxAccess
+    )
+}
+
+/// Runs `gatelog analyze`, writing the report to `out`.
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
+    let zone = Zone::from_flag(args.tz.as_deref()).map_err(RunError::Usage)?;
+    let parse_time = |flag: &str, v: &Option<String>| -> Result<Option<EpochMs>, RunError> {
+        match v {
+            None => Ok(None),
+            Some(s) => time::parse_user_time(s, &zone).map(Some).ok_or_else(|| {
+                RunError::Usage(format!(
+                    "{flag} {s}: not a time (use RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)"
+                ))
+            }),
+        }
+    };
+    let since = parse_time("--since", &args.since)?;
+    let until = parse_time("--until", &args.until)?;
+    let boot_time = parse_time("--boot-time", &args.boot_time)?;
+    let reqs = requested(args);
+    if reqs.is_empty() {
+        return Err(RunError::Usage(
+            "no input given: name log files, configs or directories (see --help)".to_string(),
+        ));
+    }
+    let resolved = input::resolve(&reqs).map_err(|e| RunError::Input(e.to_string()))?;
+    let reference = resolved.latest_year_month.unwrap_or_else(|| {
+        let now = jiff::Zoned::now();
+        (now.year(), now.month())
+    });
+    let mem = MemoryOverrides {
+        ram_mb: args.ram_mb,
+        reserved_mb: args.reserved_mb,
+        worker_mb: args.worker_mb,
+    };
+    let total_bytes: u64 = resolved.inputs.iter().map(|i| i.size).sum();
+    let mut progress = Progress::new(total_bytes);
+    let mut read_errors: Vec<String> = Vec::new();
+
+    // 1. Context: FPM, kernel, journal, configs.
+    let mut ctx = Context::default();
+    let mut loader = Loader::new(&zone, reference);
+    let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
+    for (i, inp) in resolved.inputs.iter().enumerate() {
+        if is_failure_side(inp.kind) {
+            continue;
+        }
+        let mut stats = InputStats::new(inp);
+        progress.start_file(&inp.name);
+        if let Err(e) = loader.load(inp, &mut ctx, &mut stats, &mut progress) {
+            read_errors.push(format!("cannot read {}: {e}", inp.name));
+            stats.error = Some(e.to_string());
+        }
+        progress.finish_file(inp.size);
+        context_stats.push((i, stats));
+    }
+
+    // 2. Open the failure side (this reads each file's first item).
+    let mut sources = Vec::new();
+    let mut source_index = Vec::new();
+    for (i, inp) in resolved.inputs.iter().enumerate() {
+        if !is_failure_side(inp.kind) {
+            continue;
+        }
+        match Source::open(inp.clone(), &zone) {
+            Ok(s) => {
+                sources.push(s);
+                source_index.push(i);
+            }
+            Err(e) => return Err(RunError::Input(format!("cannot read {}: {e}", inp.name))),
+        }
+    }
+    let mut merger = Merger::new(sources);
+    let failure_side_first = merger.sources.iter().filter_map(|s| s.stats.first).min();
+
+    // 3. Align raw dmesg times, then sort the context.
+    let now = EpochMs(jiff::Timestamp::now().as_millisecond());
+    let others_first = [ctx.fpm_span.map(|s| s.0), failure_side_first]
+        .into_iter()
+        .flatten()
+        .min();
+    let others_span = others_first.map(|f| (f, ctx.fpm_span.map_or(now, |s| s.1.max(now))));
+    let pairs = std::mem::take(&mut loader.boot_pairs);
+    align::align(
+        &mut ctx,
+        boot_time,
+        &pairs,
+        align::host_boot_time(),
+        others_span,
+    );
+    ctx.finish();
+
+    // 4. Stream failures through joiner, classifier and report.
+    let mut report: Box<dyn Report + '_> = match args.format {
+        Format::Json => Box::new(JsonReport::new(&mut *out, zone.clone())),
+        Format::Text => Box::new(TextReport::new(&mut *out, zone.clone())),
+        Format::Markdown => Box::new(MarkdownReport::new(&mut *out, zone.clone())),
+    };
+    let mut summary = Summary::default();
+    let mut classifier = Classifier::default();
+    let mut joiner = Joiner::default();
+    let mut outside_window = 0u64;
+    let mut write_error: Option<io::Error> = None;
+    {
+        let mut handle = |f: crate::failure::Failure, hist: &crate::join::History| {
+            if since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u) {
+                outside_window += 1;
+                return;
+            }
+            let verdict = classifier.classify(&f, &ctx, hist);
+            let fix = fix::fix_for(&verdict, &f, &ctx, mem);
+            let c = Classified {
+                failure: f,
+                verdict,
+                fix,
+            };
+            summary.add(&c);
+            if write_error.is_none() {
+                if let Err(e) = report.failure(&c) {
+                    write_error = Some(e);
+                }
+            }
+        };
+        let mut n: u64 = 0;
+        while let Some((t, item)) = merger.next() {
+            n += 1;
+            if n % 1024 == 0 {
+                progress.tick_total(
+                    merger.raw_bytes() + context_stats.iter().map(|(_, s)| s.size).sum::<u64>(),
+                );
+            }
+            joiner.push(t, item, &mut handle);
+        }
+        joiner.finish(&mut handle);
+    }
+    progress.clear();
+    if let Some(e) = write_error {
+        return Err(RunError::Output(e));
+    }
+
+    // 5. Input summary in the order given.
+    let mut all_stats: Vec<(usize, InputStats)> = context_stats;
+    for (k, s) in merger.sources.iter().enumerate() {
+        if let Some(e) = &s.error {
+            read_errors.push(format!("cannot read {}: {e}", s.input.name));
+        }
+        all_stats.push((source_index[k], s.stats.clone()));
+    }
+    all_stats.sort_by_key(|(i, _)| *i);
+    let run_info = RunInfo {
+        inputs: all_stats.into_iter().map(|(_, s)| s).collect(),
+        skipped: resolved.skipped,
+        zone: zone.clone(),
+        alignment: ctx.alignment.clone(),
+        since,
+        until,
+        dropped_events: ctx.dropped_events,
+        outside_window,
+        joined_lines: joiner.joined_lines,
+    };
+    report
+        .finish(&summary, &run_info)
+        .map_err(RunError::Output)?;
+    drop(report);
+    if !read_errors.is_empty() {
+        return Err(RunError::Input(read_errors.join("; ")));
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatelog",
+    version,
+    about = "Why did NGINX answer 502/504 in front of PHP-FPM? Classifies every failure into one of seven causes from gatelog records or NGINX error logs, correlated with PHP-FPM, kernel and systemd logs and the configs."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze logs and configs; every input's kind is detected from its content
+    /// unless given with one of the flags below. Directories are read recursively;
+    /// .gz and rotated files are fine.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Logs, configs or directories; the kind of each file is detected.
+    pub paths: Vec<PathBuf>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// gatelog.v1 records (JSON lines from the NGINX module).
+    #[arg(long = "records", value_name = "PATH")]
+    pub records: Vec<PathBuf>,
+    /// NGINX error log.
+    #[arg(long = "nginx-log", value_name = "PATH")]
+    pub nginx_log: Vec<PathBuf>,
+    /// NGINX access log (combined or JSON).
+    #[arg(long = "access-log", value_name = "PATH")]
+    pub access_log: Vec<PathBuf>,
+    /// PHP-FPM error log.
+    #[arg(long = "fpm-log", value_name = "PATH")]
+    pub fpm_log: Vec<PathBuf>,
+    /// Kernel log: dmesg (raw, -T, -x, iso), kern.log, journalctl -k.
+    #[arg(long = "kernel-log", value_name = "PATH")]
+    pub kernel_log: Vec<PathBuf>,
+    /// journalctl output (short*, json) or syslog with systemd/php-fpm/kernel lines.
+    #[arg(long = "journal", value_name = "PATH")]
+    pub journal: Vec<PathBuf>,
+    /// NGINX config (`nginx -T` output or config files).
+    #[arg(long = "nginx-conf", value_name = "PATH")]
+    pub nginx_conf: Vec<PathBuf>,
+    /// PHP-FPM config (php-fpm.conf, pool.d/*.conf).
+    #[arg(long = "fpm-conf", value_name = "PATH")]
+    pub fpm_conf: Vec<PathBuf>,
+
+    /// Zone of the zone-less times in NGINX and FPM logs (IANA name, e.g.
+    /// Europe/Berlin). Default: this machine's zone.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Only failures at or after this time (RFC 3339, `YYYY-MM-DD HH:MM:SS` in
+    /// --tz, or epoch seconds).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only failures at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// When the kernel booted, to place raw dmesg times (RFC 3339 or epoch seconds).
+    #[arg(long = "boot-time", value_name = "TIME")]
+    pub boot_time: Option<String>,
+
+    /// RAM for the pm.max_children formula (default: from the OOM dump).
+    #[arg(long = "ram-mb", value_name = "MB")]
+    pub ram_mb: Option<u64>,
+    /// Memory reserved for everything but PHP (default: a quarter of RAM).
+    #[arg(long = "reserved-mb", value_name = "MB")]
+    pub reserved_mb: Option<u64>,
+    /// Average PHP worker memory (default: from the OOM dump).
+    #[arg(long = "worker-mb", value_name = "MB")]
+    pub worker_mb: Option<u64>,
+}

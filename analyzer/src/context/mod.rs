@@ -1,0 +1,447 @@
+//! The correlation index: what the PHP-FPM, kernel and systemd logs and the configs
+//! say, held as compact time-sorted events. Only lines that can matter for a verdict
+//! are kept (lifecycle, abnormal child exits, max_children warnings, request timers,
+//! OOM kills, crashes), so its size follows the number of such events, not the size
+//! of the logs. [`load`] fills it; the queries here serve the classifier.
+
+pub mod align;
+pub mod load;
+
+use std::sync::Arc;
+
+use crate::model::{Evidence, Peer};
+use crate::parse::fpm::FpmEvent;
+use crate::parse::fpm_conf::Pool;
+use crate::parse::journal::UnitMessage;
+use crate::parse::kernel::{self, KernelEvent};
+use crate::parse::nginx_conf::NginxConf;
+use crate::time::EpochMs;
+
+pub use align::Alignment;
+
+/// An event with its time (when known) and the line it came from.
+#[derive(Debug, Clone)]
+pub struct Timed<T> {
+    pub at: Option<EpochMs>,
+    /// Seconds since boot, for raw dmesg lines (aligned into `at` when possible).
+    pub boot_secs: Option<f64>,
+    pub evidence: Evidence,
+    pub event: T,
+}
+
+/// A pool section and the file it came from.
+#[derive(Debug, Clone)]
+pub struct PoolConf {
+    pub file: Arc<str>,
+    pub pool: Pool,
+}
+
+impl PoolConf {
+    pub fn listen(&self) -> Option<Peer> {
+        self.pool.get("listen").map(Peer::from_fpm_listen)
+    }
+
+    /// Evidence for one of the pool's settings.
+    pub fn evidence(&self, key: &str) -> Option<Evidence> {
+        let s = self.pool.setting(key)?;
+        Some(Evidence::new("fpm-conf", &self.file, s.line, &s.text))
+    }
+}
+
+/// Memory figures from the OOM dumps, for the pm.max_children formula.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFigures {
+    /// `N pages RAM` (4 KiB pages) as kB.
+    pub ram_kb: Option<u64>,
+    /// A memory cgroup limit (`memory: usage ..., limit NkB`).
+    pub memcg_limit_kb: Option<u64>,
+    /// Sum and count of PHP worker RSS rows in the OOM task dumps.
+    pub worker_rss_kb_sum: u64,
+    pub worker_rss_count: u64,
+    /// The largest anon-rss of a killed PHP worker.
+    pub victim_rss_kb_max: Option<u64>,
+}
+
+impl MemoryFigures {
+    pub fn avg_worker_kb(&self) -> Option<u64> {
+        (self.worker_rss_count > 0).then(|| self.worker_rss_kb_sum / self.worker_rss_count)
+    }
+}
+
+/// Whether PHP-FPM was up at some instant, and the line that says so.
+#[derive(Debug, Clone)]
+pub enum FpmState {
+    Up(Evidence),
+    Down(Evidence),
+    Unknown,
+}
+
+/// What is known about FPM, the kernel and the configs.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub fpm: Vec<Timed<FpmEvent>>,
+    pub kernel: Vec<Timed<KernelEvent>>,
+    pub units: Vec<Timed<UnitMessage>>,
+    pub pools: Vec<PoolConf>,
+    pub nginx: Vec<NginxConf>,
+    pub memory: MemoryFigures,
+    pub alignment: Alignment,
+    /// Whether any FPM log (file, syslog or journal) was given.
+    pub has_fpm_log: bool,
+    /// Whether any kernel log was given, and the times it covers.
+    pub has_kernel_log: bool,
+    pub kernel_span: Option<(EpochMs, EpochMs)>,
+    pub fpm_span: Option<(EpochMs, EpochMs)>,
+    /// Events not kept because a bound was reached.
+    pub dropped_events: u64,
+}
+
+fn in_range(at: Option<EpochMs>, from: EpochMs, to: EpochMs) -> bool {
+    at.is_some_and(|t| t >= from && t <= to)
+}
+
+/// Index range of events whose time is within [from, to] (events are sorted by time,
+/// events without time last).
+fn range<T>(v: &[Timed<T>], from: EpochMs, to: EpochMs) -> &[Timed<T>] {
+    let key = |e: &Timed<T>| e.at.unwrap_or(EpochMs(i64::MAX));
+    let lo = v.partition_point(|e| key(e) < from);
+    let hi = v.partition_point(|e| key(e) <= to);
+    &v[lo..hi.max(lo)]
+}
+
+impl Context {
+    /// Sorts the events by time; called once after loading.
+    pub fn finish(&mut self) {
+        let key = |at: Option<EpochMs>| at.unwrap_or(EpochMs(i64::MAX));
+        self.fpm.sort_by_key(|e| key(e.at));
+        self.kernel.sort_by_key(|e| key(e.at));
+        self.units.sort_by_key(|e| key(e.at));
+    }
+
+    /// Whether FPM was up at `t`, from FPM's own lifecycle lines and systemd's unit
+    /// messages. Before the first lifecycle event, the first event decides: a start
+    /// means it was down ("never started"), a stop means it was up.
+    pub fn fpm_state_at(&self, t: EpochMs) -> FpmState {
+        let mut last: Option<(EpochMs, bool, &Evidence)> = None;
+        let mut first_after: Option<(EpochMs, bool, &Evidence)> = None;
+        let fpm = self.fpm.iter().filter_map(|e| {
+            let down = match &e.event {
+                FpmEvent::Running { .. } | FpmEvent::Ready => false,
+                FpmEvent::Terminating | FpmEvent::Exiting | FpmEvent::InitFailed => true,
+                _ => return None,
+            };
+            Some((e.at?, down, &e.evidence))
+        });
+        let units = self
+            .units
+            .iter()
+            .filter_map(|e| Some((e.at?, e.event.event.fpm_down_after()?, &e.evidence)));
+        for (at, down, ev) in fpm.chain(units) {
+            if at <= t {
+                // Equal times: a "down" line wins over an "up" line of the same second
+                // only if it is later in the log; keep the latest by time, then down.
+                if last.map_or(true, |(l, ld, _)| at > l || (at == l && down && !ld)) {
+                    last = Some((at, down, ev));
+                }
+            } else if first_after.map_or(true, |(f, _, _)| at < f) {
+                first_after = Some((at, down, ev));
+            }
+        }
+        match (last, first_after) {
+            (Some((_, true, ev)), _) => FpmState::Down(ev.clone()),
+            (Some((_, false, ev)), _) => FpmState::Up(ev.clone()),
+            (None, Some((_, false, ev))) => FpmState::Down(ev.clone()),
+            (None, Some((_, true, ev))) => FpmState::Up(ev.clone()),
+            (None, None) => FpmState::Unknown,
+        }
+    }
+
+    /// Addresses FPM listens on: pool `listen` values, with their evidence and pool.
+    pub fn listens(&self) -> Vec<(Peer, Evidence, &str)> {
+        self.pools
+            .iter()
+            .filter_map(|p| Some((p.listen()?, p.evidence("listen")?, p.pool.name.as_str())))
+            .collect()
+    }
+
+    /// The pool listening where `peer` connects.
+    pub fn pool_for_peer(&self, peer: &Peer) -> Option<&PoolConf> {
+        self.pools
+            .iter()
+            .find(|p| p.listen().is_some_and(|l| peer.reaches(&l)))
+    }
+
+    /// `server reached (pm.)max_children` warnings in [from, to], for `pool` when given.
+    pub fn max_children_warnings(
+        &self,
+        from: EpochMs,
+        to: EpochMs,
+        pool: Option<&str>,
+    ) -> Vec<&Timed<FpmEvent>> {
+        range(&self.fpm, from, to)
+            .iter()
+            .filter(|e| match &e.event {
+                FpmEvent::MaxChildren { pool: p, .. } => pool.map_or(true, |want| want == p),
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Abnormal child exits (a signal, or a non-zero code) in [from, to].
+    pub fn child_deaths(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<FpmEvent>> {
+        range(&self.fpm, from, to)
+            .iter()
+            .filter(|e| match &e.event {
+                FpmEvent::ChildExited { signal, code, .. } => {
+                    // SIGQUIT is FPM's own graceful stop of a child.
+                    signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0)
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// FPM's `execution timed out ... terminating` for child `pid` at or before `until`.
+    pub fn execution_timeout_of(
+        &self,
+        pid: u32,
+        near: EpochMs,
+        window_ms: i64,
+    ) -> Option<&Timed<FpmEvent>> {
+        range(&self.fpm, near.minus_ms(window_ms), near.plus_ms(2_000))
+            .iter()
+            .rev()
+            .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
+    }
+
+    /// FPM request-timer lines (`executing too slow` or `execution timed out`) in
+    /// [from, to] whose request path is `path`.
+    pub fn request_timers(
+        &self,
+        from: EpochMs,
+        to: EpochMs,
+        path: Option<&str>,
+    ) -> Vec<&Timed<FpmEvent>> {
+        range(&self.fpm, from, to)
+            .iter()
+            .filter(|e| match &e.event {
+                FpmEvent::SlowRequest(t) | FpmEvent::ExecutionTimedOut(t) => {
+                    path.map_or(true, |p| request_path(&t.request) == p)
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Worker output (PHP fatal errors) of child `pid` near `t`.
+    pub fn worker_output_of(&self, pid: u32, t: EpochMs) -> Option<&Timed<FpmEvent>> {
+        range(&self.fpm, t.minus_ms(30_000), t.plus_ms(2_000))
+            .iter()
+            .rev()
+            .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
+    }
+
+    /// The kernel's OOM kill of `pid` (any OOM line naming it). When both sides have
+    /// times, they must be within `window_ms`; pids are reused, but not that fast.
+    pub fn oom_kill_of(
+        &self,
+        pid: u32,
+        near: Option<EpochMs>,
+        window_ms: i64,
+    ) -> Option<&Timed<KernelEvent>> {
+        let close = |at: Option<EpochMs>| match (at, near) {
+            (Some(a), Some(n)) => a.distance(n) <= window_ms,
+            _ => true,
+        };
+        self.kernel
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    KernelEvent::OomKilled { .. }
+                        | KernelEvent::OomSummary { .. }
+                        | KernelEvent::OomVictimChosen { .. }
+                ) && e.event.pid() == Some(pid)
+                    && close(e.at)
+            })
+            // The `Killed process` line is the most telling.
+            .max_by_key(|e| matches!(e.event, KernelEvent::OomKilled { .. }))
+    }
+
+    /// The kernel's (or systemd-coredump's) crash report for `pid`.
+    pub fn crash_of(
+        &self,
+        pid: u32,
+        near: Option<EpochMs>,
+        window_ms: i64,
+    ) -> Option<&Timed<KernelEvent>> {
+        self.kernel.iter().find(|e| {
+            matches!(
+                e.event,
+                KernelEvent::Segfault { .. }
+                    | KernelEvent::Trap { .. }
+                    | KernelEvent::CoreDump { .. }
+            ) && e.event.pid() == Some(pid)
+                && match (e.at, near) {
+                    (Some(a), Some(n)) => a.distance(n) <= window_ms,
+                    _ => true,
+                }
+        })
+    }
+
+    /// Kernel OOM kills or crashes of PHP processes in [from, to] (when no FPM line
+    /// names the pid).
+    pub fn kernel_events_near(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<KernelEvent>> {
+        self.kernel
+            .iter()
+            .filter(|e| in_range(e.at, from, to))
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    KernelEvent::OomKilled { .. }
+                        | KernelEvent::OomVictimChosen { .. }
+                        | KernelEvent::Segfault { .. }
+                        | KernelEvent::Trap { .. }
+                        | KernelEvent::CoreDump { .. }
+                ) && e.event.comm().is_some_and(kernel::is_fpm_comm)
+            })
+            .collect()
+    }
+
+    /// systemd saying the FPM unit lost a process to the OOM killer in [from, to].
+    pub fn unit_oom_near(&self, from: EpochMs, to: EpochMs) -> Option<&Timed<UnitMessage>> {
+        self.units.iter().find(|e| {
+            in_range(e.at, from, to)
+                && matches!(
+                    &e.event.event,
+                    crate::parse::journal::UnitEvent::OomKillInUnit | crate::parse::journal::UnitEvent::OomdKilled
+                )
+                || in_range(e.at, from, to)
+                    && matches!(&e.event.event, crate::parse::journal::UnitEvent::FailedWithResult(r) if r == "oom-kill")
+        })
+    }
+
+    /// Whether the kernel log covers `t` (so a missing OOM line means there was none).
+    pub fn kernel_covers(&self, t: EpochMs) -> bool {
+        if !self.has_kernel_log {
+            return false;
+        }
+        match self.kernel_span {
+            Some((a, b)) => t >= a.minus_ms(600_000) && t <= b.plus_ms(600_000),
+            // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
+            None => true,
+        }
+    }
+
+    /// NGINX's fastcgi_read_timeout from the config, in ms.
+    pub fn nginx_read_timeout_ms(&self) -> Option<(i64, String)> {
+        self.nginx.iter().find_map(|c| {
+            let d = c
+                .tuning_value("fastcgi_read_timeout")
+                .or_else(|| c.tuning_value("proxy_read_timeout"))?;
+            Some((
+                parse_nginx_duration_ms(d.arg())?,
+                format!("{} ({}:{})", d.text(), d.file, d.line),
+            ))
+        })
+    }
+
+    /// Where NGINX is configured to pass to `peer` (fastcgi_pass lines), for fixes.
+    pub fn nginx_passes_to(&self, peer: &Peer) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.nginx {
+            for d in &c.passes {
+                let targets = c.resolve(d.arg());
+                if targets.iter().any(|t| Peer::from_nginx(t) == *peer)
+                    || Peer::from_nginx(d.arg()) == *peer
+                {
+                    out.push(format!("{}:{}: {}", d.file, d.line, d.text()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The NGINX worker user (`user` directive).
+    pub fn nginx_user(&self) -> Option<String> {
+        self.nginx
+            .iter()
+            .find_map(|c| c.user.as_ref().map(|d| d.arg().to_string()))
+    }
+}
+
+/// The path of `METHOD /path?query[ PROTO]`.
+pub fn request_path(request: &str) -> &str {
+    let target = request.split(' ').nth(1).unwrap_or(request);
+    target.split('?').next().unwrap_or(target)
+}
+
+/// NGINX time values: `60`, `60s`, `500ms`, `5m`, `1h`, `1m30s`.
+pub fn parse_nginx_duration_ms(v: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            'm' => 60_000,
+            's' => 1_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            _ => return None,
+        };
+        total += n * unit;
+        any = true;
+    }
+    if !num.is_empty() {
+        total += num.parse::<i64>().ok()? * 1000;
+        any = true;
+    }
+    any.then_some(total)
+}
+
+/// FPM durations: `30s`, `30`, `5m`, `1h`, `0` (off).
+pub fn parse_fpm_duration_secs(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.chars().last()? {
+        's' => (&v[..v.len() - 1], 1),
+        'm' => (&v[..v.len() - 1], 60),
+        'h' => (&v[..v.len() - 1], 3600),
+        'd' => (&v[..v.len() - 1], 86400),
+        _ => (v, 1),
+    };
+    Some(num.parse::<u64>().ok()? * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_nginx_duration_ms("60"), Some(60_000));
+        assert_eq!(parse_nginx_duration_ms("300s"), Some(300_000));
+        assert_eq!(parse_nginx_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_nginx_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(parse_nginx_duration_ms("x"), None);
+        assert_eq!(parse_fpm_duration_secs("30s"), Some(30));
+        assert_eq!(parse_fpm_duration_secs("5m"), Some(300));
+        assert_eq!(parse_fpm_duration_secs("0"), Some(0));
+    }
+
+    #[test]
+    fn request_paths() {
+        assert_eq!(request_path("GET /report.php?id=7 HTTP/1.1"), "/report.php");
+        assert_eq!(request_path("GET /report.php?id=7"), "/report.php");
+    }
+}

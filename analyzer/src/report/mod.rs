@@ -1,0 +1,216 @@
+//! Reports. Failures are handed over one at a time: the JSON report streams them out
+//! as they come, and every format keeps only a bounded summary (per-cause counts,
+//! a few strongest examples, a timeline of incidents), so memory does not grow with
+//! the number of failures.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::classify::Verdict;
+use crate::context::Alignment;
+use crate::failure::Failure;
+use crate::input::stats::InputStats;
+use crate::input::{DetectedBy, Skipped};
+use crate::model::{Cause, Evidence};
+use crate::time::{EpochMs, Zone};
+
+/// Examples kept per cause (the most confident ones).
+const EXAMPLES_PER_CAUSE: usize = 3;
+/// Incidents kept for the timeline; later ones are only counted.
+const MAX_INCIDENTS: usize = 500;
+/// Failures of one cause closer than this belong to one incident.
+const INCIDENT_GAP_MS: i64 = 60_000;
+/// Distinct reasons kept per cause.
+const MAX_REASONS: usize = 10;
+
+/// A failure with its verdict and fix.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub failure: Failure,
+    pub verdict: Verdict,
+    pub fix: String,
+}
+
+impl Classified {
+    /// The failure's own lines first, then the context that decided the verdict.
+    pub fn evidence(&self) -> Vec<&Evidence> {
+        let mut out: Vec<&Evidence> = self.failure.evidence.iter().collect();
+        for e in &self.verdict.evidence {
+            if out.len() >= crate::failure::MAX_EVIDENCE + 4 {
+                break;
+            }
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CauseSummary {
+    pub cause: Cause,
+    pub count: u64,
+    pub first: EpochMs,
+    pub last: EpochMs,
+    pub by_status: BTreeMap<u16, u64>,
+    pub confidence_sum: f64,
+    pub examples: Vec<Classified>,
+    pub reasons: Vec<(String, u64)>,
+}
+
+impl CauseSummary {
+    pub fn mean_confidence(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.confidence_sum / self.count as f64
+        }
+    }
+
+    /// The fix of the most confident example.
+    pub fn fix(&self) -> &str {
+        self.examples.first().map_or("", |c| c.fix.as_str())
+    }
+}
+
+/// A run of failures of one cause without a gap longer than INCIDENT_GAP_MS.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub cause: Cause,
+    pub first: EpochMs,
+    pub last: EpochMs,
+    pub count: u64,
+    pub peer: Option<String>,
+    pub example: String,
+}
+
+/// Bounded aggregate of all failures.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub causes: BTreeMap<Cause, CauseSummary>,
+    pub total: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    pub incidents: Vec<Incident>,
+    pub incidents_dropped: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, c: &Classified) {
+        let f = &c.failure;
+        let cause = c.verdict.cause;
+        self.total += 1;
+        *self.by_status.entry(f.status).or_default() += 1;
+        let s = self.causes.entry(cause).or_insert_with(|| CauseSummary {
+            cause,
+            count: 0,
+            first: f.time,
+            last: f.time,
+            by_status: BTreeMap::new(),
+            confidence_sum: 0.0,
+            examples: Vec::new(),
+            reasons: Vec::new(),
+        });
+        s.count += 1;
+        s.first = s.first.min(f.time);
+        s.last = s.last.max(f.time);
+        *s.by_status.entry(f.status).or_default() += 1;
+        s.confidence_sum += c.verdict.confidence;
+        match s.reasons.iter().position(|(r, _)| *r == c.verdict.reason) {
+            Some(i) => s.reasons[i].1 += 1,
+            None if s.reasons.len() < MAX_REASONS => s.reasons.push((c.verdict.reason.clone(), 1)),
+            None => {}
+        }
+        // Keep the most confident examples; ties keep the earliest.
+        let better = s.examples.len() < EXAMPLES_PER_CAUSE
+            || s.examples
+                .last()
+                .is_some_and(|w| c.verdict.confidence > w.verdict.confidence);
+        if better {
+            if s.examples.len() >= EXAMPLES_PER_CAUSE {
+                s.examples.pop();
+            }
+            let pos = s
+                .examples
+                .iter()
+                .position(|e| c.verdict.confidence > e.verdict.confidence)
+                .unwrap_or(s.examples.len());
+            s.examples.insert(pos, c.clone());
+        }
+        self.add_incident(c);
+    }
+
+    fn add_incident(&mut self, c: &Classified) {
+        let f = &c.failure;
+        let cause = c.verdict.cause;
+        if let Some(inc) = self.incidents.iter_mut().rev().take(8).find(|i| {
+            i.cause == cause && f.time >= i.first && f.time <= i.last.plus_ms(INCIDENT_GAP_MS)
+        }) {
+            inc.count += 1;
+            inc.last = inc.last.max(f.time);
+            return;
+        }
+        if self.incidents.len() >= MAX_INCIDENTS {
+            self.incidents_dropped += 1;
+            return;
+        }
+        self.incidents.push(Incident {
+            cause,
+            first: f.time,
+            last: f.time,
+            count: 1,
+            peer: f.peer.as_ref().map(|p| p.0.clone()),
+            example: f
+                .decisive()
+                .map(|a| a.message.clone())
+                .unwrap_or_else(|| format!("{} in the access log", f.status)),
+        });
+    }
+
+    /// Causes by count, most frequent first.
+    pub fn ranked(&self) -> Vec<&CauseSummary> {
+        let mut v: Vec<_> = self.causes.values().collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.cause.cmp(&b.cause)));
+        v
+    }
+}
+
+/// Everything about the run besides the failures.
+#[derive(Debug)]
+pub struct RunInfo {
+    pub inputs: Vec<InputStats>,
+    pub skipped: Vec<Skipped>,
+    pub zone: Zone,
+    pub alignment: Alignment,
+    pub since: Option<EpochMs>,
+    pub until: Option<EpochMs>,
+    pub dropped_events: u64,
+    /// Failures outside --since/--until.
+    pub outside_window: u64,
+    /// Lines joined into failures seen elsewhere (record + error log).
+    pub joined_lines: u64,
+}
+
+impl RunInfo {
+    pub fn detected_by(d: DetectedBy) -> &'static str {
+        match d {
+            DetectedBy::Flag => "flag",
+            DetectedBy::Content => "content",
+        }
+    }
+}
+
+/// A report format: gets each failure as it is classified, then the summary.
+pub trait Report {
+    fn failure(&mut self, c: &Classified) -> io::Result<()>;
+    fn finish(&mut self, summary: &Summary, run: &RunInfo) -> io::Result<()>;
+}
+
+/// `0.95` -> `95%`.
+pub fn percent(x: f64) -> String {
+    format!("{:.0}%", (x * 100.0).round())
+}

@@ -1,0 +1,436 @@
+//! The failure-side inputs (NGINX error logs, gatelog records, access logs) read as
+//! one stream in time order: each file is read line by line, and a k-way merge on
+//! the time of each file's next item interleaves them. Memory is one pending item
+//! per file.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+
+use crate::failure::{Attempt, Failure, SeenIn};
+use crate::input::reader::{text, LineReader};
+use crate::input::stats::InputStats;
+use crate::input::Input;
+use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Phase};
+use crate::parse::access::{self, AccessEntry, AccessLine};
+use crate::parse::nginx::{self, UpstreamMessage};
+use crate::parse::records;
+use crate::time::{EpochMs, LocalClock, Zone};
+
+/// Longest multi-line error-log entry kept (NGINX caps one at 2048 bytes).
+const MAX_ENTRY: usize = 8192;
+
+/// What one failure-side line contributes.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A failed request, from an error-log line (one attempt) or a record.
+    Failure(Box<Failure>),
+    /// `FastCGI sent in stderr` for the request on (pid, conn).
+    Stderr {
+        pid: u32,
+        conn: Option<u64>,
+        request: Option<String>,
+        text: String,
+        evidence: Evidence,
+    },
+    /// A 502/504 in the access log.
+    Access {
+        entry: AccessEntry,
+        evidence: Evidence,
+    },
+}
+
+enum LineOutcome {
+    Item(Box<(EpochMs, Item)>),
+    Continue,
+    End,
+}
+
+/// One failure-side input being read.
+pub struct Source {
+    pub input: Input,
+    pub stats: InputStats,
+    reader: LineReader,
+    clock: LocalClock,
+    /// The error-log entry being assembled (continuation lines appended).
+    entry: Vec<u8>,
+    entry_line: u64,
+    /// The reader's reused line buffer, and the entry buffer's spare twin.
+    line: Vec<u8>,
+    spare: Vec<u8>,
+    done: bool,
+    pub error: Option<io::Error>,
+}
+
+impl Source {
+    pub fn open(input: Input, zone: &Zone) -> io::Result<Source> {
+        let reader = LineReader::open(&input.path)?;
+        let stats = InputStats::new(&input);
+        Ok(Source {
+            input,
+            stats,
+            reader,
+            clock: LocalClock::new(zone),
+            entry: Vec::with_capacity(4096),
+            entry_line: 0,
+            line: Vec::with_capacity(4096),
+            spare: Vec::with_capacity(4096),
+            done: false,
+            error: None,
+        })
+    }
+
+    pub fn raw_bytes(&self) -> u64 {
+        self.reader.raw_bytes()
+    }
+
+    /// The next item, or `None` at the end. A read error ends the input (kept in
+    /// `error` for the report and the exit status).
+    pub fn next_item(&mut self) -> Option<(EpochMs, Item)> {
+        if self.done {
+            return None;
+        }
+        let r = match self.input.kind {
+            InputKind::NginxError => self.next_nginx(),
+            InputKind::Records => self.next_simple(Self::record_item),
+            InputKind::NginxAccess => self.next_simple(Self::access_item),
+            _ => Ok(None),
+        };
+        self.stats.overlong_lines = self.reader.overlong_lines;
+        match r {
+            Ok(Some(item)) => Some(item),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.stats.error = Some(e.to_string());
+                self.error = Some(e);
+                self.done = true;
+                None
+            }
+        }
+    }
+
+    fn next_simple(
+        &mut self,
+        f: fn(&mut Self, &str, u64) -> Option<(EpochMs, Item)>,
+    ) -> io::Result<Option<(EpochMs, Item)>> {
+        loop {
+            if !self.reader.next_line(&mut self.line)? {
+                return Ok(None);
+            }
+            self.stats.lines_read += 1;
+            let line_no = self.reader.line_no();
+            let line = text(&self.line).into_owned();
+            if line.trim().is_empty() {
+                self.stats.parsed();
+                continue;
+            }
+            if let Some(item) = f(self, &line, line_no) {
+                self.stats.lines_used += 1;
+                self.stats.saw_time(item.0);
+                return Ok(Some(item));
+            }
+        }
+    }
+
+    fn record_item(&mut self, line: &str, line_no: u64) -> Option<(EpochMs, Item)> {
+        let Some(rec) = records::parse_line(line) else {
+            self.stats.not_understood(line_no, line);
+            return None;
+        };
+        let Some(time) = rec.instant() else {
+            self.stats.not_understood(line_no, line);
+            return None;
+        };
+        self.stats.parsed();
+        if !rec.is_failure() {
+            return None;
+        }
+        let evidence = Evidence::new("record", &self.input.name, line_no, line);
+        Some((
+            time,
+            Item::Failure(Box::new(failure_from_record(rec, time, evidence))),
+        ))
+    }
+
+    fn access_item(&mut self, line: &str, line_no: u64) -> Option<(EpochMs, Item)> {
+        match access::parse_line(line) {
+            Some(AccessLine::Failure(entry)) => {
+                self.stats.parsed();
+                let time = entry.time?;
+                let evidence = Evidence::new("access", &self.input.name, line_no, line);
+                Some((time, Item::Access { entry, evidence }))
+            }
+            Some(AccessLine::Other) => {
+                self.stats.parsed();
+                None
+            }
+            None => {
+                self.stats.not_understood(line_no, line);
+                None
+            }
+        }
+    }
+
+    fn next_nginx(&mut self) -> io::Result<Option<(EpochMs, Item)>> {
+        loop {
+            let mut line_buf = std::mem::take(&mut self.line);
+            let more = self.reader.next_line(&mut line_buf);
+            let more = match more {
+                Ok(m) => m,
+                Err(e) => {
+                    self.line = line_buf;
+                    return Err(e);
+                }
+            };
+            let result = self.nginx_line(more, &line_buf);
+            self.line = line_buf;
+            match result {
+                LineOutcome::Item(item) => return Ok(Some(*item)),
+                LineOutcome::End => return Ok(None),
+                LineOutcome::Continue => {}
+            }
+        }
+    }
+
+    /// Handles one physical error-log line (or the end of input when `more` is false).
+    fn nginx_line(&mut self, more: bool, line: &[u8]) -> LineOutcome {
+        {
+            if !more {
+                // End of input: the last entry is complete.
+                if self.entry.is_empty() {
+                    return LineOutcome::End;
+                }
+                let entry = std::mem::take(&mut self.entry);
+                return match self.nginx_entry(&entry, self.entry_line) {
+                    Some(item) => LineOutcome::Item(Box::new(item)),
+                    None => LineOutcome::End,
+                };
+            }
+            self.stats.lines_read += 1;
+            if nginx::is_entry_start(line) {
+                // A new entry completes the previous one.
+                // Two buffers swap roles so that no line allocates.
+                let mut ready = std::mem::take(&mut self.spare);
+                std::mem::swap(&mut ready, &mut self.entry);
+                self.entry.clear();
+                self.entry.extend_from_slice(line);
+                let ready_line = std::mem::replace(&mut self.entry_line, self.reader.line_no());
+                let item = if ready.is_empty() {
+                    None
+                } else {
+                    self.nginx_entry(&ready, ready_line)
+                };
+                self.spare = ready;
+                if let Some(item) = item {
+                    return LineOutcome::Item(Box::new(item));
+                }
+            } else if !self.entry.is_empty() {
+                // A continuation line (raw newline inside FastCGI stderr text).
+                self.stats.parsed();
+                if self.entry.len() < MAX_ENTRY {
+                    self.entry.push(b'\n');
+                    let room = MAX_ENTRY - self.entry.len();
+                    self.entry.extend_from_slice(&line[..line.len().min(room)]);
+                }
+            } else {
+                let no = self.reader.line_no();
+                let t = text(line).into_owned();
+                if t.trim().is_empty() {
+                    self.stats.parsed();
+                } else {
+                    self.stats.not_understood(no, &t);
+                }
+            }
+        }
+        LineOutcome::Continue
+    }
+
+    /// Turns a complete error-log entry into an item, counting it.
+    fn nginx_entry(&mut self, raw: &[u8], line_no: u64) -> Option<(EpochMs, Item)> {
+        let entry_text = text(raw);
+        let Some(e) = nginx::parse_entry(&entry_text) else {
+            let first = entry_text.lines().next().unwrap_or("");
+            self.stats.not_understood(line_no, first);
+            return None;
+        };
+        self.stats.parsed();
+        let time = self.clock.to_epoch(e.civil)?;
+        self.stats.saw_time(time);
+        // Cheap prefilter: every upstream failure mentions "upstream" (message or
+        // context) or is a FastCGI stderr line.
+        let b = raw;
+        if memchr::memmem::find(b, b"upstream").is_none()
+            && memchr::memmem::find(b, b"FastCGI").is_none()
+        {
+            return None;
+        }
+        let kind = nginx::classify_message(e.message, e.errno)?;
+        let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
+        let request = e.context.request.map(str::to_string);
+        match kind {
+            UpstreamMessage::FastcgiStderr => {
+                self.stats.lines_used += 1;
+                Some((
+                    time,
+                    Item::Stderr {
+                        pid: e.pid,
+                        conn: e.conn,
+                        request,
+                        text: nginx::stderr_text(e.message)
+                            .unwrap_or(e.message)
+                            .to_string(),
+                        evidence,
+                    },
+                ))
+            }
+            UpstreamMessage::Failure(event) => {
+                let phase = e.action.and_then(Phase::from_action);
+                // Failures after the header was sent are not 502/504s.
+                let status = nginx::inferred_status(event, phase)?;
+                self.stats.lines_used += 1;
+                let peer = nginx::connect_peer(e.message)
+                    .or(e.context.upstream)
+                    .map(Peer::from_nginx);
+                let upstream = e.context.upstream.map(|u| Peer::from_nginx(u).0);
+                let failure = Failure {
+                    time,
+                    pid: Some(e.pid),
+                    conn: e.conn,
+                    request_id: None,
+                    status,
+                    status_inferred: true,
+                    peer: peer.clone(),
+                    upstream,
+                    request,
+                    client: e.context.client.map(str::to_string),
+                    server: e.context.server.map(str::to_string),
+                    host: e.context.host.map(str::to_string),
+                    attempts: vec![Attempt {
+                        event,
+                        phase,
+                        errno: e.errno,
+                        peer,
+                        message: match (e.errno, e.errno_text) {
+                            (Some(n), Some(t)) => format!("{} ({n}: {t})", e.message),
+                            _ => e.message.to_string(),
+                        },
+                    }],
+                    stderr: None,
+                    request_time_ms: None,
+                    read_timeout_ms: None,
+                    seen_in: SeenIn {
+                        error_log: true,
+                        ..SeenIn::default()
+                    },
+                    evidence: vec![evidence],
+                };
+                Some((time, Item::Failure(Box::new(failure))))
+            }
+        }
+    }
+}
+
+/// Builds a failure from a gatelog.v1 record.
+pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Evidence) -> Failure {
+    let request = rec.request_line();
+    let mut attempts: Vec<Attempt> = rec
+        .attempts
+        .iter()
+        .filter_map(|a| {
+            Some(Attempt {
+                event: a.event()?,
+                phase: a.phase(),
+                errno: a.errno,
+                peer: a.peer.as_deref().map(Peer::from_nginx),
+                message: a.message.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if attempts.is_empty() && rec.origin.as_deref() == Some("upstream") {
+        attempts.push(Attempt {
+            event: AttemptEvent::UpstreamStatus,
+            phase: None,
+            errno: None,
+            peer: rec.upstream.as_deref().map(Peer::from_nginx),
+            message: format!("the upstream itself answered {}", rec.status),
+        });
+    }
+    let peer = attempts
+        .iter()
+        .rev()
+        .find_map(|a| a.peer.clone())
+        .or_else(|| rec.upstream.as_deref().map(Peer::from_nginx));
+    Failure {
+        time,
+        pid: rec.pid,
+        conn: rec.conn,
+        request_id: rec.request_id.filter(|s| !s.is_empty()),
+        status: rec.status,
+        status_inferred: false,
+        peer,
+        upstream: rec.upstream,
+        request,
+        client: rec.client,
+        server: rec.server,
+        host: rec.host,
+        attempts,
+        stderr: rec.fastcgi_stderr.map(|s| s.text),
+        request_time_ms: rec.request_time_ms,
+        read_timeout_ms: rec.timeouts_ms.map(|t| t.read),
+        seen_in: SeenIn {
+            record: true,
+            ..SeenIn::default()
+        },
+        evidence: vec![evidence],
+    }
+}
+
+/// Merges the sources by time.
+pub struct Merger {
+    pub sources: Vec<Source>,
+    heads: Vec<Option<Item>>,
+    heap: BinaryHeap<Reverse<(EpochMs, usize)>>,
+}
+
+impl Merger {
+    pub fn new(mut sources: Vec<Source>) -> Merger {
+        let mut heads = Vec::with_capacity(sources.len());
+        let mut heap = BinaryHeap::new();
+        for (i, s) in sources.iter_mut().enumerate() {
+            match s.next_item() {
+                Some((t, item)) => {
+                    heap.push(Reverse((t, i)));
+                    heads.push(Some(item));
+                }
+                None => heads.push(None),
+            }
+        }
+        Merger {
+            sources,
+            heads,
+            heap,
+        }
+    }
+
+    /// Raw bytes read over all sources (for progress).
+    pub fn raw_bytes(&self) -> u64 {
+        self.sources.iter().map(Source::raw_bytes).sum()
+    }
+}
+
+impl Iterator for Merger {
+    type Item = (EpochMs, Item);
+
+    fn next(&mut self) -> Option<(EpochMs, Item)> {
+        let Reverse((t, i)) = self.heap.pop()?;
+        let item = self.heads[i].take()?;
+        if let Some((nt, next)) = self.sources[i].next_item() {
+            self.heads[i] = Some(next);
+            self.heap.push(Reverse((nt, i)));
+        }
+        Some((t, item))
+    }
+}
