@@ -159,6 +159,7 @@ impl Source {
         match access::parse_line(line) {
             Some(AccessLine::Failure(entry)) => {
                 self.stats.parsed();
+                // Without a time the entry cannot be placed in the stream.
                 let time = entry.time?;
                 let evidence = Evidence::new("access", &self.input.name, line_no, line);
                 Some((time, Item::Access { entry, evidence }))

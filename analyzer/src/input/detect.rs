@@ -9,7 +9,7 @@ use regex::Regex;
 
 use super::reader::{text, LineReader};
 use crate::model::InputKind;
-use crate::parse::{fpm, fpm_conf, kernel, nginx, nginx_conf, syslog};
+use crate::parse::{access, fpm, fpm_conf, kernel, nginx, nginx_conf, syslog};
 use crate::time::{self, LocalClock, Zone};
 
 /// Lines looked at; enough to get past a header or a few odd lines.
@@ -70,7 +70,7 @@ pub fn line_votes(
             vec![InputKind::Journal]
         };
     }
-    if COMBINED_ACCESS.is_match(t) {
+    if COMBINED_ACCESS.is_match(t) || (t.contains("status=") && access::parse_line(t).is_some()) {
         return vec![InputKind::NginxAccess];
     }
     if fpm::parse_line(t).is_some() {
@@ -195,5 +195,13 @@ mod tests {
         );
         assert_eq!(kind_of("server {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass unix:/run/php/php8.2-fpm.sock;\n    }\n}\n"), Some(InputKind::NginxConf));
         assert_eq!(kind_of("hello\nworld\n"), None);
+        assert_eq!(
+            kind_of("{\n  \"cause\": 6,\n  \"x\": [\n    1\n  ]\n}\n"),
+            None
+        );
+        assert_eq!(
+            kind_of("rid=1 conn=1 status=502 request=\"GET / HTTP/1.1\"\n"),
+            Some(InputKind::NginxAccess)
+        );
     }
 }

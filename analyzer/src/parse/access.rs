@@ -38,6 +38,9 @@ pub fn parse_line(line: &str) -> Option<AccessLine> {
     if line.starts_with('{') {
         return parse_json(line);
     }
+    if line.starts_with(|c: char| c.is_ascii_lowercase()) && line.contains("status=") {
+        return parse_logfmt(line);
+    }
     // Cheap path for the bulk of lines: only 502/504 need the regex.
     let b = line.as_bytes();
     let candidate = memchr::memmem::find(b, b"\" 502 ").is_some()
@@ -58,6 +61,69 @@ pub fn parse_line(line: &str) -> Option<AccessLine> {
         request_id: None,
         conn: None,
         upstream_addr: None,
+    }))
+}
+
+/// `key=value key="quoted value" ...` formats (log_format with named fields).
+fn parse_logfmt(line: &str) -> Option<AccessLine> {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim();
+        if key.is_empty() || key.contains(' ') {
+            return None;
+        }
+        let after = &rest[eq + 1..];
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            // Values may contain escaped quotes (\" or \x22).
+            let mut end = None;
+            let b = q.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 2,
+                    b'"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            let end = end?;
+            (q[..end].to_string(), &q[end + 1..])
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_string(), &after[end..])
+        };
+        fields.push((key, value));
+        rest = next.trim_start();
+    }
+    let get = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()))
+            .filter(|v| !v.is_empty() && v != "-")
+    };
+    let status: u16 = get(&["status"])?.parse().ok()?;
+    if !matches!(status, 502 | 504) {
+        return Some(AccessLine::Other);
+    }
+    let time = get(&["msec"])
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|secs| EpochMs((secs * 1000.0) as i64))
+        .or_else(|| {
+            get(&["time_iso8601", "time", "ts"])
+                .and_then(|s| time::parse_iso_with_offset(s.as_bytes()).map(|(t, _)| t))
+        })
+        .or_else(|| get(&["time_local"]).and_then(|s| time::parse_access_time(s.as_bytes())));
+    Some(AccessLine::Failure(AccessEntry {
+        time,
+        status,
+        client: get(&["remote_addr", "client"]),
+        request: get(&["request"]),
+        request_id: get(&["request_id", "rid", "req_id"]),
+        conn: get(&["connection", "conn"]).and_then(|s| s.parse().ok()),
+        upstream_addr: get(&["upstream_addr", "upstream"]),
     }))
 }
 
@@ -137,6 +203,22 @@ mod tests {
             Some(AccessLine::Other)
         );
         assert_eq!(parse_line("garbage"), None);
+    }
+
+    #[test]
+    fn key_value_format() {
+        let l = parse_line(r#"rid=7b51 conn=1 status=502 request="GET /oom.php HTTP/1.1" upstream_addr="unix:/run/www.sock" msec=1775139797.000"#).unwrap();
+        let AccessLine::Failure(e) = l else {
+            panic!("{l:?}")
+        };
+        assert_eq!(e.request_id.as_deref(), Some("7b51"));
+        assert_eq!(e.conn, Some(1));
+        assert_eq!(e.request.as_deref(), Some("GET /oom.php HTTP/1.1"));
+        assert_eq!(e.time, Some(EpochMs(1_775_139_797_000)));
+        assert_eq!(
+            parse_line("rid=1 conn=2 status=200 request=\"GET / HTTP/1.1\""),
+            Some(AccessLine::Other)
+        );
     }
 
     #[test]

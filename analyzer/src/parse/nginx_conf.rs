@@ -198,9 +198,13 @@ impl NginxConfParser {
 /// Whether a line looks like NGINX config (used by detection).
 pub fn looks_like_nginx_conf(line: &str) -> bool {
     let t = line.trim();
+    // A directive: a lower-case name, then arguments, ending in `;` or `{` (a lone
+    // brace proves nothing: JSON has them too).
     t.starts_with("# configuration file ")
         || t.starts_with("nginx: the configuration file")
-        || ((t.ends_with(';') || t.ends_with('{') || t == "}")
+        || ((t.ends_with(';') || t.ends_with('{'))
+            && t.len() > 1
+            && !t.starts_with('"')
             && !t.contains(" = ")
             && t.split_whitespace().next().is_some_and(|w| {
                 w.bytes().all(|b| {
