@@ -758,3 +758,430 @@ fn fpm_error_evidence(ctx: &Context, t: EpochMs) -> Option<Evidence> {
         })
         .map(|e| e.evidence.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::PoolConf;
+    use crate::failure::SeenIn;
+    use crate::parse::fpm_conf::FpmConfParser;
+    use crate::parse::journal::{UnitEvent, UnitMessage};
+    use std::sync::Arc;
+
+    const T: i64 = 1_775_139_797_000;
+    const SOCK: &str = "unix:/run/php/php8.2-fpm.sock";
+
+    fn ev(source: &'static str, text: &str) -> Evidence {
+        Evidence::new(source, &Arc::from("test.log"), 1, text)
+    }
+
+    fn failure(event: AttemptEvent, phase: Phase, errno: Option<i32>, peer: &str) -> Failure {
+        Failure {
+            time: EpochMs(T),
+            pid: Some(1234),
+            conn: Some(5678),
+            request_id: None,
+            status: if event == AttemptEvent::TimedOut {
+                504
+            } else {
+                502
+            },
+            status_inferred: true,
+            peer: Some(Peer(peer.into())),
+            upstream: None,
+            request: Some("GET /report.php?id=7 HTTP/1.1".into()),
+            client: None,
+            server: None,
+            host: None,
+            attempts: vec![Attempt {
+                event,
+                phase: Some(phase),
+                errno,
+                peer: Some(Peer(peer.into())),
+                message: "test".into(),
+            }],
+            stderr: None,
+            request_time_ms: None,
+            read_timeout_ms: Some(30_000),
+            seen_in: SeenIn::default(),
+            evidence: vec![ev("nginx", "line")],
+        }
+    }
+
+    fn fpm(ctx: &mut Context, offset_ms: i64, event: FpmEvent) {
+        ctx.has_fpm_log = true;
+        ctx.fpm.push(Timed {
+            at: Some(EpochMs(T + offset_ms)),
+            boot_secs: None,
+            evidence: ev("fpm", &format!("{event:?}")),
+            event,
+        });
+        ctx.finish();
+    }
+
+    fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
+        ctx.has_kernel_log = true;
+        let at = EpochMs(T + offset_ms);
+        ctx.kernel_span = Some((at, at));
+        ctx.kernel.push(Timed {
+            at: Some(at),
+            boot_secs: None,
+            evidence: ev("kernel", &format!("{event:?}")),
+            event,
+        });
+        ctx.finish();
+    }
+
+    fn pool(ctx: &mut Context, text: &str) {
+        let mut p = FpmConfParser::default();
+        for (i, l) in text.lines().enumerate() {
+            p.feed(l, i as u64 + 1);
+        }
+        for pool in p.finish() {
+            ctx.pools.push(PoolConf {
+                file: Arc::from("www.conf"),
+                pool,
+            });
+        }
+    }
+
+    fn exit(pid: u32, signal: Option<u32>, name: Option<&str>, code: Option<i32>) -> FpmEvent {
+        FpmEvent::ChildExited {
+            pool: "www".into(),
+            pid,
+            signal,
+            signal_name: name.map(String::from),
+            code,
+            core_dumped: false,
+        }
+    }
+
+    fn classify(f: &Failure, ctx: &Context) -> Verdict {
+        Classifier::default().classify(f, ctx, &History::default())
+    }
+
+    #[test]
+    fn enoent_with_fpm_stopped_is_fpm_not_running() {
+        let mut ctx = Context::default();
+        fpm(&mut ctx, -60_000, FpmEvent::Running { pid: 812 });
+        fpm(&mut ctx, -10_000, FpmEvent::Terminating);
+        fpm(&mut ctx, -10_000, FpmEvent::Exiting);
+        let v = classify(
+            &failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(2), SOCK),
+            &ctx,
+        );
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        assert!(v.confidence >= 0.9);
+        assert!(!v.evidence.is_empty());
+    }
+
+    #[test]
+    fn enoent_never_started_is_fpm_not_running() {
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 60_000, FpmEvent::Running { pid: 812 });
+        let v = classify(
+            &failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(2), SOCK),
+            &ctx,
+        );
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+    }
+
+    #[test]
+    fn enoent_with_fpm_up_elsewhere_is_wrong_socket_path() {
+        let mut ctx = Context::default();
+        fpm(&mut ctx, -60_000, FpmEvent::Running { pid: 812 });
+        fpm(&mut ctx, -60_000, FpmEvent::Ready);
+        pool(&mut ctx, "[www]\nlisten = /run/php/php8.2-fpm.sock\n");
+        let f = failure(
+            AttemptEvent::ConnectFailed,
+            Phase::Connect,
+            Some(2),
+            "unix:/run/php/php8.1-fpm.sock",
+        );
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WrongSocketPath);
+        assert_eq!(v.facts.fpm_listen, Some(Peer(SOCK.into())));
+        let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
+        assert!(
+            fix.contains("fastcgi_pass unix:/run/php/php8.2-fpm.sock;"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn refused_and_eacces_and_eagain() {
+        let ctx = Context::default();
+        let v = classify(
+            &failure(
+                AttemptEvent::ConnectFailed,
+                Phase::Connect,
+                Some(111),
+                "127.0.0.1:9000",
+            ),
+            &ctx,
+        );
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        let f = failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(111), SOCK);
+        let v = classify(&f, &ctx);
+        assert!(v.facts.unix_refused);
+        assert!(crate::fix::fix_for(&v, &f, &ctx, Default::default())
+            .contains("rm -f /run/php/php8.2-fpm.sock"));
+        let v = classify(
+            &failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(13), SOCK),
+            &ctx,
+        );
+        assert_eq!(v.cause, Cause::SocketPermissionDenied);
+        let v = classify(
+            &failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(11), SOCK),
+            &ctx,
+        );
+        assert_eq!(v.cause, Cause::MaxChildrenExhausted);
+    }
+
+    #[test]
+    fn timeout_on_saturated_pool_vs_idle_pool() {
+        let f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
+        let mut busy = Context::default();
+        fpm(
+            &mut busy,
+            -25_000,
+            FpmEvent::MaxChildren {
+                pool: "www".into(),
+                limit: 5,
+            },
+        );
+        assert_eq!(classify(&f, &busy).cause, Cause::MaxChildrenExhausted);
+        // The same warning long before this request's window does not count.
+        let mut earlier = Context::default();
+        fpm(
+            &mut earlier,
+            -600_000,
+            FpmEvent::MaxChildren {
+                pool: "www".into(),
+                limit: 5,
+            },
+        );
+        let v = classify(&f, &earlier);
+        assert_eq!(v.cause, Cause::ReadTimeout);
+        assert!(v.confidence > 0.8);
+        // NGINX log alone: read-timeout, less sure.
+        let v = classify(&f, &Context::default());
+        assert_eq!(v.cause, Cause::ReadTimeout);
+        assert!(v.confidence < 0.7);
+    }
+
+    #[test]
+    fn static_pool_with_every_worker_busy() {
+        let mut ctx = Context::default();
+        ctx.has_fpm_log = true;
+        pool(
+            &mut ctx,
+            "[www]\nlisten = /run/php/php8.2-fpm.sock\npm = static\npm.max_children = 2\n",
+        );
+        let f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
+        let mut hist = History::default();
+        let peer = Peer(SOCK.into());
+        hist.timeouts
+            .entry(peer.clone())
+            .or_default()
+            .push_back(EpochMs(T - 100));
+        let mut c = Classifier::default();
+        assert_eq!(c.classify(&f, &ctx, &hist).cause, Cause::ReadTimeout);
+        hist.timeouts.entry(peer).or_default().push_back(EpochMs(T));
+        assert_eq!(
+            c.classify(&f, &ctx, &hist).cause,
+            Cause::MaxChildrenExhausted
+        );
+    }
+
+    #[test]
+    fn sigkill_with_kernel_oom_is_oom_and_without_is_invalid_response() {
+        let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
+        kernel(
+            &mut ctx,
+            -5,
+            KernelEvent::OomKilled {
+                pid: 23114,
+                comm: "php-fpm8.2".into(),
+                anon_rss_kb: Some(392_492),
+                memcg: false,
+            },
+        );
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WorkerOomKilled);
+        assert_eq!(v.facts.victim_rss_kb, Some(392_492));
+        // A kernel log that covers the time but names another pid: a manual kill.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
+        kernel(
+            &mut ctx,
+            -5,
+            KernelEvent::OomKilled {
+                pid: 999,
+                comm: "mysqld".into(),
+                anon_rss_kb: None,
+                memcg: false,
+            },
+        );
+        assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
+        // No kernel log at all: most likely OOM, but not sure.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WorkerOomKilled);
+        assert!(v.confidence < 0.6);
+    }
+
+    #[test]
+    fn crash_abort_and_exit_code_are_invalid_response() {
+        let f = failure(AttemptEvent::ClosedPrematurely, Phase::Header, None, SOCK);
+        for e in [
+            exit(1, Some(11), Some("SIGSEGV"), None),
+            exit(1, Some(6), Some("SIGABRT"), None),
+            exit(1, None, None, Some(255)),
+        ] {
+            let mut ctx = Context::default();
+            fpm(&mut ctx, 1_000, e);
+            assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
+        }
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(1, Some(11), Some("SIGSEGV"), None));
+        kernel(
+            &mut ctx,
+            0,
+            KernelEvent::Segfault {
+                pid: 1,
+                comm: "php-fpm8.2".into(),
+                detail: "at 8 in opcache.so".into(),
+            },
+        );
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::InvalidResponse);
+        assert_eq!(
+            v.facts.crash_detail.as_deref(),
+            Some("php-fpm8.2 segfault at 8 in opcache.so")
+        );
+        // Kernel line alone, no FPM log.
+        let mut ctx = Context::default();
+        kernel(
+            &mut ctx,
+            0,
+            KernelEvent::Segfault {
+                pid: 1,
+                comm: "php-fpm8.2".into(),
+                detail: "at 8".into(),
+            },
+        );
+        assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
+        // A worker death far from the failure is not its cause.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 60_000, exit(1, Some(9), Some("SIGKILL"), None));
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::InvalidResponse);
+        assert!(v.confidence <= 0.5);
+    }
+
+    #[test]
+    fn fpm_request_terminate_timeout_is_read_timeout() {
+        let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
+        let mut ctx = Context::default();
+        fpm(
+            &mut ctx,
+            0,
+            FpmEvent::ExecutionTimedOut(crate::parse::fpm::RequestTimer {
+                pool: "www".into(),
+                pid: 23150,
+                script: "/var/www/html/report.php".into(),
+                request: "GET /report.php?id=7".into(),
+                secs: 30.01,
+            }),
+        );
+        fpm(&mut ctx, 0, exit(23150, Some(15), Some("SIGTERM"), None));
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::ReadTimeout);
+        assert_eq!(v.facts.script.as_deref(), Some("/var/www/html/report.php"));
+    }
+
+    #[test]
+    fn systemd_oom_without_kernel_log() {
+        let f = failure(AttemptEvent::ClosedPrematurely, Phase::Header, None, SOCK);
+        let mut ctx = Context::default();
+        ctx.units.push(Timed {
+            at: Some(EpochMs(T)),
+            boot_secs: None,
+            evidence: ev(
+                "journal",
+                "php8.2-fpm.service: A process of this unit has been killed by the OOM killer.",
+            ),
+            event: UnitMessage {
+                unit: Some("php8.2-fpm.service".into()),
+                event: UnitEvent::OomKillInUnit,
+            },
+        });
+        assert_eq!(classify(&f, &ctx).cause, Cause::WorkerOomKilled);
+    }
+
+    #[test]
+    fn invalid_headers() {
+        let ctx = Context::default();
+        for e in [
+            AttemptEvent::HeaderTooBig,
+            AttemptEvent::InvalidHeader,
+            AttemptEvent::ProtocolError,
+        ] {
+            assert_eq!(
+                classify(&failure(e, Phase::Header, None, SOCK), &ctx).cause,
+                Cause::InvalidResponse
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_with_a_reason() {
+        let ctx = Context::default();
+        for f in [
+            failure(
+                AttemptEvent::ConnectFailed,
+                Phase::Connect,
+                Some(99),
+                "10.0.0.2:9000",
+            ),
+            failure(AttemptEvent::UpstreamStatus, Phase::Header, None, SOCK),
+            failure(
+                AttemptEvent::ResolveFailed,
+                Phase::Resolve,
+                None,
+                "php.internal:9000",
+            ),
+            failure(AttemptEvent::NoLiveUpstreams, Phase::Connect, None, "php"),
+        ] {
+            let v = classify(&f, &ctx);
+            assert_eq!(v.cause, Cause::Unknown, "{:?}", f.attempts[0].event);
+            assert!(!v.reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn no_live_upstreams_follows_the_earlier_failures() {
+        let ctx = Context::default();
+        let mut c = Classifier::default();
+        let mut first = failure(
+            AttemptEvent::ConnectFailed,
+            Phase::Connect,
+            Some(111),
+            "127.0.0.1:9000",
+        );
+        first.upstream = Some("php".into());
+        assert_eq!(
+            c.classify(&first, &ctx, &History::default()).cause,
+            Cause::FpmNotRunning
+        );
+        let mut later = failure(AttemptEvent::NoLiveUpstreams, Phase::Connect, None, "php");
+        later.upstream = Some("php".into());
+        let v = c.classify(&later, &ctx, &History::default());
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        assert!(v.confidence < 0.9);
+    }
+}

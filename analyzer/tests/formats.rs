@@ -1,0 +1,333 @@
+//! The three report formats, run through the binary, and the exit statuses. The JSON
+//! report is checked against docs/gatelog.report.v1.schema.json by a small validator
+//! of the keywords that schema uses (type, required, properties, items, enum, const,
+//! $ref, anyOf, minimum, maximum, maxItems, pattern prefix checks are left out).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(dir: &str) -> String {
+    root()
+        .join("tests/fixtures/guide")
+        .join(dir)
+        .display()
+        .to_string()
+}
+
+fn gatelog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatelog"))
+        .args(args)
+        .output()
+        .expect("run gatelog")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn type_ok(v: &Value, t: &str) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
+    }
+}
+
+/// Validates `v` against `schema` (resolving `#/$defs/...` in `root`); returns errors.
+fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        validate(v, &root["$defs"][name], root, path, errors);
+        return;
+    }
+    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
+        let ok = any.iter().any(|s| {
+            let mut e = Vec::new();
+            validate(v, s, root, path, &mut e);
+            e.is_empty()
+        });
+        if !ok {
+            errors.push(format!("{path}: matches no anyOf branch: {v}"));
+        }
+        return;
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) if !type_ok(v, t) => errors.push(format!("{path}: not {t}: {v}")),
+        Some(Value::Array(ts)) if !ts.iter().any(|t| t.as_str().is_some_and(|t| type_ok(v, t))) => {
+            errors.push(format!("{path}: none of {ts:?}: {v}"))
+        }
+        _ => {}
+    }
+    if let Some(c) = schema.get("const") {
+        if v != c {
+            errors.push(format!("{path}: {v} != const {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            errors.push(format!("{path}: {v} not in enum"));
+        }
+    }
+    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if x < min {
+            errors.push(format!("{path}: {x} < {min}"));
+        }
+    }
+    if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), v.as_f64()) {
+        if x > max {
+            errors.push(format!("{path}: {x} > {max}"));
+        }
+    }
+    if let Some(req) = schema.get("required").and_then(Value::as_array) {
+        for k in req.iter().filter_map(Value::as_str) {
+            if v.get(k).is_none() {
+                errors.push(format!("{path}: missing {k}"));
+            }
+        }
+    }
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        v.as_object(),
+    ) {
+        for (k, s) in props {
+            if let Some(x) = obj.get(k) {
+                validate(x, s, root, &format!("{path}.{k}"), errors);
+            }
+        }
+        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+            for (k, x) in obj.iter().filter(|(k, _)| !props.contains_key(*k)) {
+                validate(x, extra, root, &format!("{path}.{k}"), errors);
+            }
+        }
+    } else if let (Some(extra), Some(obj)) = (
+        schema.get("additionalProperties").filter(|a| a.is_object()),
+        v.as_object(),
+    ) {
+        for (k, x) in obj {
+            validate(x, extra, root, &format!("{path}.{k}"), errors);
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+            if arr.len() as u64 > max {
+                errors.push(format!("{path}: more than {max} items"));
+            }
+        }
+        for (i, x) in arr.iter().enumerate() {
+            validate(x, items, root, &format!("{path}[{i}]"), errors);
+        }
+    }
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v1.schema.json"))
+        .expect("schema file");
+    serde_json::from_str(&text).expect("schema is JSON")
+}
+
+#[test]
+fn json_report_matches_its_schema() {
+    let schema = schema();
+    for dir in [
+        "1-fpm-not-running",
+        "3-wrong-socket-path",
+        "6-worker-oom-killed",
+        "7-invalid-response",
+    ] {
+        let o = gatelog(&[
+            "analyze",
+            "--format",
+            "json",
+            "--tz",
+            "Europe/Berlin",
+            &fixture(dir),
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        let mut errors = Vec::new();
+        validate(&report, &schema, &schema, "$", &mut errors);
+        assert!(errors.is_empty(), "{dir}: {errors:#?}");
+        // The fields the end-to-end tests rely on.
+        let f = &report["failures"][0];
+        for key in [
+            "time",
+            "conn",
+            "request_id",
+            "status",
+            "peer",
+            "cause",
+            "confidence",
+            "evidence",
+            "fix",
+        ] {
+            assert!(f.get(key).is_some(), "{dir}: failures[0].{key}");
+        }
+        assert!(f["evidence"][0]["file"].as_str().unwrap().ends_with(".log"));
+        assert_eq!(report["time"]["tz"], "Europe/Berlin");
+        assert_eq!(report["time"]["tz_source"], "--tz");
+        let causes = report["causes"].as_array().unwrap();
+        let total: u64 = causes.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+        assert_eq!(total as usize, report["failures"].as_array().unwrap().len());
+    }
+}
+
+#[test]
+fn a_broken_report_fails_the_validator() {
+    // The validator must be able to fail, or the test above proves nothing.
+    let schema = schema();
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        &fixture("6-worker-oom-killed"),
+    ]);
+    let mut report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    report["failures"][0]["cause"] = Value::from("oom");
+    report["failures"][0].as_object_mut().unwrap().remove("fix");
+    let mut errors = Vec::new();
+    validate(&report, &schema, &schema, "$", &mut errors);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}
+
+#[test]
+fn time_zone_is_applied_and_reported() {
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        "--tz",
+        "Europe/Berlin",
+        &fixture("2-socket-permission-denied"),
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // 14:23:17 local in Berlin (CEST) is 12:23:17Z; shown with its offset.
+    assert_eq!(
+        report["failures"][0]["time"],
+        "2026-04-02T14:23:17.000+02:00"
+    );
+}
+
+#[test]
+fn text_report() {
+    let o = gatelog(&["analyze", &fixture("6-worker-oom-killed")]);
+    assert_eq!(o.status.code(), Some(0));
+    let t = stdout(&o);
+    assert!(t.contains("worker-oom-killed"), "{t}");
+    assert!(t.contains("1 failure(s)"), "{t}");
+    assert!(t.contains("dmesg.txt:1"), "{t}");
+    assert!(t.contains("php8.2-fpm.log:1"), "{t}");
+    assert!(t.contains("fix: "), "{t}");
+    assert!(t.contains("pid 28491 used 1024 MB"), "{t}");
+    assert!(t.contains("kernel times: pid 28491"), "{t}");
+}
+
+#[test]
+fn markdown_report() {
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "markdown",
+        &fixture("3-wrong-socket-path"),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let m = stdout(&o);
+    for needle in [
+        "# Post-incident report",
+        "## Summary",
+        "## Timeline",
+        "## 3. Wrong socket path in the NGINX config (`wrong-socket-path`)",
+        "**Fix:**",
+        "fastcgi_pass unix:/run/php/php8.2-fpm.sock;",
+        "## Inputs",
+        "| Cause | Failures |",
+    ] {
+        assert!(m.contains(needle), "missing {needle:?} in:\n{m}");
+    }
+}
+
+#[test]
+fn exit_statuses() {
+    // Bad usage: 2.
+    assert_eq!(
+        gatelog(&[
+            "analyze",
+            "--format",
+            "yaml",
+            &fixture("7-invalid-response")
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(gatelog(&["analyze"]).status.code(), Some(2));
+    assert_eq!(
+        gatelog(&[
+            "analyze",
+            "--tz",
+            "Mars/Olympus",
+            &fixture("7-invalid-response")
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(gatelog(&["frobnicate"]).status.code(), Some(2));
+    // Unreadable input: 1, named.
+    let o = gatelog(&["analyze", "/nonexistent/error.log"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/error.log"));
+    // Ran, found nothing: 0.
+    let empty = std::env::temp_dir().join(format!("gatelog-empty-{}.log", std::process::id()));
+    std::fs::write(
+        &empty,
+        "2026/04/02 14:23:17 [notice] 1#1: signal process started\n",
+    )
+    .unwrap();
+    let o = gatelog(&["analyze", "--format", "json", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["failures"].as_array().unwrap().len(), 0);
+    std::fs::remove_file(&empty).ok();
+}
+
+#[test]
+fn lines_not_understood_are_counted_and_shown() {
+    let dir = std::env::temp_dir().join(format!("gatelog-junk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("error.log");
+    std::fs::write(
+        &log,
+        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a\n\
+         garbage before the next entry? no: a continuation line\n\
+         2026/04/02 14:23:18 [bogus] 1#1: *2 not a level\n\
+         \u{0}\u{1}binary\n",
+    )
+    .unwrap();
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        "--nginx-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let input = &report["inputs"][0];
+    assert_eq!(input["detected_by"], "flag");
+    assert_eq!(input["lines_read"], 4);
+    assert_eq!(input["lines_not_understood"], 1, "{input}");
+    assert_eq!(input["not_understood_examples"][0]["line"], 3);
+    assert_eq!(report["failures"][0]["cause"], "socket-permission-denied");
+    std::fs::remove_dir_all(&dir).ok();
+}
