@@ -972,8 +972,10 @@ mod tests {
 
     #[test]
     fn static_pool_with_every_worker_busy() {
-        let mut ctx = Context::default();
-        ctx.has_fpm_log = true;
+        let mut ctx = Context {
+            has_fpm_log: true,
+            ..Context::default()
+        };
         pool(
             &mut ctx,
             "[www]\nlisten = /run/php/php8.2-fpm.sock\npm = static\npm.max_children = 2\n",
