@@ -186,7 +186,13 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     let mut summary = Summary::default();
     let mut classifier = Classifier::default();
-    let mut joiner = Joiner::default();
+    let mut joiner = Joiner::new(
+        resolved
+            .inputs
+            .iter()
+            .any(|i| i.kind == InputKind::NginxAccess),
+    );
+    let per_failure_fix = args.format == Format::Json;
     let mut outside_window = 0u64;
     let mut write_error: Option<io::Error> = None;
     {
@@ -196,7 +202,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
                 return;
             }
             let verdict = classifier.classify(&f, &ctx, hist);
-            let fix = fix::fix_for(&verdict, &f, &ctx, mem);
+            // Writing the fix costs; text and markdown show it only for the examples.
+            let fix = if per_failure_fix || summary.would_keep(verdict.cause, verdict.confidence) {
+                fix::fix_for(&verdict, &f, &ctx, mem)
+            } else {
+                String::new()
+            };
             let c = Classified {
                 failure: f,
                 verdict,

@@ -102,8 +102,13 @@ impl Classifier {
                 .into_iter()
                 .flatten()
             {
-                self.recent_by_upstream
-                    .insert(key.to_string(), (f.time, v.cause));
+                match self.recent_by_upstream.get_mut(key) {
+                    Some(slot) => *slot = (f.time, v.cause),
+                    None => {
+                        self.recent_by_upstream
+                            .insert(key.to_string(), (f.time, v.cause));
+                    }
+                }
             }
         }
         v
@@ -331,7 +336,7 @@ fn permission_denied(peer: Option<&Peer>, ctx: &Context) -> Verdict {
             }
         }
     }
-    for e in ctx.fpm.iter().filter(|e| {
+    for e in ctx.fpm_errors().filter(|e| {
         matches!(
             e.event,
             FpmEvent::ChownFailed { .. } | FpmEvent::UserError { .. }
@@ -366,16 +371,8 @@ fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
     }
     // A master killed by the kernel explains the stale socket: FPM's own log says
     // nothing then. Match the master pid from `fpm is running, pid N`.
-    let masters: Vec<u32> = ctx
-        .fpm
-        .iter()
-        .filter_map(|e| match e.event {
-            FpmEvent::Running { pid } => Some(pid),
-            _ => None,
-        })
-        .collect();
     for k in ctx.kernel_events_near(f.time.minus_ms(3_600_000), f.time.plus_ms(2_000)) {
-        if k.event.pid().is_some_and(|p| masters.contains(&p)) {
+        if k.event.pid().is_some_and(|p| ctx.masters.contains(&p)) {
             v = v.with(&k.evidence);
         }
     }
@@ -581,14 +578,9 @@ fn worker_died(f: &Failure, ctx: &Context) -> Verdict {
     }
 }
 
-/// Whether a lifecycle evidence line is the one within the death window (by line
-/// lookup in the FPM events).
+/// Whether a lifecycle evidence line is within the death window of `t`.
 fn ev_time_close(ctx: &Context, ev: &Evidence, t: EpochMs) -> bool {
-    ctx.fpm
-        .iter()
-        .map(|e| (e.at, &e.evidence))
-        .chain(ctx.units.iter().map(|e| (e.at, &e.evidence)))
-        .any(|(at, e)| e == ev && at.is_some_and(|a| a.distance(t) <= DEATH_WINDOW_MS + 2_000))
+    ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + 2_000)
 }
 
 fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verdict {
@@ -742,20 +734,12 @@ fn start_error_before(ctx: &Context, t: EpochMs) -> Option<String> {
 }
 
 fn fpm_error_evidence(ctx: &Context, t: EpochMs) -> Option<Evidence> {
-    ctx.fpm
-        .iter()
+    ctx.fpm_errors()
         .rev()
         .filter(|e| {
             e.at.is_some_and(|a| a <= t.plus_ms(2_000) && a >= t.minus_ms(3_600_000))
         })
-        .find(|e| {
-            matches!(
-                e.event,
-                FpmEvent::BindFailed { .. }
-                    | FpmEvent::UserError { .. }
-                    | FpmEvent::AnotherInstance { .. }
-            )
-        })
+        .find(|e| !matches!(e.event, FpmEvent::ChownFailed { .. }))
         .map(|e| e.evidence.clone())
 }
 
@@ -854,6 +838,13 @@ mod tests {
             code,
             core_dumped: false,
         }
+    }
+
+    /// A context that has an FPM log with nothing relevant in it.
+    fn fpm_log_only() -> Context {
+        let mut ctx = Context::default();
+        fpm(&mut ctx, -3_600_000, FpmEvent::Ready);
+        ctx
     }
 
     fn classify(f: &Failure, ctx: &Context) -> Verdict {
@@ -972,10 +963,7 @@ mod tests {
 
     #[test]
     fn static_pool_with_every_worker_busy() {
-        let mut ctx = Context {
-            has_fpm_log: true,
-            ..Context::default()
-        };
+        let mut ctx = fpm_log_only();
         pool(
             &mut ctx,
             "[www]\nlisten = /run/php/php8.2-fpm.sock\npm = static\npm.max_children = 2\n",

@@ -5,6 +5,7 @@
 //! has moved [`JOIN_WINDOW_MS`] past it.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
 use crate::model::{AttemptEvent, Evidence, Peer, Phase};
@@ -22,6 +23,30 @@ const HISTORY_MS: i64 = 15 * 60_000;
 
 /// (NGINX worker pid, connection number); synthetic keys use pid u32::MAX.
 type Key = (u32, u64);
+
+/// Multiply-rotate hasher for the integer keys of the join maps: they are not
+/// attacker-chosen in any way that matters offline, and SipHash showed in profiles.
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 struct Pending {
     failure: Option<Failure>,
@@ -56,11 +81,21 @@ impl History {
                 a.event == AttemptEvent::TimedOut && a.phase == Some(Phase::Connect);
             let accepted = !refused && !connect_timeout;
             if accepted {
-                let e = self.alive.entry(peer.clone()).or_insert(t);
-                *e = (*e).max(t);
+                // get_mut first: no key clone for the common case.
+                match self.alive.get_mut(peer) {
+                    Some(e) => *e = (*e).max(t),
+                    None => {
+                        self.alive.insert(peer.clone(), t);
+                    }
+                }
             }
             if a.event == AttemptEvent::TimedOut && a.phase != Some(Phase::Connect) {
-                let q = self.timeouts.entry(peer.clone()).or_default();
+                if !self.timeouts.contains_key(peer) {
+                    self.timeouts.insert(peer.clone(), VecDeque::new());
+                }
+                let Some(q) = self.timeouts.get_mut(peer) else {
+                    continue;
+                };
                 q.push_back(t);
                 while q.front().is_some_and(|&x| x < t.minus_ms(HISTORY_MS)) {
                     q.pop_front();
@@ -87,9 +122,12 @@ impl History {
 
 #[derive(Default)]
 pub struct Joiner {
-    pending: HashMap<Key, Pending>,
-    by_conn: HashMap<u64, Key>,
+    pending: IntMap<Key, Pending>,
+    by_conn: IntMap<u64, Key>,
+    /// (client, request) -> key, for access logs without $connection; kept only
+    /// when such a log is among the inputs.
     by_request: HashMap<(String, String), Key>,
+    index_requests: bool,
     order: VecDeque<(EpochMs, Key, u64)>,
     generation: u64,
     next_synthetic: u64,
@@ -99,6 +137,15 @@ pub struct Joiner {
 }
 
 impl Joiner {
+    /// `index_requests`: also join access-log entries without `$connection` on
+    /// (client, request line); costs a map entry per failure, so only when needed.
+    pub fn new(index_requests: bool) -> Joiner {
+        Joiner {
+            index_requests,
+            ..Joiner::default()
+        }
+    }
+
     /// Feeds one item at stream time `t`; completed failures go to `out`.
     pub fn push(&mut self, t: EpochMs, item: Item, out: &mut impl FnMut(Failure, &History)) {
         self.expire(t, out);
@@ -234,8 +281,10 @@ impl Joiner {
         if let Some(c) = f.conn {
             self.by_conn.insert(c, key);
         }
-        if let (Some(c), Some(r)) = (&f.client, &f.request) {
-            self.by_request.insert((c.clone(), r.clone()), key);
+        if self.index_requests {
+            if let (Some(c), Some(r)) = (&f.client, &f.request) {
+                self.by_request.insert((c.clone(), r.clone()), key);
+            }
         }
         self.pending.insert(
             key,
@@ -274,7 +323,7 @@ impl Joiner {
                         self.by_conn.remove(&c);
                     }
                 }
-                if let (Some(c), Some(r)) = (&f.client, &f.request) {
+                if let (true, Some(c), Some(r)) = (self.index_requests, &f.client, &f.request) {
                     let k = (c.clone(), r.clone());
                     if self.by_request.get(&k) == Some(&key) {
                         self.by_request.remove(&k);

@@ -265,6 +265,9 @@ impl Peer {
         if let Some(path) = v.strip_prefix("unix:") {
             // NGINX appends ':' + uri to unix peers; FastCGI has an empty uri.
             let path = path.split(':').next().unwrap_or(path);
+            if !path.starts_with("/var/run/") {
+                return Peer(v[..5 + path.len()].to_string());
+            }
             return Peer(format!("unix:{}", normalise_socket_path(path)));
         }
         // TCP: drop a proxied URI after host:port.

@@ -6,6 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
+use std::sync::LazyLock;
 
 use crate::failure::{Attempt, Failure, SeenIn};
 use crate::input::reader::{text, LineReader};
@@ -16,6 +17,11 @@ use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
 use crate::time::{EpochMs, LocalClock, Zone};
+
+static UPSTREAM: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("upstream"));
+static FASTCGI: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("FastCGI"));
 
 /// Longest multi-line error-log entry kept (NGINX caps one at 2048 bytes).
 const MAX_ENTRY: usize = 8192;
@@ -263,9 +269,7 @@ impl Source {
         // Cheap prefilter: every upstream failure mentions "upstream" (message or
         // context) or is a FastCGI stderr line.
         let b = raw;
-        if memchr::memmem::find(b, b"upstream").is_none()
-            && memchr::memmem::find(b, b"FastCGI").is_none()
-        {
+        if UPSTREAM.find(b).is_none() && FASTCGI.find(b).is_none() {
             return None;
         }
         let kind = nginx::classify_message(e.message, e.errno)?;
@@ -314,10 +318,7 @@ impl Source {
                         phase,
                         errno: e.errno,
                         peer,
-                        message: match (e.errno, e.errno_text) {
-                            (Some(n), Some(t)) => format!("{} ({n}: {t})", e.message),
-                            _ => e.message.to_string(),
-                        },
+                        message: e.message_with_errno.to_string(),
                     }],
                     stderr: None,
                     request_time_ms: None,

@@ -7,6 +7,7 @@
 pub mod align;
 pub mod load;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::model::{Evidence, Peer};
@@ -94,10 +95,15 @@ pub struct Context {
     pub fpm_span: Option<(EpochMs, EpochMs)>,
     /// Events not kept because a bound was reached.
     pub dropped_events: u64,
-}
-
-fn in_range(at: Option<EpochMs>, from: EpochMs, to: EpochMs) -> bool {
-    at.is_some_and(|t| t >= from && t <= to)
+    /// Built by `finish`: FPM up/down transitions in time order (from FPM's lifecycle
+    /// lines and systemd's unit messages), with their evidence.
+    lifecycle: Vec<(EpochMs, bool, Evidence)>,
+    /// Built by `finish`: kernel event indexes by pid.
+    kernel_by_pid: HashMap<u32, Vec<usize>>,
+    /// Built by `finish`: FPM start-up/socket error events (indexes into `fpm`).
+    fpm_errors: Vec<usize>,
+    /// Built by `finish`: FPM master pids (`fpm is running, pid N`).
+    pub masters: Vec<u32>,
 }
 
 /// Index range of events whose time is within [from, to] (events are sorted by time,
@@ -116,44 +122,99 @@ impl Context {
         self.fpm.sort_by_key(|e| key(e.at));
         self.kernel.sort_by_key(|e| key(e.at));
         self.units.sort_by_key(|e| key(e.at));
+        self.lifecycle.clear();
+        for e in &self.fpm {
+            let down = match &e.event {
+                FpmEvent::Running { .. } | FpmEvent::Ready => false,
+                FpmEvent::Terminating | FpmEvent::Exiting | FpmEvent::InitFailed => true,
+                _ => continue,
+            };
+            if let Some(at) = e.at {
+                self.lifecycle.push((at, down, e.evidence.clone()));
+            }
+        }
+        for e in &self.units {
+            if let (Some(at), Some(down)) = (e.at, e.event.event.fpm_down_after()) {
+                self.lifecycle.push((at, down, e.evidence.clone()));
+            }
+        }
+        // Stable: at equal times the log order stays.
+        self.lifecycle.sort_by_key(|(at, _, _)| *at);
+        self.kernel_by_pid.clear();
+        for (i, e) in self.kernel.iter().enumerate() {
+            if let Some(pid) = e.event.pid() {
+                self.kernel_by_pid.entry(pid).or_default().push(i);
+            }
+        }
+        self.fpm_errors = (0..self.fpm.len())
+            .filter(|&i| {
+                matches!(
+                    self.fpm[i].event,
+                    FpmEvent::BindFailed { .. }
+                        | FpmEvent::UserError { .. }
+                        | FpmEvent::AnotherInstance { .. }
+                        | FpmEvent::ChownFailed { .. }
+                )
+            })
+            .collect();
+        self.masters = self
+            .fpm
+            .iter()
+            .filter_map(|e| match e.event {
+                FpmEvent::Running { pid } => Some(pid),
+                _ => None,
+            })
+            .collect();
+    }
+
+    /// FPM start-up and socket errors (bind, user, chown), in time order.
+    pub fn fpm_errors(&self) -> impl DoubleEndedIterator<Item = &Timed<FpmEvent>> {
+        self.fpm_errors.iter().map(|&i| &self.fpm[i])
+    }
+
+    /// Kernel events naming `pid`.
+    fn kernel_of(&self, pid: u32) -> impl Iterator<Item = &Timed<KernelEvent>> {
+        self.kernel_by_pid
+            .get(&pid)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.kernel[i])
     }
 
     /// Whether FPM was up at `t`, from FPM's own lifecycle lines and systemd's unit
     /// messages. Before the first lifecycle event, the first event decides: a start
     /// means it was down ("never started"), a stop means it was up.
     pub fn fpm_state_at(&self, t: EpochMs) -> FpmState {
-        let mut last: Option<(EpochMs, bool, &Evidence)> = None;
-        let mut first_after: Option<(EpochMs, bool, &Evidence)> = None;
-        let fpm = self.fpm.iter().filter_map(|e| {
-            let down = match &e.event {
-                FpmEvent::Running { .. } | FpmEvent::Ready => false,
-                FpmEvent::Terminating | FpmEvent::Exiting | FpmEvent::InitFailed => true,
-                _ => return None,
+        // Index of the first transition after t.
+        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        if after > 0 {
+            // The last transition at or before t; within one second a "down" line
+            // after an "up" line of the same second is the later state.
+            let (_, down, ev) = &self.lifecycle[after - 1];
+            return if *down {
+                FpmState::Down(ev.clone())
+            } else {
+                FpmState::Up(ev.clone())
             };
-            Some((e.at?, down, &e.evidence))
-        });
-        let units = self
-            .units
+        }
+        match self.lifecycle.first() {
+            // Before the first transition: a start means it was down ("never
+            // started"), a stop means it was up.
+            Some((_, false, ev)) => FpmState::Down(ev.clone()),
+            Some((_, true, ev)) => FpmState::Up(ev.clone()),
+            None => FpmState::Unknown,
+        }
+    }
+
+    /// Whether a lifecycle transition happened within `window_ms` of `t`.
+    pub fn lifecycle_near(&self, ev: &Evidence, t: EpochMs, window_ms: i64) -> bool {
+        let from = self
+            .lifecycle
+            .partition_point(|(at, _, _)| *at < t.minus_ms(window_ms));
+        self.lifecycle[from..]
             .iter()
-            .filter_map(|e| Some((e.at?, e.event.event.fpm_down_after()?, &e.evidence)));
-        for (at, down, ev) in fpm.chain(units) {
-            if at <= t {
-                // Equal times: a "down" line wins over an "up" line of the same second
-                // only if it is later in the log; keep the latest by time, then down.
-                if last.map_or(true, |(l, ld, _)| at > l || (at == l && down && !ld)) {
-                    last = Some((at, down, ev));
-                }
-            } else if first_after.map_or(true, |(f, _, _)| at < f) {
-                first_after = Some((at, down, ev));
-            }
-        }
-        match (last, first_after) {
-            (Some((_, true, ev)), _) => FpmState::Down(ev.clone()),
-            (Some((_, false, ev)), _) => FpmState::Up(ev.clone()),
-            (None, Some((_, false, ev))) => FpmState::Down(ev.clone()),
-            (None, Some((_, true, ev))) => FpmState::Up(ev.clone()),
-            (None, None) => FpmState::Unknown,
-        }
+            .take_while(|(at, _, _)| *at <= t.plus_ms(window_ms))
+            .any(|(_, _, e)| e == ev)
     }
 
     /// Addresses FPM listens on: pool `listen` values, with their evidence and pool.
@@ -275,26 +336,24 @@ impl Context {
         near: Option<EpochMs>,
         window_ms: i64,
     ) -> Option<&Timed<KernelEvent>> {
-        self.kernel.iter().find(|e| {
+        self.kernel_of(pid).find(|e| {
             matches!(
                 e.event,
                 KernelEvent::Segfault { .. }
                     | KernelEvent::Trap { .. }
                     | KernelEvent::CoreDump { .. }
-            ) && e.event.pid() == Some(pid)
-                && match (e.at, near) {
-                    (Some(a), Some(n)) => a.distance(n) <= window_ms,
-                    _ => true,
-                }
+            ) && match (e.at, near) {
+                (Some(a), Some(n)) => a.distance(n) <= window_ms,
+                _ => true,
+            }
         })
     }
 
     /// Kernel OOM kills or crashes of PHP processes in [from, to] (when no FPM line
     /// names the pid).
     pub fn kernel_events_near(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<KernelEvent>> {
-        self.kernel
+        range(&self.kernel, from, to)
             .iter()
-            .filter(|e| in_range(e.at, from, to))
             .filter(|e| {
                 matches!(
                     e.event,
@@ -310,15 +369,14 @@ impl Context {
 
     /// systemd saying the FPM unit lost a process to the OOM killer in [from, to].
     pub fn unit_oom_near(&self, from: EpochMs, to: EpochMs) -> Option<&Timed<UnitMessage>> {
-        self.units.iter().find(|e| {
-            in_range(e.at, from, to)
-                && matches!(
-                    &e.event.event,
-                    crate::parse::journal::UnitEvent::OomKillInUnit | crate::parse::journal::UnitEvent::OomdKilled
-                )
-                || in_range(e.at, from, to)
-                    && matches!(&e.event.event, crate::parse::journal::UnitEvent::FailedWithResult(r) if r == "oom-kill")
-        })
+        use crate::parse::journal::UnitEvent;
+        range(&self.units, from, to)
+            .iter()
+            .find(|e| match &e.event.event {
+                UnitEvent::OomKillInUnit | UnitEvent::OomdKilled => true,
+                UnitEvent::FailedWithResult(r) => r == "oom-kill",
+                _ => false,
+            })
     }
 
     /// Whether the kernel log covers `t` (so a missing OOM line means there was none).

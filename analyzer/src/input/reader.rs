@@ -156,7 +156,11 @@ impl LineReader {
 
 /// A line as text; invalid UTF-8 (binary junk, Latin-1 URIs) is replaced, never fatal.
 pub fn text(line: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(line)
+    // from_utf8 has a fast ASCII path; the lossy walk only for the rare bad line.
+    match std::str::from_utf8(line) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(line),
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,25 @@
 //! the message itself may contain `, client:` and quotes are not escaped. Lines can be
 //! cut at 2048 bytes, losing the context: what is left is still used.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
 use crate::model::{AttemptEvent, Phase};
 use crate::time::{self, Civil};
+
+// Searchers built once: `str::find` with a string pattern builds a searcher per call,
+// which dominated the profile on large logs.
+static CLIENT_KEY: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(", client: "));
+static WHILE: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(" while "));
+static COMMA_SPACE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(", "));
+
+/// First `, ` in `s`, or its end.
+fn until_comma(s: &str) -> usize {
+    COMMA_SPACE.find(s.as_bytes()).unwrap_or(s.len())
+}
 
 /// The NGINX levels, as written between brackets.
 pub const LEVELS: [&str; 8] = [
@@ -49,6 +66,8 @@ pub struct Entry<'a> {
     pub conn: Option<u64>,
     /// The message without errno, action and context.
     pub message: &'a str,
+    /// The message with its ` (N: strerror)` part, as NGINX printed it.
+    pub message_with_errno: &'a str,
     pub errno: Option<i32>,
     pub errno_text: Option<&'a str>,
     pub action: Option<&'a str>,
@@ -73,7 +92,10 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
     let rest = entry.get(close + 2..)?;
     let hash = rest.find('#')?;
     let pid: u32 = rest[..hash].parse().ok()?;
-    let colon = rest.find(": ")?;
+    let colon = memchr::memchr(b':', rest.as_bytes())?;
+    if rest.as_bytes().get(colon + 1) != Some(&b' ') {
+        return None;
+    }
     let mut body = &rest[colon + 2..];
     let mut conn = None;
     if let Some(after_star) = body.strip_prefix('*') {
@@ -88,6 +110,7 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
     let truncated = entry.len() >= MAX_ERROR_STR - 1;
     let (head, context) = split_context(body);
     let (head, action) = split_action(head);
+    let message_with_errno = head;
     let (message, errno, errno_text) = split_errno(head);
     Some(Entry {
         civil,
@@ -95,6 +118,7 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
         pid,
         conn,
         message,
+        message_with_errno,
         errno,
         errno_text,
         action,
@@ -108,9 +132,9 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
 fn split_context(body: &str) -> (&str, Context<'_>) {
     const KEY: &str = ", client: ";
     let mut search_end = body.len();
-    while let Some(i) = body[..search_end].rfind(KEY) {
+    while let Some(i) = CLIENT_KEY.rfind(&body.as_bytes()[..search_end]) {
         let after = &body[i + KEY.len()..];
-        let addr_end = after.find(", ").unwrap_or(after.len());
+        let addr_end = until_comma(after);
         let addr = &after[..addr_end];
         let plausible = !addr.contains(' ')
             && !addr.contains('\n')
@@ -128,12 +152,12 @@ fn parse_context(ctx: &str) -> Context<'_> {
     let mut c = Context::default();
     let mut rest = ctx;
     if let Some(r) = rest.strip_prefix("client: ") {
-        let end = r.find(", ").unwrap_or(r.len());
+        let end = until_comma(r);
         c.client = Some(&r[..end]);
         rest = &r[end..];
     }
     if let Some(r) = rest.strip_prefix(", server: ") {
-        let end = r.find(", ").unwrap_or(r.len());
+        let end = until_comma(r);
         c.server = Some(&r[..end]);
         rest = &r[end..];
     }
@@ -155,11 +179,10 @@ fn take_quoted<'a>(key: &str, rest: &mut &'a str) -> Option<&'a str> {
         "\", ",
     ];
     let r: &'a str = rest.strip_prefix(key)?;
-    let end = NEXT
-        .iter()
-        .filter_map(|n| r.find(n))
-        .min()
-        .or_else(|| r.rfind('"'))
+    // The first quote followed by a known next key ends the value.
+    let end = memchr::memchr_iter(b'"', r.as_bytes())
+        .find(|&i| NEXT.iter().any(|n| r[i..].starts_with(n)))
+        .or_else(|| memchr::memrchr(b'"', r.as_bytes()))
         .unwrap_or(r.len());
     *rest = r.get(end + 1..).unwrap_or("");
     Some(&r[..end])
@@ -167,7 +190,7 @@ fn take_quoted<'a>(key: &str, rest: &mut &'a str) -> Option<&'a str> {
 
 /// Splits ` while <action>` off the end of the message.
 fn split_action(head: &str) -> (&str, Option<&str>) {
-    if let Some(i) = head.rfind(" while ") {
+    if let Some(i) = WHILE.rfind(head.as_bytes()) {
         let action = &head[i + 7..];
         if action.len() < 48 && !action.contains('"') && !action.contains('\n') {
             return (&head[..i], Some(action));
@@ -180,7 +203,10 @@ fn split_action(head: &str) -> (&str, Option<&str>) {
 /// when the message overflowed.
 fn split_errno(head: &str) -> (&str, Option<i32>, Option<&str>) {
     if head.ends_with(')') {
-        if let Some(i) = head.rfind(" (") {
+        if let Some(i) = memchr::memrchr(b'(', head.as_bytes())
+            .and_then(|i| i.checked_sub(1))
+            .filter(|&i| head.as_bytes()[i] == b' ')
+        {
             let inner = &head[i + 2..head.len() - 1];
             if let Some((n, text)) = inner.split_once(": ") {
                 if let Ok(n) = n.parse::<i32>() {

@@ -100,6 +100,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether a failure of `cause` with `confidence` would become an example.
+    pub fn would_keep(&self, cause: Cause, confidence: f64) -> bool {
+        self.causes.get(&cause).map_or(true, |s| {
+            s.examples.len() < EXAMPLES_PER_CAUSE
+                || s.examples
+                    .last()
+                    .is_some_and(|w| confidence > w.verdict.confidence)
+        })
+    }
+
     pub fn add(&mut self, c: &Classified) {
         let f = &c.failure;
         let cause = c.verdict.cause;
