@@ -159,7 +159,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         }
     }
     let mut merger = Merger::new(sources);
-    let failure_side_first = merger.sources.iter().filter_map(|s| s.stats.first).min();
+    let failure_side_first = merger.first_time();
 
     // 3. Align raw dmesg times, then sort the context.
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());
@@ -239,11 +239,18 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
 
     // 5. Input summary in the order given.
     let mut all_stats: Vec<(usize, InputStats)> = context_stats;
-    for (k, s) in merger.sources.iter().enumerate() {
+    for (k, s) in merger.finish().into_iter().enumerate() {
+        let Some(s) = s else {
+            read_errors.push(format!(
+                "cannot read {}: reader failed",
+                resolved.inputs[source_index[k]].name
+            ));
+            continue;
+        };
         if let Some(e) = &s.error {
             read_errors.push(format!("cannot read {}: {e}", s.input.name));
         }
-        all_stats.push((source_index[k], s.stats.clone()));
+        all_stats.push((source_index[k], s.stats));
     }
     all_stats.sort_by_key(|(i, _)| *i);
     let run_info = RunInfo {

@@ -6,7 +6,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, LazyLock};
+use std::thread::JoinHandle;
 
 use crate::failure::{Attempt, Failure, SeenIn};
 use crate::input::reader::{text, LineReader};
@@ -46,12 +49,6 @@ pub enum Item {
     },
 }
 
-enum LineOutcome {
-    Item(Box<(EpochMs, Item)>),
-    Continue,
-    End,
-}
-
 /// One failure-side input being read.
 pub struct Source {
     pub input: Input,
@@ -61,9 +58,8 @@ pub struct Source {
     /// The error-log entry being assembled (continuation lines appended).
     entry: Vec<u8>,
     entry_line: u64,
-    /// The reader's reused line buffer, and the entry buffer's spare twin.
+    /// The reader's reused line buffer (swaps roles with `entry`).
     line: Vec<u8>,
-    spare: Vec<u8>,
     done: bool,
     pub error: Option<io::Error>,
 }
@@ -80,7 +76,6 @@ impl Source {
             entry: Vec::with_capacity(4096),
             entry_line: 0,
             line: Vec::with_capacity(4096),
-            spare: Vec::with_capacity(4096),
             done: false,
             error: None,
         })
@@ -183,56 +178,30 @@ impl Source {
 
     fn next_nginx(&mut self) -> io::Result<Option<(EpochMs, Item)>> {
         loop {
-            let mut line_buf = std::mem::take(&mut self.line);
-            let more = self.reader.next_line(&mut line_buf);
-            let more = match more {
-                Ok(m) => m,
-                Err(e) => {
-                    self.line = line_buf;
-                    return Err(e);
-                }
-            };
-            let result = self.nginx_line(more, &line_buf);
-            self.line = line_buf;
-            match result {
-                LineOutcome::Item(item) => return Ok(Some(*item)),
-                LineOutcome::End => return Ok(None),
-                LineOutcome::Continue => {}
-            }
-        }
-    }
-
-    /// Handles one physical error-log line (or the end of input when `more` is false).
-    fn nginx_line(&mut self, more: bool, line: &[u8]) -> LineOutcome {
-        {
-            if !more {
+            if !self.reader.next_line(&mut self.line)? {
                 // End of input: the last entry is complete.
                 if self.entry.is_empty() {
-                    return LineOutcome::End;
+                    return Ok(None);
                 }
                 let entry = std::mem::take(&mut self.entry);
-                return match self.nginx_entry(&entry, self.entry_line) {
-                    Some(item) => LineOutcome::Item(Box::new(item)),
-                    None => LineOutcome::End,
-                };
+                if let Some(item) = self.nginx_entry(&entry, self.entry_line) {
+                    return Ok(Some(item));
+                }
+                continue;
             }
             self.stats.lines_read += 1;
-            if nginx::is_entry_start(line) {
-                // A new entry completes the previous one.
-                // Two buffers swap roles so that no line allocates.
-                let mut ready = std::mem::take(&mut self.spare);
-                std::mem::swap(&mut ready, &mut self.entry);
-                self.entry.clear();
-                self.entry.extend_from_slice(line);
+            if nginx::is_entry_start(&self.line) {
+                // A new entry completes the previous one. The buffers swap roles
+                // instead of copying: the line read becomes the entry being built.
+                std::mem::swap(&mut self.entry, &mut self.line);
                 let ready_line = std::mem::replace(&mut self.entry_line, self.reader.line_no());
-                let item = if ready.is_empty() {
-                    None
-                } else {
-                    self.nginx_entry(&ready, ready_line)
-                };
-                self.spare = ready;
-                if let Some(item) = item {
-                    return LineOutcome::Item(Box::new(item));
+                if !self.line.is_empty() {
+                    let ready = std::mem::take(&mut self.line);
+                    let item = self.nginx_entry(&ready, ready_line);
+                    self.line = ready;
+                    if let Some(item) = item {
+                        return Ok(Some(item));
+                    }
                 }
             } else if !self.entry.is_empty() {
                 // A continuation line (raw newline inside FastCGI stderr text).
@@ -240,11 +209,12 @@ impl Source {
                 if self.entry.len() < MAX_ENTRY {
                     self.entry.push(b'\n');
                     let room = MAX_ENTRY - self.entry.len();
-                    self.entry.extend_from_slice(&line[..line.len().min(room)]);
+                    let take = self.line.len().min(room);
+                    self.entry.extend_from_slice(&self.line[..take]);
                 }
             } else {
                 let no = self.reader.line_no();
-                let t = text(line).into_owned();
+                let t = text(&self.line).into_owned();
                 if t.trim().is_empty() {
                     self.stats.parsed();
                 } else {
@@ -252,26 +222,25 @@ impl Source {
                 }
             }
         }
-        LineOutcome::Continue
     }
 
     /// Turns a complete error-log entry into an item, counting it.
     fn nginx_entry(&mut self, raw: &[u8], line_no: u64) -> Option<(EpochMs, Item)> {
         let entry_text = text(raw);
-        let Some(e) = nginx::parse_entry(&entry_text) else {
+        let Some(head) = nginx::parse_head(&entry_text) else {
             let first = entry_text.lines().next().unwrap_or("");
             self.stats.not_understood(line_no, first);
             return None;
         };
         self.stats.parsed();
-        let time = self.clock.to_epoch(e.civil)?;
+        let time = self.clock.to_epoch(head.civil)?;
         self.stats.saw_time(time);
-        // Cheap prefilter: every upstream failure mentions "upstream" (message or
-        // context) or is a FastCGI stderr line.
-        let b = raw;
-        if UPSTREAM.find(b).is_none() && FASTCGI.find(b).is_none() {
+        // Cheap prefilter before the full parse: every upstream failure mentions
+        // "upstream" (message or context) or is a FastCGI stderr line.
+        if UPSTREAM.find(raw).is_none() && FASTCGI.find(raw).is_none() {
             return None;
         }
+        let e = nginx::split_body(head);
         let kind = nginx::classify_message(e.message, e.errno)?;
         let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
         let request = e.context.request.map(str::to_string);
@@ -296,10 +265,11 @@ impl Source {
                 // Failures after the header was sent are not 502/504s.
                 let status = nginx::inferred_status(event, phase)?;
                 self.stats.lines_used += 1;
+                let upstream_peer = e.context.upstream.map(Peer::from_nginx);
                 let peer = nginx::connect_peer(e.message)
-                    .or(e.context.upstream)
-                    .map(Peer::from_nginx);
-                let upstream = e.context.upstream.map(|u| Peer::from_nginx(u).0);
+                    .map(Peer::from_nginx)
+                    .or_else(|| upstream_peer.clone());
+                let upstream = upstream_peer.map(|p| p.0);
                 let failure = Failure {
                     time,
                     pid: Some(e.pid),
@@ -390,15 +360,76 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
     }
 }
 
+/// Items handed from a reader thread to the merge in batches, so that the channel
+/// costs little per line.
+const BATCH: usize = 512;
+/// Batches in flight per reader: bounds the memory between the threads.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// A source read and parsed on its own thread: reading, decompressing and parsing
+/// run beside joining and classifying (two cores in CI and on the benchmark host).
+pub struct ThreadedSource {
+    rx: Receiver<Vec<(EpochMs, Item)>>,
+    current: std::vec::IntoIter<(EpochMs, Item)>,
+    handle: Option<JoinHandle<Source>>,
+    raw_bytes: Arc<AtomicU64>,
+}
+
+impl ThreadedSource {
+    pub fn spawn(mut source: Source) -> ThreadedSource {
+        let (tx, rx) = sync_channel::<Vec<(EpochMs, Item)>>(BATCHES_IN_FLIGHT);
+        let raw_bytes = source.reader.raw_counter();
+        let handle = std::thread::spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(item) = source.next_item() {
+                batch.push(item);
+                if batch.len() >= BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        return source;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            source
+        });
+        ThreadedSource {
+            rx,
+            current: Vec::new().into_iter(),
+            handle: Some(handle),
+            raw_bytes,
+        }
+    }
+
+    fn next_item(&mut self) -> Option<(EpochMs, Item)> {
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+            self.current = self.rx.recv().ok()?.into_iter();
+        }
+    }
+
+    /// Waits for the reader and returns it (with its counts and any read error).
+    pub fn finish(mut self) -> Option<Source> {
+        drop(self.rx);
+        self.handle.take()?.join().ok()
+    }
+}
+
 /// Merges the sources by time.
 pub struct Merger {
-    pub sources: Vec<Source>,
+    pub sources: Vec<ThreadedSource>,
     heads: Vec<Option<Item>>,
     heap: BinaryHeap<Reverse<(EpochMs, usize)>>,
 }
 
 impl Merger {
-    pub fn new(mut sources: Vec<Source>) -> Merger {
+    pub fn new(sources: Vec<Source>) -> Merger {
+        let mut sources: Vec<ThreadedSource> =
+            sources.into_iter().map(ThreadedSource::spawn).collect();
         let mut heads = Vec::with_capacity(sources.len());
         let mut heap = BinaryHeap::new();
         for (i, s) in sources.iter_mut().enumerate() {
@@ -417,9 +448,25 @@ impl Merger {
         }
     }
 
+    /// Time of the earliest pending item (the start of the failure-side inputs).
+    pub fn first_time(&self) -> Option<EpochMs> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
     /// Raw bytes read over all sources (for progress).
     pub fn raw_bytes(&self) -> u64 {
-        self.sources.iter().map(Source::raw_bytes).sum()
+        self.sources
+            .iter()
+            .map(|s| s.raw_bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Waits for every reader; returns them in the order given.
+    pub fn finish(self) -> Vec<Option<Source>> {
+        self.sources
+            .into_iter()
+            .map(ThreadedSource::finish)
+            .collect()
     }
 }
 

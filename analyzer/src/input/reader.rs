@@ -5,11 +5,11 @@
 //! [`MAX_LINE`] instead of growing the buffer without bound.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
@@ -22,13 +22,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Counts the raw (compressed) bytes read from the file, for progress display.
 struct CountingRead<R> {
     inner: R,
-    count: Rc<Cell<u64>>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -36,19 +36,19 @@ impl<R: Read> Read for CountingRead<R> {
 /// Opens `path`, transparently decompressing gzip (recognised by its magic bytes,
 /// so `error.log.2.gz` and a gzip file without the suffix both work).
 /// A reader and its shared count of raw bytes read.
-pub type Opened = (Box<dyn BufRead>, Rc<Cell<u64>>);
+pub type Opened = (Box<dyn BufRead + Send>, Arc<AtomicU64>);
 
 pub fn open(path: &Path) -> io::Result<Opened> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 2];
     let n = read_fully(&mut file, &mut magic)?;
     let file = File::open(path)?;
-    let count = Rc::new(Cell::new(0));
+    let count = Arc::new(AtomicU64::new(0));
     let counted = CountingRead {
         inner: file,
-        count: Rc::clone(&count),
+        count: Arc::clone(&count),
     };
-    let reader: Box<dyn BufRead> = if n == 2 && magic == GZIP_MAGIC {
+    let reader: Box<dyn BufRead + Send> = if n == 2 && magic == GZIP_MAGIC {
         Box::new(BufReader::with_capacity(
             256 * 1024,
             MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, counted)),
@@ -75,9 +75,9 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Yields the lines of a reader without their `\n` / `\r\n`, into a buffer the
 /// caller owns and reuses.
 pub struct LineReader {
-    inner: Box<dyn BufRead>,
+    inner: Box<dyn BufRead + Send>,
     line_no: u64,
-    raw_bytes: Rc<Cell<u64>>,
+    raw_bytes: Arc<AtomicU64>,
     /// Lines longer than MAX_LINE, cut (counted for the input summary).
     pub overlong_lines: u64,
 }
@@ -88,11 +88,11 @@ impl LineReader {
         Ok(LineReader::new(inner, raw_bytes))
     }
 
-    pub fn from_reader(inner: Box<dyn BufRead>) -> LineReader {
-        LineReader::new(inner, Rc::new(Cell::new(0)))
+    pub fn from_reader(inner: Box<dyn BufRead + Send>) -> LineReader {
+        LineReader::new(inner, Arc::new(AtomicU64::new(0)))
     }
 
-    fn new(inner: Box<dyn BufRead>, raw_bytes: Rc<Cell<u64>>) -> LineReader {
+    fn new(inner: Box<dyn BufRead + Send>, raw_bytes: Arc<AtomicU64>) -> LineReader {
         LineReader {
             inner,
             line_no: 0,
@@ -108,7 +108,12 @@ impl LineReader {
 
     /// Raw bytes consumed from the file so far (compressed size for .gz).
     pub fn raw_bytes(&self) -> u64 {
-        self.raw_bytes.get()
+        self.raw_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A shared handle on the raw byte count (read from another thread).
+    pub fn raw_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.raw_bytes)
     }
 
     /// Reads the next line into `buf` (cleared first); false at the end of the input.

@@ -76,21 +76,34 @@ pub struct Entry<'a> {
     pub truncated: bool,
 }
 
-/// Parses the head of an entry (time, level, pid, conn) and splits message and
-/// context. `None` when the text is not an error-log entry.
-pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
+/// The head of an entry: what every line has, parsed cheaply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head<'a> {
+    pub civil: Civil,
+    pub level: &'a str,
+    pub pid: u32,
+    pub conn: Option<u64>,
+    /// Everything after `pid#tid: [*conn ]`.
+    pub body: &'a str,
+    /// The whole entry's length (to tell a line cut at 2048 bytes).
+    len: usize,
+}
+
+/// Parses time, level, pid and connection. `None` when the text is not an
+/// error-log entry.
+pub fn parse_head(entry: &str) -> Option<Head<'_>> {
     let b = entry.as_bytes();
     if !is_entry_start(b) {
         return None;
     }
     let civil = time::parse_nginx_time(b)?;
-    let close = entry[21..].find(']')? + 21;
+    let close = memchr::memchr(b']', &b[21..])? + 21;
     let level = &entry[21..close];
     if !LEVELS.contains(&level) {
         return None;
     }
     let rest = entry.get(close + 2..)?;
-    let hash = rest.find('#')?;
+    let hash = memchr::memchr(b'#', rest.as_bytes())?;
     let pid: u32 = rest[..hash].parse().ok()?;
     let colon = memchr::memchr(b':', rest.as_bytes())?;
     if rest.as_bytes().get(colon + 1) != Some(&b' ') {
@@ -107,16 +120,33 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
                 .unwrap_or(&after_star[digits..]);
         }
     }
-    let truncated = entry.len() >= MAX_ERROR_STR - 1;
-    let (head, context) = split_context(body);
-    let (head, action) = split_action(head);
-    let message_with_errno = head;
-    let (message, errno, errno_text) = split_errno(head);
-    Some(Entry {
+    Some(Head {
         civil,
         level,
         pid,
         conn,
+        body,
+        len: entry.len(),
+    })
+}
+
+/// Parses a whole entry: the head, then message, errno, action and context.
+pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
+    parse_head(entry).map(split_body)
+}
+
+/// Splits a head's body into message, errno, action and context.
+pub fn split_body(h: Head<'_>) -> Entry<'_> {
+    let truncated = h.len >= MAX_ERROR_STR - 1;
+    let (head, context) = split_context(h.body);
+    let (head, action) = split_action(head);
+    let message_with_errno = head;
+    let (message, errno, errno_text) = split_errno(head);
+    Entry {
+        civil: h.civil,
+        level: h.level,
+        pid: h.pid,
+        conn: h.conn,
         message,
         message_with_errno,
         errno,
@@ -124,7 +154,7 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
         action,
         context,
         truncated,
-    })
+    }
 }
 
 /// Finds the context from the right: the last `, client: ` that is followed by an
