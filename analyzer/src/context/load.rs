@@ -173,6 +173,10 @@ impl<'a> Loader<'a> {
         stats: &mut InputStats,
         progress: &mut Progress,
     ) -> io::Result<()> {
+        if input.kind == InputKind::Kernel {
+            // Even an empty kernel log tells: no OOM kill, no crash.
+            ctx.has_kernel_log = true;
+        }
         let mut clock = LocalClock::new(self.zone);
         let mut envelope = Envelope::new(LocalClock::new(self.zone), self.reference);
         let source = input.kind.evidence_source();

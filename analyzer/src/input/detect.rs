@@ -24,6 +24,8 @@ static COMBINED_ACCESS: LazyLock<Regex> = LazyLock::new(|| {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sniffed {
     pub kind: Option<InputKind>,
+    /// No non-blank line at all.
+    pub empty: bool,
     /// Year and month of the latest dated line seen (for RFC 3164 lines without year).
     pub latest_year_month: Option<(i16, i8)>,
 }
@@ -96,6 +98,7 @@ pub fn sniff(path: &Path) -> io::Result<Sniffed> {
     let mut latest: Option<(i16, i8)> = None;
     let mut seen = 0;
     let mut binary = 0;
+    let mut nonblank = 0;
     let mut buf = Vec::with_capacity(4096);
     while reader.next_line(&mut buf)? {
         let line = &buf[..];
@@ -103,6 +106,9 @@ pub fn sniff(path: &Path) -> io::Result<Sniffed> {
             binary += 1;
         }
         let line = text(line);
+        if !line.trim().is_empty() {
+            nonblank += 1;
+        }
         if let Some(ym) = year_month(&line) {
             latest = Some(latest.map_or(ym, |l| l.max(ym)));
         }
@@ -120,6 +126,7 @@ pub fn sniff(path: &Path) -> io::Result<Sniffed> {
     if binary > seen / 2 {
         return Ok(Sniffed {
             kind: None,
+            empty: false,
             latest_year_month: latest,
         });
     }
@@ -131,7 +138,30 @@ pub fn sniff(path: &Path) -> io::Result<Sniffed> {
         .map(|(_, (k, _))| *k);
     Ok(Sniffed {
         kind,
+        empty: nonblank == 0,
         latest_year_month: latest,
+    })
+}
+
+/// The kind an (empty) file's name suggests: `kern.log`, `dmesg.txt`, `php8.2-fpm.log`,
+/// `gatelog.jsonl`, `access.log`, `error.log`.
+pub fn kind_from_name(path: &Path) -> Option<InputKind> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let has = |s: &str| name.contains(s);
+    Some(if has("kern") || has("dmesg") || has("kmsg") {
+        InputKind::Kernel
+    } else if has("journal") || has("syslog") {
+        InputKind::Journal
+    } else if has("fpm") && !has(".conf") {
+        InputKind::Fpm
+    } else if has("gatelog") || name.ends_with(".jsonl") {
+        InputKind::Records
+    } else if has("access") {
+        InputKind::NginxAccess
+    } else if has("error") {
+        InputKind::NginxError
+    } else {
+        return None;
     })
 }
 
@@ -195,6 +225,15 @@ mod tests {
         );
         assert_eq!(kind_of("server {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass unix:/run/php/php8.2-fpm.sock;\n    }\n}\n"), Some(InputKind::NginxConf));
         assert_eq!(kind_of("hello\nworld\n"), None);
+        assert_eq!(
+            kind_from_name(Path::new("/x/kernel.log")),
+            Some(InputKind::Kernel)
+        );
+        assert_eq!(
+            kind_from_name(Path::new("php8.2-fpm.log.1")),
+            Some(InputKind::Fpm)
+        );
+        assert_eq!(kind_from_name(Path::new("www.conf")), None);
         assert_eq!(
             kind_of("{\n  \"cause\": 6,\n  \"x\": [\n    1\n  ]\n}\n"),
             None

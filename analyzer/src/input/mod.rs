@@ -16,6 +16,9 @@ use crate::model::InputKind;
 pub enum DetectedBy {
     Flag,
     Content,
+    /// An empty file, recognised by its name. An empty kernel log still says
+    /// something: no OOM kill and no crash happened.
+    Name,
 }
 
 /// One file to read.
@@ -99,10 +102,16 @@ pub fn resolve(requested: &[Requested]) -> Result<Resolved, InputError> {
             if let Some(ym) = sniffed.latest_year_month {
                 out.latest_year_month = Some(out.latest_year_month.map_or(ym, |l| l.max(ym)));
             }
-            let (kind, detected_by) = match (req.kind, sniffed.kind) {
-                (Some(k), _) => (k, DetectedBy::Flag),
-                (None, Some(k)) => (k, DetectedBy::Content),
-                (None, None) => {
+            let by_name = if sniffed.empty {
+                detect::kind_from_name(&file)
+            } else {
+                None
+            };
+            let (kind, detected_by) = match (req.kind, sniffed.kind, by_name) {
+                (Some(k), _, _) => (k, DetectedBy::Flag),
+                (None, Some(k), _) => (k, DetectedBy::Content),
+                (None, None, Some(k)) => (k, DetectedBy::Name),
+                (None, None, None) => {
                     out.skipped.push(Skipped {
                         reason: if size == 0 {
                             "empty".to_string()

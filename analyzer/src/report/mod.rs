@@ -210,6 +210,7 @@ impl RunInfo {
         match d {
             DetectedBy::Flag => "flag",
             DetectedBy::Content => "content",
+            DetectedBy::Name => "name",
         }
     }
 }
