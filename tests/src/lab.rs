@@ -71,7 +71,8 @@ pub struct Lab {
     pub started_ms: i64,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -11,7 +11,10 @@
 //! - [`cgroup`], [`kmsg`]: a memory cgroup for real OOM kills; the kernel log.
 //! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
 //!   seven causes as reusable functions that leave their logs in a directory.
+//! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
+//!   report against the injected causes.
 
+pub mod analyzer;
 pub mod cgroup;
 pub mod check;
 pub mod client;

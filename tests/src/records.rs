@@ -3,9 +3,10 @@
 //!
 //! The schema check interprets the subset of JSON Schema (2020-12) the schema file
 //! uses: `type` (one or a list), `const`, `enum`, `required`, `properties`,
-//! `additionalProperties: false`, `items`, `pattern` and local `$ref`s into `$defs`.
-//! A keyword it does not know makes the check fail loudly, so a schema change cannot
-//! silently turn the check off.
+//! `additionalProperties: false`, `items`, `pattern` and local `$ref`s into `$defs`
+//! (and, for the analyzer's report schema, `anyOf`, `minimum`, `maximum`,
+//! `maxItems`, `additionalProperties` with a schema: see [`validate_against`]). A keyword it does not know makes the check
+//! fail loudly, so a schema change cannot silently turn the check off.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -107,11 +108,18 @@ pub fn wait_for(path: &Path, n: usize, timeout: Duration) -> Result<Vec<Value>, 
     }
 }
 
+/// Validates `v` against `schema` (a JSON Schema using only the keywords listed in
+/// the module docs); returns every violation.
+pub fn validate_against(schema: &Value, v: &Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    check(schema, schema, v, "$", &mut errs);
+    errs
+}
+
 /// Validates `v` against the record schema; returns every violation.
 pub fn validate(v: &Value) -> Result<(), String> {
     let schema = schema()?;
-    let mut errs = Vec::new();
-    check(schema, schema, v, "$", &mut errs);
+    let errs = validate_against(schema, v);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -217,8 +225,44 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
                             }
                         }
                     }
+                } else if kv.is_object() {
+                    // A schema for the values of the keys `properties` does not name.
+                    if let Some(o) = v.as_object() {
+                        let props = obj.get("properties").and_then(|p| p.as_object());
+                        for (key, val) in o {
+                            if !props.is_some_and(|p| p.contains_key(key)) {
+                                check(root, kv, val, &format!("{at}.{key}"), errs);
+                            }
+                        }
+                    }
                 } else {
                     errs.push(format!("{at}: unsupported additionalProperties {kv}"));
+                }
+            }
+            "anyOf" => {
+                let alts = kv.as_array().map(Vec::as_slice).unwrap_or_default();
+                let ok = alts.iter().any(|alt| {
+                    let mut sub = Vec::new();
+                    check(root, alt, v, at, &mut sub);
+                    sub.is_empty()
+                });
+                if !ok {
+                    errs.push(format!("{at}: {v} matches none of anyOf {kv}"));
+                }
+            }
+            "minimum" | "maximum" => {
+                if let (Some(bound), Some(x)) = (kv.as_f64(), v.as_f64()) {
+                    let ok = if k == "minimum" { x >= bound } else { x <= bound };
+                    if !ok {
+                        errs.push(format!("{at}: {v} violates {k} {kv}"));
+                    }
+                }
+            }
+            "maxItems" => {
+                if let (Some(max), Some(a)) = (kv.as_u64(), v.as_array()) {
+                    if a.len() as u64 > max {
+                        errs.push(format!("{at}: {} items, maxItems {max}", a.len()));
+                    }
                 }
             }
             "items" => {
@@ -346,6 +390,32 @@ mod tests {
         let e = validate(&bad).expect_err("invalid record");
         assert!(
             e.contains("dialing") && e.contains("extra") && e.contains("yesterday"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn any_of_and_bounds() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "t": { "anyOf": [{ "type": "string", "pattern": "^a" }, { "type": "null" }] },
+                "c": { "type": "number", "minimum": 0, "maximum": 1 },
+                "l": { "type": "array", "maxItems": 2 },
+                "m": { "type": "object", "additionalProperties": { "type": "integer" } }
+            }
+        });
+        let ok = serde_json::json!({"t": null, "c": 0.5, "l": [1, 2], "m": {"502": 3}});
+        assert!(validate_against(&schema, &ok).is_empty());
+        let ok2 = serde_json::json!({"t": "abc", "c": 1, "l": []});
+        assert!(validate_against(&schema, &ok2).is_empty());
+        let bad = serde_json::json!({"t": "xyz", "c": 1.5, "l": [1, 2, 3], "m": {"504": "x"}});
+        let e = validate_against(&schema, &bad).join("\n");
+        assert!(
+            e.contains("anyOf")
+                && e.contains("maximum")
+                && e.contains("maxItems")
+                && e.contains("$.m.504"),
             "{e}"
         );
     }

@@ -13,6 +13,8 @@
 //! | `php-fpm.log`      | PHP-FPM's error log (log_level notice)                     |
 //! | `kernel.log`       | `dmesg` lines of this run (OOM block, segfault), if any    |
 //! | `gatelog.jsonl`    | the module's records (absent without the module)           |
+//! | `nginx.conf`       | the generated NGINX config (its `include` is the lab's)    |
+//! | `php-fpm-www.conf` | the generated PHP-FPM config (global section + pool)       |
 //! | `scenario.json`    | fault name, cause number (1-7), flavour, requests sent     |
 //!
 //! Analyzer end-to-end tests can produce such a directory with [`run_to_dir`] (or the
@@ -156,6 +158,8 @@ pub struct FaultRun {
     pub timeouts: Timeouts,
     /// PHP-FPM's error log.
     pub fpm_log: Option<PathBuf>,
+    /// PHP-FPM's generated config (`[global]` + the pool).
+    pub fpm_conf: Option<PathBuf>,
     /// FPM master and worker pids seen during the run.
     pub fpm_pids: Vec<u32>,
     /// This run's kernel log lines, or why they could not be read.
@@ -179,7 +183,7 @@ fn expect_status(r: Response, want: u16) -> Result<Response, String> {
     }
 }
 
-fn wait_text(path: &Path, needle: &str, timeout: Duration) -> Result<String, String> {
+pub fn wait_text(path: &Path, needle: &str, timeout: Duration) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -197,7 +201,7 @@ fn wait_text(path: &Path, needle: &str, timeout: Duration) -> Result<String, Str
 }
 
 /// FPM child pids named in its log (`child N ...`).
-fn pids_in_fpm_log(text: &str) -> Vec<u32> {
+pub fn pids_in_fpm_log(text: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for w in text.split("child ").skip(1) {
         if let Some(n) = w
@@ -296,6 +300,7 @@ impl Setup {
             peer: fail.4,
             timeouts: T,
             fpm_log: Some(self.fpm.log.clone()),
+            fpm_conf: Some(self.fpm.conf.clone()),
             fpm_pids: self.pids.clone(),
             kernel,
             notes,
@@ -730,28 +735,13 @@ impl FaultRun {
 
     /// Copies the evidence into `dir` (see the module docs for the files).
     pub fn save(&self, lab: &Lab, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let copy = |from: &Path, to: &str| -> Result<(), String> {
-            if from.exists() {
-                std::fs::copy(from, dir.join(to))
-                    .map_err(|e| format!("copy {} to {}: {e}", from.display(), dir.display()))?;
-            }
-            Ok(())
-        };
-        copy(&lab.prefix.path("logs/error.log"), "nginx-error.log")?;
-        copy(&lab.prefix.path("logs/access.log"), "nginx-access.log")?;
-        copy(&lab.records_path(), "gatelog.jsonl")?;
-        if let Some(l) = &self.fpm_log {
-            copy(l, "php-fpm.log")?;
-        }
-        if let Ok(k) = &self.kernel {
-            let mut text = k.join("\n");
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            std::fs::write(dir.join("kernel.log"), text)
-                .map_err(|e| format!("writing kernel.log: {e}"))?;
-        }
+        save_logs(
+            lab,
+            dir,
+            self.fpm_log.as_deref(),
+            self.fpm_conf.as_deref(),
+            &self.kernel,
+        )?;
         let meta = json!({
             "fault": self.fault.name(),
             "cause": self.fault.cause(),
@@ -773,6 +763,51 @@ impl FaultRun {
         std::fs::write(dir.join("scenario.json"), text + "\n")
             .map_err(|e| format!("writing scenario.json: {e}"))
     }
+}
+
+/// Copies a lab's evidence into `dir`: `nginx-error.log`, `nginx-access.log`,
+/// `gatelog.jsonl`, `php-fpm.log` (from `fpm_log`), `nginx.conf`, the FPM config
+/// under its own name (`php-fpm-<pool>.conf`), and `kernel.log` (the given lines;
+/// not written when the kernel log could not be read).
+pub fn save_logs(
+    lab: &Lab,
+    dir: &Path,
+    fpm_log: Option<&Path>,
+    fpm_conf: Option<&Path>,
+    kernel: &Result<Vec<String>, String>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let copy = |from: &Path, to: &str| -> Result<(), String> {
+        if from.exists() {
+            std::fs::copy(from, dir.join(to))
+                .map_err(|e| format!("copy {} to {}: {e}", from.display(), dir.display()))?;
+        }
+        Ok(())
+    };
+    copy(&lab.prefix.path("logs/error.log"), "nginx-error.log")?;
+    copy(&lab.prefix.path("logs/access.log"), "nginx-access.log")?;
+    copy(&lab.records_path(), "gatelog.jsonl")?;
+    if let Some(l) = fpm_log {
+        copy(l, "php-fpm.log")?;
+    }
+    // The configs, for the analyzer's fixes (socket paths, pool settings, timeouts).
+    copy(&lab.prefix.path("conf/nginx.conf"), "nginx.conf")?;
+    if let Some(c) = fpm_conf {
+        let name = c
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "php-fpm.conf".into());
+        copy(c, &name)?;
+    }
+    if let Ok(k) = kernel {
+        let mut text = k.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(dir.join("kernel.log"), text)
+            .map_err(|e| format!("writing kernel.log: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Checks a run: every failed request's NGINX error-log line is the expected one

@@ -1,5 +1,6 @@
 //! The tests, by topic.
 
+mod analyzer;
 mod config;
 mod faults;
 mod logs;
@@ -18,5 +19,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(protocol::all());
     v.extend(logs::all());
     v.extend(config::all());
+    v.extend(analyzer::all());
     v
 }
