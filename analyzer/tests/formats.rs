@@ -331,3 +331,122 @@ fn lines_not_understood_are_counted_and_shown() {
     assert_eq!(report["failures"][0]["cause"], "socket-permission-denied");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gatelog-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn guide_formula_for_max_children_with_the_users_memory() {
+    // The guide's example: 16 GB, 4 GB reserved, 80 MB workers -> 153.
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        "--ram-mb",
+        "16384",
+        "--reserved-mb",
+        "4096",
+        "--worker-mb",
+        "80",
+        &fixture("4-max-children-exhausted"),
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let fix = report["failures"][0]["fix"].as_str().unwrap();
+    assert!(fix.contains("= 153"), "{fix}");
+    assert!(fix.contains("now 5"), "{fix}");
+}
+
+#[test]
+fn since_and_until_bound_the_failures() {
+    let dir = fixture("1-fpm-not-running");
+    let count = |extra: &[&str]| {
+        let mut args = vec!["analyze", "--format", "json", "--tz", "UTC"];
+        args.extend_from_slice(extra);
+        args.push(&dir);
+        let report: Value = serde_json::from_str(&stdout(&gatelog(&args))).unwrap();
+        (
+            report["failures"].as_array().unwrap().len(),
+            report["summary"]["outside_window"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(count(&[]), (2, 0));
+    assert_eq!(count(&["--since", "2026-04-02 14:23:18"]), (0, 2));
+    assert_eq!(count(&["--until", "2026-04-02T14:23:17Z"]), (2, 0));
+    assert_eq!(count(&["--until", "2026-04-02 14:00:00"]), (0, 2));
+}
+
+#[test]
+fn rotated_and_compressed_inputs_in_a_directory() {
+    use std::io::Write;
+    let src = root().join("tests/fixtures/guide/6-worker-oom-killed");
+    let dir = temp_dir("rotated");
+    // error.log.1 (plain) and php8.2-fpm.log.2.gz (gzip), dmesg as is.
+    std::fs::copy(src.join("error.log"), dir.join("error.log.1")).unwrap();
+    std::fs::copy(src.join("dmesg.txt"), dir.join("dmesg.txt")).unwrap();
+    let fpm = std::fs::read(src.join("php8.2-fpm.log")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&fpm).unwrap();
+    std::fs::write(dir.join("php8.2-fpm.log.2.gz"), gz.finish().unwrap()).unwrap();
+    let o = gatelog(&["analyze", "--format", "json", dir.to_str().unwrap()]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        report["failures"][0]["cause"], "worker-oom-killed",
+        "{report}"
+    );
+    let kinds: Vec<_> = report["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["kernel", "nginx-error", "fpm"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn record_error_line_and_access_entry_are_one_failure() {
+    let dir = temp_dir("join");
+    std::fs::write(
+        dir.join("gatelog.jsonl"),
+        r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.120+00:00","pid":1234,"conn":5678,"request_id":"abc","status":502,"origin":"nginx","recovered":false,"client":"10.0.0.1","server":"example.com","host":"example.com","method":"GET","uri":"/","protocol":"HTTP/1.1","request_time_ms":3,"upstream":"unix:/run/php/php8.2-fpm.sock","attempts":[{"peer":"unix:/run/php/php8.2-fpm.sock","phase":"connect","errno":13,"errno_name":"EACCES","error":"Permission denied","event":"connect_failed","message":"connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied)","level":"crit","status":502,"connect_ms":null,"header_ms":null,"response_ms":null}],"timeouts_ms":{"connect":60000,"send":60000,"read":60000},"fastcgi_stderr":null}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("error.log"),
+        "2026/04/02 14:23:17 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 10.0.0.1, server: example.com, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"example.com\"\n\
+         2026/04/02 14:23:40 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 10.0.0.1, server: example.com, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"example.com\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("access.json"),
+        "{\"msec\":\"1775139797.121\",\"status\":\"502\",\"request_id\":\"abc\",\"connection\":\"5678\",\"request\":\"GET / HTTP/1.1\"}\n\
+         {\"msec\":\"1775139820.001\",\"status\":\"502\",\"request_id\":\"def\",\"connection\":\"5678\",\"request\":\"GET / HTTP/1.1\"}\n",
+    )
+    .unwrap();
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        "--tz",
+        "UTC",
+        dir.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let failures = report["failures"].as_array().unwrap();
+    // The first request was seen three times, the second (23 s later, same
+    // keepalive connection) twice.
+    assert_eq!(failures.len(), 2, "{report:#}");
+    assert_eq!(failures[0]["request_id"], "abc");
+    assert_eq!(
+        failures[0]["seen_in"],
+        serde_json::json!(["record", "error_log", "access_log"])
+    );
+    assert_eq!(failures[1]["request_id"], "def");
+    assert_eq!(failures[1]["status_inferred"], false);
+    assert_eq!(report["summary"]["joined_lines"], 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
