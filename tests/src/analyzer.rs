@@ -614,11 +614,12 @@ pub fn fpm_line_ms(text: &str) -> Option<i64> {
     let (date, time) = inner.split_once(' ')?;
     let mut d = date.split('-');
     let day: i32 = d.next()?.parse().ok()?;
+    let name = d.next()?;
     let mon = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
-    .position(|m| Some(*m) == d.next())? as i32;
+    .position(|m| *m == name)? as i32;
     let year: i32 = d.next()?.parse().ok()?;
     let mut t = time.split(['.', ':']);
     let h: i32 = t.next()?.parse().ok()?;

@@ -674,6 +674,44 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     Ok(finish_verdict(&lab, "mixed run"))
 }
 
+/// One slow request on an idle static pool of two workers: a read timeout (5), not
+/// a saturated pool — one worker stayed free, nothing waited. (The scenario
+/// `cause5_read_timeout` uses a pool of one.)
+fn read_timeout_static_pool_of_two(flavour: &Flavour) -> TestResult {
+    analyzer::binary()?;
+    let lab = Lab::new(flavour, "an-rt-static-two")?;
+    let kmark = kmsg::mark();
+    let pool = Pool::unix(&lab.prefix, "www", 2);
+    let fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
+    let port = free_port()?;
+    let t = Timeouts::new(2000, 3000, 1000);
+    let main = lab.php_location("~ \\.php$", &pool.listen.nginx_addr(), t, "");
+    let http = format!("{}{}", lab.default_gatelog(), lab.server(port, &main));
+    let nginx = lab.start_nginx(http, &[port])?;
+    let mut j = Journal::new(port);
+    j.ok("start", 2)?;
+    j.fail(
+        "read-timeout",
+        slug(5),
+        get_path("/sleep.php?ms=2500&phase=read-timeout"),
+    )?;
+    // The other worker was free all along.
+    j.ok("meanwhile", 2)?;
+    settle(&lab, &j.responses(), j.failed())?;
+    drop(nginx);
+    let mut pids = vec![fpm.master_pid()];
+    pids.extend(fpm.worker_pids());
+    let kernel = kernel_lines(&kmark, &pids, None);
+    let (fpm_log, fpm_conf) = (fpm.log.clone(), fpm.conf.clone());
+    drop(fpm);
+    let dir = lab.prefix.path("out");
+    scenarios::save_logs(&lab, &dir, Some(&fpm_log), Some(&fpm_conf), &kernel)?;
+    let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
+    let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
+    report_errors("read timeout on a static pool of two", errs, &dir)?;
+    Ok(finish_verdict(&lab, "read timeout on a static pool of two"))
+}
+
 /// A real run (the segfault scenario) for the format and exit-status tests: returns
 /// the lab (keeps the files) and the evidence directory.
 fn real_run(flavour: &Flavour, fault: Fault, label: &str) -> Result<(Lab, PathBuf), RunError> {
@@ -907,6 +945,10 @@ fn exit_codes(flavour: &Flavour) -> TestResult {
 
 pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = fault_tests();
+    v.push((
+        "analyzer_read_timeout_static_pool_of_two",
+        read_timeout_static_pool_of_two as Body,
+    ));
     v.push(("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle as Body));
     v.push(("analyzer_mixed_worker_deaths", mixed_worker_deaths as Body));
     v.push(("analyzer_text_and_markdown", text_and_markdown as Body));
