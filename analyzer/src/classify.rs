@@ -98,7 +98,7 @@ impl Classifier {
                 .map(|p| p.pool.name.clone());
         }
         if v.cause != Cause::Unknown {
-            for key in [f.upstream.as_deref(), f.peer.as_ref().map(|p| p.0.as_str())]
+            for key in [f.upstream.as_deref(), f.peer.as_ref().map(|p| p.as_str())]
                 .into_iter()
                 .flatten()
             {
@@ -138,7 +138,7 @@ impl Classifier {
     }
 
     fn no_live_upstreams(&self, f: &Failure) -> Verdict {
-        let recent = [f.upstream.as_deref(), f.peer.as_ref().map(|p| p.0.as_str())]
+        let recent = [f.upstream.as_deref(), f.peer.as_ref().map(|p| p.as_str())]
             .into_iter()
             .flatten()
             .find_map(|k| self.recent_by_upstream.get(k))
@@ -220,7 +220,7 @@ fn no_such_socket(f: &Failure, peer: Option<&Peer>, ctx: &Context, hist: &Histor
     let elsewhere = listens
         .iter()
         .find(|(l, _, _)| peer.is_none_or_not_reaching(l));
-    let peer_name = peer.map_or("the socket".to_string(), |p| p.0.clone());
+    let peer_name = peer.map_or("the socket".to_string(), |p| p.0.to_string());
     let mut v = match ctx.fpm_state_at(t) {
         FpmState::Down(ev) => {
             let mut v = Verdict::new(

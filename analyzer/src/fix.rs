@@ -109,7 +109,7 @@ fn setting_at(pool: &PoolConf, key: &str) -> String {
 pub fn fix_for(v: &Verdict, f: &Failure, ctx: &Context, mem: MemoryOverrides) -> String {
     let facts = &v.facts;
     let peer = facts.peer.as_ref().or(f.peer.as_ref());
-    let peer_s = peer.map_or("the FPM socket".to_string(), |p| p.0.clone());
+    let peer_s = peer.map_or("the FPM socket".to_string(), |p| p.0.to_string());
     let unit = fpm_unit(ctx, peer);
     let pool = pool_of(ctx, facts);
     match v.cause {
@@ -161,8 +161,8 @@ pub fn fix_for(v: &Verdict, f: &Failure, ctx: &Context, mem: MemoryOverrides) ->
             let target = facts
                 .fpm_listen
                 .as_ref()
-                .map(|l| l.0.clone())
-                .or_else(|| pool.and_then(|p| p.listen()).map(|l| l.0));
+                .map(|l| l.0.to_string())
+                .or_else(|| pool.and_then(|p| p.listen()).map(|l| l.0.to_string()));
             let mut s = match &target {
                 Some(t) => format!("NGINX connects to {peer_s} but PHP-FPM listens on {t}. Change the NGINX config to `fastcgi_pass {t};`"),
                 None => format!(

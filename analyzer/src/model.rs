@@ -252,7 +252,7 @@ pub fn clip(s: &str, max: usize) -> String {
 /// `unix:/run/php/x.sock` or `host:port`, the form records and `$upstream_addr` use.
 /// Normalised so that NGINX's spellings and FPM's `listen` compare.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Peer(pub String);
+pub struct Peer(pub Arc<str>);
 
 impl Peer {
     /// From NGINX's `upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:"` value, a
@@ -266,25 +266,29 @@ impl Peer {
             // NGINX appends ':' + uri to unix peers; FastCGI has an empty uri.
             let path = path.split(':').next().unwrap_or(path);
             if !path.starts_with("/var/run/") {
-                return Peer(v[..5 + path.len()].to_string());
+                return Peer(Arc::from(&v[..5 + path.len()]));
             }
-            return Peer(format!("unix:{}", normalise_socket_path(path)));
+            return Peer(Arc::from(format!("unix:{}", normalise_socket_path(path))));
         }
         // TCP: drop a proxied URI after host:port.
         let v = v.split('/').next().unwrap_or(v);
-        Peer(v.to_string())
+        Peer(Arc::from(v))
     }
 
     /// From FPM's `listen` value: a path, `9000`, `127.0.0.1:9000`, `[::]:9000`.
     pub fn from_fpm_listen(value: &str) -> Peer {
         let v = value.trim().trim_matches('"').trim_matches('\'');
         if v.starts_with('/') {
-            return Peer(format!("unix:{}", normalise_socket_path(v)));
+            return Peer(Arc::from(format!("unix:{}", normalise_socket_path(v))));
         }
         if v.bytes().all(|b| b.is_ascii_digit()) {
-            return Peer(format!("*:{v}"));
+            return Peer(Arc::from(format!("*:{v}")));
         }
-        Peer(v.to_string())
+        Peer(Arc::from(v))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn unix_path(&self) -> Option<&str> {
@@ -375,7 +379,7 @@ mod tests {
         assert_eq!(a, c);
         assert_eq!(a.unix_path(), Some("/run/php/php8.2-fpm.sock"));
         let t = Peer::from_nginx("fastcgi://127.0.0.1:9000");
-        assert_eq!(t.0, "127.0.0.1:9000");
+        assert_eq!(t.as_str(), "127.0.0.1:9000");
         assert!(t.reaches(&Peer::from_fpm_listen("9000")));
         assert!(t.reaches(&Peer::from_fpm_listen("127.0.0.1:9000")));
         assert!(
@@ -384,7 +388,7 @@ mod tests {
         assert!(!t.reaches(&Peer::from_fpm_listen("9001")));
         assert!(!a.reaches(&Peer::from_fpm_listen("/run/php/php8.1-fpm.sock")));
         assert_eq!(
-            Peer::from_nginx("http://10.0.0.2:8080/app/").0,
+            Peer::from_nginx("http://10.0.0.2:8080/app/").as_str(),
             "10.0.0.2:8080"
         );
     }

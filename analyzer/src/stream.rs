@@ -269,7 +269,7 @@ impl Source {
                 let peer = nginx::connect_peer(e.message)
                     .map(Peer::from_nginx)
                     .or_else(|| upstream_peer.clone());
-                let upstream = upstream_peer.map(|p| p.0);
+                let upstream = upstream_peer.map(|p| p.0.to_string());
                 let failure = Failure {
                     time,
                     pid: Some(e.pid),

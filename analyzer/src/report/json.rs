@@ -94,7 +94,7 @@ impl<W: Write> Report for JsonReport<W> {
             request_id: f.request_id.as_deref(),
             status: f.status,
             status_inferred: f.status_inferred,
-            peer: f.peer.as_ref().map(|p| p.0.as_str()),
+            peer: f.peer.as_ref().map(|p| p.as_str()),
             upstream: f.upstream.as_deref(),
             request: f.request.as_deref(),
             client: f.client.as_deref(),

@@ -173,7 +173,7 @@ impl Summary {
             first: f.time,
             last: f.time,
             count: 1,
-            peer: f.peer.as_ref().map(|p| p.0.clone()),
+            peer: f.peer.as_ref().map(|p| p.0.to_string()),
             example: f
                 .decisive()
                 .map(|a| a.message.clone())
