@@ -79,6 +79,33 @@ impl Verdict {
 #[derive(Default)]
 pub struct Classifier {
     recent_by_upstream: HashMap<String, (EpochMs, Cause)>,
+    /// Worker deaths already matched to a failure. A worker serves one request at a
+    /// time, so one death explains one failure: the next failure takes another.
+    used_deaths: UsedDeaths,
+}
+
+/// Worker pids whose death explained a failure, with when (pruned as time moves on).
+#[derive(Default)]
+pub struct UsedDeaths {
+    by_pid: HashMap<u32, EpochMs>,
+    inserts: u32,
+}
+
+impl UsedDeaths {
+    fn contains(&self, pid: u32, at: Option<EpochMs>) -> bool {
+        // The same pid dying again much later is another worker (pids are reused).
+        self.by_pid
+            .get(&pid)
+            .is_some_and(|&t| at.map_or(true, |a| a.distance(t) <= 60_000))
+    }
+
+    fn insert(&mut self, pid: u32, at: EpochMs) {
+        self.by_pid.insert(pid, at);
+        self.inserts += 1;
+        if self.inserts % 1024 == 0 {
+            self.by_pid.retain(|_, t| t.distance(at) <= 600_000);
+        }
+    }
 }
 
 impl Classifier {
@@ -114,13 +141,13 @@ impl Classifier {
         v
     }
 
-    fn by_attempt(&self, f: &Failure, a: &Attempt, ctx: &Context, hist: &History) -> Verdict {
+    fn by_attempt(&mut self, f: &Failure, a: &Attempt, ctx: &Context, hist: &History) -> Verdict {
         use AttemptEvent as E;
         match a.event {
             E::ConnectFailed => connect_failed(f, a, ctx, hist),
             E::TimedOut if a.phase == Some(Phase::Connect) => connect_timeout(f, ctx),
             E::TimedOut => read_timeout(f, ctx, hist),
-            E::Reset | E::ClosedPrematurely | E::RecvFailed | E::SendFailed => worker_died(f, ctx),
+            E::Reset | E::ClosedPrematurely | E::RecvFailed | E::SendFailed => worker_died(f, ctx, &mut self.used_deaths),
             E::InvalidHeader | E::HeaderTooBig | E::ProtocolError | E::PrematurelySent => invalid_response(f, a, ctx),
             E::NoLiveUpstreams => self.no_live_upstreams(f),
             E::UpstreamStatus => Verdict::new(
@@ -160,8 +187,8 @@ impl Classifier {
     }
 
     /// An access-log 502/504 without error-log line or record: only context can tell.
-    fn without_attempt(&self, f: &Failure, ctx: &Context) -> Verdict {
-        let mut v = worker_died(f, ctx);
+    fn without_attempt(&mut self, f: &Failure, ctx: &Context) -> Verdict {
+        let mut v = worker_died(f, ctx, &mut self.used_deaths);
         if v.confidence <= 0.5 {
             v = Verdict::new(
                 Cause::Unknown,
@@ -411,6 +438,12 @@ fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdict {
     let pool_conf = f.peer.as_ref().and_then(|p| ctx.pool_for_peer(p));
     let pool = pool_conf.map(|p| p.pool.name.as_str());
     let warnings = ctx.max_children_warnings(t.minus_ms(rt + 10_000), t.plus_ms(2_000), pool);
+    // A (re)start of FPM after the warning gave the pool fresh workers.
+    let restarted = ctx.last_start_at_or_before(t);
+    let warnings: Vec<_> = warnings
+        .into_iter()
+        .filter(|w| restarted.map_or(true, |s| w.at.is_some_and(|a| a >= s)))
+        .collect();
     let path = f.request.as_deref().map(request_path);
     let timers = ctx.request_timers(t.minus_ms(rt + 5_000), t.plus_ms(60_000), path);
     let mut v = if let Some(w) = warnings.last() {
@@ -493,13 +526,32 @@ fn signal_label(signal: Option<u32>, name: Option<&str>) -> String {
 }
 
 /// The connection dropped before a response: which worker died, and why.
-fn worker_died(f: &Failure, ctx: &Context) -> Verdict {
+fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> Verdict {
     let t = f.time;
     let deaths = ctx.child_deaths(t.minus_ms(DEATH_WINDOW_MS), t.plus_ms(DEATH_WINDOW_MS));
-    let nearest = deaths
-        .iter()
-        .min_by_key(|d| d.at.map_or(i64::MAX, |a| a.distance(t)));
-    if let Some(death) = nearest {
+    // FPM logs whole seconds: the distance is to that second, and deaths within one
+    // second keep their log order (failures arrive in time order too). A death
+    // already matched to an earlier failure comes last.
+    let to_second = |at: Option<EpochMs>| {
+        at.map_or(i64::MAX, |a| {
+            if t < a {
+                a.0 - t.0
+            } else {
+                (t.0 - a.0 - 999).max(0)
+            }
+        })
+    };
+    let best = deaths.iter().enumerate().min_by_key(|(i, d)| {
+        let pid = match d.event {
+            FpmEvent::ChildExited { pid, .. } => pid,
+            _ => 0,
+        };
+        (used.contains(pid, d.at), to_second(d.at), *i)
+    });
+    if let Some((_, death)) = best {
+        if let (FpmEvent::ChildExited { pid, .. }, Some(at)) = (&death.event, death.at) {
+            used.insert(*pid, at);
+        }
         return from_child_death(f, death, ctx);
     }
     // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
@@ -959,6 +1011,54 @@ mod tests {
         let v = classify(&f, &Context::default());
         assert_eq!(v.cause, Cause::ReadTimeout);
         assert!(v.confidence < 0.7);
+    }
+
+    #[test]
+    fn a_restart_after_the_warning_ends_the_saturation() {
+        let f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
+        let mut ctx = Context::default();
+        fpm(
+            &mut ctx,
+            -8_000,
+            FpmEvent::MaxChildren {
+                pool: "www".into(),
+                limit: 1,
+            },
+        );
+        fpm(&mut ctx, -5_000, FpmEvent::Running { pid: 900 });
+        assert_eq!(classify(&f, &ctx).cause, Cause::ReadTimeout);
+    }
+
+    #[test]
+    fn one_death_explains_one_failure() {
+        // An OOM kill and a segfault in the same second: the first failure takes
+        // the first death, the second failure the other one.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(2735, Some(9), Some("SIGKILL"), None));
+        fpm(&mut ctx, 0, exit(2749, Some(11), Some("SIGSEGV"), None));
+        kernel(
+            &mut ctx,
+            0,
+            KernelEvent::OomKilled {
+                pid: 2735,
+                comm: "php-fpm8.2".into(),
+                anon_rss_kb: None,
+                memcg: true,
+            },
+        );
+        let mut c = Classifier::default();
+        let mut first = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
+        first.time = EpochMs(T + 565);
+        let mut second = first.clone();
+        second.time = EpochMs(T + 992);
+        assert_eq!(
+            c.classify(&first, &ctx, &History::default()).cause,
+            Cause::WorkerOomKilled
+        );
+        assert_eq!(
+            c.classify(&second, &ctx, &History::default()).cause,
+            Cause::InvalidResponse
+        );
     }
 
     #[test]

@@ -206,6 +206,16 @@ impl Context {
         }
     }
 
+    /// The last time FPM (re)started at or before `t`, from its lifecycle lines.
+    pub fn last_start_at_or_before(&self, t: EpochMs) -> Option<EpochMs> {
+        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        self.lifecycle[..after]
+            .iter()
+            .rev()
+            .find(|(_, down, _)| !down)
+            .map(|(at, _, _)| *at)
+    }
+
     /// Whether a lifecycle transition happened within `window_ms` of `t`.
     pub fn lifecycle_near(&self, ev: &Evidence, t: EpochMs, window_ms: i64) -> bool {
         let from = self
