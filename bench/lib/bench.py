@@ -819,6 +819,11 @@ def machine():
                 mem = int(line.split()[1]) // 1024 // 1024
     commit = cmd_out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     dirty = cmd_out(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    parts = {}
+    for part in ("ngx-module", "analyzer"):
+        c = cmd_out(["git", "-C", ROOT, "log", "-1", "--format=%h", "--", part])
+        d = cmd_out(["git", "-C", ROOT, "status", "--porcelain", "--", part])
+        parts[part] = (c or "?") + (" + uncommitted changes" if d else "")
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
@@ -827,6 +832,7 @@ def machine():
         "kernel": platform.release(),
         "load": os.getloadavg(),
         "commit": commit + (" + uncommitted changes" if dirty else ""),
+        "parts": parts,
         "php": cmd_out([FPM_BIN, "-v"]).split("\n")[0],
         "wrk": cmd_out(["wrk", "-v"]).split("\n")[0].split(" [")[0],
         "lnav": cmd_out(["lnav", "-V"]),
@@ -872,7 +878,8 @@ def main():
     mach = machine()
     lines = [f"## Benchmark run {mach['date']}", ""]
     lines.append(f"Machine: {mach['cores']} cores ({mach['cpu']}), {mach['mem_gib']} GiB RAM, Linux {mach['kernel']}, "
-                 f"load average at start {mach['load'][0]:.2f}. gatelog {mach['commit']}. {mach['php']}; "
+                 f"load average at start {mach['load'][0]:.2f}. gatelog {mach['commit']} (ngx-module last changed in "
+                 f"{mach['parts']['ngx-module']}, analyzer in {mach['parts']['analyzer']}). {mach['php']}; "
                  f"{mach['wrk']}; lnav {mach['lnav'].split()[-1] if mach['lnav'] else '?'}. "
                  f"Command: `bench/run{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`.")
     lines.append("")
