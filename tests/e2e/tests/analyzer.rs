@@ -307,6 +307,12 @@ impl Journal {
     }
 }
 
+/// Sleeps until the wall clock is `ms` milliseconds into a second.
+fn at_fraction(ms: i64) {
+    let wait = (ms - now_ms().rem_euclid(1000)).rem_euclid(1000);
+    std::thread::sleep(Duration::from_millis(wait as u64));
+}
+
 fn get_path(target: &str) -> impl FnOnce(u16) -> Result<Vec<Response>, String> + '_ {
     move |p| Ok(vec![client::get(p, target)?])
 }
@@ -511,6 +517,10 @@ fn window_check(dir: &Path, j: &Journal, expect: &[Expect]) -> Result<Vec<String
 /// a worker OOM-killed by the kernel, a worker SIGKILLed by hand (no OOM), a
 /// segfault, another OOM kill — with 200s in between. The FPM log says `exited on
 /// signal 9` for three of them; only the kernel log tells 6 from 7.
+///
+/// The deaths come one second apart, each 0.6 s into its second: consecutive
+/// whole-second FPM lines ([s], [s+1], ...), each failure in the same second as its
+/// own worker's death line (records carry milliseconds, the FPM log whole seconds).
 fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let kmark = match kmsg::mark() {
@@ -581,13 +591,14 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
 
     j.ok("start", 2)?;
     // 1. The kernel's OOM killer.
+    at_fraction(600);
     let r = j.fail("oom-kill", slug(6), get_path("/oom.php?phase=oom-kill"))?;
     let d = wait_deaths(9, 1)?;
     cite_death(&mut j, r, d[0], 9, true);
-    std::thread::sleep(PAUSE);
     j.ok("after-oom", 2)?;
     // 2. A worker SIGKILLed by hand mid-request: no OOM line anywhere.
     let _ = std::fs::remove_file(&pid_file);
+    at_fraction(600);
     let r = j.fail("killed-by-hand", slug(7), |p| {
         std::thread::scope(|sc| {
             let h = sc.spawn(|| client::get(p, "/hold.php?phase=killed-by-hand"));
@@ -621,15 +632,15 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     })?;
     let d = wait_deaths(9, 2)?;
     cite_death(&mut j, r, d[1], 9, false);
-    std::thread::sleep(PAUSE);
     j.ok("after-kill", 2)?;
     // 3. A segfault.
+    at_fraction(600);
     let r = j.fail("segfault", slug(7), get_path("/segv.php?phase=segfault"))?;
     let d = wait_deaths(11, 1)?;
     cite_death(&mut j, r, d[0], 11, false);
-    std::thread::sleep(PAUSE);
     j.ok("after-segfault", 2)?;
     // 4. The OOM killer again.
+    at_fraction(600);
     let r = j.fail(
         "oom-kill-again",
         slug(6),
