@@ -216,6 +216,33 @@ def run_wrk(url, conns, duration, cpu, worker_pid, script=None, timeout_s="5s"):
 
 
 # ----------------------------------------------------------------------------------------
+# Optional profiles (--perf): perf record with DWARF call graphs, summarized as text.
+
+def perf_summary(data, out_txt, focus, keep=False):
+    """Writes the top symbols (self and inclusive) of a perf.data file to out_txt."""
+    parts = []
+    for title, args in (("self (--no-children), by shared object", ["--no-children", "--sort", "dso"]),
+                        ("self (--no-children), by symbol", ["--no-children", "--sort", "sym"]),
+                        ("inclusive (--children), by symbol", ["--children", "--sort", "sym"])):
+        r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none", "--percent-limit", "0.3"] + args,
+                           capture_output=True, text=True)
+        rows = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+        if "inclusive" in title:
+            rows = [ln for ln in rows if any(f in ln for f in focus)]
+        parts.append(f"== {title}\n" + "\n".join(rows[:60]))
+    with open(out_txt, "w") as f:
+        f.write("\n\n".join(parts) + "\n")
+    if not keep:
+        os.unlink(data)  # DWARF stacks make these large; --keep keeps them for perf report
+
+
+def perf_attach(pid, seconds, data):
+    return PROCS.start("perf", ["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,16384", "-p", str(pid),
+                                "-o", data, "--", "sleep", str(seconds)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# ----------------------------------------------------------------------------------------
 # Part 1: the module inside NGINX.
 
 NGINX_CONF = """\
@@ -433,6 +460,16 @@ def module_bench(cfg):
                 log(f"  pair {i + 1}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, p99 {a['p99_ms']:.2f} vs {b['p99_ms']:.2f} ms, "
                     f"CPU/req {a['cpu_per_req_us']:.1f} vs {b['cpu_per_req_us']:.1f} us")
             results.append({"key": key, "title": title, "path": path, "conns": conns, "kind": kind, "pairs": pairs})
+            if cfg.perf:
+                for label, inst in (("without", A), ("with", X)):
+                    data = os.path.join(cfg.results, f"perf-{key}-{label}.data")
+                    pp = perf_attach(inst.worker, cfg.duration, data)
+                    time.sleep(0.3)
+                    run_wrk(inst.url(path), conns, cfg.duration + 1, load_cpu, inst.worker)
+                    pp.wait()
+                    PROCS.forget(pp)
+                    perf_summary(data, data[:-5] + ".txt", ["gatelog", "ngx_http_", "RAND", "EVP_", "ngx_log"], cfg.keep)
+                    log(f"  perf profile of {label}: {data[:-5]}.txt")
         info["scenarios"] = results
         info["rss_after_pairs_kib"] = {"without": rss_kib(A.worker), "with": rss_kib(B.worker)}
 
@@ -696,6 +733,13 @@ def analyzer_bench(cfg):
             with open(outs["lnav"]) as f:
                 lnav_out = f.read().split()
             report_note = check_report(outs["analyzer"]) if "analyzer" in outs else None
+            if cfg.perf and info["analyzer"]:
+                data = os.path.join(cfg.results, f"perf-analyzer-{size}.data")
+                subprocess.run(["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,32768", "-o", data, "--",
+                                ANALYZER, "analyze", "--format", "json"] + paths,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                perf_summary(data, data[:-5] + ".txt", ["gatelog_analyzer::"], cfg.keep)
+                log(f"analyzer: perf profile: {data[:-5]}.txt")
             info["sizes"].append({"report": report_note, "size": size, "bytes": total, "dir": d, "manifest": manifest, "summary": summary,
                                   "runs": runs, "grep_counts": grep_counts, "lnav_out": lnav_out[-1:] if lnav_out else []})
     finally:
@@ -853,6 +897,9 @@ def main():
     ap.add_argument("--reps", type=int, help="runs per tool and size (default 3, quick 2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"), help="where to write the table")
+    ap.add_argument("--perf", action="store_true",
+                    help="also profile (perf record --call-graph dwarf): one extra run per scenario for A and B, and the "
+                         "analyzer per size; summaries in bench/results/perf-*.txt")
     ap.add_argument("--keep", action="store_true", help="keep the NGINX prefix (logs, records) of the module part")
     ap.add_argument("--no-pin", action="store_true", help="do not pin wrk and NGINX to CPUs 0 and 1")
     ap.add_argument("--no-build", action="store_true", help="do not run the builds (module, analyzer)")
@@ -873,6 +920,10 @@ def main():
     cfg.static_bytes = 4096
     cfg.fpm_children = 2
     cfg.tool_timeout = 600
+    cfg.results = os.path.dirname(os.path.abspath(cfg.out))
+    os.makedirs(cfg.results, exist_ok=True)
+    if cfg.perf and not shutil.which("perf"):
+        ap.error("--perf needs perf (Debian: linux-perf)")
 
     t_start = time.monotonic()
     mach = machine()
