@@ -9,6 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
 use crate::model::{AttemptEvent, Evidence, Peer, Phase};
+use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
 
@@ -47,14 +48,6 @@ impl Hasher for IntHasher {
 }
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
-
-struct Pending {
-    failure: Option<Failure>,
-    /// FastCGI stderr seen before (or without) the failure line.
-    stderr: Option<(String, Evidence, Option<String>)>,
-    last: EpochMs,
-    generation: u64,
-}
 
 /// What the stream showed so far, by peer: used to tell "FPM was there and went
 /// away" from "NGINX never reached FPM at this address", and to count concurrent
@@ -120,20 +113,52 @@ impl History {
     }
 }
 
+/// What is pending on one connection: several failures under HTTP/2 (concurrent
+/// streams) or keepalive (one request after another), and FastCGI stderr lines
+/// waiting for their failure.
+#[derive(Default)]
+struct Slot {
+    failures: Vec<(u64, Failure)>,
+    stderr: Vec<(u64, Option<String>, String, Evidence)>,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.failures.is_empty() && self.stderr.is_empty()
+    }
+}
+
 #[derive(Default)]
 pub struct Joiner {
-    pending: IntMap<Key, Pending>,
+    slots: IntMap<Key, Slot>,
     by_conn: IntMap<u64, Key>,
     /// (client, request) -> key, for access logs without $connection; kept only
     /// when such a log is among the inputs.
     by_request: HashMap<(String, String), Key>,
     index_requests: bool,
+    /// Expiry queue: (last time touched, key, generation of the entry).
     order: VecDeque<(EpochMs, Key, u64)>,
     generation: u64,
     next_synthetic: u64,
     pub history: History,
-    /// Error-log/record lines merged into an existing failure.
+    /// Error-log/record/access lines merged into a failure seen in another input.
     pub joined_lines: u64,
+}
+
+/// Whether two request lines may be the same request (unknown matches anything).
+fn same_request(a: &Option<String>, b: &Option<String>) -> bool {
+    a.is_none() || b.is_none() || a == b
+}
+
+/// The span of a record's request: [end - request_time, end], with a second of
+/// slack for NGINX's whole-second log times.
+fn record_window(rec: &Failure) -> (EpochMs, EpochMs) {
+    let span = rec.request_time_ms.unwrap_or(0) as i64 + 1_000;
+    (rec.time.minus_ms(span), rec.time.plus_ms(1_000))
+}
+
+fn within(t: EpochMs, (from, to): (EpochMs, EpochMs)) -> bool {
+    t >= from && t <= to
 }
 
 impl Joiner {
@@ -146,106 +171,116 @@ impl Joiner {
         }
     }
 
+    fn bump(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
     /// Feeds one item at stream time `t`; completed failures go to `out`.
     pub fn push(&mut self, t: EpochMs, item: Item, out: &mut impl FnMut(Failure, &History)) {
         self.expire(t, out);
         match item {
-            Item::Failure(f) => self.push_failure(t, *f, out),
+            Item::Failure(f) => self.push_failure(t, *f),
             Item::Stderr {
                 pid,
                 conn,
                 request,
                 text,
                 evidence,
-            } => {
-                let key = (pid, conn.unwrap_or(u64::MAX));
-                match self.pending.get_mut(&key) {
-                    Some(p) if p.failure.is_some() => {
-                        if let Some(f) = p.failure.as_mut() {
-                            if f.stderr.is_none() {
-                                f.stderr = Some(text);
-                            }
-                            f.add_evidence(evidence);
-                        }
-                        p.last = t;
-                    }
-                    _ => {
-                        let g = self.bump();
-                        self.pending.insert(
-                            key,
-                            Pending {
-                                failure: None,
-                                stderr: Some((text, evidence, request)),
-                                last: t,
-                                generation: g,
-                            },
-                        );
-                        self.order.push_back((t, key, g));
-                    }
-                }
-            }
-            Item::Access { entry, evidence } => {
-                let key = entry
-                    .conn
-                    .and_then(|c| self.by_conn.get(&c).copied())
-                    .or_else(|| {
-                        let (c, r) = (entry.client.clone()?, entry.request.clone()?);
-                        self.by_request.get(&(c, r)).copied()
-                    });
-                if let Some(p) = key.and_then(|k| self.pending.get_mut(&k)) {
-                    if let Some(f) = p.failure.as_mut() {
-                        if f.request_id.is_none() {
-                            f.request_id = entry.request_id.clone();
-                        }
-                        // The access log's status is what the client got.
-                        f.status = entry.status;
-                        f.status_inferred = false;
-                        f.seen_in.access_log = true;
-                        f.add_evidence(evidence);
-                        self.joined_lines += 1;
-                        return;
-                    }
-                }
-                // A 502/504 without an error-log line or record.
-                let failure = Failure {
-                    time: t,
-                    pid: None,
-                    conn: entry.conn,
-                    request_id: entry.request_id,
-                    status: entry.status,
-                    status_inferred: false,
-                    peer: entry.upstream_addr.as_deref().map(Peer::from_nginx),
-                    upstream: entry.upstream_addr,
-                    request: entry.request,
-                    client: entry.client,
-                    server: None,
-                    host: None,
-                    attempts: Vec::new(),
-                    stderr: None,
-                    request_time_ms: None,
-                    read_timeout_ms: None,
-                    seen_in: crate::failure::SeenIn {
-                        access_log: true,
-                        ..Default::default()
-                    },
-                    evidence: vec![evidence],
-                };
-                self.push_failure(t, failure, out);
-            }
+            } => self.push_stderr(t, (pid, conn.unwrap_or(u64::MAX)), request, text, evidence),
+            Item::Access { entry, evidence } => self.push_access(t, entry, evidence),
         }
     }
 
-    fn bump(&mut self) -> u64 {
-        self.generation += 1;
-        self.generation
-    }
-
-    fn push_failure(
+    fn push_stderr(
         &mut self,
         t: EpochMs,
-        mut f: Failure,
-        out: &mut impl FnMut(Failure, &History),
+        key: Key,
+        request: Option<String>,
+        text: String,
+        evidence: Evidence,
     ) {
+        let g = self.bump();
+        let slot = self.slots.entry(key).or_default();
+        // A failure of the same request just logged (stderr usually comes first).
+        if let Some((gen, f)) = slot.failures.iter_mut().rev().find(|(_, f)| {
+            f.stderr.is_none() && same_request(&f.request, &request) && f.time.distance(t) <= 2_000
+        }) {
+            f.stderr = Some(text);
+            f.add_evidence(evidence);
+            *gen = g;
+        } else {
+            // Bounded: a connection with stderr lines but no failure keeps a few.
+            if slot.stderr.len() >= 4 {
+                slot.stderr.remove(0);
+            }
+            slot.stderr.push((g, request, text, evidence));
+        }
+        self.order.push_back((t, key, g));
+    }
+
+    fn push_access(&mut self, t: EpochMs, entry: AccessEntry, evidence: Evidence) {
+        let key = entry
+            .conn
+            .and_then(|c| self.by_conn.get(&c).copied())
+            .or_else(|| {
+                let (c, r) = (entry.client.clone()?, entry.request.clone()?);
+                self.by_request.get(&(c, r)).copied()
+            });
+        if let Some(key) = key {
+            let g = self.bump();
+            if let Some(slot) = self.slots.get_mut(&key) {
+                let best = slot
+                    .failures
+                    .iter_mut()
+                    .filter(|(_, f)| {
+                        !f.seen_in.access_log && same_request(&f.request, &entry.request)
+                    })
+                    .min_by_key(|(_, f)| f.time.distance(t));
+                if let Some((gen, f)) = best {
+                    if f.request_id.is_none() {
+                        f.request_id = entry.request_id.clone();
+                    }
+                    // The access log's status is what the client got.
+                    f.status = entry.status;
+                    f.status_inferred = false;
+                    f.seen_in.access_log = true;
+                    f.add_evidence(evidence);
+                    *gen = g;
+                    self.order.push_back((t, key, g));
+                    self.joined_lines += 1;
+                    return;
+                }
+            }
+        }
+        // A 502/504 without an error-log line or record.
+        let failure = Failure {
+            time: t,
+            pid: None,
+            conn: entry.conn,
+            request_id: entry.request_id,
+            status: entry.status,
+            status_inferred: false,
+            peer: entry.upstream_addr.as_deref().map(Peer::from_nginx),
+            upstream: entry.upstream_addr,
+            request: entry.request,
+            client: entry.client,
+            server: None,
+            host: None,
+            attempts: Vec::new(),
+            stderr: None,
+            request_time_ms: None,
+            read_timeout_ms: None,
+            seen_in: crate::failure::SeenIn {
+                access_log: true,
+                ..Default::default()
+            },
+            evidence: vec![evidence],
+        };
+        self.push_failure(t, failure);
+    }
+
+    fn push_failure(&mut self, t: EpochMs, mut f: Failure) {
         self.history.observe(t, &f);
         let key = match (f.pid, f.conn) {
             (Some(p), Some(c)) => (p, c),
@@ -254,30 +289,26 @@ impl Joiner {
                 (u32::MAX, self.next_synthetic)
             }
         };
-        if let Some(mut p) = self.pending.remove(&key) {
-            match p.failure.take() {
-                Some(existing) => match merge(existing, f, t) {
-                    Ok(merged) => {
-                        self.joined_lines += 1;
-                        f = merged;
-                    }
-                    Err((done, new)) => {
-                        self.emit(done, out);
-                        f = new;
-                    }
-                },
-                None => {
-                    // A stderr line waiting for its failure: same request?
-                    if let Some((text, ev, req)) = p.stderr.take() {
-                        if req.is_none() || f.request.is_none() || req == f.request {
-                            f.stderr.get_or_insert(text);
-                            f.add_evidence(ev);
-                        }
-                    }
-                }
-            }
-        }
         let g = self.bump();
+        let slot = self.slots.entry(key).or_default();
+        if let Some(i) = partner(&slot.failures, &f, t) {
+            let (_, existing) = slot.failures.remove(i);
+            let merged = merge(existing, f, t);
+            slot.failures.insert(i, (g, merged));
+            self.order.push_back((t, key, g));
+            self.joined_lines += 1;
+            return;
+        }
+        // FastCGI stderr waiting for this request.
+        if let Some(i) = slot
+            .stderr
+            .iter()
+            .position(|(_, req, _, _)| same_request(req, &f.request))
+        {
+            let (_, _, text, ev) = slot.stderr.remove(i);
+            f.stderr.get_or_insert(text);
+            f.add_evidence(ev);
+        }
         if let Some(c) = f.conn {
             self.by_conn.insert(c, key);
         }
@@ -286,20 +317,8 @@ impl Joiner {
                 self.by_request.insert((c.clone(), r.clone()), key);
             }
         }
-        self.pending.insert(
-            key,
-            Pending {
-                failure: Some(f),
-                stderr: None,
-                last: t,
-                generation: g,
-            },
-        );
+        slot.failures.push((g, f));
         self.order.push_back((t, key, g));
-    }
-
-    fn emit(&mut self, f: Failure, out: &mut impl FnMut(Failure, &History)) {
-        out(f, &self.history);
     }
 
     /// Hands on the failures the stream has moved past.
@@ -309,71 +328,102 @@ impl Joiner {
                 break;
             }
             self.order.pop_front();
-            if self.pending.get(&key).is_some_and(|p| p.generation == g) {
-                self.finish_key(key, out);
-            }
+            self.finish_entry(key, g, out);
         }
     }
 
-    fn finish_key(&mut self, key: Key, out: &mut impl FnMut(Failure, &History)) {
-        if let Some(p) = self.pending.remove(&key) {
-            if let Some(f) = p.failure {
+    /// Completes the failure (or drops the stderr line) with generation `g`; a stale
+    /// generation (the entry was touched since) does nothing.
+    fn finish_entry(&mut self, key: Key, g: u64, out: &mut impl FnMut(Failure, &History)) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let mut done = None;
+        if let Some(i) = slot.failures.iter().position(|(gen, _)| *gen == g) {
+            done = Some(slot.failures.remove(i).1);
+        } else if let Some(i) = slot.stderr.iter().position(|(gen, _, _, _)| *gen == g) {
+            slot.stderr.remove(i);
+        }
+        if slot.is_empty() {
+            self.slots.remove(&key);
+            if let Some(f) = &done {
                 if let Some(c) = f.conn {
                     if self.by_conn.get(&c) == Some(&key) {
                         self.by_conn.remove(&c);
                     }
                 }
-                if let (true, Some(c), Some(r)) = (self.index_requests, &f.client, &f.request) {
-                    let k = (c.clone(), r.clone());
-                    if self.by_request.get(&k) == Some(&key) {
-                        self.by_request.remove(&k);
-                    }
-                }
-                self.emit(f, out);
             }
-            let _ = p.last;
+        }
+        if let Some(f) = done {
+            if let (true, Some(c), Some(r)) = (self.index_requests, &f.client, &f.request) {
+                let k = (c.clone(), r.clone());
+                if self.by_request.get(&k) == Some(&key) {
+                    self.by_request.remove(&k);
+                }
+            }
+            out(f, &self.history);
         }
     }
 
-    /// End of the stream: everything pending is complete.
+    /// End of the stream: everything pending is complete, in time order.
     pub fn finish(&mut self, out: &mut impl FnMut(Failure, &History)) {
-        let mut keys: Vec<(EpochMs, Key)> = self
-            .pending
-            .iter()
-            .map(|(k, p)| (p.failure.as_ref().map_or(p.last, |f| f.time), *k))
+        let mut rest: Vec<Failure> = self
+            .slots
+            .drain()
+            .flat_map(|(_, slot)| slot.failures.into_iter().map(|(_, f)| f))
             .collect();
-        keys.sort();
-        for (_, k) in keys {
-            self.finish_key(k, out);
+        rest.sort_by_key(|f| f.time);
+        for f in rest {
+            out(f, &self.history);
         }
         self.order.clear();
+        self.by_conn.clear();
+        self.by_request.clear();
     }
 }
 
-/// Joins `new` into `existing` when both are the same request; otherwise returns
-/// both (the first is complete).
-#[allow(clippy::result_large_err)] // both failures go back to the caller, by value
-fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Result<Failure, (Failure, Failure)> {
-    let same_request =
-        existing.request.is_none() || new.request.is_none() || existing.request == new.request;
-    if !same_request {
-        return Err((existing, new));
-    }
-    let record_window = |rec: &Failure| {
-        // A record's request spans [end - request_time, end]; lines of its attempts
-        // fall in it (1 s of slack for NGINX's second-resolution log times).
-        let span = rec.request_time_ms.unwrap_or(0) as i64 + 1_000;
-        (rec.time.minus_ms(span), rec.time.plus_ms(1_000))
-    };
+/// The pending failure `f` belongs to, if any: a record joins the error-log lines
+/// of its attempts; an error-log line joins its record, or is another attempt of
+/// the same request (a different peer: fastcgi_next_upstream). The same peer again
+/// is the next request on a keepalive connection, or another HTTP/2 stream.
+fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize> {
+    let event = |x: &Failure| x.decisive().map(|a| a.event);
+    pending.iter().position(|(_, p)| {
+        if !same_request(&p.request, &f.request) {
+            return false;
+        }
+        match (p.seen_in.record, f.seen_in.record) {
+            (false, true) => {
+                within(p.time, record_window(f))
+                    && !p.seen_in.access_log
+                    && (event(p).is_none() || f.attempts.iter().any(|a| Some(a.event) == event(p)))
+            }
+            (true, false) => {
+                // A record takes one error-log line per attempt.
+                let lines = p.evidence.iter().filter(|e| e.source == "nginx").count();
+                within(f.time, record_window(p))
+                    && lines < p.attempts.len().max(1)
+                    && (event(f).is_none() || p.attempts.iter().any(|a| Some(a.event) == event(f)))
+            }
+            (true, true) => false,
+            (false, false) => {
+                let tried = f.peer.is_some() && p.peers().any(|x| Some(x) == f.peer.as_ref());
+                !tried
+                    && !p.attempts.is_empty()
+                    && !f.attempts.is_empty()
+                    && t.distance(p.time) <= 120_000
+            }
+        }
+    })
+}
+
+/// Joins `new` into `existing` (a partner).
+fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
     match (existing.seen_in.record, new.seen_in.record) {
         (false, true) => {
-            // The record arrives after its error-log line(s).
-            let (from, to) = record_window(&new);
-            if existing.time < from || existing.time > to {
-                return Err((existing, new));
-            }
+            // The record arrives after its error-log line(s): it is the authority.
             let mut merged = new;
-            merged.seen_in.error_log = true;
+            merged.seen_in.error_log |= existing.seen_in.error_log;
             merged.seen_in.access_log |= existing.seen_in.access_log;
             if merged.stderr.is_none() {
                 merged.stderr = existing.stderr;
@@ -384,37 +434,24 @@ fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Result<Failure, (Fa
             for e in existing.evidence {
                 merged.add_evidence(e);
             }
-            Ok(merged)
+            merged
         }
         (true, false) => {
-            let (from, to) = record_window(&existing);
-            if new.time < from || new.time > to {
-                return Err((existing, new));
-            }
-            existing.seen_in.error_log = true;
+            existing.seen_in.error_log |= new.seen_in.error_log;
             for e in new.evidence {
                 existing.add_evidence(e);
             }
-            Ok(existing)
+            existing
         }
-        (true, true) => Err((existing, new)),
-        (false, false) => {
-            // Two error-log lines: another attempt of the same request only when it
-            // went to a different peer (fastcgi_next_upstream); the same peer again
-            // is the next request on a keepalive connection.
-            let new_peer = new.peer.as_ref();
-            let tried = existing.peers().any(|p| Some(p) == new_peer);
-            if tried || existing.attempts.is_empty() || t.distance(existing.time) > 120_000 {
-                return Err((existing, new));
-            }
+        _ => {
             existing.attempts.extend(new.attempts);
-            existing.time = new.time;
+            existing.time = t.max(existing.time);
             existing.status = new.status;
             existing.peer = new.peer;
             for e in new.evidence {
                 existing.add_evidence(e);
             }
-            Ok(existing)
+            existing
         }
     }
 }
@@ -523,6 +560,34 @@ mod tests {
         ]);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].attempts.len(), 2);
+    }
+
+    #[test]
+    fn concurrent_http2_streams_on_one_connection() {
+        // Two streams of one connection fail the same way in the same second; their
+        // records then arrive: two failures, each with its line and its record.
+        let out = run(vec![
+            (
+                1_000,
+                Item::Failure(Box::new(failure(1_000, 7, false, "unix:/a"))),
+            ),
+            (
+                1_000,
+                Item::Failure(Box::new(failure(1_000, 7, false, "unix:/a"))),
+            ),
+            (
+                1_040,
+                Item::Failure(Box::new(failure(1_040, 7, true, "unix:/a"))),
+            ),
+            (
+                1_050,
+                Item::Failure(Box::new(failure(1_050, 7, true, "unix:/a"))),
+            ),
+        ]);
+        assert_eq!(out.len(), 2);
+        for f in &out {
+            assert!(f.seen_in.record && f.seen_in.error_log, "{f:?}");
+        }
     }
 
     #[test]
