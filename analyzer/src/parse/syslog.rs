@@ -137,6 +137,9 @@ impl Envelope {
     fn short_full<'a>(&mut self, rest: &'a str) -> Option<(SysTime, &'a str)> {
         // `Thu 2026-04-02 14:23:17 UTC host ...`
         let b = rest.as_bytes();
+        if b.len() < 4 + 19 + 2 {
+            return None;
+        }
         let date = &b[4..];
         let civil = time::Civil {
             year: time::digits(date, 4)? as i16,
