@@ -307,10 +307,15 @@ impl Journal {
     }
 }
 
-/// Sleeps until the wall clock is `ms` milliseconds into a second.
-fn at_fraction(ms: i64) {
-    let wait = (ms - now_ms().rem_euclid(1000)).rem_euclid(1000);
-    std::thread::sleep(Duration::from_millis(wait as u64));
+/// Sleeps until the wall clock is `ms` milliseconds into a second later than the
+/// second of `after` (unix ms), so that two events never share a logged second.
+fn at_fraction_after(ms: i64, after: i64) {
+    let now = now_ms();
+    let mut target = now - now.rem_euclid(1000) + ms;
+    while target < now || target.div_euclid(1000) <= after.div_euclid(1000) {
+        target += 1000;
+    }
+    std::thread::sleep(Duration::from_millis((target - now) as u64));
 }
 
 fn get_path(target: &str) -> impl FnOnce(u16) -> Result<Vec<Response>, String> + '_ {
@@ -518,9 +523,10 @@ fn window_check(dir: &Path, j: &Journal, expect: &[Expect]) -> Result<Vec<String
 /// segfault, another OOM kill — with 200s in between. The FPM log says `exited on
 /// signal 9` for three of them; only the kernel log tells 6 from 7.
 ///
-/// The deaths come one second apart, each 0.6 s into its second: consecutive
-/// whole-second FPM lines ([s], [s+1], ...), each failure in the same second as its
-/// own worker's death line (records carry milliseconds, the FPM log whole seconds).
+/// The deaths come about one second apart, each 0.6 s into its second and never two
+/// in one second: whole-second FPM lines [s], [s+1], ..., each failure in the same
+/// second as its own worker's death line (records carry milliseconds, the FPM log
+/// whole seconds).
 fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let kmark = match kmsg::mark() {
@@ -591,14 +597,15 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
 
     j.ok("start", 2)?;
     // 1. The kernel's OOM killer.
-    at_fraction(600);
+    at_fraction_after(600, now_ms() - 1000);
     let r = j.fail("oom-kill", slug(6), get_path("/oom.php?phase=oom-kill"))?;
     let d = wait_deaths(9, 1)?;
+    let mut last_death = now_ms();
     cite_death(&mut j, r, d[0], 9, true);
     j.ok("after-oom", 2)?;
     // 2. A worker SIGKILLed by hand mid-request: no OOM line anywhere.
     let _ = std::fs::remove_file(&pid_file);
-    at_fraction(600);
+    at_fraction_after(600, last_death);
     let r = j.fail("killed-by-hand", slug(7), |p| {
         std::thread::scope(|sc| {
             let h = sc.spawn(|| client::get(p, "/hold.php?phase=killed-by-hand"));
@@ -631,16 +638,18 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
         })
     })?;
     let d = wait_deaths(9, 2)?;
+    last_death = now_ms();
     cite_death(&mut j, r, d[1], 9, false);
     j.ok("after-kill", 2)?;
     // 3. A segfault.
-    at_fraction(600);
+    at_fraction_after(600, last_death);
     let r = j.fail("segfault", slug(7), get_path("/segv.php?phase=segfault"))?;
     let d = wait_deaths(11, 1)?;
+    last_death = now_ms();
     cite_death(&mut j, r, d[0], 11, false);
     j.ok("after-segfault", 2)?;
     // 4. The OOM killer again.
-    at_fraction(600);
+    at_fraction_after(600, last_death);
     let r = j.fail(
         "oom-kill-again",
         slug(6),
@@ -955,14 +964,16 @@ fn exit_codes(flavour: &Flavour) -> TestResult {
 }
 
 pub fn all() -> Vec<(&'static str, Body)> {
-    let mut v = fault_tests();
+    let mut v: Vec<(&'static str, Body)> = vec![
+        ("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle),
+        ("analyzer_mixed_worker_deaths", mixed_worker_deaths),
+    ];
+    v.extend(fault_tests());
     v.push((
         "analyzer_read_timeout_static_pool_of_two",
-        read_timeout_static_pool_of_two as Body,
+        read_timeout_static_pool_of_two,
     ));
-    v.push(("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle as Body));
-    v.push(("analyzer_mixed_worker_deaths", mixed_worker_deaths as Body));
-    v.push(("analyzer_text_and_markdown", text_and_markdown as Body));
-    v.push(("analyzer_exit_codes", exit_codes as Body));
+    v.push(("analyzer_text_and_markdown", text_and_markdown));
+    v.push(("analyzer_exit_codes", exit_codes));
     v
 }
