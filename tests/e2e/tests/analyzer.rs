@@ -748,7 +748,8 @@ fn real_run(flavour: &Flavour, fault: Fault, label: &str) -> Result<(Lab, PathBu
 /// `--format text` (the default) and `--format markdown` on a real segfault run:
 /// exit 0, not empty, the cause, its fix and the request are there.
 fn text_and_markdown(flavour: &Flavour) -> TestResult {
-    let (lab, dir) = match real_run(flavour, Fault::Segfault, "an-formats") {
+    // `_lab` keeps the prefix (and the evidence) until the end of the test.
+    let (_lab, dir) = match real_run(flavour, Fault::Segfault, "an-formats") {
         Ok(x) => x,
         Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
@@ -815,7 +816,6 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
         }
     }
     report_errors("text and markdown", errs, &dir)?;
-    let _ = lab;
     Ok(Verdict::Passed)
 }
 
