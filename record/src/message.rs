@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(failure(line, None).1.event, Event::Reset);
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 writev() failed (32: Broken pipe) while sending request to upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
-        assert_eq!((f.event, f.errno, f.send_side), (Event::SendFailed, Some(32), true));
+        assert_eq!(
+            (f.event, f.errno, f.send_side),
+            (Event::SendFailed, Some(32), true)
+        );
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 upstream prematurely closed connection while reading response header from upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
         assert_eq!((f.event, f.errno), (Event::ClosedPrematurely, None));

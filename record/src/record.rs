@@ -14,7 +14,8 @@ pub struct Record {
     pub time: String,
     pub pid: u64,
     pub conn: u64,
-    pub request_id: String,
+    /// `$request_id`; `None` when nothing else in the configuration uses it.
+    pub request_id: Option<String>,
     pub status: u16,
     pub origin: Origin,
     pub recovered: bool,
@@ -95,7 +96,7 @@ mod tests {
             time: "2026-04-02T14:23:17.291+00:00".into(),
             pid: 1234,
             conn: 5678,
-            request_id: "0123456789abcdef0123456789abcdef".into(),
+            request_id: Some("0123456789abcdef0123456789abcdef".into()),
             status: 502,
             origin: Origin::Nginx,
             recovered: false,

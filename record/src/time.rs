@@ -12,9 +12,42 @@ pub fn rfc3339_millis(epoch_ms: i64, gmtoff_minutes: i32) -> String {
     zoned.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
 }
 
+/// Inserts milliseconds into NGINX's cached `$time_iso8601` text
+/// (`2026-11-23T21:30:01+01:00` -> `2026-11-23T21:30:01.123+01:00`): NGINX already
+/// formatted the current second, so a record only adds three digits. Falls back to
+/// formatting from scratch when the text is not in that shape.
+pub fn iso8601_with_millis(cached: &[u8], msec: u32, epoch_ms: i64, gmtoff_minutes: i32) -> String {
+    let shaped = cached.len() == 25
+        && cached.get(10) == Some(&b'T')
+        && matches!(cached.get(19), Some(b'+' | b'-'))
+        && cached.is_ascii();
+    if !shaped {
+        return rfc3339_millis(epoch_ms, gmtoff_minutes);
+    }
+    let mut out = String::with_capacity(29);
+    // is_ascii() was checked, so both halves are valid UTF-8.
+    out.push_str(std::str::from_utf8(&cached[..19]).unwrap_or_default());
+    out.push_str(&format!(".{:03}", msec % 1000));
+    out.push_str(std::str::from_utf8(&cached[19..]).unwrap_or_default());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inserts_millis_into_the_cached_iso_time() {
+        assert_eq!(
+            iso8601_with_millis(b"2026-04-02T16:23:17+02:00", 5, 0, 0),
+            "2026-04-02T16:23:17.005+02:00"
+        );
+        // Not NGINX's shape: formatted from the timestamp instead.
+        assert_eq!(
+            iso8601_with_millis(b"garbage", 291, 1_775_139_797_291, 0),
+            "2026-04-02T14:23:17.291+00:00"
+        );
+    }
 
     #[test]
     fn formats_with_offset_and_millis() {

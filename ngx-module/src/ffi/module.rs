@@ -8,16 +8,16 @@ use ngx::ffi::{
     ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_main_conf_t, ngx_http_core_module,
     ngx_http_get_variable_index, ngx_http_handler_pt, ngx_http_module, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
-    ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_1MORE, NGX_CONF_FLAG,
-    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_SRV_CONF,
+    ngx_http_request_t, ngx_http_variable_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_1MORE,
+    NGX_CONF_FLAG, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
 };
 
 use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
-use super::guard;
 use super::record::record_for;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
+use super::{bytes, guard};
 
 const NGX_OK: ngx_int_t = 0;
 const NGX_ERROR: ngx_int_t = -1;
@@ -142,16 +142,24 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         let Some(mc) = main_conf(cf) else {
             return NGX_ERROR;
         };
-        let mut name = ngx_str_t {
-            len: 10,
-            data: c"request_id".as_ptr() as *mut u8,
-        };
-        mc.request_id_index = ngx_http_get_variable_index(cf, &mut name);
-
         let cmcf = *(*conf_ctx(cf))
             .main_conf
             .add(ngx_http_core_module.ctx_index)
             as *mut ngx_http_core_main_conf_t;
+        // $request_id costs 16 bytes from OpenSSL's DRBG per request (most of a
+        // record's cost in a 502 storm) and only helps where something else carries
+        // it too (log_format, proxy_set_header, fastcgi_param...): include it only
+        // when the configuration already indexed it.
+        mc.request_id_index = if variable_is_used(cmcf, b"request_id") {
+            let mut name = ngx_str_t {
+                len: 10,
+                data: c"request_id".as_ptr() as *mut u8,
+            };
+            ngx_http_get_variable_index(cf, &mut name)
+        } else {
+            -1
+        };
+
         for (phase, handler) in [
             (
                 ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
@@ -168,6 +176,17 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         }
         NGX_OK
     })
+}
+
+/// Whether some directive already asked for variable `name` by index.
+unsafe fn variable_is_used(cmcf: *mut ngx_http_core_main_conf_t, name: &[u8]) -> bool {
+    let vars = &(*cmcf).variables;
+    if vars.elts.is_null() {
+        return false;
+    }
+    let vars = core::slice::from_raw_parts(vars.elts as *const ngx_http_variable_t, vars.nelts);
+    vars.iter()
+        .any(|v| bytes(&v.name).eq_ignore_ascii_case(name))
 }
 
 unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {

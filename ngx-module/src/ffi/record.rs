@@ -5,12 +5,12 @@ use core::ptr::addr_of;
 
 use gatelog_record::record::Origin;
 use gatelog_record::text::lossless_text;
-use gatelog_record::time::rfc3339_millis;
+use gatelog_record::time::iso8601_with_millis;
 use gatelog_record::{FastcgiStderr, Record, Timeouts, SCHEMA};
 use ngx::ffi::{
-    ngx_http_core_module, ngx_http_core_srv_conf_t, ngx_http_get_indexed_variable,
-    ngx_http_request_t, ngx_http_upstream_state_t, ngx_msec_t, ngx_pid, ngx_pool_cleanup_add,
-    ngx_timeofday,
+    ngx_cached_http_log_iso8601, ngx_http_core_module, ngx_http_core_srv_conf_t,
+    ngx_http_get_indexed_variable, ngx_http_request_t, ngx_http_upstream_state_t, ngx_msec_t,
+    ngx_pid, ngx_pool_cleanup_add, ngx_timeofday,
 };
 
 use super::module::{main_conf_of_request, ngx_http_gatelog_module};
@@ -148,7 +148,12 @@ unsafe fn build(
 
     let record = Record {
         schema: SCHEMA.to_owned(),
-        time: rfc3339_millis(now_ms, tp.gmtoff as i32),
+        time: iso8601_with_millis(
+            bytes(&*addr_of!(ngx_cached_http_log_iso8601)),
+            tp.msec as u32,
+            now_ms,
+            tp.gmtoff as i32,
+        ),
         pid: ngx_pid as u64,
         conn,
         request_id: request_id(r),
@@ -215,18 +220,20 @@ unsafe fn state_views(r: *mut ngx_http_request_t) -> Vec<StateView> {
         .collect()
 }
 
-unsafe fn request_id(r: *mut ngx_http_request_t) -> String {
-    let Some(mc) = main_conf_of_request(r) else {
-        return String::new();
-    };
+/// `$request_id`, when the configuration uses it elsewhere (see postconfiguration).
+unsafe fn request_id(r: *mut ngx_http_request_t) -> Option<String> {
+    let mc = main_conf_of_request(r)?;
     if mc.request_id_index < 0 {
-        return String::new();
+        return None;
     }
     let v = ngx_http_get_indexed_variable(r, mc.request_id_index as usize);
     if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
-        return String::new();
+        return None;
     }
-    lossless_text(core::slice::from_raw_parts((*v).data, (*v).len() as usize))
+    Some(lossless_text(core::slice::from_raw_parts(
+        (*v).data,
+        (*v).len() as usize,
+    )))
 }
 
 unsafe fn server_name<'a>(r: *mut ngx_http_request_t) -> &'a [u8] {
