@@ -125,25 +125,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut progress = Progress::new(total_bytes);
     let mut read_errors: Vec<String> = Vec::new();
 
-    // 1. Context: FPM, kernel, journal, configs.
-    let mut ctx = Context::default();
-    let mut loader = Loader::new(&zone, reference);
-    let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
-    for (i, inp) in resolved.inputs.iter().enumerate() {
-        if is_failure_side(inp.kind) {
-            continue;
-        }
-        let mut stats = InputStats::new(inp);
-        progress.start_file(&inp.name);
-        if let Err(e) = loader.load(inp, &mut ctx, &mut stats, &mut progress) {
-            read_errors.push(format!("cannot read {}: {e}", inp.name));
-            stats.error = Some(e.to_string());
-        }
-        progress.finish_file(inp.size);
-        context_stats.push((i, stats));
-    }
-
-    // 2. Open the failure side (this reads each file's first item).
+    // 1. Open the failure side first: its reader threads parse ahead (up to their
+    //    bounded queues) while the context loads.
     let mut sources = Vec::new();
     let mut source_index = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
@@ -160,6 +143,24 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     }
     let mut merger = Merger::new(sources);
     let failure_side_first = merger.first_time();
+
+    // 2. Context: FPM, kernel, journal, configs.
+    let mut ctx = Context::default();
+    let mut loader = Loader::new(&zone, reference);
+    let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
+    for (i, inp) in resolved.inputs.iter().enumerate() {
+        if is_failure_side(inp.kind) {
+            continue;
+        }
+        let mut stats = InputStats::new(inp);
+        progress.start_file(&inp.name);
+        if let Err(e) = loader.load(inp, &mut ctx, &mut stats, &mut progress) {
+            read_errors.push(format!("cannot read {}: {e}", inp.name));
+            stats.error = Some(e.to_string());
+        }
+        progress.finish_file(inp.size);
+        context_stats.push((i, stats));
+    }
 
     // 3. Align raw dmesg times, then sort the context.
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());

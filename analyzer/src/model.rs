@@ -228,11 +228,22 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(source: &'static str, file: &Arc<str>, line: u64, text: &str) -> Evidence {
+        Evidence::clipped(source, file, line, text, EVIDENCE_TEXT_MAX)
+    }
+
+    /// Evidence cut at `max` bytes.
+    pub fn clipped(
+        source: &'static str,
+        file: &Arc<str>,
+        line: u64,
+        text: &str,
+        max: usize,
+    ) -> Evidence {
         Evidence {
             source,
             file: Arc::clone(file),
             line,
-            text: clip(text, EVIDENCE_TEXT_MAX),
+            text: clip(text, max),
         }
     }
 }

@@ -149,7 +149,9 @@ impl Source {
         if !rec.is_failure() {
             return None;
         }
-        let evidence = Evidence::new("record", &self.input.name, line_no, line);
+        // A record is machine data: its head (time, conn, status, request) is enough
+        // as evidence; the verdict's facts come from the parsed fields.
+        let evidence = Evidence::clipped("record", &self.input.name, line_no, line, 300);
         Some((
             time,
             Item::Failure(Box::new(failure_from_record(rec, time, evidence))),

@@ -1,6 +1,7 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
 //! into the [`Context`], line by line.
 
+use std::collections::VecDeque;
 use std::io;
 
 use super::{Context, PoolConf, Timed};
@@ -19,8 +20,8 @@ use crate::time::{EpochMs, LocalClock, Zone};
 
 /// Bound on kept events of one kind; past it, events are counted as dropped.
 const MAX_EVENTS: usize = 2_000_000;
-/// Bound on kept worker-output lines (PHP fatal errors), which can be very many.
-const MAX_WORKER_OUTPUT: usize = 50_000;
+/// Recent PHP fatal errors kept while waiting for their worker to die or not.
+const RECENT_OUTPUT: usize = 256;
 
 /// Settings shared by the loaders.
 pub struct Loader<'a> {
@@ -29,7 +30,10 @@ pub struct Loader<'a> {
     pub reference: (i16, i8),
     /// (wall, boot seconds) pairs from lines carrying both clocks.
     pub boot_pairs: Vec<(EpochMs, f64)>,
-    worker_output_kept: usize,
+    /// Recent PHP fatal errors from worker output, waiting to see whether their
+    /// worker dies: only then are they kept (memory stays flat however many fatal
+    /// errors a long log has).
+    recent_output: VecDeque<Timed<FpmEvent>>,
 }
 
 impl<'a> Loader<'a> {
@@ -38,7 +42,7 @@ impl<'a> Loader<'a> {
             zone,
             reference,
             boot_pairs: Vec::new(),
-            worker_output_kept: 0,
+            recent_output: VecDeque::new(),
         }
     }
 
@@ -121,12 +125,14 @@ impl<'a> Loader<'a> {
         at: Option<EpochMs>,
         evidence: impl FnOnce() -> Evidence,
     ) -> bool {
-        let keep = match &line.event {
-            FpmEvent::Other | FpmEvent::ChildStarted { .. } => false,
-            FpmEvent::ChildExited { signal, code, .. } => {
-                signal.is_some() || code.is_some_and(|c| c != 0)
+        match &line.event {
+            FpmEvent::Other | FpmEvent::ChildStarted { .. } => return false,
+            FpmEvent::ChildExited { signal, code, .. }
+                if signal.is_none() && code.map_or(true, |c| c == 0) =>
+            {
+                return false
             }
-            FpmEvent::WorkerOutput { text, .. } => {
+            FpmEvent::WorkerOutput { text, pid, .. } => {
                 let notable = [
                     "Fatal",
                     "fatal",
@@ -137,24 +143,37 @@ impl<'a> Loader<'a> {
                 ]
                 .iter()
                 .any(|k| text.contains(k));
-                if notable && self.worker_output_kept < MAX_WORKER_OUTPUT {
-                    self.worker_output_kept += 1;
-                    true
-                } else {
-                    if notable {
-                        ctx.dropped_events += 1;
-                    }
-                    false
+                if !notable || pid.is_none() {
+                    return false;
                 }
+                if self.recent_output.len() >= RECENT_OUTPUT {
+                    self.recent_output.pop_front();
+                }
+                self.recent_output.push_back(Timed {
+                    at,
+                    boot_secs: None,
+                    evidence: evidence(),
+                    event: line.event,
+                });
+                return true;
             }
-            _ => true,
-        };
-        if !keep {
-            return false;
+            _ => {}
         }
         if ctx.fpm.len() >= MAX_EVENTS {
             ctx.dropped_events += 1;
             return false;
+        }
+        // A worker died: keep what it said just before (its PHP fatal error).
+        if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
+            let said = self.recent_output.iter().rposition(|o| {
+                matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
+                    && o.at.is_some_and(|a| a <= t && a >= t.minus_ms(30_000))
+            });
+            if let Some(i) = said {
+                if let Some(out) = self.recent_output.remove(i) {
+                    ctx.fpm.push(out);
+                }
+            }
         }
         ctx.fpm.push(Timed {
             at,
