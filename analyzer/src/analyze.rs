@@ -5,12 +5,14 @@ use std::io::{self, Write};
 
 use crate::classify::Classifier;
 use crate::cli::{AnalyzeArgs, Format};
-use crate::context::load::Loader;
+use crate::context::load::{self, Loader, LOOKAHEAD_MS, LOOKBACK_MS};
 use crate::context::{align, Context};
+use crate::failure::Failure;
 use crate::fix::{self, MemoryOverrides};
 use crate::input::stats::InputStats;
 use crate::input::{self, Requested};
 use crate::join::Joiner;
+use crate::join::{History, JOIN_WINDOW_MS};
 use crate::model::InputKind;
 use crate::progress::Progress;
 use crate::report::json::JsonReport;
@@ -82,6 +84,9 @@ fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
     flagged_reqs
 }
 
+/// How far ahead of the stream the context is read at each step.
+const CONTEXT_STEP_MS: i64 = 10_000;
+
 fn is_failure_side(kind: InputKind) -> bool {
     matches!(
         kind,
@@ -125,8 +130,18 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut progress = Progress::new(total_bytes);
     let mut read_errors: Vec<String> = Vec::new();
 
-    // 1. Open the failure side first: its reader threads parse ahead (up to their
-    //    bounded queues) while the context loads.
+    // 1. A first look at the kernel and FPM logs, to place raw dmesg times.
+    let context_inputs: Vec<_> = resolved
+        .inputs
+        .iter()
+        .filter(|i| !is_failure_side(i.kind))
+        .cloned()
+        .collect();
+    let pre = load::prescan(&context_inputs, &zone, reference)
+        .map_err(|e| RunError::Input(format!("cannot read the kernel or FPM log: {e}")))?;
+
+    // 2. Open the failure side: its reader threads parse ahead (up to their bounded
+    //    queues) while the rest is set up.
     let mut sources = Vec::new();
     let mut source_index = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
@@ -142,44 +157,36 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         }
     }
     let mut merger = Merger::new(sources);
-    let failure_side_first = merger.first_time();
+    let now = EpochMs(jiff::Timestamp::now().as_millisecond());
+    let others_first = [pre.fpm_first, merger.first_time()]
+        .into_iter()
+        .flatten()
+        .min();
+    let alignment = align::decide(
+        boot_time,
+        &pre,
+        align::host_boot_time(),
+        others_first.map(|f| (f, now)),
+    );
 
-    // 2. Context: FPM, kernel, journal, configs.
-    let mut ctx = Context::default();
-    let mut loader = Loader::new(&zone, reference);
+    // 3. Context: configs now, logs in step with the failures.
+    let mut ctx = Context::with_alignment(alignment.clone());
+    let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
+    let mut log_index: Vec<usize> = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
         if is_failure_side(inp.kind) {
             continue;
         }
-        let mut stats = InputStats::new(inp);
-        progress.start_file(&inp.name);
-        if let Err(e) = loader.load(inp, &mut ctx, &mut stats, &mut progress) {
-            read_errors.push(format!("cannot read {}: {e}", inp.name));
-            stats.error = Some(e.to_string());
+        match loader.open(inp, &mut ctx) {
+            Ok(Some(stats)) => context_stats.push((i, stats)),
+            Ok(None) => log_index.push(i),
+            Err(e) => return Err(RunError::Input(format!("cannot read {}: {e}", inp.name))),
         }
-        progress.finish_file(inp.size);
-        context_stats.push((i, stats));
     }
 
-    // 3. Align raw dmesg times, then sort the context.
-    let now = EpochMs(jiff::Timestamp::now().as_millisecond());
-    let others_first = [ctx.fpm_span.map(|s| s.0), failure_side_first]
-        .into_iter()
-        .flatten()
-        .min();
-    let others_span = others_first.map(|f| (f, ctx.fpm_span.map_or(now, |s| s.1.max(now))));
-    let pairs = std::mem::take(&mut loader.boot_pairs);
-    align::align(
-        &mut ctx,
-        boot_time,
-        &pairs,
-        align::host_boot_time(),
-        others_span,
-    );
-    ctx.finish();
-
-    // 4. Stream failures through joiner, classifier and report.
+    // 4. Stream failures through joiner, classifier and report; the context window
+    //    follows the stream.
     let mut report: Box<dyn Report + '_> = match args.format {
         Format::Json => Box::new(JsonReport::new(&mut *out, zone.clone())),
         Format::Text => Box::new(TextReport::new(&mut *out, zone.clone())),
@@ -197,15 +204,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut outside_window = 0u64;
     let mut write_error: Option<io::Error> = None;
     {
-        let mut handle = |f: crate::failure::Failure, hist: &crate::join::History| {
+        let mut handle = |f: Failure, ctx: &Context, hist: &History| {
             if since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u) {
                 outside_window += 1;
                 return;
             }
-            let verdict = classifier.classify(&f, &ctx, hist);
+            let verdict = classifier.classify(&f, ctx, hist);
             // Writing the fix costs; text and markdown show it only for the examples.
             let fix = if per_failure_fix || summary.would_keep(verdict.cause, verdict.confidence) {
-                fix::fix_for(&verdict, &f, &ctx, mem)
+                fix::fix_for(&verdict, &f, ctx, mem)
             } else {
                 String::new()
             };
@@ -221,17 +228,35 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
                 }
             }
         };
+        let mut completed: Vec<Failure> = Vec::new();
+        let mut ctx_until = EpochMs(i64::MIN);
         let mut n: u64 = 0;
         while let Some((t, item)) = merger.next() {
             n += 1;
             if n % 1024 == 0 {
-                progress.tick_total(
-                    merger.raw_bytes() + context_stats.iter().map(|(_, s)| s.size).sum::<u64>(),
-                );
+                progress.tick_total(merger.raw_bytes());
             }
-            joiner.push(t, item, &mut handle);
+            if ctx_until < t.plus_ms(LOOKAHEAD_MS) {
+                // Context up to a step ahead; nothing older than any failure still
+                // pending can need.
+                ctx_until = t.plus_ms(LOOKAHEAD_MS + CONTEXT_STEP_MS);
+                let cutoff = t.minus_ms(LOOKBACK_MS + JOIN_WINDOW_MS + 60_000);
+                read_errors.extend(loader.advance(ctx_until, cutoff, &mut ctx, &mut progress));
+            }
+            joiner.push(t, item, &mut |f, _| completed.push(f));
+            for f in completed.drain(..) {
+                handle(f, &ctx, &joiner.history);
+            }
         }
-        joiner.finish(&mut handle);
+        joiner.finish(&mut |f, _| completed.push(f));
+        for f in completed.drain(..) {
+            handle(f, &ctx, &joiner.history);
+        }
+    }
+    // The rest of the context logs, for their counts.
+    read_errors.extend(loader.drain(&mut ctx, &mut progress));
+    for (k, stats) in loader.into_stats().into_iter().enumerate() {
+        context_stats.push((log_index[k], stats));
     }
     progress.clear();
     if let Some(e) = write_error {

@@ -10,9 +10,7 @@
 
 use serde::Serialize;
 
-use super::{Context, Timed};
-use crate::parse::fpm::FpmEvent;
-use crate::parse::kernel::KernelEvent;
+use super::load::Prescan;
 use crate::time::EpochMs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -45,23 +43,16 @@ pub fn host_boot_time() -> Option<EpochMs> {
     Some(EpochMs(secs * 1000))
 }
 
-/// Decides the boot instant and fills the times of boot-relative kernel events.
-/// `pairs` are (wall, boot seconds) from lines carrying both clocks; `others_span` is
-/// the time span of the other inputs.
-pub fn align(
-    ctx: &mut Context,
+/// Decides the boot instant for raw dmesg times from what the prescan found.
+/// `others_span` is the time span of the other inputs (for the host boot time check).
+pub fn decide(
     flag: Option<EpochMs>,
-    pairs: &[(EpochMs, f64)],
+    prescan: &Prescan,
     host_btime: Option<EpochMs>,
     others_span: Option<(EpochMs, EpochMs)>,
-) {
-    let needs = ctx
-        .kernel
-        .iter()
-        .any(|e| e.at.is_none() && e.boot_secs.is_some());
-    if !needs {
-        ctx.alignment = Alignment::default();
-        return;
+) -> Alignment {
+    if !prescan.needs_alignment {
+        return Alignment::default();
     }
     let boot_of = |wall: EpochMs, secs: f64| wall.minus_ms((secs * 1000.0) as i64);
     let chosen: Option<(AlignMethod, EpochMs, String)> = if let Some(b) = flag {
@@ -70,16 +61,13 @@ pub fn align(
             b,
             "--boot-time given".to_string(),
         ))
-    } else if let Some(&(wall, secs)) = pairs.first() {
+    } else if let Some(&(wall, secs)) = prescan.pairs.first() {
         Some((
             AlignMethod::KernelLogClock,
             boot_of(wall, secs),
-            format!(
-                "from {} kernel line(s) carrying both wall-clock and boot time",
-                pairs.len()
-            ),
+            "from a kernel line carrying both wall-clock and boot time".to_string(),
         ))
-    } else if let Some((pid, boot)) = pid_match(&ctx.kernel, &ctx.fpm) {
+    } else if let Some((pid, boot)) = prescan.pid_match {
         Some((
             AlignMethod::PidMatch,
             boot,
@@ -90,14 +78,10 @@ pub fn align(
             // Only trust this host's boot if the aligned kernel lines land in the
             // span of the other inputs.
             let (lo, hi) = others_span?;
-            let inside = ctx
-                .kernel
-                .iter()
-                .filter_map(|e| e.boot_secs)
-                .all(|s| {
-                    let at = b.plus_ms((s * 1000.0) as i64);
-                    at >= lo.minus_ms(3_600_000) && at <= hi.plus_ms(3_600_000)
-                });
+            let inside = prescan.boot_secs.iter().all(|s| {
+                let at = b.plus_ms((s * 1000.0) as i64);
+                at >= lo.minus_ms(3_600_000) && at <= hi.plus_ms(3_600_000)
+            });
             inside.then(|| {
                 (
                     AlignMethod::HostBootTime,
@@ -108,140 +92,76 @@ pub fn align(
         })
     };
     match chosen {
-        Some((method, boot, detail)) => {
-            for e in ctx.kernel.iter_mut() {
-                if e.at.is_none() {
-                    if let Some(s) = e.boot_secs {
-                        e.at = Some(boot.plus_ms((s * 1000.0) as i64));
-                    }
-                }
-            }
-            let times = ctx.kernel.iter().filter_map(|e| e.at);
-            ctx.kernel_span = times.fold(None, |acc: Option<(EpochMs, EpochMs)>, t| {
-                Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
-            });
-            ctx.alignment = Alignment {
-                method,
-                boot_epoch_ms: Some(boot.0),
-                detail,
-            };
-        }
-        None => {
-            ctx.alignment = Alignment {
-                method: AlignMethod::NotAligned,
-                boot_epoch_ms: None,
-                detail: "raw dmesg times (seconds since boot) could not be aligned: give --boot-time, or kern.log/journal output; kernel lines are joined by pid only".to_string(),
-            };
-        }
+        Some((method, boot, detail)) => Alignment {
+            method,
+            boot_epoch_ms: Some(boot.0),
+            detail,
+        },
+        None => Alignment {
+            method: AlignMethod::NotAligned,
+            boot_epoch_ms: None,
+            detail: "raw dmesg times (seconds since boot) could not be aligned: give --boot-time, or kern.log/journal output; kernel lines are joined by pid only".to_string(),
+        },
     }
-}
-
-/// A pid killed or crashed in the kernel log (boot time) whose FPM child exit has a
-/// wall time: boot = wall - seconds.
-fn pid_match(kernel: &[Timed<KernelEvent>], fpm: &[Timed<FpmEvent>]) -> Option<(u32, EpochMs)> {
-    for k in kernel.iter().filter(|k| k.at.is_none()) {
-        let (Some(secs), Some(pid)) = (k.boot_secs, k.event.pid()) else {
-            continue;
-        };
-        if !matches!(
-            k.event,
-            KernelEvent::OomKilled { .. } | KernelEvent::Segfault { .. } | KernelEvent::Trap { .. }
-        ) {
-            continue;
-        }
-        let exit = fpm
-            .iter()
-            .find(|f| matches!(&f.event, FpmEvent::ChildExited { pid: p, .. } if *p == pid));
-        if let Some(at) = exit.and_then(|f| f.at) {
-            return Some((pid, at.minus_ms((secs * 1000.0) as i64)));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Evidence;
-    use std::sync::Arc;
 
-    fn ev() -> Evidence {
-        Evidence::new("kernel", &Arc::from("dmesg"), 1, "x")
-    }
-
-    fn kernel_kill(pid: u32, secs: f64) -> Timed<KernelEvent> {
-        Timed {
-            at: None,
-            boot_secs: Some(secs),
-            evidence: ev(),
-            event: KernelEvent::OomKilled {
-                pid,
-                comm: "php-fpm8.2".into(),
-                anon_rss_kb: None,
-                memcg: false,
-            },
+    fn needs() -> Prescan {
+        Prescan {
+            needs_alignment: true,
+            boot_secs: vec![10.0],
+            ..Prescan::default()
         }
     }
 
     #[test]
-    fn aligns_by_pid() {
-        let mut ctx = Context::default();
-        ctx.kernel.push(kernel_kill(23114, 100.5));
-        ctx.fpm.push(Timed {
-            at: Some(EpochMs(1_000_000)),
-            boot_secs: None,
-            evidence: ev(),
-            event: FpmEvent::ChildExited {
-                pool: "www".into(),
-                pid: 23114,
-                signal: Some(9),
-                signal_name: Some("SIGKILL".into()),
-                code: None,
-                core_dumped: false,
-            },
-        });
-        align(&mut ctx, None, &[], None, None);
-        assert_eq!(ctx.alignment.method, AlignMethod::PidMatch);
-        assert_eq!(ctx.kernel[0].at, Some(EpochMs(1_000_000)));
+    fn order_of_trust() {
+        assert_eq!(
+            decide(None, &Prescan::default(), None, None).method,
+            AlignMethod::NotNeeded
+        );
+        let mut p = needs();
+        p.pid_match = Some((23114, EpochMs(1_000)));
+        let a = decide(None, &p, None, None);
+        assert_eq!(
+            (a.method, a.boot_epoch_ms),
+            (AlignMethod::PidMatch, Some(1_000))
+        );
+        p.pairs.push((EpochMs(20_000), 10.0));
+        let a = decide(None, &p, None, None);
+        assert_eq!(
+            (a.method, a.boot_epoch_ms),
+            (AlignMethod::KernelLogClock, Some(10_000))
+        );
+        let a = decide(Some(EpochMs(5_000)), &p, None, None);
+        assert_eq!(
+            (a.method, a.boot_epoch_ms),
+            (AlignMethod::BootTimeFlag, Some(5_000))
+        );
     }
 
     #[test]
-    fn flag_wins_and_host_btime_needs_plausible_span() {
-        let mut ctx = Context::default();
-        ctx.kernel.push(kernel_kill(1, 10.0));
-        align(
-            &mut ctx,
-            Some(EpochMs(5_000)),
-            &[(EpochMs(0), 0.0)],
-            None,
-            None,
-        );
-        assert_eq!(ctx.alignment.method, AlignMethod::BootTimeFlag);
-        assert_eq!(ctx.kernel[0].at, Some(EpochMs(15_000)));
-
-        let mut ctx = Context::default();
-        ctx.kernel.push(kernel_kill(1, 10.0));
+    fn host_btime_needs_a_plausible_span() {
         // Host booted long after the other logs: not this boot.
-        align(
-            &mut ctx,
+        let a = decide(
             None,
-            &[],
+            &needs(),
             Some(EpochMs(100_000_000_000)),
             Some((EpochMs(0), EpochMs(1_000))),
         );
-        assert_eq!(ctx.alignment.method, AlignMethod::NotAligned);
-        assert_eq!(ctx.kernel[0].at, None);
-
-        let mut ctx = Context::default();
-        ctx.kernel.push(kernel_kill(1, 10.0));
-        align(
-            &mut ctx,
+        assert_eq!(a.method, AlignMethod::NotAligned);
+        let a = decide(
             None,
-            &[],
+            &needs(),
             Some(EpochMs(1_000_000)),
             Some((EpochMs(1_000_000), EpochMs(2_000_000))),
         );
-        assert_eq!(ctx.alignment.method, AlignMethod::HostBootTime);
-        assert_eq!(ctx.kernel[0].at, Some(EpochMs(1_010_000)));
+        assert_eq!(
+            (a.method, a.boot_epoch_ms),
+            (AlignMethod::HostBootTime, Some(1_000_000))
+        );
     }
 }

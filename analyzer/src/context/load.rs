@@ -1,5 +1,10 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
-//! into the [`Context`], line by line.
+//! into the [`Context`].
+//!
+//! Configs are read whole (they are small). Logs are read incrementally, in step with
+//! the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
+//! of the failures being classified, and [`Context::evict_before`] drops what is too
+//! old to matter, so the index holds a time window, not the whole log.
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,103 +23,217 @@ use crate::parse::syslog::{self, Envelope, SysTime};
 use crate::progress::Progress;
 use crate::time::{EpochMs, LocalClock, Zone};
 
-/// Bound on kept events of one kind; past it, events are counted as dropped.
+/// How far back of a failure the classifier looks (request timers up to 10 min,
+/// max_children warnings a read timeout back, kernel lines 2 min), with margin.
+pub const LOOKBACK_MS: i64 = 15 * 60_000;
+/// How far ahead of a failure the classifier looks (FPM's `execution timed out`
+/// after NGINX's 504, a worker's exit logged after NGINX's line).
+pub const LOOKAHEAD_MS: i64 = 60_000;
+/// Bound on kept events of one kind inside the window; past it, events are counted
+/// as dropped.
 const MAX_EVENTS: usize = 2_000_000;
 /// Recent PHP fatal errors kept while waiting for their worker to die or not.
 const RECENT_OUTPUT: usize = 256;
+/// Lines read between evictions while catching up (bounds memory when the context
+/// starts long before the first failure).
+const EVICT_EVERY_LINES: u64 = 65_536;
 
-/// Settings shared by the loaders.
-pub struct Loader<'a> {
-    pub zone: &'a Zone,
-    /// Year/month for lines without a year.
-    pub reference: (i16, i8),
-    /// (wall, boot seconds) pairs from lines carrying both clocks.
-    pub boot_pairs: Vec<(EpochMs, f64)>,
+/// One context log being read incrementally.
+pub struct ContextReader {
+    input: Input,
+    reader: LineReader,
+    buf: Vec<u8>,
+    pub stats: InputStats,
+    clock: LocalClock,
+    envelope: Envelope,
+    /// Time of the last dated line: where the reader stands, and the time of
+    /// undated worker output.
+    last_time: Option<EpochMs>,
+    in_worker_output: bool,
+    done: bool,
+}
+
+/// Where parsed lines go; shared by all readers.
+pub struct Sink {
+    zone: Zone,
+    /// Boot instant for raw dmesg times (from the alignment), when known.
+    boot: Option<EpochMs>,
     /// Recent PHP fatal errors from worker output, waiting to see whether their
-    /// worker dies: only then are they kept (memory stays flat however many fatal
-    /// errors a long log has).
+    /// worker dies: only then are they kept.
     recent_output: VecDeque<Timed<FpmEvent>>,
 }
 
-impl<'a> Loader<'a> {
-    pub fn new(zone: &'a Zone, reference: (i16, i8)) -> Loader<'a> {
+pub struct Loader {
+    sink: Sink,
+    readers: Vec<ContextReader>,
+    reference: (i16, i8),
+}
+
+impl Loader {
+    pub fn new(zone: &Zone, reference: (i16, i8), boot: Option<EpochMs>) -> Loader {
         Loader {
-            zone,
+            sink: Sink {
+                zone: zone.clone(),
+                boot,
+                recent_output: VecDeque::new(),
+            },
+            readers: Vec::new(),
             reference,
-            boot_pairs: Vec::new(),
-            recent_output: VecDeque::new(),
         }
     }
 
-    /// Reads one context input. I/O errors part-way are returned; what was read stays.
-    pub fn load(
-        &mut self,
-        input: &Input,
-        ctx: &mut Context,
-        stats: &mut InputStats,
-        progress: &mut Progress,
-    ) -> io::Result<()> {
+    /// Opens a context input: a config is read whole now (its stats are returned);
+    /// a log is opened for incremental reading.
+    pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
         let mut reader = LineReader::open(&input.path)?;
-        let result = match input.kind {
-            InputKind::Fpm => self.load_fpm(input, &mut reader, ctx, stats, progress),
-            InputKind::Kernel | InputKind::Journal => {
-                self.load_system_log(input, &mut reader, ctx, stats, progress)
+        let mut stats = InputStats::new(input);
+        match input.kind {
+            InputKind::FpmConf => {
+                load_fpm_conf(input, &mut reader, ctx, &mut stats)?;
+                Ok(Some(stats))
             }
-            InputKind::FpmConf => load_fpm_conf(input, &mut reader, ctx, stats),
-            InputKind::NginxConf => load_nginx_conf(input, &mut reader, ctx, stats),
-            _ => Ok(()),
-        };
-        stats.overlong_lines = reader.overlong_lines;
-        result
+            InputKind::NginxConf => {
+                load_nginx_conf(input, &mut reader, ctx, &mut stats)?;
+                Ok(Some(stats))
+            }
+            InputKind::Fpm | InputKind::Kernel | InputKind::Journal => {
+                if input.kind == InputKind::Fpm {
+                    ctx.has_fpm_log = true;
+                }
+                if input.kind == InputKind::Kernel {
+                    // Even an empty kernel log tells: no OOM kill, no crash.
+                    ctx.has_kernel_log = true;
+                }
+                self.readers.push(ContextReader {
+                    input: input.clone(),
+                    reader,
+                    buf: Vec::with_capacity(4096),
+                    stats,
+                    clock: LocalClock::new(&self.sink.zone),
+                    envelope: Envelope::new(LocalClock::new(&self.sink.zone), self.reference),
+                    last_time: None,
+                    in_worker_output: false,
+                    done: false,
+                });
+                ctx.kernel_open = self.kernel_open();
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
     }
 
-    fn load_fpm(
+    fn kernel_open(&self) -> bool {
+        self.readers
+            .iter()
+            .any(|r| !r.done && matches!(r.input.kind, InputKind::Kernel | InputKind::Journal))
+    }
+
+    /// Reads every log up to the first line dated after `until`, evicting events
+    /// before `evict_before` as it goes. Returns read errors (the input then ends).
+    pub fn advance(
         &mut self,
-        input: &Input,
-        reader: &mut LineReader,
+        until: EpochMs,
+        evict_before: EpochMs,
         ctx: &mut Context,
-        stats: &mut InputStats,
         progress: &mut Progress,
-    ) -> io::Result<()> {
-        ctx.has_fpm_log = true;
-        let mut clock = LocalClock::new(self.zone);
-        // Worker output has no timestamp: it gets the time of the last dated line.
-        let mut last_time: Option<EpochMs> = None;
-        let mut in_worker_output = false;
-        let mut buf = Vec::with_capacity(4096);
-        while reader.next_line(&mut buf)? {
-            let raw = &buf[..];
-            stats.lines_read += 1;
-            progress.tick(reader.raw_bytes());
-            let line = text(raw);
-            match fpm::parse_line(&line) {
-                Some(parsed) => {
-                    stats.parsed();
-                    let at = parsed.civil.and_then(|c| clock.to_epoch(c));
-                    if let Some(t) = at {
-                        stats.saw_time(t);
-                        last_time = Some(t);
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut since_evict = 0u64;
+        for r in self.readers.iter_mut() {
+            while !r.done && r.last_time.map_or(true, |t| t <= until) {
+                match r.reader.next_line(&mut r.buf) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        r.done = true;
+                        break;
                     }
-                    in_worker_output = matches!(parsed.event, FpmEvent::WorkerOutput { .. });
-                    let at = at.or(last_time);
-                    let line_no = reader.line_no();
-                    if self.keep_fpm(ctx, parsed, at, || {
-                        Evidence::new("fpm", &input.name, line_no, &line)
-                    }) {
-                        stats.lines_used += 1;
+                    Err(e) => {
+                        r.done = true;
+                        r.stats.error = Some(e.to_string());
+                        errors.push(format!("cannot read {}: {e}", r.input.name));
+                        break;
                     }
                 }
-                // A stack trace or other raw worker output after a PHP message.
-                None if in_worker_output || line.trim().is_empty() => stats.parsed(),
-                None => stats.not_understood(reader.line_no(), &line),
+                r.stats.lines_read += 1;
+                progress.tick(r.reader.raw_bytes());
+                self.sink.line(r, ctx);
+                since_evict += 1;
+                if since_evict >= EVICT_EVERY_LINES {
+                    since_evict = 0;
+                    let reader_cut = r
+                        .last_time
+                        .map_or(evict_before, |t| t.minus_ms(LOOKBACK_MS + LOOKAHEAD_MS))
+                        .min(evict_before);
+                    ctx.evict_before(reader_cut);
+                }
             }
+            r.stats.overlong_lines = r.reader.overlong_lines;
         }
-        ctx.fpm_span = match (ctx.fpm_span, stats.first, stats.last) {
-            (Some((a, b)), Some(f), Some(l)) => Some((a.min(f), b.max(l))),
-            (None, Some(f), Some(l)) => Some((f, l)),
-            (span, _, _) => span,
-        };
-        Ok(())
+        ctx.kernel_open = self.kernel_open();
+        ctx.evict_before(evict_before);
+        ctx.finish();
+        errors
+    }
+
+    /// Reads the rest of every log (for the counts), keeping memory bounded.
+    pub fn drain(&mut self, ctx: &mut Context, progress: &mut Progress) -> Vec<String> {
+        let mut errors = Vec::new();
+        while self.readers.iter().any(|r| !r.done) {
+            let Some(t) = self
+                .readers
+                .iter()
+                .filter(|r| !r.done)
+                .filter_map(|r| r.last_time)
+                .min()
+            else {
+                errors.extend(self.advance(EpochMs(i64::MAX), EpochMs(i64::MIN), ctx, progress));
+                break;
+            };
+            let until = t.plus_ms(LOOKBACK_MS);
+            errors.extend(self.advance(until, until.minus_ms(LOOKBACK_MS), ctx, progress));
+        }
+        errors
+    }
+
+    /// The counts of every log, in the order opened.
+    pub fn into_stats(self) -> Vec<InputStats> {
+        self.readers.into_iter().map(|r| r.stats).collect()
+    }
+}
+
+impl Sink {
+    fn line(&mut self, r: &mut ContextReader, ctx: &mut Context) {
+        let line_no = r.reader.line_no();
+        let line = text(&r.buf).into_owned();
+        match r.input.kind {
+            InputKind::Fpm => self.fpm_line(r, ctx, &line, line_no),
+            _ => self.system_line(r, ctx, &line, line_no),
+        }
+    }
+
+    fn fpm_line(&mut self, r: &mut ContextReader, ctx: &mut Context, line: &str, line_no: u64) {
+        match fpm::parse_line(line) {
+            Some(parsed) => {
+                r.stats.parsed();
+                let at = parsed.civil.and_then(|c| r.clock.to_epoch(c));
+                if let Some(t) = at {
+                    r.stats.saw_time(t);
+                    r.last_time = Some(t);
+                }
+                r.in_worker_output = matches!(parsed.event, FpmEvent::WorkerOutput { .. });
+                // Worker output has no timestamp: it gets the time of the last dated line.
+                let at = at.or(r.last_time);
+                let name = r.input.name.clone();
+                if self.keep_fpm(ctx, parsed, at, || {
+                    Evidence::new("fpm", &name, line_no, line)
+                }) {
+                    r.stats.lines_used += 1;
+                }
+            }
+            // A stack trace or other raw worker output after a PHP message.
+            None if r.in_worker_output || line.trim().is_empty() => r.stats.parsed(),
+            None => r.stats.not_understood(line_no, line),
+        }
     }
 
     /// Stores an FPM event when it can matter; returns whether it was kept.
@@ -163,16 +282,17 @@ impl<'a> Loader<'a> {
             ctx.dropped_events += 1;
             return false;
         }
+        if let FpmEvent::Running { pid } = line.event {
+            ctx.add_master(pid);
+        }
         // A worker died: keep what it said just before (its PHP fatal error).
         if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
             let said = self.recent_output.iter().rposition(|o| {
                 matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
                     && o.at.is_some_and(|a| a <= t && a >= t.minus_ms(30_000))
             });
-            if let Some(i) = said {
-                if let Some(out) = self.recent_output.remove(i) {
-                    ctx.fpm.push(out);
-                }
+            if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
+                ctx.fpm.push(out);
             }
         }
         ctx.fpm.push(Timed {
@@ -184,78 +304,59 @@ impl<'a> Loader<'a> {
         true
     }
 
-    fn load_system_log(
-        &mut self,
-        input: &Input,
-        reader: &mut LineReader,
-        ctx: &mut Context,
-        stats: &mut InputStats,
-        progress: &mut Progress,
-    ) -> io::Result<()> {
-        if input.kind == InputKind::Kernel {
-            // Even an empty kernel log tells: no OOM kill, no crash.
-            ctx.has_kernel_log = true;
+    fn system_line(&mut self, r: &mut ContextReader, ctx: &mut Context, line: &str, line_no: u64) {
+        if line.trim().is_empty() {
+            r.stats.parsed();
+            return;
         }
-        let mut clock = LocalClock::new(self.zone);
-        let mut envelope = Envelope::new(LocalClock::new(self.zone), self.reference);
-        let source = input.kind.evidence_source();
-        let mut buf = Vec::with_capacity(4096);
-        while reader.next_line(&mut buf)? {
-            let raw = &buf[..];
-            stats.lines_read += 1;
-            progress.tick(reader.raw_bytes());
-            let line = text(raw);
-            if line.trim().is_empty() {
-                stats.parsed();
-                continue;
-            }
-            let line_no = reader.line_no();
-            let evidence = || Evidence::new(source, &input.name, line_no, &line);
-            let used = if line.starts_with('{') {
-                match syslog::parse_journal_json(&line) {
-                    Some(l) => {
-                        stats.parsed();
-                        self.dispatch(ctx, stats, &l.ident, &l.message, l.time, evidence)
-                    }
-                    None => {
-                        stats.not_understood(line_no, &line);
-                        continue;
-                    }
+        let source = r.input.kind.evidence_source();
+        let name = r.input.name.clone();
+        let evidence = || Evidence::new(source, &name, line_no, line);
+        let used = if line.starts_with('{') {
+            match syslog::parse_journal_json(line) {
+                Some(l) => {
+                    r.stats.parsed();
+                    self.dispatch(r, ctx, &l.ident, &l.message, l.time, evidence)
                 }
-            } else if let Some((time, msg)) = kernel::split_dmesg_line(&line, &mut clock) {
-                stats.parsed();
-                ctx.has_kernel_log = true;
-                self.kernel_message(ctx, stats, msg, time, evidence)
-            } else if let Some(l) = envelope.parse(&line) {
-                stats.parsed();
-                self.dispatch(ctx, stats, l.ident, l.message, l.time, evidence)
-            } else {
-                stats.not_understood(line_no, &line);
-                continue;
-            };
-            if used {
-                stats.lines_used += 1;
+                None => {
+                    r.stats.not_understood(line_no, line);
+                    return;
+                }
             }
+        } else if let Some((time, msg)) = kernel::split_dmesg_line(line, &mut r.clock) {
+            r.stats.parsed();
+            ctx.has_kernel_log = true;
+            self.kernel_message(r, ctx, msg, time, evidence)
+        } else if let Some(l) = r.envelope.parse(line) {
+            r.stats.parsed();
+            let (ident, message, time) = (l.ident.to_string(), l.message.to_string(), l.time);
+            self.dispatch(r, ctx, &ident, &message, time, evidence)
+        } else {
+            r.stats.not_understood(line_no, line);
+            return;
+        };
+        if used {
+            r.stats.lines_used += 1;
         }
-        Ok(())
     }
 
     /// Routes a system-log message by its identifier.
     fn dispatch(
         &mut self,
+        r: &mut ContextReader,
         ctx: &mut Context,
-        stats: &mut InputStats,
         ident: &str,
         msg: &str,
         time: SysTime,
         evidence: impl FnOnce() -> Evidence,
     ) -> bool {
-        if let Some(t) = time.wall {
-            stats.saw_time(t);
-        }
         if ident == "kernel" {
             ctx.has_kernel_log = true;
-            return self.kernel_message(ctx, stats, msg, time, evidence);
+            return self.kernel_message(r, ctx, msg, time, evidence);
+        }
+        if let Some(t) = time.wall {
+            r.stats.saw_time(t);
+            r.last_time = Some(t);
         }
         if ident == "systemd-coredump" {
             return match kernel::parse_coredump(msg) {
@@ -285,13 +386,7 @@ impl<'a> Loader<'a> {
             ctx.has_fpm_log = true;
             if let Some(parsed) = fpm::parse_syslog_message(msg) {
                 // The journal's stdout records keep FPM's own (local) timestamp.
-                let at = parsed
-                    .civil
-                    .and_then(|c| LocalClock::new(self.zone).to_epoch(c))
-                    .or(time.wall);
-                if let Some(t) = at {
-                    ctx.fpm_span = Some(ctx.fpm_span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
-                }
+                let at = parsed.civil.and_then(|c| r.clock.to_epoch(c)).or(time.wall);
                 return self.keep_fpm(ctx, parsed, at, evidence);
             }
         }
@@ -300,37 +395,36 @@ impl<'a> Loader<'a> {
 
     fn kernel_message(
         &mut self,
+        r: &mut ContextReader,
         ctx: &mut Context,
-        stats: &mut InputStats,
         msg: &str,
         time: SysTime,
         evidence: impl FnOnce() -> Evidence,
     ) -> bool {
         // kern.log keeps the printk stamp after the syslog time: both clocks.
-        let (time, msg) = match kernel::split_boot_stamp(msg) {
-            Some((secs, rest)) => {
-                if let Some(wall) = time.wall {
-                    if self.boot_pairs.len() < 16 {
-                        self.boot_pairs.push((wall, secs));
-                    }
-                }
-                (
-                    SysTime {
-                        wall: time.wall,
-                        boot_secs: Some(secs),
-                    },
-                    rest,
-                )
-            }
+        let (mut time, msg) = match kernel::split_boot_stamp(msg) {
+            Some((secs, rest)) => (
+                SysTime {
+                    wall: time.wall,
+                    boot_secs: Some(secs),
+                },
+                rest,
+            ),
             None => (time, msg),
         };
-        if let (Some(wall), Some(secs)) = (time.wall, time.boot_secs) {
-            if self.boot_pairs.len() < 16 && !self.boot_pairs.contains(&(wall, secs)) {
-                self.boot_pairs.push((wall, secs));
+        // Raw dmesg: place it with the boot time found by the alignment.
+        if time.wall.is_none() {
+            if let (Some(boot), Some(secs)) = (self.boot, time.boot_secs) {
+                time.wall = Some(boot.plus_ms((secs * 1000.0) as i64));
             }
         }
         if let Some(t) = time.wall {
-            stats.saw_time(t);
+            r.stats.saw_time(t);
+            r.last_time = Some(t);
+            ctx.kernel_span = Some(
+                ctx.kernel_span
+                    .map_or((t, t), |(a, b)| (a.min(t), b.max(t))),
+            );
         }
         let Some(event) = kernel::parse_message(msg) else {
             return false;
@@ -378,12 +472,6 @@ fn push_kernel(
         ctx.dropped_events += 1;
         return false;
     }
-    if let Some(t) = time.wall {
-        ctx.kernel_span = Some(
-            ctx.kernel_span
-                .map_or((t, t), |(a, b)| (a.min(t), b.max(t))),
-        );
-    }
     ctx.kernel.push(Timed {
         at: time.wall,
         boot_secs: time.boot_secs,
@@ -391,6 +479,124 @@ fn push_kernel(
         event,
     });
     true
+}
+
+/// What a first look at the logs says about raw dmesg times.
+#[derive(Debug, Default)]
+pub struct Prescan {
+    /// (wall, boot seconds) from lines carrying both clocks.
+    pub pairs: Vec<(EpochMs, f64)>,
+    /// A pid in both the kernel log (boot time) and FPM's child exits (wall time):
+    /// (pid, boot instant).
+    pub pid_match: Option<(u32, EpochMs)>,
+    /// Boot seconds of the raw dmesg lines seen (for the host boot time check).
+    pub boot_secs: Vec<f64>,
+    /// Whether some kernel line has only boot time (alignment needed).
+    pub needs_alignment: bool,
+    /// First dated FPM line.
+    pub fpm_first: Option<EpochMs>,
+}
+
+/// Reads the kernel logs until a line with both clocks (or enough OOM/crash pids),
+/// then the FPM logs until one of those pids exits: enough to align raw dmesg,
+/// without holding anything.
+pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Result<Prescan> {
+    let mut out = Prescan::default();
+    let mut candidates: Vec<(u32, f64)> = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
+    for input in inputs
+        .iter()
+        .filter(|i| matches!(i.kind, InputKind::Kernel | InputKind::Journal))
+    {
+        let mut reader = LineReader::open(&input.path)?;
+        let mut clock = LocalClock::new(zone);
+        let mut envelope = Envelope::new(LocalClock::new(zone), reference);
+        while reader.next_line(&mut buf)? {
+            let line = text(&buf);
+            let (time, msg) = if line.starts_with('{') {
+                match syslog::parse_journal_json(&line) {
+                    Some(l) if l.ident == "kernel" => (l.time, l.message),
+                    _ => continue,
+                }
+            } else if let Some((time, msg)) = kernel::split_dmesg_line(&line, &mut clock) {
+                (time, msg.to_string())
+            } else if let Some(l) = envelope.parse(&line) {
+                if l.ident != "kernel" {
+                    continue;
+                }
+                match kernel::split_boot_stamp(l.message) {
+                    Some((secs, rest)) => (
+                        SysTime {
+                            wall: l.time.wall,
+                            boot_secs: Some(secs),
+                        },
+                        rest.to_string(),
+                    ),
+                    None => (l.time, l.message.to_string()),
+                }
+            } else {
+                continue;
+            };
+            match (time.wall, time.boot_secs) {
+                (Some(w), Some(s)) => {
+                    out.pairs.push((w, s));
+                    break;
+                }
+                (None, Some(s)) => {
+                    out.needs_alignment = true;
+                    if out.boot_secs.len() < 64 {
+                        out.boot_secs.push(s);
+                    }
+                    if let Some(ev) = kernel::parse_message(&msg) {
+                        if matches!(
+                            ev,
+                            KernelEvent::OomKilled { .. }
+                                | KernelEvent::Segfault { .. }
+                                | KernelEvent::Trap { .. }
+                        ) {
+                            if let Some(pid) = ev.pid() {
+                                candidates.push((pid, s));
+                            }
+                        }
+                    }
+                    if candidates.len() >= 64 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if !out.needs_alignment {
+        return Ok(out);
+    }
+    for input in inputs.iter().filter(|i| i.kind == InputKind::Fpm) {
+        let mut reader = LineReader::open(&input.path)?;
+        let mut clock = LocalClock::new(zone);
+        while reader.next_line(&mut buf)? {
+            let line = text(&buf);
+            let Some(parsed) = fpm::parse_line(&line) else {
+                continue;
+            };
+            let Some(at) = parsed.civil.and_then(|c| clock.to_epoch(c)) else {
+                continue;
+            };
+            out.fpm_first.get_or_insert(at);
+            if candidates.is_empty() {
+                break;
+            }
+            if let FpmEvent::ChildExited { pid, .. } = parsed.event {
+                if let Some(&(_, secs)) = candidates.iter().find(|(p, _)| *p == pid) {
+                    out.pid_match = Some((pid, at.minus_ms((secs * 1000.0) as i64)));
+                    break;
+                }
+            }
+        }
+        if out.pid_match.is_some() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 fn load_fpm_conf(
@@ -402,9 +608,8 @@ fn load_fpm_conf(
     let mut parser = FpmConfParser::default();
     let mut buf = Vec::with_capacity(4096);
     while reader.next_line(&mut buf)? {
-        let raw = &buf[..];
         stats.lines_read += 1;
-        let line = text(raw);
+        let line = text(&buf);
         match parser.feed(&line, reader.line_no()) {
             ConfLine::Understood => stats.parsed(),
             ConfLine::NotUnderstood => stats.not_understood(reader.line_no(), &line),
@@ -429,9 +634,8 @@ fn load_nginx_conf(
     let mut parser = NginxConfParser::new(&input.name);
     let mut buf = Vec::with_capacity(4096);
     while reader.next_line(&mut buf)? {
-        let raw = &buf[..];
         stats.lines_read += 1;
-        let line = text(raw);
+        let line = text(&buf);
         if parser.feed(&line, reader.line_no()) {
             stats.parsed();
         } else {

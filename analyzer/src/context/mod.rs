@@ -102,8 +102,15 @@ pub struct Context {
     kernel_by_pid: HashMap<u32, Vec<usize>>,
     /// Built by `finish`: FPM start-up/socket error events (indexes into `fpm`).
     fpm_errors: Vec<usize>,
-    /// Built by `finish`: FPM master pids (`fpm is running, pid N`).
+    /// FPM master pids (`fpm is running, pid N`), the latest 64.
     pub masters: Vec<u32>,
+    /// Whether a kernel log is still being read (then it covers the present).
+    pub kernel_open: bool,
+    /// The last lifecycle transition evicted from the window: FPM's state before it.
+    lifecycle_floor: Option<(EpochMs, bool, Evidence)>,
+    /// The last FPM start-up/socket errors evicted from the window (looked up to an
+    /// hour back).
+    error_floor: Vec<Timed<FpmEvent>>,
 }
 
 /// Index range of events whose time is within [from, to] (events are sorted by time,
@@ -123,13 +130,11 @@ impl Context {
         self.kernel.sort_by_key(|e| key(e.at));
         self.units.sort_by_key(|e| key(e.at));
         self.lifecycle.clear();
+        if let Some(floor) = &self.lifecycle_floor {
+            self.lifecycle.push(floor.clone());
+        }
         for e in &self.fpm {
-            let down = match &e.event {
-                FpmEvent::Running { .. } | FpmEvent::Ready => false,
-                FpmEvent::Terminating | FpmEvent::Exiting | FpmEvent::InitFailed => true,
-                _ => continue,
-            };
-            if let Some(at) = e.at {
+            if let (Some(at), Some(down)) = (e.at, fpm_down_after(&e.event)) {
                 self.lifecycle.push((at, down, e.evidence.clone()));
             }
         }
@@ -147,29 +152,68 @@ impl Context {
             }
         }
         self.fpm_errors = (0..self.fpm.len())
-            .filter(|&i| {
-                matches!(
-                    self.fpm[i].event,
-                    FpmEvent::BindFailed { .. }
-                        | FpmEvent::UserError { .. }
-                        | FpmEvent::AnotherInstance { .. }
-                        | FpmEvent::ChownFailed { .. }
-                )
-            })
+            .filter(|&i| is_fpm_error(&self.fpm[i].event))
             .collect();
-        self.masters = self
-            .fpm
-            .iter()
-            .filter_map(|e| match e.event {
-                FpmEvent::Running { pid } => Some(pid),
-                _ => None,
-            })
-            .collect();
+    }
+
+    pub fn with_alignment(alignment: Alignment) -> Context {
+        Context {
+            alignment,
+            ..Context::default()
+        }
+    }
+
+    /// Records a master pid (bounded: the latest 64).
+    pub fn add_master(&mut self, pid: u32) {
+        if !self.masters.contains(&pid) {
+            if self.masters.len() >= 64 {
+                self.masters.remove(0);
+            }
+            self.masters.push(pid);
+        }
+    }
+
+    /// Drops events dated before `cutoff`, keeping what later questions need from
+    /// them: FPM's state (the last lifecycle transition) and the last start-up
+    /// errors. Call `finish` afterwards.
+    pub fn evict_before(&mut self, cutoff: EpochMs) {
+        let old = |at: Option<EpochMs>| at.is_some_and(|a| a < cutoff);
+        let mut floor = self.lifecycle_floor.take();
+        let newer = |at: EpochMs,
+                     down: bool,
+                     ev: &Evidence,
+                     floor: &mut Option<(EpochMs, bool, Evidence)>| {
+            if floor.as_ref().map_or(true, |(f, _, _)| at >= *f) {
+                *floor = Some((at, down, ev.clone()));
+            }
+        };
+        for e in self.fpm.iter().filter(|e| old(e.at)) {
+            if let (Some(at), Some(down)) = (e.at, fpm_down_after(&e.event)) {
+                newer(at, down, &e.evidence, &mut floor);
+            }
+            if is_fpm_error(&e.event) {
+                if self.error_floor.len() >= 4 {
+                    self.error_floor.remove(0);
+                }
+                self.error_floor.push(e.clone());
+            }
+        }
+        for e in self.units.iter().filter(|e| old(e.at)) {
+            if let (Some(at), Some(down)) = (e.at, e.event.event.fpm_down_after()) {
+                newer(at, down, &e.evidence, &mut floor);
+            }
+        }
+        self.lifecycle_floor = floor;
+        self.fpm.retain(|e| !old(e.at));
+        self.units.retain(|e| !old(e.at));
+        self.kernel.retain(|e| !old(e.at));
     }
 
     /// FPM start-up and socket errors (bind, user, chown), in time order.
     pub fn fpm_errors(&self) -> impl DoubleEndedIterator<Item = &Timed<FpmEvent>> {
-        self.fpm_errors.iter().map(|&i| &self.fpm[i])
+        self.error_floor
+            .iter()
+            .chain(self.fpm_errors.iter().map(|&i| &self.fpm[i]))
     }
 
     /// Kernel events naming `pid`.
@@ -394,6 +438,14 @@ impl Context {
         if !self.has_kernel_log {
             return false;
         }
+        // Still being read: it reaches past `t` (the window runs ahead).
+        if self.kernel_open
+            && self
+                .kernel_span
+                .is_some_and(|(a, _)| t >= a.minus_ms(600_000))
+        {
+            return true;
+        }
         match self.kernel_span {
             Some((a, b)) => t >= a.minus_ms(600_000) && t <= b.plus_ms(600_000),
             // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
@@ -436,6 +488,25 @@ impl Context {
             .iter()
             .find_map(|c| c.user.as_ref().map(|d| d.arg().to_string()))
     }
+}
+
+/// Whether FPM is down after an FPM lifecycle line (None: not a lifecycle line).
+fn fpm_down_after(e: &FpmEvent) -> Option<bool> {
+    match e {
+        FpmEvent::Running { .. } | FpmEvent::Ready => Some(false),
+        FpmEvent::Terminating | FpmEvent::Exiting | FpmEvent::InitFailed => Some(true),
+        _ => None,
+    }
+}
+
+fn is_fpm_error(e: &FpmEvent) -> bool {
+    matches!(
+        e,
+        FpmEvent::BindFailed { .. }
+            | FpmEvent::UserError { .. }
+            | FpmEvent::AnotherInstance { .. }
+            | FpmEvent::ChownFailed { .. }
+    )
 }
 
 /// The path of `METHOD /path?query[ PROTO]`.
