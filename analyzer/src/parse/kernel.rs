@@ -92,6 +92,18 @@ pub fn is_fpm_comm(comm: &str) -> bool {
     comm.starts_with("php-fpm") || comm.starts_with("php-cgi") || comm.starts_with("php")
 }
 
+// Prefilters, built once (a kernel log is mostly other lines).
+static KILLED_NEEDLE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("Killed process "));
+static SACRIFICE_NEEDLE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("or sacrifice child"));
+static INVOKED_NEEDLE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(" invoked oom-killer:"));
+static SEGFAULT_NEEDLE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("segfault at "));
+static PAGES_RAM_NEEDLE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(" pages RAM"));
+
 static KILLED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"Killed process (\d+) \(([^)]*)\)(?:.*?anon-rss:(\d+)kB)?").expect("static regex")
 });
@@ -132,8 +144,8 @@ pub fn parse_coredump(msg: &str) -> Option<KernelEvent> {
 /// Parses a kernel message (without any time prefix).
 pub fn parse_message(msg: &str) -> Option<KernelEvent> {
     let b = msg.as_bytes();
-    let has = |needle: &str| memchr::memmem::find(b, needle.as_bytes()).is_some();
-    if has("Killed process ") {
+    let has = |f: &LazyLock<memchr::memmem::Finder<'static>>| f.find(b).is_some();
+    if has(&KILLED_NEEDLE) {
         let c = KILLED.captures(msg)?;
         return Some(KernelEvent::OomKilled {
             pid: c[1].parse().ok()?,
@@ -142,7 +154,7 @@ pub fn parse_message(msg: &str) -> Option<KernelEvent> {
             memcg: msg.starts_with("Memory cgroup out of memory"),
         });
     }
-    if has("or sacrifice child") {
+    if has(&SACRIFICE_NEEDLE) {
         let c = SACRIFICE.captures(msg)?;
         return Some(KernelEvent::OomVictimChosen {
             pid: c[1].parse().ok()?,
@@ -167,13 +179,13 @@ pub fn parse_message(msg: &str) -> Option<KernelEvent> {
             memcg,
         });
     }
-    if has(" invoked oom-killer:") {
+    if has(&INVOKED_NEEDLE) {
         let c = INVOKED.captures(msg)?;
         return Some(KernelEvent::OomInvoked {
             comm: c[1].to_string(),
         });
     }
-    if has("segfault at ") {
+    if has(&SEGFAULT_NEEDLE) {
         let c = SEGFAULT.captures(msg)?;
         let detail = match c.get(4) {
             Some(lib) => format!("at {} in {}", &c[3], lib.as_str()),
@@ -205,7 +217,7 @@ pub fn parse_message(msg: &str) -> Option<KernelEvent> {
             name: c[3].to_string(),
         });
     }
-    if has(" pages RAM") {
+    if has(&PAGES_RAM_NEEDLE) {
         let c = PAGES_RAM.captures(msg.trim())?;
         return Some(KernelEvent::PagesRam {
             pages: c[1].parse().ok()?,
