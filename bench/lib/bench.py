@@ -844,6 +844,16 @@ def build_analyzer(cfg):
     if r.returncode != 0:
         log("analyzer build failed; using " + (ANALYZER if os.path.exists(ANALYZER) else "nothing") + ":\n" +
             r.stderr.strip()[-1500:])
+        return "failed"
+    return "ok"
+
+
+def binary_note(path):
+    try:
+        t = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+        return f"{path} built {t.strftime('%Y-%m-%d %H:%M UTC')}"
+    except OSError:
+        return f"{path} missing"
 
 
 def machine():
@@ -937,13 +947,21 @@ def main():
     checks = []
     raw = {"machine": mach, "args": sys.argv[1:]}
     if cfg.only in (None, "module"):
+        if os.environ.get("GATELOG_BENCH_MODULE_BUILD") == "failed":
+            so = os.path.join(ROOT, "nginx-build", "out", cfg.flavour, "ngx_http_gatelog_module.so")
+            lines.append(f"**Note:** `nginx-build/build.sh all` failed, so the module measured is the one already "
+                         f"there: {binary_note(so)}.")
+            lines.append("")
         info = module_bench(cfg)
         raw["module"] = info
         l, c = module_table(info, cfg)
         lines += l + [""]
         checks += c
     if cfg.only in (None, "analyzer"):
-        build_analyzer(cfg)
+        if build_analyzer(cfg) == "failed":
+            lines.append(f"**Note:** `cargo build --release -p gatelog-analyzer` failed (the working tree was being "
+                         f"edited), so the analyzer measured is the binary already there: {binary_note(ANALYZER)}.")
+            lines.append("")
         info = analyzer_bench(cfg)
         raw["analyzer"] = info
         l, c = analyzer_table(info, cfg)
