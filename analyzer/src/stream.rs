@@ -26,6 +26,18 @@ static UPSTREAM: LazyLock<memchr::memmem::Finder<'static>> =
 static FASTCGI: LazyLock<memchr::memmem::Finder<'static>> =
     LazyLock::new(|| memchr::memmem::Finder::new("FastCGI"));
 
+/// `FastCGI sent in stderr` texts that can explain a failure.
+static NOTABLE_STDERR: LazyLock<[memchr::memmem::Finder<'static>; 5]> = LazyLock::new(|| {
+    [
+        "Fatal error",
+        "fatal error",
+        "Allowed memory",
+        "Maximum execution time",
+        "Segmentation",
+    ]
+    .map(memchr::memmem::Finder::new)
+});
+
 /// Longest multi-line error-log entry kept (NGINX caps one at 2048 bytes).
 const MAX_ENTRY: usize = 8192;
 
@@ -244,20 +256,27 @@ impl Source {
         }
         let e = nginx::split_body(head);
         let kind = nginx::classify_message(e.message, e.errno)?;
-        let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
         let request = e.context.request.map(str::to_string);
         match kind {
             UpstreamMessage::FastcgiStderr => {
+                // Only what can explain a 502 is worth joining: PHP fatal errors. A
+                // busy log has many warnings per failure.
+                let text = nginx::stderr_text(e.message).unwrap_or(e.message);
+                if !NOTABLE_STDERR
+                    .iter()
+                    .any(|f| f.find(text.as_bytes()).is_some())
+                {
+                    return None;
+                }
                 self.stats.lines_used += 1;
+                let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
                 Some((
                     time,
                     Item::Stderr {
                         pid: e.pid,
                         conn: e.conn,
                         request,
-                        text: nginx::stderr_text(e.message)
-                            .unwrap_or(e.message)
-                            .to_string(),
+                        text: text.to_string(),
                         evidence,
                     },
                 ))
@@ -267,6 +286,7 @@ impl Source {
                 // Failures after the header was sent are not 502/504s.
                 let status = nginx::inferred_status(event, phase)?;
                 self.stats.lines_used += 1;
+                let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
                 let upstream_peer = e.context.upstream.map(Peer::from_nginx);
                 let peer = nginx::connect_peer(e.message)
                     .map(Peer::from_nginx)
