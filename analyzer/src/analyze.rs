@@ -156,7 +156,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             Err(e) => return Err(RunError::Input(format!("cannot read {}: {e}", inp.name))),
         }
     }
-    let mut merger = Merger::new(sources);
+    let mut merger = Merger::new(sources)
+        .map_err(|e| RunError::Input(format!("cannot start reading the NGINX logs: {e}")))?;
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());
     let others_first = [pre.fpm_first, merger.first_time()]
         .into_iter()

@@ -398,10 +398,10 @@ pub struct ThreadedSource {
 }
 
 impl ThreadedSource {
-    pub fn spawn(mut source: Source) -> ThreadedSource {
+    pub fn spawn(mut source: Source) -> io::Result<ThreadedSource> {
         let (tx, rx) = sync_channel::<Vec<(EpochMs, Item)>>(BATCHES_IN_FLIGHT);
         let raw_bytes = source.reader.raw_counter();
-        let handle = std::thread::spawn(move || {
+        let reader = move || {
             let mut batch = Vec::with_capacity(BATCH);
             while let Some(item) = source.next_item() {
                 batch.push(item);
@@ -416,13 +416,19 @@ impl ThreadedSource {
                 let _ = tx.send(batch);
             }
             source
-        });
-        ThreadedSource {
+        };
+        // A named thread shows in profiles.
+        let handle = Some(
+            std::thread::Builder::new()
+                .name("gatelog-read".to_string())
+                .spawn(reader)?,
+        );
+        Ok(ThreadedSource {
             rx,
             current: Vec::new().into_iter(),
-            handle: Some(handle),
+            handle,
             raw_bytes,
-        }
+        })
     }
 
     fn next_item(&mut self) -> Option<(EpochMs, Item)> {
@@ -449,9 +455,11 @@ pub struct Merger {
 }
 
 impl Merger {
-    pub fn new(sources: Vec<Source>) -> Merger {
-        let mut sources: Vec<ThreadedSource> =
-            sources.into_iter().map(ThreadedSource::spawn).collect();
+    pub fn new(sources: Vec<Source>) -> io::Result<Merger> {
+        let mut sources: Vec<ThreadedSource> = sources
+            .into_iter()
+            .map(ThreadedSource::spawn)
+            .collect::<io::Result<_>>()?;
         let mut heads = Vec::with_capacity(sources.len());
         let mut heap = BinaryHeap::new();
         for (i, s) in sources.iter_mut().enumerate() {
@@ -463,11 +471,11 @@ impl Merger {
                 None => heads.push(None),
             }
         }
-        Merger {
+        Ok(Merger {
             sources,
             heads,
             heap,
-        }
+        })
     }
 
     /// Time of the earliest pending item (the start of the failure-side inputs).
