@@ -193,3 +193,28 @@ fn all_faults_mixed_in_one_set_of_logs() {
     }
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// A real OOM run whose raw dmesg task table (`[  22645]    33 22645 ...`) once parsed
+/// as boot stamps (22645 s): the kernel reader ran past the `Killed process` line and
+/// the kill was reported as a crash.
+#[test]
+fn oom_kill_with_task_table_rows_in_raw_dmesg() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/regressions/oom_task_rows");
+    let want = expected(&dir);
+    assert_eq!(want.len(), 1);
+    for first in ["gatelog.jsonl", "nginx-error.log"] {
+        let files: Vec<PathBuf> = [first, "php-fpm.log", "kernel.log"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect();
+        let report = analyze(&files);
+        let failures = report["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1, "{first}");
+        assert_eq!(
+            failures[0]["cause"], "worker-oom-killed",
+            "{first}: {}",
+            failures[0]["reason"]
+        );
+    }
+}

@@ -402,7 +402,14 @@ impl Sink {
         evidence: impl FnOnce() -> Evidence,
     ) -> bool {
         // kern.log keeps the printk stamp after the syslog time: both clocks.
-        let (mut time, msg) = match kernel::split_boot_stamp(msg) {
+        // Only when the envelope had no boot stamp: in raw dmesg the message itself
+        // may start with brackets (the OOM task table).
+        let split = if time.boot_secs.is_none() {
+            kernel::split_boot_stamp(msg)
+        } else {
+            None
+        };
+        let (mut time, msg) = match split {
             Some((secs, rest)) => (
                 SysTime {
                     wall: time.wall,

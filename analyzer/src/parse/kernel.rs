@@ -238,7 +238,16 @@ pub fn split_boot_stamp(s: &str) -> Option<(f64, &str)> {
     let rest = s.strip_prefix('[')?;
     let close = rest.find(']')?;
     let inner = rest[..close].trim();
-    if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    // printk stamps are `%5lu.%06lu`: the fraction is what tells them from the OOM
+    // task table's `[  22645]` pid column, which would otherwise read as 22645 s.
+    let Some((whole, frac)) = inner.split_once('.') else {
+        return None;
+    };
+    if whole.is_empty()
+        || frac.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let secs: f64 = inner.parse().ok()?;
@@ -300,6 +309,24 @@ pub fn split_dmesg_line<'a>(line: &'a str, clock: &mut LocalClock) -> Option<(Sy
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn task_table_pid_column_is_not_a_boot_stamp() {
+        // From a real OOM kill (raw dmesg): the row after the printk stamp.
+        assert_eq!(
+            super::split_boot_stamp("[  22645]    33 22645    66870    17281    15522     1630       129   274432        0             0 php-fpm8.2"),
+            None
+        );
+        assert_eq!(
+            super::split_boot_stamp(
+                "[ 5514.106157] Memory cgroup out of memory: Killed process 22645 (php-fpm8.2)"
+            ),
+            Some((
+                5514.106157,
+                "Memory cgroup out of memory: Killed process 22645 (php-fpm8.2)"
+            ))
+        );
+    }
+
     use super::*;
     use crate::time::{EpochMs, Zone};
 
