@@ -240,9 +240,7 @@ pub fn split_boot_stamp(s: &str) -> Option<(f64, &str)> {
     let inner = rest[..close].trim();
     // printk stamps are `%5lu.%06lu`: the fraction is what tells them from the OOM
     // task table's `[  22645]` pid column, which would otherwise read as 22645 s.
-    let Some((whole, frac)) = inner.split_once('.') else {
-        return None;
-    };
+    let (whole, frac) = inner.split_once('.')?;
     if whole.is_empty()
         || frac.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
