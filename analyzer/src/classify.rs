@@ -461,7 +461,7 @@ fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdict {
         let mut v = Verdict::new(
             Cause::MaxChildrenExhausted,
             0.75,
-            format!("pm = static logs no max_children warning, but {busy} requests timed out together on a pool of {n} workers: every worker was busy"),
+            format!("pm = static logs no max_children warning, but {busy} requests timed out together on a pool of {n} workers: every worker was busy and requests waited for one"),
         );
         if let Some(e) = pool_conf.and_then(|p| p.evidence("pm.max_children")) {
             v = v.with(&e);
@@ -514,7 +514,9 @@ fn static_pool_saturated(
     let n = pool.pool.max_children()?;
     let peer = f.peer.as_ref()?;
     let busy = hist.timeouts_between(peer, f.time.minus_ms(rt), f.time.plus_ms(2_000));
-    (busy >= n as usize && n > 0).then_some((n, busy))
+    // n slow requests on n workers are n slow scripts; only more timeouts than
+    // workers mean some request waited for a worker.
+    (busy > n as usize && n > 0).then_some((n, busy))
 }
 
 fn signal_label(signal: Option<u32>, name: Option<&str>) -> String {
@@ -1077,7 +1079,17 @@ mod tests {
             .push_back(EpochMs(T - 100));
         let mut c = Classifier::default();
         assert_eq!(c.classify(&f, &ctx, &hist).cause, Cause::ReadTimeout);
-        hist.timeouts.entry(peer).or_default().push_back(EpochMs(T));
+        // Two slow requests on two workers: slow scripts, nobody waited.
+        hist.timeouts
+            .entry(peer.clone())
+            .or_default()
+            .push_back(EpochMs(T));
+        assert_eq!(c.classify(&f, &ctx, &hist).cause, Cause::ReadTimeout);
+        // A third timed out too: it waited for a worker.
+        hist.timeouts
+            .entry(peer)
+            .or_default()
+            .push_back(EpochMs(T + 50));
         assert_eq!(
             c.classify(&f, &ctx, &hist).cause,
             Cause::MaxChildrenExhausted

@@ -97,6 +97,14 @@ impl History {
         }
     }
 
+    /// A failure merged into one seen before: only "the peer accepted" can be new
+    /// (a record adds attempts the error line lacked); its timeouts were counted.
+    fn observe_merged(&mut self, t: EpochMs, f: &Failure) {
+        let timeouts = std::mem::take(&mut self.timeouts);
+        self.observe(t, f);
+        self.timeouts = timeouts;
+    }
+
     /// Read timeouts on `peer` within [from, to].
     pub fn timeouts_between(&self, peer: &Peer, from: EpochMs, to: EpochMs) -> usize {
         self.timeouts
@@ -281,7 +289,6 @@ impl Joiner {
     }
 
     fn push_failure(&mut self, t: EpochMs, mut f: Failure) {
-        self.history.observe(t, &f);
         let key = match (f.pid, f.conn) {
             (Some(p), Some(c)) => (p, c),
             _ => {
@@ -295,6 +302,8 @@ impl Joiner {
             let (_, existing) = slot.failures.remove(i);
             let merged = merge(existing, f, t);
             slot.failures.insert(i, (g, merged));
+            // The same request seen again (record + error-log line): counted once.
+            self.history.observe_merged(t, &slot.failures[i].1);
             self.order.push_back((t, key, g));
             self.joined_lines += 1;
             return;
@@ -317,6 +326,7 @@ impl Joiner {
                 self.by_request.insert((c.clone(), r.clone()), key);
             }
         }
+        self.history.observe(t, &f);
         slot.failures.push((g, f));
         self.order.push_back((t, key, g));
     }
