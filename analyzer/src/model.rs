@@ -126,90 +126,10 @@ impl InputKind {
     }
 }
 
-/// What went wrong on one upstream attempt. The slugs are those of gatelog.v1's
-/// `attempts[].event`, so records and error-log lines meet in one vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptEvent {
-    ConnectFailed,
-    TimedOut,
-    Reset,
-    RecvFailed,
-    SendFailed,
-    ClosedPrematurely,
-    InvalidHeader,
-    ProtocolError,
-    HeaderTooBig,
-    PrematurelySent,
-    SslFailed,
-    NoLiveUpstreams,
-    ResolveFailed,
-    /// The upstream itself answered with the 5xx status.
-    UpstreamStatus,
-    Error,
-}
-
-impl AttemptEvent {
-    pub fn from_slug(s: &str) -> Option<AttemptEvent> {
-        Some(match s {
-            "connect_failed" => AttemptEvent::ConnectFailed,
-            "timed_out" => AttemptEvent::TimedOut,
-            "reset" => AttemptEvent::Reset,
-            "recv_failed" => AttemptEvent::RecvFailed,
-            "send_failed" => AttemptEvent::SendFailed,
-            "closed_prematurely" => AttemptEvent::ClosedPrematurely,
-            "invalid_header" => AttemptEvent::InvalidHeader,
-            "protocol_error" => AttemptEvent::ProtocolError,
-            "header_too_big" => AttemptEvent::HeaderTooBig,
-            "prematurely_sent" => AttemptEvent::PrematurelySent,
-            "ssl_failed" => AttemptEvent::SslFailed,
-            "no_live_upstreams" => AttemptEvent::NoLiveUpstreams,
-            "resolve_failed" => AttemptEvent::ResolveFailed,
-            "upstream_status" => AttemptEvent::UpstreamStatus,
-            "error" => AttemptEvent::Error,
-            _ => return None,
-        })
-    }
-}
-
-/// Where an attempt failed (gatelog.v1 `attempts[].phase`; for error-log lines,
-/// derived from NGINX's ` while <action>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Resolve,
-    Connect,
-    Tls,
-    Send,
-    Header,
-    Body,
-}
-
-impl Phase {
-    pub fn from_slug(s: &str) -> Option<Phase> {
-        Some(match s {
-            "resolve" => Phase::Resolve,
-            "connect" => Phase::Connect,
-            "tls" => Phase::Tls,
-            "send" => Phase::Send,
-            "header" => Phase::Header,
-            "body" => Phase::Body,
-            _ => return None,
-        })
-    }
-
-    /// From NGINX's action text (`connecting to upstream`, ...).
-    pub fn from_action(action: &str) -> Option<Phase> {
-        Some(match action {
-            "connecting to upstream" => Phase::Connect,
-            "SSL handshaking to upstream" => Phase::Tls,
-            "sending request to upstream" => Phase::Send,
-            "reading response header from upstream" => Phase::Header,
-            "reading upstream" | "sending to client" => Phase::Body,
-            _ => return None,
-        })
-    }
-}
+/// What went wrong on one upstream attempt, and where: the vocabulary of gatelog.v1
+/// (`attempts[].event`, `attempts[].phase`), shared with the module, so records and
+/// error-log lines meet in one vocabulary.
+pub use gatelog_record::{Event as AttemptEvent, Phase};
 
 /// Longest evidence text kept: enough for any upstream line's message and context,
 /// bounded so that memory per failure stays small.

@@ -39,6 +39,29 @@ pub enum Event {
 }
 
 impl Event {
+    pub const ALL: [Event; 15] = [
+        Event::ConnectFailed,
+        Event::TimedOut,
+        Event::Reset,
+        Event::RecvFailed,
+        Event::SendFailed,
+        Event::ClosedPrematurely,
+        Event::InvalidHeader,
+        Event::ProtocolError,
+        Event::HeaderTooBig,
+        Event::PrematurelySent,
+        Event::SslFailed,
+        Event::NoLiveUpstreams,
+        Event::ResolveFailed,
+        Event::UpstreamStatus,
+        Event::Error,
+    ];
+
+    /// The event named by a gatelog.v1 slug.
+    pub fn from_slug(s: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.slug() == s)
+    }
+
     pub fn slug(self) -> &'static str {
         match self {
             Event::ConnectFailed => "connect_failed",
@@ -74,6 +97,34 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Send,
+        Phase::Header,
+        Phase::Body,
+    ];
+
+    /// The phase named by a gatelog.v1 slug.
+    pub fn from_slug(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.slug() == s)
+    }
+
+    /// The phase an error-log line's ` while <action>` names. Only for readers of
+    /// plain logs: the action is shared by a connection's requests and can be stale,
+    /// which is why the module derives the phase from connection state instead.
+    pub fn from_action(action: &str) -> Option<Phase> {
+        Some(match action {
+            "connecting to upstream" => Phase::Connect,
+            "SSL handshaking to upstream" => Phase::Tls,
+            "sending request to upstream" => Phase::Send,
+            "reading response header from upstream" => Phase::Header,
+            "reading upstream" | "sending to client" => Phase::Body,
+            _ => return None,
+        })
+    }
+
     pub fn slug(self) -> &'static str {
         match self {
             Phase::Resolve => "resolve",
@@ -138,5 +189,29 @@ impl Level {
             Level::Notice => "notice",
             Level::Info => "info",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_round_trip_and_match_serde() {
+        for e in Event::ALL {
+            assert_eq!(Event::from_slug(e.slug()), Some(e));
+            assert_eq!(
+                serde_json::to_string(&e).ok(),
+                Some(format!("\"{}\"", e.slug()))
+            );
+        }
+        for p in Phase::ALL {
+            assert_eq!(Phase::from_slug(p.slug()), Some(p));
+            assert_eq!(
+                serde_json::to_string(&p).ok(),
+                Some(format!("\"{}\"", p.slug()))
+            );
+        }
+        assert_eq!(Event::from_slug("nope"), None);
     }
 }
