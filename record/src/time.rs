@@ -27,7 +27,11 @@ pub fn iso8601_with_millis(cached: &[u8], msec: u32, epoch_ms: i64, gmtoff_minut
     let mut out = String::with_capacity(29);
     // is_ascii() was checked, so both halves are valid UTF-8.
     out.push_str(std::str::from_utf8(&cached[..19]).unwrap_or_default());
-    out.push_str(&format!(".{:03}", msec % 1000));
+    let ms = msec % 1000;
+    out.push('.');
+    for d in [ms / 100, ms / 10 % 10, ms % 10] {
+        out.push(char::from(b'0' + d as u8));
+    }
     out.push_str(std::str::from_utf8(&cached[19..]).unwrap_or_default());
     out
 }
