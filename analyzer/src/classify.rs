@@ -827,6 +827,7 @@ mod tests {
             status_inferred: true,
             peer: Some(Peer(peer.into())),
             upstream: None,
+            protocol: crate::model::Protocol::Fastcgi,
             request: Some("GET /report.php?id=7 HTTP/1.1".into()),
             client: None,
             server: None,

@@ -1,7 +1,7 @@
 //! A 502/504 as NGINX saw it, assembled from a record, error-log lines and an
 //! access-log entry (whichever are given), before classification.
 
-use crate::model::{AttemptEvent, Evidence, Peer, Phase};
+use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
 use crate::time::EpochMs;
 
 /// Evidence lines kept per failure: the NGINX side plus the best context lines.
@@ -39,6 +39,8 @@ pub struct Failure {
     pub peer: Option<Peer>,
     /// The `upstream` as configured (group name or address), when known.
     pub upstream: Option<String>,
+    /// What NGINX spoke to the upstream: the seven causes apply to FastCGI only.
+    pub protocol: Protocol,
     /// `METHOD URI PROTOCOL`.
     pub request: Option<String>,
     pub client: Option<String>,

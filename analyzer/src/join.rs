@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
-use crate::model::{AttemptEvent, Evidence, Peer, Phase};
+use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
 use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
@@ -271,6 +271,8 @@ impl Joiner {
             status_inferred: false,
             peer: entry.upstream_addr.as_deref().map(Peer::from_nginx),
             upstream: entry.upstream_addr,
+            // `$upstream_addr` carries no scheme.
+            protocol: Protocol::Unknown,
             request: entry.request,
             client: entry.client,
             server: None,
@@ -429,6 +431,17 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
 
 /// Joins `new` into `existing` (a partner).
 fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
+    // Whichever side said what NGINX spoke to the upstream (a record may not).
+    let protocol = match existing.protocol {
+        Protocol::Unknown => new.protocol,
+        p => p,
+    };
+    let mut merged = merge_sides(existing, new, t);
+    merged.protocol = protocol;
+    merged
+}
+
+fn merge_sides(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
     match (existing.seen_in.record, new.seen_in.record) {
         (false, true) => {
             // The record arrives after its error-log line(s): it is the authority.
@@ -482,6 +495,7 @@ mod tests {
             status_inferred: !record,
             peer: Some(Peer(peer.into())),
             upstream: None,
+            protocol: Protocol::Fastcgi,
             request: Some("GET / HTTP/1.1".into()),
             client: Some("10.0.0.1".into()),
             server: None,

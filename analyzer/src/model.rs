@@ -129,7 +129,7 @@ impl InputKind {
 /// What went wrong on one upstream attempt, and where: the vocabulary of gatelog.v1
 /// (`attempts[].event`, `attempts[].phase`), shared with the module, so records and
 /// error-log lines meet in one vocabulary.
-pub use gatelog_record::{Event as AttemptEvent, Phase};
+pub use gatelog_record::{Event as AttemptEvent, Phase, Protocol};
 
 /// Longest evidence text kept: enough for any upstream line's message and context,
 /// bounded so that memory per failure stays small.

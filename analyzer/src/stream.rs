@@ -15,7 +15,7 @@ use crate::failure::{Attempt, Failure, SeenIn};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::Input;
-use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Phase};
+use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Phase, Protocol};
 use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
@@ -292,6 +292,10 @@ impl Source {
                     .map(Peer::from_nginx)
                     .or_else(|| upstream_peer.clone());
                 let upstream = upstream_peer.map(|p| p.0.to_string());
+                let protocol = e
+                    .context
+                    .upstream
+                    .map_or(Protocol::Unknown, Protocol::from_upstream_value);
                 let failure = Failure {
                     time,
                     pid: Some(e.pid),
@@ -301,6 +305,7 @@ impl Source {
                     status_inferred: true,
                     peer: peer.clone(),
                     upstream,
+                    protocol,
                     request,
                     client: e.context.client.map(str::to_string),
                     server: e.context.server.map(str::to_string),
@@ -366,6 +371,9 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         status_inferred: false,
         peer,
         upstream: rec.upstream,
+        // Records of this module version do not say; the error line joined to the
+        // record does.
+        protocol: Protocol::Unknown,
         request,
         client: rec.client,
         server: rec.server,

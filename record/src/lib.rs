@@ -7,9 +7,11 @@
 pub mod errno;
 pub mod event;
 pub mod message;
+pub mod protocol;
 pub mod record;
 pub mod text;
 pub mod time;
 
 pub use event::{Event, Level, Phase};
+pub use protocol::Protocol;
 pub use record::{Attempt, FastcgiStderr, Record, Timeouts, SCHEMA};
