@@ -1,6 +1,6 @@
 //! EAGAIN on connect: FPM's listen backlog is full (pm.max_children exhausted).
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::model::{Cause, Peer};
@@ -9,7 +9,7 @@ use crate::parse::fpm::FpmEvent;
 pub(super) fn backlog_full(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
     let mut v = Verdict::new(
         Cause::MaxChildrenExhausted,
-        0.9,
+        Confidence::Strong,
         "connect() got EAGAIN: the socket's listen backlog is full because every FPM worker is busy",
     );
     let pool = peer
@@ -20,7 +20,7 @@ pub(super) fn backlog_full(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> V
         .last()
     {
         v = v.with(&w.evidence);
-        v.confidence = 0.95;
+        v.confidence = Confidence::Certain;
         if let FpmEvent::MaxChildren { limit, .. } = w.event {
             v.facts.max_children = Some(limit);
         }

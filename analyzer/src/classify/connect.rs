@@ -1,6 +1,6 @@
 //! `connect() failed`: the errno says which family of causes is left.
 
-use super::{backlog, not_running, permission, timeout, wrong_path, Verdict};
+use super::{backlog, not_running, permission, timeout, wrong_path, Confidence, Verdict};
 use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::join::History;
@@ -16,10 +16,10 @@ pub(super) fn connect_failed(f: &Failure, a: &Attempt, ctx: &Context, hist: &His
         Some(110) => timeout::connect_timeout(f, ctx),
         Some(n) => Verdict::new(
             Cause::Unknown,
-            0.6,
+            Confidence::Likely,
             format!("connect() failed with errno {n}: a network or address problem, not one of the seven causes"),
         ),
-        None => Verdict::new(Cause::Unknown, 0.2, "connect() failed without an errno (line cut?)"),
+        None => Verdict::new(Cause::Unknown, Confidence::Weak, "connect() failed without an errno (line cut?)"),
     };
     v.facts.peer = peer;
     v

@@ -2,7 +2,7 @@
 //! stdout closed before the header): cause 7.
 
 use super::worker_death::DEATH_WINDOW_MS;
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::model::{AttemptEvent, Cause};
@@ -17,7 +17,7 @@ pub(super) fn invalid_response(f: &Failure, a: &Attempt, ctx: &Context) -> Verdi
     };
     let mut v = Verdict::new(
         Cause::InvalidResponse,
-        0.9,
+        Confidence::Strong,
         format!("invalid response: {what}"),
     );
     v.facts.php_error = f.stderr.clone();

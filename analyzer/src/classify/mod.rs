@@ -19,6 +19,7 @@
 //! - [`unknown`]: what is none of the seven causes.
 
 mod backlog;
+mod confidence;
 mod connect;
 mod invalid;
 mod no_live;
@@ -39,6 +40,7 @@ use crate::join::History;
 use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase};
 use crate::time::EpochMs;
 
+pub use confidence::Confidence;
 use worker_death::UsedDeaths;
 
 /// Facts found while classifying, used to write the fix with the user's values.
@@ -65,8 +67,8 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub cause: Cause,
-    /// 0..1.
-    pub confidence: f64,
+    /// How much of the evidence was there (the JSON report's number is its value).
+    pub confidence: Confidence,
     pub reason: String,
     /// Context lines supporting the verdict (the failure's own lines are separate).
     pub evidence: Vec<Evidence>,
@@ -74,7 +76,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(cause: Cause, confidence: f64, reason: impl Into<String>) -> Verdict {
+    fn new(cause: Cause, confidence: Confidence, reason: impl Into<String>) -> Verdict {
         Verdict {
             cause,
             confidence,
@@ -158,10 +160,12 @@ impl Classifier {
     /// An access-log 502/504 without error-log line or record: only context can tell.
     fn without_attempt(&mut self, f: &Failure, ctx: &Context) -> Verdict {
         let mut v = worker_death::worker_died(f, ctx, &mut self.used_deaths);
-        if v.confidence <= 0.5 {
+        // Joined by time only: one level less sure than the same evidence for a
+        // failure NGINX's error log describes.
+        if v.confidence <= Confidence::Ambiguous {
             v = unknown::access_only(f);
         } else {
-            v.confidence = (v.confidence - 0.2).max(0.3);
+            v.confidence = v.confidence.lower();
         }
         v
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::failure::Failure;
 use crate::model::Cause;
 use crate::time::EpochMs;
@@ -21,14 +21,14 @@ pub(super) fn no_live_upstreams(
     match recent {
         Some((_, cause)) => Verdict::new(
             *cause,
-            0.6,
+            Confidence::Likely,
             format!(
                 "no live upstreams: NGINX marked every server failed after earlier attempts, which were {cause}"
             ),
         ),
         None => Verdict::new(
             Cause::Unknown,
-            0.3,
+            Confidence::Weak,
             "no live upstreams: every server of the upstream group was marked failed (max_fails) by earlier attempts that are not in the input",
         ),
     }
@@ -57,6 +57,6 @@ mod tests {
         later.upstream = Some("php".into());
         let v = c.classify(&later, &ctx, &History::default());
         assert_eq!(v.cause, Cause::FpmNotRunning);
-        assert!(v.confidence < 0.9);
+        assert!(v.confidence < Confidence::Strong);
     }
 }

@@ -1,7 +1,7 @@
 //! ECONNREFUSED on connect: nothing listens (FPM not running, or a stale socket
 //! left by a killed master), and FPM's start-up errors that explain why.
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::{Context, FpmState};
 use crate::failure::Failure;
 use crate::model::{Cause, Evidence, Peer};
@@ -16,14 +16,14 @@ pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdic
         "nothing listens on that address and port"
     };
     let mut v = match ctx.fpm_state_at(f.time) {
-        FpmState::Down(ev) => Verdict::new(Cause::FpmNotRunning, 0.95, format!("connection refused: {what}; FPM was stopped")).with(&ev),
+        FpmState::Down(ev) => Verdict::new(Cause::FpmNotRunning, Confidence::Certain, format!("connection refused: {what}; FPM was stopped")).with(&ev),
         FpmState::Up(ev) => Verdict::new(
             Cause::FpmNotRunning,
-            0.7,
+            Confidence::Likely,
             format!("connection refused: {what}; the FPM log last shows it running, so the master died without a log line (killed?)"),
         )
         .with(&ev),
-        FpmState::Unknown => Verdict::new(Cause::FpmNotRunning, 0.9, format!("connection refused: {what}")),
+        FpmState::Unknown => Verdict::new(Cause::FpmNotRunning, Confidence::Strong, format!("connection refused: {what}")),
     };
     v.facts.unix_refused = unix;
     v.facts.start_error = start_error_before(ctx, f.time);

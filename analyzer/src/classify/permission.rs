@@ -1,6 +1,6 @@
 //! EACCES on connect: the NGINX worker user may not open FPM's socket.
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::Context;
 use crate::model::{Cause, Peer};
 use crate::parse::fpm::FpmEvent;
@@ -8,7 +8,7 @@ use crate::parse::fpm::FpmEvent;
 pub(super) fn permission_denied(peer: Option<&Peer>, ctx: &Context) -> Verdict {
     let mut v = Verdict::new(
         Cause::SocketPermissionDenied,
-        0.95,
+        Confidence::Certain,
         "connect() got EACCES: the NGINX worker user may not open the FPM socket (listen.owner/listen.group/listen.mode)",
     );
     if let Some(pool) = peer.and_then(|p| ctx.pool_for_peer(p)) {

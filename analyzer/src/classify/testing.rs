@@ -3,7 +3,7 @@
 
 pub(crate) use std::sync::Arc;
 
-pub(crate) use super::{Classifier, Verdict};
+pub(crate) use super::{Classifier, Confidence, Verdict};
 pub(crate) use crate::context::{Context, PoolConf, Timed};
 pub(crate) use crate::failure::{Attempt, Failure, SeenIn};
 pub(crate) use crate::join::History;

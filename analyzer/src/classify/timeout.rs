@@ -1,7 +1,7 @@
 //! Timeouts: connecting (the accept queue was full) and reading the response header
 //! (a saturated pool, cause 4, or a slow script, cause 5).
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::{request_path, Context, PoolConf};
 use crate::failure::Failure;
 use crate::join::History;
@@ -21,7 +21,7 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
     let warnings = ctx.max_children_warnings(f.time.minus_ms(180_000), f.time.plus_ms(2_000), pool);
     let mut v = Verdict::new(
         Cause::MaxChildrenExhausted,
-        if warnings.is_empty() { 0.6 } else { 0.9 },
+        if warnings.is_empty() { Confidence::Likely } else { Confidence::Strong },
         "connecting to FPM timed out: its accept queue was full (every worker busy, new connections not accepted)",
     );
     if let Some(w) = warnings.last() {
@@ -55,7 +55,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
     let mut v = if let Some(w) = warnings.last() {
         let mut v = Verdict::new(
             Cause::MaxChildrenExhausted,
-            0.9,
+            Confidence::Strong,
             "NGINX timed out waiting for a response while the pool had reached pm.max_children: the request waited for a free worker",
         )
         .with(&w.evidence);
@@ -66,7 +66,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
     } else if let Some((n, busy)) = static_pool_saturated(f, pool_conf, hist, rt) {
         let mut v = Verdict::new(
             Cause::MaxChildrenExhausted,
-            0.75,
+            Confidence::Likely,
             format!("pm = static logs no max_children warning, but {busy} requests timed out together on a pool of {n} workers: every worker was busy and requests waited for one"),
         );
         if let Some(e) = pool_conf.and_then(|p| p.evidence("pm.max_children")) {
@@ -77,7 +77,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
     } else if let Some(timer) = timers.first() {
         let mut v = Verdict::new(
             Cause::ReadTimeout,
-            0.95,
+            Confidence::Certain,
             "the script ran longer than fastcgi_read_timeout (FPM's request timers saw it), on a pool that was not saturated",
         )
         .with(&timer.evidence);
@@ -88,13 +88,13 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
     } else if ctx.has_fpm_log {
         Verdict::new(
             Cause::ReadTimeout,
-            0.85,
+            Confidence::Strong,
             "the script did not answer within fastcgi_read_timeout and the pool logged no max_children warning: the script itself was slow",
         )
     } else {
         Verdict::new(
             Cause::ReadTimeout,
-            0.6,
+            Confidence::Likely,
             "the script did not answer within fastcgi_read_timeout; no FPM log to rule out a saturated pool (max_children)",
         )
     };
@@ -154,11 +154,11 @@ mod tests {
         );
         let v = classify(&f, &earlier);
         assert_eq!(v.cause, Cause::ReadTimeout);
-        assert!(v.confidence > 0.8);
+        assert!(v.confidence >= Confidence::Strong);
         // NGINX log alone: read-timeout, less sure.
         let v = classify(&f, &Context::default());
         assert_eq!(v.cause, Cause::ReadTimeout);
-        assert!(v.confidence < 0.7);
+        assert!(v.confidence < Confidence::Strong);
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! What NGINX saw that is none of the seven causes: the verdict is `unknown`, and
 //! the reason says what it was.
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::failure::{Attempt, Failure};
 use crate::model::Cause;
 
 pub(super) fn upstream_status(f: &Failure) -> Verdict {
     Verdict::new(
         Cause::Unknown,
-        0.5,
+        Confidence::Ambiguous,
         format!(
             "the upstream itself answered {} (NGINX passed its status on): an application status, not a connection failure",
             f.status
@@ -19,7 +19,7 @@ pub(super) fn upstream_status(f: &Failure) -> Verdict {
 pub(super) fn resolve_failed() -> Verdict {
     Verdict::new(
         Cause::Unknown,
-        0.8,
+        Confidence::Strong,
         "the upstream's name could not be resolved (DNS), not one of the seven causes",
     )
 }
@@ -27,7 +27,7 @@ pub(super) fn resolve_failed() -> Verdict {
 pub(super) fn tls_failed() -> Verdict {
     Verdict::new(
         Cause::Unknown,
-        0.8,
+        Confidence::Strong,
         "TLS to the upstream failed, not one of the seven causes",
     )
 }
@@ -35,7 +35,7 @@ pub(super) fn tls_failed() -> Verdict {
 pub(super) fn unrecognised(a: &Attempt) -> Verdict {
     Verdict::new(
         Cause::Unknown,
-        0.3,
+        Confidence::Weak,
         format!("unrecognised upstream error: {}", a.message),
     )
 }
@@ -44,7 +44,7 @@ pub(super) fn unrecognised(a: &Attempt) -> Verdict {
 pub(super) fn access_only(f: &Failure) -> Verdict {
     Verdict::new(
         Cause::Unknown,
-        0.2,
+        Confidence::Weak,
         format!(
             "the access log shows {} but no error-log line or record says why (error_log level above error, or the upstream itself answered {})",
             f.status, f.status

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::{Context, FpmState, Timed};
 use crate::failure::Failure;
 use crate::model::{Cause, Evidence};
@@ -90,7 +90,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     }) {
         let mut v = Verdict::new(
             Cause::WorkerOomKilled,
-            0.8,
+            Confidence::Strong,
             "the kernel OOM killer killed a PHP-FPM process at that moment (no FPM log line to match its pid)",
         )
         .with(&k.evidence);
@@ -100,7 +100,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     if let Some(k) = near.first() {
         let mut v = Verdict::new(
             Cause::InvalidResponse,
-            0.85,
+            Confidence::Strong,
             "a PHP-FPM process crashed at that moment (kernel line; no FPM log line to match its pid)",
         )
         .with(&k.evidence);
@@ -110,7 +110,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     if let Some(u) = ctx.unit_oom_near(t.minus_ms(5_000), t.plus_ms(5_000)) {
         return Verdict::new(
             Cause::WorkerOomKilled,
-            0.75,
+            Confidence::Likely,
             "systemd reports an OOM kill in the PHP-FPM unit at that moment",
         )
         .with(&u.evidence);
@@ -119,7 +119,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
         if ev_time_close(ctx, &ev, t) {
             return Verdict::new(
                 Cause::FpmNotRunning,
-                0.7,
+                Confidence::Likely,
                 "PHP-FPM was stopped while the request was running (its workers exit on shutdown)",
             )
             .with(&ev);
@@ -132,7 +132,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     {
         let mut v = Verdict::new(
             Cause::InvalidResponse,
-            0.7,
+            Confidence::Likely,
             "PHP reported a fatal error for this request and the worker closed the connection without a valid response",
         );
         v.facts.php_error = Some(text.to_string());
@@ -141,13 +141,13 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     if ctx.has_fpm_log {
         Verdict::new(
             Cause::InvalidResponse,
-            0.5,
+            Confidence::Ambiguous,
             "FPM closed the connection without a response and logged no child death (e.g. listen.allowed_clients, exit() before output)",
         )
     } else {
         Verdict::new(
             Cause::InvalidResponse,
-            0.45,
+            Confidence::Ambiguous,
             "the worker closed or reset the connection before answering; without the FPM and kernel logs an OOM kill cannot be told from a crash",
         )
     }
@@ -167,7 +167,11 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         ..
     } = &death.event
     else {
-        return Verdict::new(Cause::Unknown, 0.1, "internal: not a child exit");
+        return Verdict::new(
+            Cause::Unknown,
+            Confidence::Weak,
+            "internal: not a child exit",
+        );
     };
     let pid = *pid;
     let label = signal_label(*signal, signal_name.as_deref());
@@ -176,7 +180,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     {
         let mut v = Verdict::new(
             Cause::ReadTimeout,
-            0.9,
+            Confidence::Strong,
             format!("FPM's request_terminate_timeout killed worker {pid} ({label}): the request outlived the timeout, so NGINX saw the connection drop"),
         )
         .with(&timeout.evidence);
@@ -188,7 +192,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         if let Some(k) = ctx.oom_kill_of(pid, death.at, 120_000) {
             let mut v = Verdict::new(
                 Cause::WorkerOomKilled,
-                0.95,
+                Confidence::Certain,
                 format!("the kernel OOM killer killed worker {pid} (SIGKILL; the same pid in the kernel log)"),
             )
             .with(&k.evidence);
@@ -197,20 +201,20 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         } else if let Some(u) = ctx.unit_oom_near(f.time.minus_ms(5_000), f.time.plus_ms(5_000)) {
             Verdict::new(
                 Cause::WorkerOomKilled,
-                0.85,
+                Confidence::Strong,
                 format!("worker {pid} got SIGKILL and systemd reports an OOM kill in the unit"),
             )
             .with(&u.evidence)
         } else if ctx.kernel_covers(f.time) {
             Verdict::new(
                 Cause::InvalidResponse,
-                0.8,
+                Confidence::Strong,
                 format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: killed by hand or by another tool"),
             )
         } else {
             Verdict::new(
                 Cause::WorkerOomKilled,
-                0.55,
+                Confidence::Ambiguous,
                 format!("worker {pid} got SIGKILL, most often the OOM killer; no kernel log was given to confirm (a manual kill looks the same)"),
             )
         }
@@ -222,7 +226,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     {
         Verdict::new(
             Cause::FpmNotRunning,
-            0.7,
+            Confidence::Likely,
             format!("worker {pid} was terminated because PHP-FPM was stopping"),
         )
     } else {
@@ -232,12 +236,12 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         };
         let mut v = Verdict::new(
             Cause::InvalidResponse,
-            0.9,
+            Confidence::Strong,
             format!("worker {pid} {what} before answering (crash or abort)"),
         );
         if let Some(k) = ctx.crash_of(pid, death.at, 120_000) {
             v = v.with(&k.evidence);
-            v.confidence = 0.95;
+            v.confidence = Confidence::Certain;
             set_crash_facts(&mut v, k);
         }
         v
@@ -352,7 +356,7 @@ mod tests {
         fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::WorkerOomKilled);
-        assert!(v.confidence < 0.6);
+        assert!(v.confidence <= Confidence::Ambiguous);
     }
 
     #[test]
@@ -401,7 +405,7 @@ mod tests {
         fpm(&mut ctx, 60_000, exit(1, Some(9), Some("SIGKILL"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::InvalidResponse);
-        assert!(v.confidence <= 0.5);
+        assert!(v.confidence <= Confidence::Ambiguous);
     }
 
     #[test]

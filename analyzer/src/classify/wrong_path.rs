@@ -3,7 +3,7 @@
 //! this file weighs which, from FPM's state, its pool configs and the stream.
 
 use super::not_running::{fpm_error_evidence, start_error_before};
-use super::Verdict;
+use super::{Confidence, Verdict};
 use crate::context::{Context, FpmState};
 use crate::failure::Failure;
 use crate::join::History;
@@ -27,7 +27,7 @@ pub(super) fn no_such_socket(
         FpmState::Down(ev) => {
             let mut v = Verdict::new(
                 Cause::FpmNotRunning,
-                0.95,
+                Confidence::Certain,
                 format!("{peer_name} does not exist and PHP-FPM was stopped at that time (last lifecycle line says so)"),
             )
             .with(&ev);
@@ -41,7 +41,7 @@ pub(super) fn no_such_socket(
             (false, Some((l, lev, _))) => {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
-                    0.95,
+                    Confidence::Certain,
                     format!("PHP-FPM was running and listens on {l}, but NGINX connects to {peer_name}"),
                 )
                 .with(lev)
@@ -51,13 +51,13 @@ pub(super) fn no_such_socket(
             }
             (true, _) => Verdict::new(
                 Cause::FpmNotRunning,
-                0.5,
+                Confidence::Ambiguous,
                 format!("{peer_name} is FPM's configured listen address but the socket file was missing although the FPM log shows it running: FPM (or its socket) went away without a log line"),
             )
             .with(&ev),
             (false, None) => Verdict::new(
                 Cause::WrongSocketPath,
-                0.75,
+                Confidence::Likely,
                 format!("PHP-FPM was running (per its log) but {peer_name} does not exist: FPM listens somewhere else (give the pool config to see where)"),
             )
             .with(&ev),
@@ -66,7 +66,7 @@ pub(super) fn no_such_socket(
             if let (false, Some((l, lev, _))) = (served_here, elsewhere) {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
-                    0.8,
+                    Confidence::Strong,
                     format!("FPM's pool config listens on {l}, but NGINX connects to {peer_name} (no FPM log to confirm FPM was up)"),
                 )
                 .with(lev);
@@ -75,19 +75,19 @@ pub(super) fn no_such_socket(
             } else if served_here {
                 Verdict::new(
                     Cause::FpmNotRunning,
-                    0.75,
+                    Confidence::Likely,
                     format!("{peer_name} is FPM's configured listen address and does not exist: FPM is not running (no FPM log to confirm)"),
                 )
             } else if let Some(p) = peer.filter(|p| hist.alive.contains_key(*p)) {
                 Verdict::new(
                     Cause::FpmNotRunning,
-                    0.7,
+                    Confidence::Likely,
                     format!("NGINX reached FPM at {p} earlier and now the socket is gone: FPM stopped (from the NGINX log alone)"),
                 )
             } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, 300_000)) {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
-                    0.65,
+                    Confidence::Likely,
                     format!("FPM answered at {other} around the same time, while {peer_name} does not exist (from the NGINX log alone)"),
                 );
                 v.facts.fpm_listen = Some(other.clone());
@@ -95,7 +95,7 @@ pub(super) fn no_such_socket(
             } else {
                 Verdict::new(
                     Cause::FpmNotRunning,
-                    0.5,
+                    Confidence::Ambiguous,
                     format!("{peer_name} does not exist: FPM is not running, or NGINX points at a wrong path; give the FPM log or pool config to tell them apart"),
                 )
             }
@@ -135,7 +135,7 @@ mod tests {
             &ctx,
         );
         assert_eq!(v.cause, Cause::FpmNotRunning);
-        assert!(v.confidence >= 0.9);
+        assert_eq!(v.confidence, Confidence::Certain);
         assert!(!v.evidence.is_empty());
     }
 
