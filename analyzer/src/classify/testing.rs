@@ -7,7 +7,7 @@ pub(crate) use super::{Classifier, Confidence, Verdict};
 pub(crate) use crate::context::{Context, PoolConf, Timed};
 pub(crate) use crate::failure::{Attempt, Failure, SeenIn};
 pub(crate) use crate::join::History;
-pub(crate) use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase};
+pub(crate) use crate::model::{AttemptEvent, Cause, Evidence, EvidenceSource, Peer, Phase};
 pub(crate) use crate::parse::fpm::FpmEvent;
 pub(crate) use crate::parse::fpm_conf::FpmConfParser;
 pub(crate) use crate::parse::journal::{UnitEvent, UnitMessage};
@@ -17,7 +17,7 @@ pub(crate) use crate::time::EpochMs;
 pub(crate) const T: i64 = 1_775_139_797_000;
 pub(crate) const SOCK: &str = "unix:/run/php/php8.2-fpm.sock";
 
-pub(crate) fn ev(source: &'static str, text: &str) -> Evidence {
+pub(crate) fn ev(source: EvidenceSource, text: &str) -> Evidence {
     Evidence::new(source, &Arc::from("test.log"), 1, text)
 }
 
@@ -56,7 +56,7 @@ pub(crate) fn failure(
         request_time_ms: None,
         read_timeout_ms: Some(30_000),
         seen_in: SeenIn::default(),
-        evidence: vec![ev("nginx", "line")],
+        evidence: vec![ev(EvidenceSource::Nginx, "line")],
     }
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn fpm(ctx: &mut Context, offset_ms: i64, event: FpmEvent) {
     ctx.fpm.push(Timed {
         at: Some(EpochMs(T + offset_ms)),
         boot_secs: None,
-        evidence: ev("fpm", &format!("{event:?}")),
+        evidence: ev(EvidenceSource::Fpm, &format!("{event:?}")),
         event,
     });
     ctx.finish();
@@ -78,7 +78,7 @@ pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
     ctx.kernel.push(Timed {
         at: Some(at),
         boot_secs: None,
-        evidence: ev("kernel", &format!("{event:?}")),
+        evidence: ev(EvidenceSource::Kernel, &format!("{event:?}")),
         event,
     });
     ctx.finish();

@@ -437,7 +437,7 @@ mod tests {
             at: Some(EpochMs(T)),
             boot_secs: None,
             evidence: ev(
-                "journal",
+                EvidenceSource::Journal,
                 "php8.2-fpm.service: A process of this unit has been killed by the OOM killer.",
             ),
             event: UnitMessage {
