@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
-use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol};
 use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
@@ -526,7 +526,11 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
             }
             (true, false) => {
                 // A record takes one error-log line per attempt.
-                let lines = p.evidence.iter().filter(|e| e.source == "nginx").count();
+                let lines = p
+                    .evidence
+                    .iter()
+                    .filter(|e| e.source == EvidenceSource::Nginx)
+                    .count();
                 within(f.time, record_window(p))
                     && lines < p.attempts.len().max(1)
                     && (event(f).is_none() || p.attempts.iter().any(|a| Some(a.event) == event(f)))
@@ -630,7 +634,11 @@ mod tests {
                 access_log: false,
             },
             evidence: vec![Evidence::new(
-                if record { "record" } else { "nginx" },
+                if record {
+                    EvidenceSource::Record
+                } else {
+                    EvidenceSource::Nginx
+                },
                 &Arc::from("f"),
                 t as u64,
                 "x",
@@ -730,7 +738,12 @@ mod tests {
 
     #[test]
     fn stderr_attaches_to_the_following_failure() {
-        let ev = Evidence::new("nginx", &Arc::from("f"), 1, "FastCGI sent in stderr");
+        let ev = Evidence::new(
+            EvidenceSource::Nginx,
+            &Arc::from("f"),
+            1,
+            "FastCGI sent in stderr",
+        );
         let out = run(vec![
             (
                 900,
