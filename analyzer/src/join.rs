@@ -778,7 +778,12 @@ mod tests {
                 conn,
                 upstream_addr: None,
             },
-            evidence: Evidence::new("access", &Arc::from("access.log"), t as u64, "a"),
+            evidence: Evidence::new(
+                EvidenceSource::Access,
+                &Arc::from("access.log"),
+                t as u64,
+                "a",
+            ),
         }
     }
 
