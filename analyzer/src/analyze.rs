@@ -137,7 +137,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     let total_bytes: u64 = resolved.inputs.iter().map(|i| i.size).sum();
     let mut progress = Progress::new(total_bytes);
-    let mut read_errors: Vec<String> = Vec::new();
+    // Entries that could not be read are in the report's skipped list; the exit
+    // status says some input was missing.
+    let mut read_errors: Vec<String> = resolved.unreadable.iter().map(|e| e.to_string()).collect();
 
     // 1. A first look at the kernel and FPM logs, to place raw dmesg times.
     let context_inputs: Vec<_> = resolved
