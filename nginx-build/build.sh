@@ -8,6 +8,11 @@
 #                 "not binary compatible".
 #   vendored-1.28 NGINX 1.28 from the nginx-src crate that ngx vendors, configured with
 #                 the vendored flags and built with make (the binary lives in the tree).
+#   addon-deb-1.22  (`build.sh addon`, not part of `all`) the module for Debian's
+#                 /usr/sbin/nginx built the way NGINX builds any third-party module:
+#                 a copy of /usr/share/nginx/src configured with Debian's conf_flags
+#                 plus --add-dynamic-module=ngx-module (ngx-module/config), then
+#                 `make modules`. scripts/package ships this one.
 #
 # Output, per flavour, in nginx-build/out/<flavour>/:
 #   nginx                          the NGINX binary to run (symlink)
@@ -85,6 +90,49 @@ build_vendored_tree() {
     echo "$stamp" >"$tree/.gatelog-stamp"
 }
 
+# --- Debian's NGINX 1.22 with gatelog as an addon -----------------------------------
+build_addon() {
+    local src=/usr/share/nginx/src tree="$work/addon-deb-1.22" flavour=addon-deb-1.22
+    [ -f "$src/conf_flags" ] || { log "missing $src/conf_flags: install the nginx-dev package"; exit 1; }
+    local version glue
+    version="$(dpkg-query -W -f='${Version}' nginx-dev 2>/dev/null || echo unknown)"
+    # configure copies nothing from the addon but reads its glue: run it again when
+    # the glue changes, keeping objs/ (and cargo's build there) otherwise.
+    glue="$( (cat "$root/ngx-module/config" "$root/ngx-module/config.make" "$root/ngx-module/auto/"*; dpkg-buildflags --get CFLAGS) | sha256sum | cut -c1-16)"
+    if [ ! -f "$tree/.gatelog-version" ] || [ "$(cat "$tree/.gatelog-version")" != "$version" ]; then
+        log "copying $src (nginx-dev $version)"
+        rm -rf "$tree"
+        cp -a "$src" "$tree"
+        echo "$version" >"$tree/.gatelog-version"
+    fi
+    if [ ! -f "$tree/.gatelog-glue" ] || [ "$(cat "$tree/.gatelog-glue")" != "$glue" ] \
+        || [ ! -f "$tree/objs/Makefile" ]; then
+        log "configuring $tree with Debian's flags and --add-dynamic-module=$root/ngx-module"
+        (
+            cd "$tree"
+            # shellcheck disable=SC1091
+            . ./conf_flags
+            # As Debian's own module packages are built (dh's nginx_mod buildsystem):
+            # Debian's compiler and linker hardening flags, -fPIC for the .so.
+            ./configure "${NGX_CONF_FLAGS[@]}" \
+                --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS)" \
+                --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+                --add-dynamic-module="$root/ngx-module" >configure.log 2>&1
+        ) || { log "configure failed, see $tree/configure.log"; exit 1; }
+        echo "$glue" >"$tree/.gatelog-glue"
+    fi
+    log "make modules in $tree (cargo output in $tree/make.log)"
+    # The trimmed source in nginx-dev has no top-level Makefile; objs/Makefile is it.
+    (cd "$tree" && make -f objs/Makefile modules >make.log 2>&1) \
+        || { tail -n 30 "$tree/make.log" >&2; log "make modules failed, see $tree/make.log"; exit 1; }
+    mkdir -p "$out/$flavour"
+    cp -f "$tree/objs/ngx_http_gatelog_module.so" "$out/$flavour/ngx_http_gatelog_module.so.tmp"
+    mv -f "$out/$flavour/ngx_http_gatelog_module.so.tmp" "$out/$flavour/ngx_http_gatelog_module.so"
+    ln -sfn /usr/sbin/nginx "$out/$flavour/nginx"
+    sed -n 's/^#define nginx_version *\([0-9]*\).*/\1/p' "$tree/src/core/nginx.h" >"$out/$flavour/version"
+    log "$flavour: /usr/sbin/nginx + $out/$flavour/ngx_http_gatelog_module.so (nginx_version $(cat "$out/$flavour/version"))"
+}
+
 # --- the module --------------------------------------------------------------------
 build_module() {
     local flavour=$1 objs=$2 binary=$3
@@ -120,8 +168,11 @@ case "$what" in
             log "$f: $(readlink "$out/$f/nginx") + $out/$f/ngx_http_gatelog_module.so (nginx_version $(cat "$out/$f/version"))"
         done
         ;;
+    addon)
+        build_addon
+        ;;
     *)
-        echo "usage: $0 [all|trees]" >&2
+        echo "usage: $0 [all|trees|addon]" >&2
         exit 2
         ;;
 esac

@@ -74,6 +74,10 @@ pub static mut ngx_http_gatelog_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
+// A cdylib built by cargo must carry NGINX's module table itself; a build through
+// NGINX's `configure --add-dynamic-module` (ngx-module/config) links the table NGINX
+// generates in C, and a second one would clash.
+#[cfg(feature = "export-modules")]
 ngx::ngx_modules!(ngx_http_gatelog_module);
 
 fn ctx_index() -> usize {
