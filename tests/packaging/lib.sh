@@ -1,0 +1,147 @@
+# shellcheck shell=bash
+# Shared by the packaging tests (addon.sh, packages.sh, rsyslog.sh): a private NGINX
+# prefix on loopback in front of three upstream situations, started and always
+# stopped, and the record checks (records.py). Sourced; the caller sets test_name.
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+log() { printf '[%s] %s\n' "$test_name" "$*" >&2; }
+fail() {
+    printf '[%s] FAIL: %s\n' "$test_name" "$*" >&2
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+need_root() {
+    [ "$(id -u)" = 0 ] || fail "needs root (NGINX workers run as www-data; packages are installed)"
+}
+
+# apt and dpkg wait for a lock another apt holds (other jobs may install packages).
+apt_get() {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -qq "$@" </dev/null
+}
+
+# new_prefix: a fresh directory (kept on failure, removed on success by stop_all).
+new_prefix() {
+    prefix=$(mktemp -d "/tmp/gatelog-$test_name.XXXXXX")
+    chmod 755 "$prefix"
+    mkdir -p "$prefix"/{conf,logs,run,tmp}
+    port_front=$(free_port)
+    port_backend=$(free_port)
+    # Bound and closed at once: nothing listens there, so connect() is refused (111).
+    port_dead=$(free_port)
+}
+
+# write_conf MAIN_LINES HTTP_LINES: nginx.conf with a front server (the three
+# situations) and a backend server answering 200 or 502.
+#   /refused      proxy_pass to the dead port                  -> 502, ECONNREFUSED, connect
+#   /retry        upstream {dead, backend}, gatelog_recovered  -> 200 after a failed try
+#   /upstream502  the backend itself answers 502               -> 502, origin "upstream"
+write_conf() {
+    local main=$1 http=$2
+    cat >"$prefix/conf/nginx.conf" <<EOF
+$main
+user www-data;
+worker_processes 1;
+master_process on;
+daemon off;
+pid $prefix/run/nginx.pid;
+error_log $prefix/logs/error.log info;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log $prefix/logs/access.log;
+    client_body_temp_path $prefix/tmp/client_body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    default_type text/plain;
+
+$http
+
+    upstream retry {
+        server 127.0.0.1:$port_dead;
+        server 127.0.0.1:$port_backend;
+    }
+
+    server {
+        listen 127.0.0.1:$port_backend;
+        location / { return 200 "backend ok\n"; }
+        location /bad { return 502; }
+    }
+
+    server {
+        listen 127.0.0.1:$port_front;
+        server_name packaging.gatelog;
+        location /refused { proxy_pass http://127.0.0.1:$port_dead; }
+        location /retry { proxy_pass http://retry; gatelog_recovered on; }
+        location /upstream502 { proxy_pass http://127.0.0.1:$port_backend/bad; }
+    }
+}
+EOF
+}
+
+# nginx_t: `nginx -t` on the prefix's config, output kept in $prefix/nginx-t.out.
+nginx_t() {
+    /usr/sbin/nginx -p "$prefix/" -c "$prefix/conf/nginx.conf" -t >"$prefix/nginx-t.out" 2>&1
+}
+
+start_nginx() {
+    # Its own process group (master and workers), so that stop_nginx can end exactly
+    # these processes by their group id.
+    setsid /usr/sbin/nginx -p "$prefix/" -c "$prefix/conf/nginx.conf" >"$prefix/logs/stderr.log" 2>&1 &
+    nginx_pid=$!
+    local i
+    for i in $(seq 1 100); do
+        if curl -s -o /dev/null "http://127.0.0.1:$port_front/"; then
+            return 0
+        fi
+        kill -0 "$nginx_pid" 2>/dev/null || fail "nginx exited at start: $(cat "$prefix/logs/stderr.log" "$prefix/logs/error.log" 2>/dev/null | tail -n 5)"
+        sleep 0.05
+    done
+    fail "nginx did not answer on 127.0.0.1:$port_front within 5 s"
+}
+
+# stop_nginx: graceful stop (QUIT), then KILL of the group after 10 s.
+stop_nginx() {
+    [ -n "${nginx_pid:-}" ] || return 0
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    # Whatever is left of the group (a stuck master, orphaned workers).
+    kill -KILL -- "-$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=
+}
+
+# get PATH: prints the HTTP status of a request to the front server.
+get() {
+    curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port_front$1"
+}
+
+# expect_status PATH STATUS
+expect_status() {
+    local got
+    got=$(get "$1")
+    [ "$got" = "$2" ] || fail "GET $1 answered $got, expected $2"
+}
+
+# check_record FILE URI [path=value...]: the one record for URI in FILE has these
+# values (records.py waits for it and cross-checks the error log).
+check_record() {
+    local file=$1 uri=$2
+    shift 2
+    python3 "$here/records.py" "$file" "$uri" "$prefix/logs/error.log" "$@" \
+        || fail "record check failed for $uri in $file"
+}
