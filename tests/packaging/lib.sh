@@ -25,7 +25,8 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -qq "$@" </dev/null
 }
 
-# new_prefix: a fresh directory (kept on failure, removed on success by stop_all).
+# new_prefix: a fresh directory for the config, logs and temp files (kept when a test
+# fails, removed by the test when it passes) and three loopback ports.
 new_prefix() {
     prefix=$(mktemp -d "/tmp/gatelog-$test_name.XXXXXX")
     chmod 755 "$prefix"
@@ -41,6 +42,7 @@ new_prefix() {
 #   /refused      proxy_pass to the dead port                  -> 502, ECONNREFUSED, connect
 #   /retry        upstream {dead, backend}, gatelog_recovered  -> 200 after a failed try
 #   /upstream502  the backend itself answers 502               -> 502, origin "upstream"
+#   /bothdead     upstream {dead, missing unix socket}         -> 502 after 111, then ENOENT
 write_conf() {
     local main=$1 http=$2
     cat >"$prefix/conf/nginx.conf" <<EOF
@@ -72,6 +74,11 @@ $http
         server 127.0.0.1:$port_backend;
     }
 
+    upstream bothdead {
+        server 127.0.0.1:$port_dead;
+        server unix:$prefix/run/missing.sock;
+    }
+
     server {
         listen 127.0.0.1:$port_backend;
         location / { return 200 "backend ok\n"; }
@@ -84,20 +91,22 @@ $http
         location /refused { proxy_pass http://127.0.0.1:$port_dead; }
         location /retry { proxy_pass http://retry; gatelog_recovered on; }
         location /upstream502 { proxy_pass http://127.0.0.1:$port_backend/bad; }
+        location /bothdead { proxy_pass http://bothdead; }
     }
 }
 EOF
 }
 
 # nginx_t: `nginx -t` on the prefix's config, output kept in $prefix/nginx-t.out.
+# NGINX's prefix (-p) is $nginx_prefix when set, else the test's directory.
 nginx_t() {
-    /usr/sbin/nginx -p "$prefix/" -c "$prefix/conf/nginx.conf" -t >"$prefix/nginx-t.out" 2>&1
+    /usr/sbin/nginx -p "${nginx_prefix:-$prefix/}" -c "$prefix/conf/nginx.conf" -t >"$prefix/nginx-t.out" 2>&1
 }
 
 start_nginx() {
     # Its own process group (master and workers), so that stop_nginx can end exactly
     # these processes by their group id.
-    setsid /usr/sbin/nginx -p "$prefix/" -c "$prefix/conf/nginx.conf" >"$prefix/logs/stderr.log" 2>&1 &
+    setsid /usr/sbin/nginx -p "${nginx_prefix:-$prefix/}" -c "$prefix/conf/nginx.conf" >"$prefix/logs/stderr.log" 2>&1 &
     nginx_pid=$!
     local i
     for i in $(seq 1 100); do
