@@ -154,3 +154,29 @@ check_record() {
     python3 "$here/records.py" "$file" "$uri" "$prefix/logs/error.log" "$@" \
         || fail "record check failed for $uri in $file"
 }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# ensure_tools PKG...: installs the missing ones with apt, remembering in added_tools
+# exactly what apt adds, so that purge_added_tools leaves the machine as it was.
+added_tools=()
+ensure_tools() {
+    local want=() p
+    for p in "$@"; do installed "$p" || want+=("$p"); done
+    [ ${#want[@]} -gt 0 ] || return 0
+    local new
+    new=$(apt-get install -s --no-install-recommends "${want[@]}" </dev/null | sed -n 's/^Inst \([^ ]*\) .*/\1/p')
+    log "installing test tools: ${want[*]} (apt adds: $(echo $new))"
+    # shellcheck disable=SC2206
+    added_tools+=($new)
+    apt_get install --no-install-recommends "${want[@]}" >/dev/null
+}
+
+# purge_added_tools: unless GATELOG_TEST_KEEP_TOOLS=1.
+purge_added_tools() {
+    if [ ${#added_tools[@]} -gt 0 ] && [ -z "${GATELOG_TEST_KEEP_TOOLS:-}" ]; then
+        log "purging what the test installed: ${added_tools[*]}"
+        apt_get purge "${added_tools[@]}" >/dev/null 2>&1 || true
+        added_tools=()
+    fi
+}

@@ -32,7 +32,6 @@ records=/var/log/nginx/gatelog.json
 link=/etc/nginx/modules-enabled/50-mod-http-gatelog.conf
 leftover_conf=/etc/nginx/conf.d/zz-gatelog-packaging-test.conf
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 present() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -qv 'not-installed'; }
 
 # The test purges these packages and the record file: never on a machine that uses them.
@@ -45,7 +44,6 @@ done
 [ ! -e "$link" ] && [ ! -e "$link.removed" ] || fail "$link(.removed) exists already"
 /usr/sbin/nginx -t -q 2>/dev/null || fail "Debian's own configuration fails nginx -t before the test: fix that first"
 
-added_tools=()
 cleanup() {
     local rc=$?
     stop_nginx
@@ -53,25 +51,9 @@ cleanup() {
     local ours=()
     for p in gatelog libnginx-mod-http-gatelog; do present "$p" && ours+=("$p"); done
     [ ${#ours[@]} -eq 0 ] || apt_get purge "${ours[@]}" >/dev/null 2>&1 || true
-    if [ ${#added_tools[@]} -gt 0 ] && [ -z "${GATELOG_TEST_KEEP_TOOLS:-}" ]; then
-        log "purging what the test installed: ${added_tools[*]}"
-        apt_get purge "${added_tools[@]}" >/dev/null 2>&1 || true
-    fi
+    purge_added_tools
     [ $rc -eq 0 ] || log "kept $prefix for inspection"
     exit $rc
-}
-
-# ensure_tools PKG...: installs the missing ones, remembering exactly what apt adds.
-ensure_tools() {
-    local want=() p
-    for p in "$@"; do installed "$p" || want+=("$p"); done
-    [ ${#want[@]} -gt 0 ] || return 0
-    local new
-    new=$(apt-get install -s --no-install-recommends "${want[@]}" </dev/null | sed -n 's/^Inst \([^ ]*\) .*/\1/p')
-    log "installing test tools: ${want[*]} (apt adds: $(echo $new))"
-    # shellcheck disable=SC2206
-    added_tools+=($new)
-    apt_get install --no-install-recommends "${want[@]}" >/dev/null
 }
 
 new_prefix
