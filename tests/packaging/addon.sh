@@ -6,7 +6,7 @@
 # for a real 502 (connection refused on loopback) that matches NGINX's error log.
 set -euo pipefail
 test_name=addon
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
 

@@ -1,5 +1,6 @@
-# shellcheck shell=bash
-# Shared by the packaging tests (addon.sh, packages.sh, rsyslog.sh): a private NGINX
+# shellcheck shell=bash disable=SC2034,SC2154
+# (root, here and the helpers are for the sourcing test, which sets test_name.)
+# Shared by the packaging tests (addon.sh, packages.sh, rsyslog.sh, syslog-ng.sh): a private NGINX
 # prefix on loopback in front of three upstream situations, started and always
 # stopped, and the record checks (records.py). Sourced; the caller sets test_name.
 
@@ -108,8 +109,7 @@ start_nginx() {
     # these processes by their group id.
     setsid /usr/sbin/nginx -p "${nginx_prefix:-$prefix/}" -c "$prefix/conf/nginx.conf" >"$prefix/logs/stderr.log" 2>&1 &
     nginx_pid=$!
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if curl -s -o /dev/null "http://127.0.0.1:$port_front/"; then
             return 0
         fi
@@ -123,8 +123,7 @@ start_nginx() {
 stop_nginx() {
     [ -n "${nginx_pid:-}" ] || return 0
     kill -QUIT "$nginx_pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         kill -0 "$nginx_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -166,7 +165,7 @@ ensure_tools() {
     [ ${#want[@]} -gt 0 ] || return 0
     local new
     new=$(apt-get install -s --no-install-recommends "${want[@]}" </dev/null | sed -n 's/^Inst \([^ ]*\) .*/\1/p')
-    log "installing test tools: ${want[*]} (apt adds: $(echo $new))"
+    log "installing test tools: ${want[*]} (apt adds: ${new//$'\n'/ })"
     # shellcheck disable=SC2206
     added_tools+=($new)
     apt_get install --no-install-recommends "${want[@]}" >/dev/null

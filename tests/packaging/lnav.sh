@@ -7,7 +7,7 @@
 # Fast (no NGINX): part of scripts/test.
 set -euo pipefail
 test_name=lnav
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v lnav >/dev/null || fail "lnav is not installed (scripts/setup installs it)"
 

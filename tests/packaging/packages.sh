@@ -23,7 +23,7 @@
 # GATELOG_TEST_KEEP_TOOLS=1; the machine is left as it was found.
 set -euo pipefail
 test_name=packages
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
 

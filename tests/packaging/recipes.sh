@@ -12,7 +12,7 @@
 # virtualenv under target/ (made once).
 set -euo pipefail
 test_name=recipes
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 venv=$root/target/recipes-venv

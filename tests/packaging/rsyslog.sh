@@ -8,7 +8,7 @@
 # Installs rsyslog when missing and purges it again (GATELOG_TEST_KEEP_TOOLS=1 keeps it).
 set -euo pipefail
 test_name=rsyslog
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
 

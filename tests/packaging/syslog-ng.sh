@@ -9,7 +9,7 @@
 # with rsyslog: with rsyslog installed the test cannot run and says so (exit 77).
 set -euo pipefail
 test_name=syslog-ng
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
 
