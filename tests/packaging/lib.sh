@@ -174,8 +174,17 @@ ensure_tools() {
 # purge_added_tools: unless GATELOG_TEST_KEEP_TOOLS=1.
 purge_added_tools() {
     if [ ${#added_tools[@]} -gt 0 ] && [ -z "${GATELOG_TEST_KEEP_TOOLS:-}" ]; then
-        log "purging what the test installed: ${added_tools[*]}"
-        apt_get purge "${added_tools[@]}" >/dev/null 2>&1 || true
+        # Only when apt would take away nothing else (something installed meanwhile
+        # may have come to depend on them).
+        local extra
+        extra=$(apt-get -s purge "${added_tools[@]}" </dev/null 2>/dev/null |
+            sed -n 's/^Purg \([^ ]*\) .*/\1/p' | grep -vxF -f <(printf '%s\n' "${added_tools[@]}") || true)
+        if [ -n "$extra" ]; then
+            log "not purging ${added_tools[*]}: apt would also remove ${extra//$'\n'/ }"
+        else
+            log "purging what the test installed: ${added_tools[*]}"
+            apt_get purge "${added_tools[@]}" >/dev/null 2>&1 || true
+        fi
         added_tools=()
     fi
 }
