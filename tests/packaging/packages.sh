@@ -17,8 +17,9 @@
 #     errno/phase/peer; `logrotate -d` covers the record file.
 #  5. Remove: the module is disabled (link parked as .removed), prerm names a file
 #     still using gatelog directives, `nginx -t` fails on it and passes without it;
-#     reinstall restores the link; purge removes links, conffiles and records, and
-#     `nginx -t` still passes.
+#     reinstall restores the link, an upgrade keeps the module disabled when the
+#     administrator removed the link; purge removes links, conffiles and records,
+#     and `nginx -t` still passes.
 # Packages the test itself installs (logrotate) are purged at the end unless
 # GATELOG_TEST_KEEP_TOOLS=1; the machine is left as it was found.
 set -euo pipefail
@@ -178,6 +179,13 @@ log "removed: module disabled, prerm named the leftover directive, nginx -t pass
 [ -L "$link" ] && [ ! -e "$link.removed" ] || fail "reinstall after remove did not restore $link"
 /usr/sbin/nginx -t -q || fail "nginx -t fails after reinstall"
 log "reinstalled: the link is back"
+
+# An administrator who disabled the module keeps it disabled across an upgrade.
+rm -f "$link"
+(cd "$debs" && apt_get install --reinstall ./libnginx-mod-http-gatelog_*.deb) >"$prefix/apt-reinstall2.log" 2>&1 \
+    || fail "reinstall failed: $(tail -n 20 "$prefix/apt-reinstall2.log")"
+[ ! -e "$link" ] && [ ! -L "$link" ] || fail "an upgrade re-enabled the module the administrator had disabled"
+log "upgraded over a disabled module: it stays disabled"
 
 apt_get purge gatelog libnginx-mod-http-gatelog >"$prefix/apt-purge.log" 2>&1 \
     || fail "apt-get purge failed: $(tail -n 20 "$prefix/apt-purge.log")"
