@@ -79,7 +79,9 @@ grep -qx 'load_module modules/ngx_http_gatelog_module.so;' /usr/share/nginx/modu
     || fail "$records is $(stat -c '%a %U:%G' "$records"), expected 640 www-data:adm"
 /usr/sbin/nginx -t >"$prefix/system-nginx-t.out" 2>&1 \
     || fail "Debian's configuration with the module enabled fails nginx -t: $(cat "$prefix/system-nginx-t.out")"
-/usr/sbin/nginx -T 2>/dev/null | grep -q '^load_module modules/ngx_http_gatelog_module.so;' \
+# (Into a file first: grep -q would stop reading early and fail the pipe.)
+/usr/sbin/nginx -T >"$prefix/system-nginx-T.out" 2>&1 || fail "nginx -T failed"
+grep -q '^load_module modules/ngx_http_gatelog_module.so;' "$prefix/system-nginx-T.out" \
     || fail "nginx -T does not show the module's load_module line"
 log "installed and enabled; Debian's nginx -t passes with the module"
 
