@@ -452,7 +452,9 @@ impl Given {
     /// A file whose kind the analyzer must detect: read as `kind` (empty: any kind),
     /// `detected_by` "content" (or "name" for an empty file).
     pub fn file(mut self, path: &Path, kind: &'static str) -> Given {
-        let empty = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let empty = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
         self.args.push(path.as_os_str().to_owned());
         self.files.push(GivenFile {
             path: path.to_path_buf(),
@@ -548,7 +550,7 @@ pub fn config_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The kind the analyzer must detect for a file of the evidence directory (None:
 /// it must skip it).
-fn expected_kind(name: &str) -> Option<&'static str> {
+pub fn expected_kind(name: &str) -> Option<&'static str> {
     match name {
         "gatelog.jsonl" => Some("records"),
         "nginx-error.log" => Some("nginx-error"),
@@ -1054,13 +1056,16 @@ fn check_words(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
             x.mention_any
         ));
     }
-    for w in &x.forbid {
-        for (field, text) in [("reason", reason), ("fix", fix)] {
-            if text.contains(w.as_str()) {
-                errs.push(format!(
-                    "{what}: the {field} says {w:?}, which does not apply to this upstream: {text:?}"
-                ));
-            }
+    for (field, text) in [("reason", reason), ("fix", fix)] {
+        let said: Vec<&String> = x
+            .forbid
+            .iter()
+            .filter(|w| text.contains(w.as_str()))
+            .collect();
+        if !said.is_empty() {
+            errs.push(format!(
+                "{what}: the {field} says {said:?}, which does not apply to this upstream: {text:?}"
+            ));
         }
     }
 }

@@ -229,7 +229,10 @@ impl HttpBackend {
             BackendAddr::Unix(p) => {
                 let _ = std::fs::remove_file(p);
                 if p.exists() {
-                    return Err(format!("{} still exists after the backend stopped", p.display()));
+                    return Err(format!(
+                        "{} still exists after the backend stopped",
+                        p.display()
+                    ));
                 }
             }
         }

@@ -163,7 +163,10 @@ pub fn fpm_syslog(fpm: &[Stamped], host: &str, pid: u32, style: SyslogStamp) -> 
             SyslogStamp::Traditional => clock::syslog_3164_stamp(l.ms),
             SyslogStamp::HighPrecision => clock::syslog_rfc3339_stamp(l.ms),
         };
-        format!("{stamp} {host} php-fpm[{pid}]: {}", fpm_syslog_message(&l.text))
+        format!(
+            "{stamp} {host} php-fpm[{pid}]: {}",
+            fpm_syslog_message(&l.text)
+        )
     }))
 }
 
@@ -186,7 +189,10 @@ pub fn fpm_syslog_message(line: &str) -> String {
 /// The FPM master's pid from its `fpm is running, pid N` line.
 pub fn fpm_master_pid(fpm_log: &str) -> Option<u32> {
     let rest = fpm_log.split("fpm is running, pid ").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -215,7 +221,9 @@ Stack trace:\n\
         let src: Vec<Source> = m.iter().map(|l| l.source).collect();
         use Source::*;
         assert_eq!(src, vec![Fpm, Fpm, Nginx, Fpm, Nginx, Nginx, Nginx]);
-        assert!(plain(&m).ends_with("#0 {main}\" while reading response header from upstream, client: 127.0.0.1\n"));
+        assert!(plain(&m).ends_with(
+            "#0 {main}\" while reading response header from upstream, client: 127.0.0.1\n"
+        ));
     }
 
     #[test]
