@@ -13,7 +13,7 @@ use super::{Context, PoolConf, Timed};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::Input;
-use crate::model::{Evidence, InputKind};
+use crate::model::{Evidence, EvidenceSource, InputKind};
 use crate::parse::fpm::{self, FpmEvent, FpmLine};
 use crate::parse::fpm_conf::{ConfLine, FpmConfParser};
 use crate::parse::journal;
@@ -225,7 +225,7 @@ impl Sink {
                 let at = at.or(r.last_time);
                 let name = r.input.name.clone();
                 if self.keep_fpm(ctx, parsed, at, || {
-                    Evidence::new("fpm", &name, line_no, line)
+                    Evidence::new(EvidenceSource::Fpm, &name, line_no, line)
                 }) {
                     r.stats.lines_used += 1;
                 }
