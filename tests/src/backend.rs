@@ -123,6 +123,10 @@ pub struct HttpBackend {
     /// Request heads read so far (for the premise checks).
     requests: Arc<Mutex<Vec<String>>>,
     thread: Option<JoinHandle<()>>,
+    /// After a TCP backend stopped: a bound, non-listening socket on its port, so
+    /// that no other listener (another test's port 0) takes it and connects stay
+    /// refused.
+    hold: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -183,6 +187,7 @@ impl HttpBackend {
             accepted,
             requests,
             thread: Some(thread),
+            hold: None,
         }
     }
 
@@ -220,6 +225,9 @@ impl HttpBackend {
         }
         match &self.addr {
             BackendAddr::Tcp(port) => {
+                if self.hold.is_none() {
+                    self.hold = hold_port(*port);
+                }
                 if crate::net::listening(*port) {
                     return Err(format!(
                         "something still listens on 127.0.0.1:{port} after the backend stopped"
@@ -243,6 +251,37 @@ impl HttpBackend {
 impl Drop for HttpBackend {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// Binds a socket to 127.0.0.1:`port` without listening (SO_REUSEADDR: the port has
+/// connections in TIME_WAIT). None when that fails (the port then stays free).
+fn hold_port(port: u16) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket/setsockopt/bind on a fresh fd that OwnedFd then owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let sock = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        sa.sin_port = port.to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len) != 0 {
+            return None;
+        }
+        Some(sock)
     }
 }
 
