@@ -372,3 +372,62 @@ fn serve(
     drop(held);
     drop(l);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(s: &mut impl Write) {
+        let _ = s.write_all(b"GET /app/x HTTP/1.0\r\nHost: t\r\n\r\n");
+    }
+
+    #[test]
+    fn answers_resets_and_refuses_when_stopped() {
+        let mut b = HttpBackend::tcp(Behaviour::Answer).expect("backend");
+        let BackendAddr::Tcp(port) = b.addr.clone() else {
+            panic!("tcp backend");
+        };
+        let mut c = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        ask(&mut c);
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
+        assert!(b.requests()[0].starts_with("GET /app/x HTTP/1.0"));
+
+        b.set(Behaviour::Reset);
+        let mut c = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        ask(&mut c);
+        let mut buf = [0u8; 64];
+        let e = c.read(&mut buf).expect_err("an RST, not an answer or EOF");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+
+        b.stop().expect("stop");
+        let e = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect_err("refused");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(b.accepted(), 2);
+    }
+
+    #[test]
+    fn hangs_and_a_stopped_unix_backend_leaves_no_socket() {
+        let dir = std::env::temp_dir().join(format!("gatelog-backend-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("app.sock");
+        let mut b = HttpBackend::unix(&path, Behaviour::Hang).expect("backend");
+        assert_eq!(
+            b.addr.proxy_pass(),
+            format!("http://unix:{}:", path.display())
+        );
+        let mut c = UnixStream::connect(&path).expect("connect");
+        ask(&mut c);
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        let e = c.read(&mut buf).expect_err("no answer");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        b.stop().expect("stop");
+        assert!(!path.exists());
+        let e = UnixStream::connect(&path).expect_err("gone");
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
