@@ -106,6 +106,20 @@ pub fn syslog_3164_stamp(ms: i64) -> String {
     )
 }
 
+/// `journalctl`'s default (`-o short`) stamp: `Apr 02 14:23:17`, local, the day
+/// zero-padded (strftime `%b %d %H:%M:%S`).
+pub fn journal_short_stamp(ms: i64) -> String {
+    let tm = tm_of(ms, true);
+    format!(
+        "{} {:02} {:02}:{:02}:{:02}",
+        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
 /// rsyslog's high-precision file format stamp (RSYSLOG_FileFormat):
 /// `2026-04-02T14:23:17.123456+02:00`, local with the offset.
 pub fn syslog_rfc3339_stamp(ms: i64) -> String {
@@ -148,6 +162,10 @@ mod tests {
         assert_eq!(docker_stamp(ms, 123_456), "2026-04-02T12:23:17.250123456Z");
         let local = syslog_3164_stamp(ms);
         assert_eq!(local.len(), 15, "{local:?}");
+        let j = journal_short_stamp(ms);
+        assert_eq!(j.len(), 15, "{j:?}");
+        assert_eq!(&j[3..5], " 0", "{j:?}");
+        assert_eq!(&local[3..5], "  ", "{local:?}");
         assert!(syslog_rfc3339_stamp(ms).contains(".250000"));
         // Round trip through the local stamps.
         let back = nginx_line_ms(&format!(

@@ -3,7 +3,7 @@
 //! `docker compose logs` (`web-1  | `, `php-1  | `, with or without ANSI colours),
 //! one container stream holding NGINX and FPM lines together (official images,
 //! supervisord), and PHP-FPM logging to syslog (`error_log = syslog`) as rsyslog
-//! writes it to a file.
+//! writes it to a file or `journalctl` prints it.
 //!
 //! Every function takes the lines of real logs written by a test and only wraps
 //! them; the text NGINX or FPM wrote is kept byte for byte after the carrier's prefix.
@@ -151,6 +151,9 @@ pub enum SyslogStamp {
     Traditional,
     /// RSYSLOG_FileFormat: `2026-04-02T14:23:17.000000+02:00`.
     HighPrecision,
+    /// `journalctl -u php8.2-fpm` (`-o short`): `Apr 02 14:23:17`, as journald keeps
+    /// FPM's syslog messages.
+    Journal,
 }
 
 /// PHP-FPM's log as rsyslog files it when FPM runs with `error_log = syslog`
@@ -162,6 +165,7 @@ pub fn fpm_syslog(fpm: &[Stamped], host: &str, pid: u32, style: SyslogStamp) -> 
         let stamp = match style {
             SyslogStamp::Traditional => clock::syslog_3164_stamp(l.ms),
             SyslogStamp::HighPrecision => clock::syslog_rfc3339_stamp(l.ms),
+            SyslogStamp::Journal => clock::journal_short_stamp(l.ms),
         };
         format!(
             "{stamp} {host} php-fpm[{pid}]: {}",

@@ -5,7 +5,8 @@
 //!   plain and then re-framed (gatelog_e2e::reframe) as `docker logs -t`, as `docker
 //!   compose logs` (one file per service, and one coloured stream of both), as one
 //!   container stream mixing NGINX and FPM lines, and with FPM's lines as rsyslog
-//!   files them (`--fpm-log`, traditional and high-precision stamps): every variant
+//!   files them and `journalctl -u` prints them (`--fpm-log`, traditional,
+//!   high-precision and journal stamps): every variant
 //!   must give each failure the cause the plain files give, which is the injected one.
 //! - `analyzer_demo_log_directory`: scripts/demo's setup (Debian's combined
 //!   `access.log` without `$connection` or `$request_id`, the records, the error log
@@ -141,6 +142,11 @@ fn reframed(fault: Fault, flavour: &Flavour) -> TestResult {
         "php-fpm-syslog-hp.log",
         &reframe::fpm_syslog(&f, "web01", pid, SyslogStamp::HighPrecision),
     )?;
+    let journal = write(
+        &fdir,
+        "php-fpm-journal.log",
+        &reframe::fpm_syslog(&f, "web01", pid, SyslogStamp::Journal),
+    )?;
 
     let with_kernel = |g: Given| match &kernel {
         Some(k) => g.flag("kernel-log", k, "kernel"),
@@ -176,6 +182,11 @@ fn reframed(fault: Fault, flavour: &Flavour) -> TestResult {
             Given::new("FPM via syslog (--fpm-log, high-precision stamps)")
                 .flag("nginx-log", &plain_nginx, "nginx-error")
                 .flag("fpm-log", &syslog_hp, ""),
+        ),
+        with_kernel(
+            Given::new("FPM via the journal (--fpm-log, journalctl -u)")
+                .flag("nginx-log", &plain_nginx, "nginx-error")
+                .flag("fpm-log", &journal, ""),
         ),
     ];
 
