@@ -192,21 +192,39 @@ const STARTS: &[(&[u8], Template)] = {
         // src/event/ngx_event_connect.c, src/http/ngx_http_upstream.c (test_connect)
         (b"connect() to ", t(ConnectFailed, true)),
         (b"connect() failed", t(ConnectFailed, true)),
-        (b"kevent() reported that connect() failed", t(ConnectFailed, true)),
+        (
+            b"kevent() reported that connect() failed",
+            t(ConnectFailed, true),
+        ),
         // src/http/ngx_http_upstream.c
         (b"upstream timed out", t(TimedOut, true)),
         (b"no live upstreams", t(NoLiveUpstreams, false)),
-        (b"upstream prematurely closed connection", t(ClosedPrematurely, false)),
-        (b"upstream prematurely sent response", t(PrematurelySent, false)),
-        (b"upstream SSL certificate verify error: ", t(SslFailed, false)),
-        (b"upstream SSL certificate does not match ", t(SslFailed, false)),
+        (
+            b"upstream prematurely closed connection",
+            t(ClosedPrematurely, false),
+        ),
+        (
+            b"upstream prematurely sent response",
+            t(PrematurelySent, false),
+        ),
+        (
+            b"upstream SSL certificate verify error: ",
+            t(SslFailed, false),
+        ),
+        (
+            b"upstream SSL certificate does not match ",
+            t(SslFailed, false),
+        ),
         // src/os/unix/ngx_recv.c, ngx_readv_chain.c, ngx_send.c, ngx_writev_chain.c,
         // ngx_linux_sendfile_chain.c; src/event/ngx_event_openssl.c, ngx_event_pipe.c
         (b"recv() failed", t(RecvFailed, true)),
         (b"readv() failed", t(RecvFailed, true)),
         (b"ioctl(FIONREAD) failed", t(RecvFailed, true)),
         (b"SSL_read() failed", t(RecvFailed, true)),
-        (b"kevent() reported that upstream closed connection", t(RecvFailed, true)),
+        (
+            b"kevent() reported that upstream closed connection",
+            t(RecvFailed, true),
+        ),
         (b"writev() failed", send(SendFailed)),
         (b"send() failed", send(SendFailed)),
         (b"send() returned zero", send(SendFailed)),
@@ -214,41 +232,107 @@ const STARTS: &[(&[u8], Template)] = {
         (b"SSL_write() failed", send(SendFailed)),
         (b"SSL_sendfile() failed", send(SendFailed)),
         (b"SSL_do_handshake() failed", t(SslFailed, true)),
-        (b"peer closed connection in SSL handshake", t(SslFailed, true)),
+        (
+            b"peer closed connection in SSL handshake",
+            t(SslFailed, true),
+        ),
         // src/http/modules/ngx_http_fastcgi_module.c
-        (b"upstream prematurely closed FastCGI ", t(ProtocolError, false)),
-        (b"upstream sent unsupported FastCGI protocol version", t(ProtocolError, false)),
-        (b"upstream sent invalid FastCGI record type", t(ProtocolError, false)),
-        (b"upstream sent unexpected FastCGI ", t(ProtocolError, false)),
+        (
+            b"upstream prematurely closed FastCGI ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent unsupported FastCGI protocol version",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent invalid FastCGI record type",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent unexpected FastCGI ",
+            t(ProtocolError, false),
+        ),
         // src/http/modules/ngx_http_grpc_module.c: HTTP/2 framing
-        (b"upstream prematurely closed stream", t(ProtocolError, false)),
-        (b"upstream rejected request with error ", t(ProtocolError, false)),
+        (
+            b"upstream prematurely closed stream",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream rejected request with error ",
+            t(ProtocolError, false),
+        ),
         (b"upstream sent goaway with error ", t(ProtocolError, false)),
         (b"upstream violated ", t(ProtocolError, false)),
-        (b"upstream sent unexpected http2 frame", t(ProtocolError, false)),
-        (b"upstream sent unexpected push promise frame", t(ProtocolError, false)),
+        (
+            b"upstream sent unexpected http2 frame",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent unexpected push promise frame",
+            t(ProtocolError, false),
+        ),
         (b"upstream sent frame for ", t(ProtocolError, false)),
         (b"upstream sent data frame for ", t(ProtocolError, false)),
-        (b"upstream sent trailer without end stream flag", t(ProtocolError, false)),
-        (b"upstream sent response body larger than ", t(ProtocolError, false)),
-        (b"upstream sent too short http2 frame", t(ProtocolError, false)),
+        (
+            b"upstream sent trailer without end stream flag",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent response body larger than ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too short http2 frame",
+            t(ProtocolError, false),
+        ),
         (b"upstream sent too large http2 ", t(ProtocolError, false)),
         (b"upstream sent http2 ", t(ProtocolError, false)),
         (b"upstream sent invalid http2 ", t(ProtocolError, false)),
         (b"upstream sent zero http2 ", t(ProtocolError, false)),
-        (b"upstream sent truncated http2 header", t(ProtocolError, false)),
-        (b"upstream sent invalid encoded header", t(ProtocolError, false)),
-        (b"upstream sent headers frame with ", t(ProtocolError, false)),
-        (b"upstream sent rst stream frame with ", t(ProtocolError, false)),
+        (
+            b"upstream sent truncated http2 header",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent invalid encoded header",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent headers frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent rst stream frame with ",
+            t(ProtocolError, false),
+        ),
         (b"upstream sent goaway frame with ", t(ProtocolError, false)),
-        (b"upstream sent window update frame with ", t(ProtocolError, false)),
-        (b"upstream sent too large window update", t(ProtocolError, false)),
-        (b"upstream sent settings frame with ", t(ProtocolError, false)),
-        (b"upstream sent too many settings frames", t(ProtocolError, false)),
+        (
+            b"upstream sent window update frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too large window update",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent settings frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too many settings frames",
+            t(ProtocolError, false),
+        ),
         (b"upstream sent ping frame with ", t(ProtocolError, false)),
-        (b"upstream sent too many ping frames", t(ProtocolError, false)),
+        (
+            b"upstream sent too many ping frames",
+            t(ProtocolError, false),
+        ),
         // src/http/modules/ngx_http_proxy_module.c: HTTP/1.1 chunked framing
-        (b"upstream sent invalid chunked response", t(ProtocolError, false)),
+        (
+            b"upstream sent invalid chunked response",
+            t(ProtocolError, false),
+        ),
         // every protocol: the response header
         (b"upstream sent too big header", t(HeaderTooBig, false)),
     ]

@@ -36,7 +36,13 @@ fn phase_without_action(event: Event) -> Option<Phase> {
     }
 }
 
-fn check_failure(c: &Case, got: Option<UpstreamLine<'_>>, event: Event, phase: Option<Phase>, how: &str) {
+fn check_failure(
+    c: &Case,
+    got: Option<UpstreamLine<'_>>,
+    event: Event,
+    phase: Option<Phase>,
+    how: &str,
+) {
     match got {
         Some(UpstreamLine::Failure(Failure {
             event: e,
@@ -86,13 +92,19 @@ fn every_template_reads_the_same_for_the_module_and_from_a_file() {
                     match got {
                         Some(UpstreamLine::FastcgiStderr { text, truncated }) => {
                             assert!(!truncated, "{how}: {}", describe(&c));
-                            let quoted = c.message.strip_prefix("FastCGI sent in stderr: \"").unwrap();
+                            let quoted = c
+                                .message
+                                .strip_prefix("FastCGI sent in stderr: \"")
+                                .unwrap();
                             assert_eq!(text, quoted.strip_suffix('"').unwrap().as_bytes(), "{how}");
                         }
                         other => panic!("{how}: {} gave {other:?}", describe(&c)),
                     }
                 }
-                assert!(matches!(bare, Some(UpstreamLine::FastcgiStderr { .. })), "bare");
+                assert!(
+                    matches!(bare, Some(UpstreamLine::FastcgiStderr { .. })),
+                    "bare"
+                );
             }
             Expect::NotUpstream(why) => {
                 assert_eq!(module, None, "module: {} ({why})", describe(&c));
@@ -125,9 +137,16 @@ fn extracted() -> Vec<(&'static str, &'static str, &'static str, &'static str)> 
 #[test]
 fn the_table_covers_every_template_nginx_has() {
     let rows = extracted();
-    assert!(rows.len() > 150, "the extracted list looks cut: {}", rows.len());
+    assert!(
+        rows.len() > 150,
+        "the extracted list looks cut: {}",
+        rows.len()
+    );
     for v in ["1.22.1", "1.28.3"] {
-        assert!(rows.iter().any(|r| r.0.split(',').any(|x| x == v)), "no {v} rows");
+        assert!(
+            rows.iter().any(|r| r.0.split(',').any(|x| x == v)),
+            "no {v} rows"
+        );
     }
     let in_table: BTreeSet<(&str, &str)> = cases().iter().map(|c| (c.file, c.format)).collect();
     let missing: Vec<String> = rows
@@ -135,7 +154,11 @@ fn the_table_covers_every_template_nginx_has() {
         .filter(|(_, file, _, format)| !in_table.contains(&(*file, *format)))
         .map(|(v, file, funcs, format)| format!("{v} {file} {funcs}: {format}"))
         .collect();
-    assert!(missing.is_empty(), "templates without a case:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "templates without a case:\n{}",
+        missing.join("\n")
+    );
     let listed: BTreeSet<(&str, &str)> = rows.iter().map(|r| (r.1, r.3)).collect();
     for c in cases().iter().filter(|c| !c.file.is_empty()) {
         assert!(
@@ -144,9 +167,16 @@ fn the_table_covers_every_template_nginx_has() {
             c.file,
             c.format
         );
-        let row = rows.iter().find(|r| r.1 == c.file && r.3 == c.format).unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.1 == c.file && r.3 == c.format)
+            .unwrap();
         for f in c.function.split(',') {
-            assert!(row.2.split(',').any(|x| x == f), "{f} does not log {}", c.format);
+            assert!(
+                row.2.split(',').any(|x| x == f),
+                "{f} does not log {}",
+                c.format
+            );
         }
     }
 }
@@ -161,7 +191,12 @@ fn each_message_is_formatted_from_its_template() {
                 msg = &msg[..i];
             }
         }
-        assert!(instance_of(c.format, msg), "{:?} is not formatted from {:?}", c.message, c.format);
+        assert!(
+            instance_of(c.format, msg),
+            "{:?} is not formatted from {:?}",
+            c.message,
+            c.format
+        );
     }
 }
 
@@ -177,7 +212,10 @@ fn instance_of(format: &str, msg: &str) -> bool {
             parts.last_mut().unwrap().push(ch);
             continue;
         }
-        while chars.peek().is_some_and(|c| c.is_ascii_digit() || *c == '*') {
+        while chars
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || *c == '*')
+        {
             chars.next();
         }
         if chars.peek().is_some_and(|c| matches!(c, 'u' | 'x' | 'X')) {
@@ -185,7 +223,10 @@ fn instance_of(format: &str, msg: &str) -> bool {
         }
         let conv = chars.next();
         assert!(
-            matches!(conv, Some('V' | 's' | 'd' | 'i' | 'l' | 'O' | 'p' | 'z' | 'A')),
+            matches!(
+                conv,
+                Some('V' | 's' | 'd' | 'i' | 'l' | 'O' | 'p' | 'z' | 'A')
+            ),
             "unknown conversion in {format}"
         );
         parts.push(String::new());

@@ -95,7 +95,9 @@ impl Case {
         if let Some(a) = self.action {
             s.push_str(&format!(" while {a}"));
         }
-        s.push_str(", client: 203.0.113.7, server: example.com, request: \"GET /index.php?id=7 HTTP/1.1\"");
+        s.push_str(
+            ", client: 203.0.113.7, server: example.com, request: \"GET /index.php?id=7 HTTP/1.1\"",
+        );
         if let Some(u) = self.upstream {
             s.push_str(&format!(", upstream: \"{u}\""));
         }
@@ -180,7 +182,8 @@ const RECV: &str = "src/os/unix/ngx_recv.c";
 const SEND: &str = "src/os/unix/ngx_send.c";
 const WRITEV: &str = "src/os/unix/ngx_writev_chain.c";
 
-/// The table.
+/// The table, one case a template (kept one line a case: it is read as a table).
+#[rustfmt::skip]
 pub fn cases() -> Vec<Case> {
     use Event::*;
     use Expect::{ClientSide, Failure as F, NotUpstream as Not, Stderr};
