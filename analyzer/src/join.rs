@@ -430,7 +430,7 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
 }
 
 /// Joins `new` into `existing` (a partner).
-fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
+fn merge(existing: Failure, new: Failure, t: EpochMs) -> Failure {
     // Whichever side said what NGINX spoke to the upstream (a record may not).
     let protocol = match existing.protocol {
         Protocol::Unknown => new.protocol,

@@ -15,7 +15,7 @@ use crate::failure::{Attempt, Failure, SeenIn};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::Input;
-use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Protocol};
 use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
@@ -255,13 +255,12 @@ impl Source {
             return None;
         }
         let e = nginx::split_body(head);
-        let kind = nginx::classify_message(e.message, e.errno)?;
+        let kind = nginx::classify_message(&e)?;
         let request = e.context.request.map(str::to_string);
         match kind {
-            UpstreamMessage::FastcgiStderr => {
+            UpstreamMessage::FastcgiStderr { text } => {
                 // Only what can explain a 502 is worth joining: PHP fatal errors. A
                 // busy log has many warnings per failure.
-                let text = nginx::stderr_text(e.message).unwrap_or(e.message);
                 if !NOTABLE_STDERR
                     .iter()
                     .any(|f| f.find(text.as_bytes()).is_some())
@@ -281,14 +280,15 @@ impl Source {
                     },
                 ))
             }
-            UpstreamMessage::Failure(event) => {
-                let phase = e.action.and_then(Phase::from_action);
+            UpstreamMessage::Failure(f) => {
+                let phase = f.phase;
                 // Failures after the header was sent are not 502/504s.
-                let status = nginx::inferred_status(event, phase)?;
+                let status = nginx::inferred_status(f.event, phase)?;
                 self.stats.lines_used += 1;
                 let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
                 let upstream_peer = e.context.upstream.map(Peer::from_nginx);
-                let peer = nginx::connect_peer(e.message)
+                let peer = f
+                    .peer
                     .map(Peer::from_nginx)
                     .or_else(|| upstream_peer.clone());
                 let upstream = upstream_peer.map(|p| p.0.to_string());
@@ -311,11 +311,11 @@ impl Source {
                     server: e.context.server.map(str::to_string),
                     host: e.context.host.map(str::to_string),
                     attempts: vec![Attempt {
-                        event,
+                        event: f.event,
                         phase,
-                        errno: e.errno,
+                        errno: f.errno,
                         peer,
-                        message: e.message_with_errno.to_string(),
+                        message: f.message.to_string(),
                     }],
                     stderr: None,
                     request_time_ms: None,
