@@ -153,7 +153,7 @@ impl Source {
             self.stats.not_understood(line_no, line);
             return None;
         };
-        let Some(time) = rec.instant() else {
+        let Some(time) = records::instant(&rec) else {
             self.stats.not_understood(line_no, line);
             return None;
         };
@@ -339,16 +339,17 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         .attempts
         .iter()
         .filter_map(|a| {
+            // An attempt without an event this version knows says nothing it can use.
             Some(Attempt {
-                event: a.event()?,
-                phase: a.phase(),
+                event: a.event?,
+                phase: a.phase,
                 errno: a.errno,
                 peer: a.peer.as_deref().map(Peer::from_nginx),
                 message: a.message.clone().unwrap_or_default(),
             })
         })
         .collect();
-    if attempts.is_empty() && rec.origin.as_deref() == Some("upstream") {
+    if attempts.is_empty() && rec.origin == records::Origin::Upstream {
         attempts.push(Attempt {
             event: AttemptEvent::UpstreamStatus,
             phase: None,
@@ -362,21 +363,22 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         .rev()
         .find_map(|a| a.peer.clone())
         .or_else(|| rec.upstream.as_deref().map(Peer::from_nginx));
+    let text = |s: String| Some(s).filter(|s| !s.is_empty());
     Failure {
         time,
-        pid: rec.pid,
+        pid: rec.pid.and_then(|p| u32::try_from(p).ok()),
         conn: rec.conn,
         request_id: rec.request_id.filter(|s| !s.is_empty()),
         status: rec.status,
         status_inferred: false,
         peer,
         upstream: rec.upstream,
-        // Records of this module version do not say; the error line joined to the
+        // Records of this module version do not say yet; the error line joined to the
         // record does.
-        protocol: Protocol::Unknown,
+        protocol: rec.upstream_protocol.unwrap_or(Protocol::Unknown),
         request,
-        client: rec.client,
-        server: rec.server,
+        client: text(rec.client),
+        server: text(rec.server),
         host: rec.host,
         attempts,
         stderr: rec.fastcgi_stderr.map(|s| s.text),
