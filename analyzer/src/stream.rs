@@ -21,11 +21,6 @@ use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
 use crate::time::{EpochMs, LocalClock, Zone};
 
-static UPSTREAM: LazyLock<memchr::memmem::Finder<'static>> =
-    LazyLock::new(|| memchr::memmem::Finder::new("upstream"));
-static FASTCGI: LazyLock<memchr::memmem::Finder<'static>> =
-    LazyLock::new(|| memchr::memmem::Finder::new("FastCGI"));
-
 /// `FastCGI sent in stderr` texts that can explain a failure.
 static NOTABLE_STDERR: LazyLock<[memchr::memmem::Finder<'static>; 5]> = LazyLock::new(|| {
     [
@@ -249,9 +244,10 @@ impl Source {
         self.stats.parsed();
         let time = self.clock.to_epoch(head.civil)?;
         self.stats.saw_time(time);
-        // Cheap prefilter before the full parse: every upstream failure mentions
-        // "upstream" (message or context) or is a FastCGI stderr line.
-        if UPSTREAM.find(raw).is_none() && FASTCGI.find(raw).is_none() {
+        // Cheap prefilter before the full parse: only a message that starts like one
+        // of NGINX's upstream templates can be one (resolver lines and lines pasted
+        // without their context do not mention "upstream").
+        if !gatelog_record::message::may_concern_upstream(head.body.as_bytes()) {
             return None;
         }
         let e = nginx::split_body(head);

@@ -146,6 +146,19 @@ pub fn classify_message<'a>(
     }))
 }
 
+/// Whether `rest` (a line's text after its prefix) starts like a message this reader
+/// knows. Cheap next to [`classify`]: a reader of large logs skips the lines that are
+/// not about an upstream before it splits them. Never false for a line [`classify`]
+/// reads as an upstream line.
+pub fn may_concern_upstream(rest: &[u8]) -> bool {
+    rest.starts_with(b"FastCGI sent in stderr: ")
+        || STARTS.iter().any(|(start, _)| rest.starts_with(start))
+        || rest.starts_with(b"kevent() reported about an closed connection")
+        || rest.starts_with(b"upstream sent ")
+        || rest.starts_with(b"no resolver defined to resolve ")
+        || find(rest, b" could not be resolved (").is_some()
+}
+
 /// The peer named in `connect() to <peer> failed (...)`.
 pub fn connect_peer(message: &[u8]) -> Option<&[u8]> {
     let rest = message.strip_prefix(b"connect() to ")?;
@@ -469,7 +482,8 @@ fn split_tail<'a>(rest: &'a [u8], action: Option<&[u8]>) -> (usize, Option<&'a [
     // still ends the message.
     if let Some(w) = rfind(rest, WHILE) {
         let a = &rest[w + WHILE.len()..];
-        if action_side(a) != Side::Either {
+        let known = std::str::from_utf8(a).is_ok_and(|a| Phase::from_action(a).is_some());
+        if known || action_side(a) != Side::Either {
             return (w, Some(a));
         }
     }

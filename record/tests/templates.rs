@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use gatelog_record::message::{classify, split_prefix, Failure, UpstreamLine};
+use gatelog_record::message::{
+    classify, may_concern_upstream, split_prefix, Failure, UpstreamLine,
+};
 use gatelog_record::{Event, Phase};
 
 #[path = "templates/table.rs"]
@@ -79,6 +81,16 @@ fn every_template_reads_the_same_for_the_module_and_from_a_file() {
         let file = classify(rest.as_bytes(), None);
         let bare_line = c.bare_line();
         let bare = classify(rest_of(&bare_line).as_bytes(), None);
+        // The cheap pre-check never skips a line the reader would read.
+        for (how, text, got) in [("line", rest, &file), ("bare", rest_of(&bare_line), &bare)] {
+            if got.is_some() {
+                assert!(
+                    may_concern_upstream(text.as_bytes()),
+                    "{how}: pre-check skips {}",
+                    describe(&c)
+                );
+            }
+        }
         match c.expect {
             Expect::Failure(event, phase) => {
                 check_failure(&c, module, event, phase, "module");
