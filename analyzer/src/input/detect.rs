@@ -59,6 +59,10 @@ pub fn line_votes(
     if nginx::is_entry_start(t.as_bytes()) {
         return vec![InputKind::NginxError];
     }
+    // `php-fpm -tt` prints the settings as FPM log lines.
+    if fpm_conf::looks_like_fpm_dump(t) {
+        return vec![InputKind::FpmConf];
+    }
     if t.starts_with('[') && time::parse_fpm_time(&t.as_bytes()[1..]).is_some() {
         return vec![InputKind::Fpm];
     }
