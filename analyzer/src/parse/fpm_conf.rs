@@ -247,13 +247,15 @@ pub fn dump_body(line: &str) -> Option<&str> {
     Some(msg)
 }
 
-/// Whether a line is one of `php-fpm -tt`'s setting lines (used by detection: they
-/// look like FPM log lines).
+/// Whether a line is one of `php-fpm -tt`'s lines: a setting, a section, the blank
+/// separator, the test result (used by detection: they look like FPM log lines).
 pub fn looks_like_fpm_dump(line: &str) -> bool {
     dump_body(line).is_some_and(|b| {
         let t = b.trim();
         (b.starts_with('\t') && t.contains(" = "))
             || (t.starts_with('[') && t.ends_with(']') && !t.contains(' '))
+            || (t.is_empty() && !b.is_empty())
+            || (t.starts_with("configuration file ") && t.ends_with(" test is successful"))
     })
 }
 
