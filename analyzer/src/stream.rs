@@ -15,7 +15,7 @@ use crate::failure::{Attempt, Failure, SeenIn};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::Input;
-use crate::model::{AttemptEvent, Evidence, InputKind, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, InputKind, Peer, Phase, Protocol};
 use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
@@ -163,7 +163,8 @@ impl Source {
         }
         // A record is machine data: its head (time, conn, status, request) is enough
         // as evidence; the verdict's facts come from the parsed fields.
-        let evidence = Evidence::clipped("record", &self.input.name, line_no, line, 300);
+        let evidence =
+            Evidence::clipped(EvidenceSource::Record, &self.input.name, line_no, line, 300);
         Some((
             time,
             Item::Failure(Box::new(failure_from_record(rec, time, evidence))),
@@ -176,7 +177,8 @@ impl Source {
                 self.stats.parsed();
                 // Without a time the entry cannot be placed in the stream.
                 let time = entry.time?;
-                let evidence = Evidence::new("access", &self.input.name, line_no, line);
+                let evidence =
+                    Evidence::new(EvidenceSource::Access, &self.input.name, line_no, line);
                 Some((time, Item::Access { entry, evidence }))
             }
             Some(AccessLine::Other) => {
@@ -269,7 +271,12 @@ impl Source {
                     return None;
                 }
                 self.stats.lines_used += 1;
-                let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
+                let evidence = Evidence::new(
+                    EvidenceSource::Nginx,
+                    &self.input.name,
+                    line_no,
+                    &entry_text,
+                );
                 Some((
                     time,
                     Item::Stderr {
@@ -286,7 +293,12 @@ impl Source {
                 // Failures after the header was sent are not 502/504s.
                 let status = nginx::inferred_status(event, phase)?;
                 self.stats.lines_used += 1;
-                let evidence = Evidence::new("nginx", &self.input.name, line_no, &entry_text);
+                let evidence = Evidence::new(
+                    EvidenceSource::Nginx,
+                    &self.input.name,
+                    line_no,
+                    &entry_text,
+                );
                 let upstream_peer = e.context.upstream.map(Peer::from_nginx);
                 let peer = nginx::connect_peer(e.message)
                     .map(Peer::from_nginx)

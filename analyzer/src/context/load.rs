@@ -13,7 +13,7 @@ use super::{conf_tree, Context, Timed};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::{Input, Skipped};
-use crate::model::{Evidence, InputKind};
+use crate::model::{Evidence, EvidenceSource, InputKind};
 use crate::parse::fpm::{self, FpmEvent, FpmLine};
 use crate::parse::journal;
 use crate::parse::kernel::{self, KernelEvent};
@@ -214,7 +214,7 @@ impl Sink {
                 let at = at.or(r.last_time);
                 let name = r.input.name.clone();
                 if self.keep_fpm(ctx, parsed, at, || {
-                    Evidence::new("fpm", &name, line_no, line)
+                    Evidence::new(EvidenceSource::Fpm, &name, line_no, line)
                 }) {
                     r.stats.lines_used += 1;
                 }

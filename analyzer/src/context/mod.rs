@@ -11,7 +11,7 @@ pub mod load;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Evidence, Peer, Protocol};
+use crate::model::{Evidence, EvidenceSource, Peer, Protocol};
 use crate::parse::fpm::FpmEvent;
 use crate::parse::fpm_conf::Pool;
 use crate::parse::journal::UnitMessage;
@@ -48,7 +48,7 @@ impl PoolConf {
     /// Evidence for one of the pool's settings, with the file it was written in.
     pub fn evidence(&self, key: &str) -> Option<Evidence> {
         let s = self.pool.setting(key)?;
-        Some(Evidence::new("fpm-conf", &s.file, s.line, &s.text))
+        Some(Evidence::new(EvidenceSource::FpmConf, &s.file, s.line, &s.text))
     }
 
     /// Where a setting is written, `file:line`, for fixes; None when unset. A
