@@ -1,13 +1,108 @@
-//! ENOENT on connect: the socket file does not exist. Either FPM is down (cause 1)
-//! or it is up and listens elsewhere (cause 3, a wrong path in the NGINX config);
-//! this file weighs which, from FPM's state, its pool configs and the stream.
+//! ENOENT or ECONNREFUSED on connect: nothing is there. Either FPM is down (cause 1)
+//! or it is up and listens elsewhere (cause 3, a wrong address in the NGINX config);
+//! this file weighs which, from FPM's state, its pools' `listen` (every NGINX target
+//! is compared with every pool), the PHP versions the inputs show, and the stream.
 
-use super::not_running::{fpm_error_evidence, start_error_before};
+use super::not_running::{self, fpm_error_evidence, start_error_before};
 use super::{Confidence, Verdict};
 use crate::context::{Context, FpmState};
 use crate::failure::Failure;
 use crate::join::History;
-use crate::model::{Cause, Peer};
+use crate::model::{Cause, Evidence, EvidenceSource, Peer};
+
+/// ECONNREFUSED: nothing listens on the peer. When the pool configs say FPM listens
+/// elsewhere (no pool on the peer) and FPM runs, NGINX points at the wrong address
+/// (cause 3); otherwise FPM is not running there, or a killed master left its socket
+/// behind (cause 1). Not from the stream alone: logs of several FPMs (hosts, runs)
+/// show FPM answering elsewhere without saying that it was this one.
+pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
+    let stopped = || not_running::refused(f, peer, ctx);
+    let Some(p) = peer else {
+        return stopped();
+    };
+    let listens = ctx.listens();
+    if listens.iter().any(|(l, _, _)| p.reaches(l)) {
+        return stopped();
+    }
+    let elsewhere = listens.first();
+    let v = match (ctx.fpm_state_at(f.time), elsewhere) {
+        (FpmState::Down(_), Some((l, lev, _))) => {
+            let mut v = stopped();
+            if v.cause == Cause::FpmNotRunning {
+                v.reason
+                    .push_str(&format!("; note: FPM's config listens on {l}, not {p}"));
+                v = v.with(lev);
+            }
+            return v;
+        }
+        (FpmState::Up(ev), Some((l, lev, _))) => {
+            let mut v = Verdict::new(
+                Cause::WrongSocketPath,
+                Confidence::Certain,
+                format!("PHP-FPM was running and listens on {l}, but NGINX connects to {p}, where nothing listens (connection refused)"),
+            )
+            .with(lev)
+            .with(&ev);
+            v.facts.fpm_listen = Some(l.clone());
+            v
+        }
+        (FpmState::Unknown, Some((l, lev, _))) => {
+            let mut v = Verdict::new(
+                Cause::WrongSocketPath,
+                Confidence::Strong,
+                format!("FPM's pool config listens on {l}, but NGINX connects to {p}, where nothing listens (connection refused; no FPM log to confirm FPM was up)"),
+            )
+            .with(lev);
+            v.facts.fpm_listen = Some(l.clone());
+            v
+        }
+        _ => return stopped(),
+    };
+    with_config_lines(v, p, ctx)
+}
+
+/// The NGINX config lines that write `peer` (the lines to change), as evidence.
+fn with_config_lines(mut v: Verdict, peer: &Peer, ctx: &Context) -> Verdict {
+    for d in ctx.nginx_lines_for(peer) {
+        v = v.with(&Evidence::new(
+            EvidenceSource::NginxConf,
+            &d.file,
+            d.line,
+            &d.text(),
+        ));
+    }
+    v
+}
+
+/// A peer named for a PHP version no input shows an FPM for (`php7.2-fpm.sock`
+/// while the pool, the FPM log's name or the journal's unit say 7.0).
+fn version_mismatch(peer: Option<&Peer>, ctx: &Context, confidence: Confidence) -> Option<Verdict> {
+    let p = peer?;
+    let (wanted, seen) = ctx.php_version_mismatch(p)?;
+    let shown: Vec<String> = seen
+        .iter()
+        .map(|s| format!("PHP {} ({})", s.version, s.seen_in))
+        .collect();
+    let mut v = Verdict::new(
+        Cause::WrongSocketPath,
+        confidence,
+        format!(
+            "NGINX connects to {p}, a socket named for PHP {wanted}, but the inputs show PHP-FPM only for {}",
+            shown.join("; ")
+        ),
+    );
+    // The pool of the version that is there, when its config says where it listens.
+    let there = ctx.listens().into_iter().find(|(l, _, _)| {
+        l.unix_path()
+            .and_then(crate::context::php_version_in)
+            .is_some_and(|v| v != wanted)
+    });
+    if let Some((l, lev, _)) = there {
+        v.facts.fpm_listen = Some(l);
+        v = v.with(&lev);
+    }
+    Some(v)
+}
 
 /// ENOENT: FPM down (cause 1) or FPM up elsewhere (cause 3).
 pub(super) fn no_such_socket(
@@ -55,12 +150,15 @@ pub(super) fn no_such_socket(
                 format!("{peer_name} is FPM's configured listen address but the socket file was missing although the FPM log shows it running: FPM (or its socket) went away without a log line"),
             )
             .with(&ev),
-            (false, None) => Verdict::new(
-                Cause::WrongSocketPath,
-                Confidence::Likely,
-                format!("PHP-FPM was running (per its log) but {peer_name} does not exist: FPM listens somewhere else (give the pool config to see where)"),
-            )
-            .with(&ev),
+            (false, None) => match version_mismatch(peer, ctx, Confidence::Strong) {
+                Some(v) => v.with(&ev),
+                None => Verdict::new(
+                    Cause::WrongSocketPath,
+                    Confidence::Likely,
+                    format!("PHP-FPM was running (per its log) but {peer_name} does not exist: FPM listens somewhere else (give the pool config to see where)"),
+                )
+                .with(&ev),
+            },
         },
         FpmState::Unknown => {
             if let (false, Some((l, lev, _))) = (served_here, elsewhere) {
@@ -84,6 +182,8 @@ pub(super) fn no_such_socket(
                     Confidence::Likely,
                     format!("NGINX reached FPM at {p} earlier and now the socket is gone: FPM stopped (from the NGINX log alone)"),
                 )
+            } else if let Some(v) = version_mismatch(peer, ctx, Confidence::Likely) {
+                v
             } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, 300_000)) {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
@@ -107,7 +207,10 @@ pub(super) fn no_such_socket(
             v = v.with(&e);
         }
     }
-    v
+    match (v.cause, peer) {
+        (Cause::WrongSocketPath, Some(p)) => with_config_lines(v, p, ctx),
+        _ => v,
+    }
 }
 
 trait NotReaching {

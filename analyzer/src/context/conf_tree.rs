@@ -401,10 +401,7 @@ impl Reader<'_> {
             // NGINX and FPM accept a pattern that matches nothing; say so anyway.
             self.skipped.push(Skipped {
                 name: pattern.to_string(),
-                reason: format!(
-                    "include{from} matches no file (looked for {})",
-                    tried.join(", ")
-                ),
+                reason: format!("matches no file{from} (looked for {})", tried.join(", ")),
             });
         } else {
             let path = tried.last().cloned().unwrap_or_else(|| pattern.to_string());
@@ -535,7 +532,7 @@ impl Reader<'_> {
                 }
             }
             for inc in p.take_includes() {
-                let from = format!(" (include at {})", inc.directive.place());
+                let from = format!(" (included at {})", inc.directive.place());
                 let full = if inc.pattern.starts_with('/') {
                     inc.pattern.clone()
                 } else {
@@ -545,7 +542,7 @@ impl Reader<'_> {
                 if matched.is_empty() {
                     self.skipped.push(Skipped {
                         name: full.clone(),
-                        reason: format!("include{from} names no file of the nginx -T output"),
+                        reason: format!("matches no file of the nginx -T output{from}"),
                     });
                 }
                 for m in matched {
@@ -564,7 +561,7 @@ impl Reader<'_> {
     }
 
     fn nginx_include(&mut self, conf: &mut NginxConf, inc: Include) {
-        let from = format!(" (include at {})", inc.directive.place());
+        let from = format!(" (included at {})", inc.directive.place());
         let candidates = if inc.pattern.starts_with('/') {
             self.absolute_candidates(&inc.pattern)
         } else {
@@ -657,7 +654,7 @@ impl Reader<'_> {
     }
 
     fn fpm_include(&mut self, parser: &mut FpmConfParser, inc: FpmInclude) {
-        let from = format!(" (include at {}:{})", inc.file, inc.line);
+        let from = format!(" (included at {}:{})", inc.file, inc.line);
         let candidates = if inc.pattern.starts_with('/') {
             self.absolute_candidates(&inc.pattern)
         } else {
@@ -737,5 +734,283 @@ impl Dump<'_> {
         };
         found.sort_by(|a, b| self.files[*a].name.cmp(&self.files[*b].name));
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A fresh directory for one test.
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gatelog-conf-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn input(path: &Path, kind: InputKind) -> Input {
+        Input {
+            path: path.to_path_buf(),
+            name: Arc::from(path.display().to_string()),
+            kind,
+            detected_by: DetectedBy::Content,
+            size: 0,
+        }
+    }
+
+    /// Debian's layout: nginx.conf -> sites-enabled/* (a symlink into sites-available)
+    /// -> snippets/fastcgi-php.conf (relative, against the conf prefix) -> fastcgi.conf;
+    /// php-fpm.conf -> pool.d/*.conf.
+    fn debian_tree(root: &Path) -> (PathBuf, PathBuf) {
+        let n = root.join("etc/nginx");
+        let r = n.display();
+        write(
+            &n.join("nginx.conf"),
+            &format!("user www-data;\nworker_processes auto;\nevents {{\n\tworker_connections 768;\n}}\nhttp {{\n\tinclude {r}/mime.types;\n\tinclude {r}/conf.d/*.conf;\n\tinclude {r}/sites-enabled/*;\n}}\n"),
+        );
+        write(&n.join("mime.types"), "types {\n    text/html html;\n}\n");
+        write(
+            &n.join("snippets/fastcgi-php.conf"),
+            "fastcgi_split_path_info ^(.+?\\.php)(/.*)$;\ntry_files $fastcgi_script_name =404;\nfastcgi_index index.php;\ninclude fastcgi.conf;\n",
+        );
+        write(
+            &n.join("fastcgi.conf"),
+            "fastcgi_param  SCRIPT_FILENAME    $document_root$fastcgi_script_name;\n",
+        );
+        write(
+            &n.join("sites-available/default"),
+            "server {\n\tlisten 80 default_server;\n\troot /var/www/html;\n\n\tlocation ~ \\.php$ {\n\t\tinclude snippets/fastcgi-php.conf;\n\n\t\t# With php-fpm (or other unix sockets):\n\t\tfastcgi_pass unix:/run/php/php8.2-fpm.sock;\n\t}\n}\n",
+        );
+        std::fs::create_dir_all(n.join("sites-enabled")).unwrap();
+        symlink(
+            n.join("sites-available/default"),
+            n.join("sites-enabled/default"),
+        )
+        .unwrap();
+        let f = root.join("etc/php/8.2/fpm");
+        write(
+            &f.join("php-fpm.conf"),
+            &format!("[global]\npid = /run/php/php8.2-fpm.pid\nerror_log = /var/log/php8.2-fpm.log\ninclude={}/pool.d/*.conf\n", f.display()),
+        );
+        write(
+            &f.join("pool.d/www.conf"),
+            "; Start a new pool named 'www'.\n[www]\nuser = www-data\ngroup = www-data\nlisten = /run/php/php8.2-fpm.sock\nlisten.owner = www-data\nlisten.group = www-data\npm = dynamic\npm.max_children = 5\n",
+        );
+        (n.join("nginx.conf"), f.join("php-fpm.conf"))
+    }
+
+    #[test]
+    fn debian_layout_through_includes() {
+        let root = temp_dir("debian");
+        let (nginx, fpm) = debian_tree(&root);
+        let loaded = load(&[
+            (0, input(&nginx, InputKind::NginxConf)),
+            (1, input(&fpm, InputKind::FpmConf)),
+        ]);
+        let conf = &loaded.nginx[0];
+        assert_eq!(conf.targets.len(), 1);
+        let t = &conf.targets[0];
+        assert_eq!(t.peer.as_str(), "unix:/run/php/php8.2-fpm.sock");
+        // The included file's own name and line, in the block that included it.
+        let site = root.join("etc/nginx/sites-enabled/default");
+        assert_eq!(&*t.pass.file, site.display().to_string());
+        assert_eq!(t.pass.line, 9);
+        assert_eq!(t.pass.context, "http > server > location ~ \\.php$");
+        assert_eq!(conf.user.as_ref().map(|d| d.arg()), Some("www-data"));
+        let pools = &loaded.pools;
+        assert_eq!(pools.len(), 1);
+        let listen = pools[0].pool.setting("listen").unwrap();
+        assert_eq!(listen.value, "/run/php/php8.2-fpm.sock");
+        assert_eq!(
+            &*listen.file,
+            root.join("etc/php/8.2/fpm/pool.d/www.conf")
+                .display()
+                .to_string()
+        );
+        assert_eq!(listen.line, 5);
+        // One row per file read, included ones after their main config.
+        let rows: Vec<(usize, String, DetectedBy, u64)> = loaded
+            .stats
+            .iter()
+            .map(|(i, s)| {
+                (
+                    *i,
+                    s.name.rsplit("/etc/").next().unwrap().to_string(),
+                    s.detected_by,
+                    s.lines_read,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (0, "nginx/nginx.conf".to_string(), DetectedBy::Content, 10),
+                (0, "nginx/mime.types".to_string(), DetectedBy::Include, 3),
+                (
+                    0,
+                    "nginx/sites-enabled/default".to_string(),
+                    DetectedBy::Include,
+                    11
+                ),
+                (
+                    0,
+                    "nginx/snippets/fastcgi-php.conf".to_string(),
+                    DetectedBy::Include,
+                    4
+                ),
+                (0, "nginx/fastcgi.conf".to_string(), DetectedBy::Include, 1),
+                (
+                    1,
+                    "php/8.2/fpm/php-fpm.conf".to_string(),
+                    DetectedBy::Content,
+                    4
+                ),
+                (
+                    1,
+                    "php/8.2/fpm/pool.d/www.conf".to_string(),
+                    DetectedBy::Include,
+                    9
+                ),
+            ]
+        );
+        // conf.d/ is empty: NGINX accepts that, the summary says it.
+        assert_eq!(loaded.skipped.len(), 1, "{:?}", loaded.skipped);
+        assert!(loaded.skipped[0].name.ends_with("conf.d/*.conf"));
+        assert!(
+            loaded.skipped[0].reason.contains("matches no file"),
+            "{}",
+            loaded.skipped[0].reason
+        );
+        let used = |name: &str| {
+            loaded
+                .stats
+                .iter()
+                .find(|(_, s)| s.name.ends_with(name))
+                .unwrap()
+                .1
+                .lines_used
+        };
+        assert_eq!(used("sites-enabled/default"), 1);
+        assert_eq!(used("pool.d/www.conf"), 7);
+    }
+
+    #[test]
+    fn a_given_file_that_is_also_included_is_read_once() {
+        // README usage: the pool directory and the main config both given.
+        let root = temp_dir("given-twice");
+        let (_, fpm) = debian_tree(&root);
+        let www = root.join("etc/php/8.2/fpm/pool.d/www.conf");
+        let loaded = load(&[
+            (0, input(&www, InputKind::FpmConf)),
+            (1, input(&fpm, InputKind::FpmConf)),
+        ]);
+        assert_eq!(loaded.pools.len(), 1);
+        let rows: Vec<(usize, DetectedBy)> = loaded
+            .stats
+            .iter()
+            .map(|(i, s)| (*i, s.detected_by))
+            .collect();
+        // www.conf keeps its own row (index 0, by content), read through the include.
+        assert_eq!(rows, [(1, DetectedBy::Content), (0, DetectedBy::Content)]);
+    }
+
+    #[test]
+    fn loops_missing_files_and_unbalanced_braces() {
+        let root = temp_dir("loops");
+        let a = root.join("nginx.conf");
+        write(&a, "http {\n    include loop.conf;\n    include missing.conf;\n    include nothing/*.conf;\n}\n");
+        write(
+            &root.join("loop.conf"),
+            "include nginx.conf;\nfastcgi_pass 127.0.0.1:9000;\n}\n",
+        );
+        let loaded = load(&[(0, input(&a, InputKind::NginxConf))]);
+        assert_eq!(loaded.nginx[0].targets.len(), 1);
+        let reasons: Vec<&str> = loaded.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert!(
+            reasons.iter().any(|r| r.starts_with("include loop")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.starts_with("matches no file")),
+            "{reasons:?}"
+        );
+        let missing = loaded
+            .stats
+            .iter()
+            .find(|(_, s)| s.name.ends_with("missing.conf"))
+            .unwrap();
+        assert!(missing
+            .1
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("no such file (included at "));
+        // A `}` closing the includer's block is not NGINX syntax.
+        let lp = loaded
+            .stats
+            .iter()
+            .find(|(_, s)| s.name.ends_with("loop.conf"))
+            .unwrap();
+        assert_eq!(lp.1.lines_not_understood, 1);
+    }
+
+    #[test]
+    fn a_copied_tree_reads_its_own_files_first() {
+        // /etc/nginx copied to ./case/nginx: its absolute includes point at /etc/nginx.
+        let root = temp_dir("copy");
+        let n = root.join("case/nginx");
+        write(
+            &n.join("nginx.conf"),
+            "http {\n    include /etc/nginx/sites-enabled/*;\n}\n",
+        );
+        write(
+            &n.join("sites-enabled/app"),
+            "server { location / { fastcgi_pass 127.0.0.1:9001; } }\n",
+        );
+        let loaded = load(&[(0, input(&n.join("nginx.conf"), InputKind::NginxConf))]);
+        let t = &loaded.nginx[0].targets;
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            &*t[0].pass.file,
+            n.join("sites-enabled/app").display().to_string()
+        );
+        assert_eq!(
+            rebased("/etc/nginx/conf.d/*.conf", Path::new("/etc/nginx")),
+            None
+        );
+    }
+
+    #[test]
+    fn fpm_relative_include_in_the_official_image_layout() {
+        // php:fpm images: /usr/local/etc/php-fpm.conf has include=etc/php-fpm.d/*.conf
+        // relative to the prefix /usr/local.
+        let root = temp_dir("docker");
+        let etc = root.join("usr/local/etc");
+        write(
+            &etc.join("php-fpm.conf"),
+            "[global]\ninclude=etc/php-fpm.d/*.conf\n",
+        );
+        write(
+            &etc.join("php-fpm.d/www.conf"),
+            "[www]\nlisten = 127.0.0.1:9000\n",
+        );
+        write(
+            &etc.join("php-fpm.d/zz-docker.conf"),
+            "[global]\ndaemonize = no\n\n[www]\nlisten = 9000\n",
+        );
+        let loaded = load(&[(0, input(&etc.join("php-fpm.conf"), InputKind::FpmConf))]);
+        assert_eq!(loaded.pools.len(), 1);
+        // zz-docker.conf is read last and wins, as in FPM.
+        let l = loaded.pools[0].pool.setting("listen").unwrap();
+        assert_eq!(l.value, "9000");
+        assert!(l.file.ends_with("php-fpm.d/zz-docker.conf"));
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{conf_tree, Context, Timed};
+use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::{Input, Skipped};
@@ -88,6 +88,18 @@ impl Loader {
             InputKind::Fpm | InputKind::Kernel | InputKind::Journal => {
                 if input.kind == InputKind::Fpm {
                     ctx.has_fpm_log = true;
+                    // Debian names the log after the version: php7.0-fpm.log.
+                    let file = input
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("");
+                    if let Some(v) = php_version_in(file) {
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in: format!("the FPM log file {file}"),
+                        });
+                    }
                 }
                 if input.kind == InputKind::Kernel {
                     // Even an empty kernel log tells: no OOM kill, no crash.
@@ -356,6 +368,14 @@ impl Sink {
         if ident.starts_with("systemd") {
             return match journal::parse_message(ident, msg) {
                 Some(m) => {
+                    if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
+                        let seen_in =
+                            format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in,
+                        });
+                    }
                     if ctx.units.len() >= MAX_EVENTS {
                         ctx.dropped_events += 1;
                         return false;
@@ -373,6 +393,12 @@ impl Sink {
         }
         if ident.starts_with("php") {
             ctx.has_fpm_log = true;
+            if let Some(v) = php_version_in(ident) {
+                ctx.note_php_version(PhpVersionSeen {
+                    version: v.to_string(),
+                    seen_in: format!("{ident} lines in the journal"),
+                });
+            }
             if let Some(parsed) = fpm::parse_syslog_message(msg) {
                 // The journal's stdout records keep FPM's own (local) timestamp.
                 let at = parsed.civil.and_then(|c| r.clock.to_epoch(c)).or(time.wall);

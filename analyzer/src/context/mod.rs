@@ -48,7 +48,12 @@ impl PoolConf {
     /// Evidence for one of the pool's settings, with the file it was written in.
     pub fn evidence(&self, key: &str) -> Option<Evidence> {
         let s = self.pool.setting(key)?;
-        Some(Evidence::new(EvidenceSource::FpmConf, &s.file, s.line, &s.text))
+        Some(Evidence::new(
+            EvidenceSource::FpmConf,
+            &s.file,
+            s.line,
+            &s.text,
+        ))
     }
 
     /// Where a setting is written, `file:line`, for fixes; None when unset. A

@@ -233,7 +233,10 @@ pub fn dump_body(line: &str) -> Option<&str> {
     if stamp.len() < 20 || !stamp.as_bytes()[2].eq(&b'-') {
         return None;
     }
-    let (level, msg) = rest.split_once(": ")?;
+    // The dump's blank separator is `NOTICE: ` + " ": trimmed, the message is gone.
+    let (level, msg) = rest
+        .split_once(": ")
+        .or_else(|| Some((rest.trim_end().strip_suffix(':')?, "")))?;
     if !matches!(level, "NOTICE" | "WARNING" | "ERROR" | "ALERT" | "DEBUG") {
         return None;
     }
@@ -254,7 +257,7 @@ pub fn looks_like_fpm_dump(line: &str) -> bool {
         let t = b.trim();
         (b.starts_with('\t') && t.contains(" = "))
             || (t.starts_with('[') && t.ends_with(']') && !t.contains(' '))
-            || (t.is_empty() && !b.is_empty())
+            || t.is_empty()
             || (t.starts_with("configuration file ") && t.ends_with(" test is successful"))
     })
 }
@@ -389,6 +392,8 @@ mod tests {
         assert_eq!(pools[0].max_children(), Some(5));
         assert!(looks_like_fpm_dump(lines[5]));
         assert!(looks_like_fpm_dump(lines[3]));
+        // The separator as a line reader that trims line ends sees it.
+        assert!(looks_like_fpm_dump("[03-Dec-2026 11:54:45] NOTICE:"));
         assert!(!looks_like_fpm_dump(
             "[03-Dec-2026 11:54:45] NOTICE: fpm is running, pid 4242"
         ));
