@@ -253,6 +253,162 @@ mod tests {
         assert_eq!(v.cause, Cause::FpmNotRunning);
     }
 
+    /// NGINX config text as a context's config (one file, `nginx.conf`).
+    fn nginx(ctx: &mut Context, text: &str) {
+        use crate::parse::nginx_conf::{FileParser, NginxConf};
+        let mut conf = NginxConf::default();
+        let mut p = FileParser::new(Arc::from("/etc/nginx/sites-enabled/app"), Vec::new(), 0);
+        for (i, l) in text.lines().enumerate() {
+            p.feed(&mut conf, l, i as u64 + 1);
+        }
+        conf.resolve();
+        ctx.nginx.push(conf);
+    }
+
+    fn refused(peer: &str) -> Failure {
+        failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(111), peer)
+    }
+
+    fn up(ctx: &mut Context) {
+        fpm(ctx, -60_000, FpmEvent::Running { pid: 812 });
+        fpm(ctx, -60_000, FpmEvent::Ready);
+    }
+
+    #[test]
+    fn refused_on_another_tcp_port_is_wrong_socket_path() {
+        // FPM up on 127.0.0.1:9000 (its log says ready), NGINX passes to :9001.
+        let mut ctx = Context::default();
+        up(&mut ctx);
+        pool(&mut ctx, "[www]\nlisten = 127.0.0.1:9000\n");
+        nginx(
+            &mut ctx,
+            "server {\n    location ~ \\.php$ {\n        fastcgi_pass 127.0.0.1:9001;\n    }\n}\n",
+        );
+        let f = refused("127.0.0.1:9001");
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WrongSocketPath, "{}", v.reason);
+        assert_eq!(v.confidence, Confidence::Certain);
+        assert!(v.reason.contains("127.0.0.1:9000") && v.reason.contains("127.0.0.1:9001"));
+        assert!(v
+            .evidence
+            .iter()
+            .any(|e| e.source == EvidenceSource::NginxConf && e.line == 3));
+        let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
+        assert!(
+            fix.contains("in /etc/nginx/sites-enabled/app:3 change `fastcgi_pass 127.0.0.1:9001;` to `fastcgi_pass 127.0.0.1:9000;`"),
+            "{fix}"
+        );
+        assert!(fix.contains("www.conf:2"), "{fix}");
+        // A bare port in the pool is reached on the loopback.
+        let mut ctx2 = Context::default();
+        up(&mut ctx2);
+        pool(&mut ctx2, "[www]\nlisten = 9000\n");
+        let v = classify(&f, &ctx2);
+        assert_eq!(v.cause, Cause::WrongSocketPath);
+        let fix = crate::fix::fix_for(&v, &f, &ctx2, Default::default());
+        assert!(fix.contains("`fastcgi_pass 127.0.0.1:9000;`"), "{fix}");
+    }
+
+    #[test]
+    fn refused_inside_an_upstream_group_names_the_server_line() {
+        let mut ctx = Context::default();
+        up(&mut ctx);
+        pool(&mut ctx, "[www]\nlisten = 127.0.0.1:9000\n");
+        nginx(
+            &mut ctx,
+            "upstream php {\n    server 127.0.0.1:9001 weight=5;\n}\nserver {\n    location / { fastcgi_pass php; }\n}\n",
+        );
+        let f = refused("127.0.0.1:9001");
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WrongSocketPath);
+        let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
+        assert!(
+            fix.contains("app:2 change `server 127.0.0.1:9001 weight=5;` to `server 127.0.0.1:9000 weight=5;`"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn refused_keeps_fpm_not_running_when_the_pool_is_there() {
+        // FPM stopped, right address: not running.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, -60_000, FpmEvent::Running { pid: 812 });
+        fpm(&mut ctx, -10_000, FpmEvent::Exiting);
+        pool(&mut ctx, "[www]\nlisten = 127.0.0.1:9000\n");
+        let v = classify(&refused("127.0.0.1:9000"), &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        // A stale socket after the master was killed (its log still says running).
+        let mut ctx = Context::default();
+        up(&mut ctx);
+        pool(&mut ctx, "[www]\nlisten = /var/run/php/php8.2-fpm.sock\n");
+        let v = classify(&refused(SOCK), &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        assert!(v.facts.unix_refused);
+        // FPM stopped and the address wrong too: stopped first, the mismatch noted.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, -60_000, FpmEvent::Running { pid: 812 });
+        fpm(&mut ctx, -10_000, FpmEvent::Exiting);
+        pool(&mut ctx, "[www]\nlisten = 127.0.0.1:9000\n");
+        let v = classify(&refused("127.0.0.1:9001"), &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        assert!(
+            v.reason
+                .contains("note: FPM's config listens on 127.0.0.1:9000"),
+            "{}",
+            v.reason
+        );
+        // No pool config: the refusal alone does not say where FPM is.
+        let mut ctx = Context::default();
+        up(&mut ctx);
+        let v = classify(&refused("127.0.0.1:9001"), &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+    }
+
+    #[test]
+    fn socket_for_a_php_version_with_no_pool_is_wrong_socket_path() {
+        use crate::context::PhpVersionSeen;
+        let peer = "unix:/run/php/php7.2-fpm.sock";
+        let f = failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(2), peer);
+        // Only the FPM log's name says 7.0 (no pool config, FPM state unknown).
+        let mut ctx = Context::default();
+        ctx.note_php_version(PhpVersionSeen {
+            version: "7.0".into(),
+            seen_in: "the FPM log file php7.0-fpm.log".into(),
+        });
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WrongSocketPath, "{}", v.reason);
+        assert_eq!(v.confidence, Confidence::Likely);
+        assert!(
+            v.reason.contains("PHP 7.2") && v.reason.contains("php7.0-fpm.log"),
+            "{}",
+            v.reason
+        );
+        let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
+        assert!(
+            fix.contains("PHP 7.0 pool") && !fix.contains("/run/php/php7.0-fpm.sock"),
+            "{fix}"
+        );
+        // The 7.0 pool's config names its socket: that goes into the fix.
+        let mut ctx = Context::default();
+        up(&mut ctx);
+        pool(&mut ctx, "[www]\nlisten = /run/php/php7.0-fpm.sock\n");
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WrongSocketPath);
+        let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
+        assert!(
+            fix.contains("`fastcgi_pass unix:/run/php/php7.0-fpm.sock;`"),
+            "{fix}"
+        );
+        // The version the socket names is there: not a version mismatch.
+        let mut ctx = Context::default();
+        ctx.note_php_version(PhpVersionSeen {
+            version: "7.2".into(),
+            seen_in: "unit php7.2-fpm.service in the journal".into(),
+        });
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+    }
+
     #[test]
     fn enoent_with_fpm_up_elsewhere_is_wrong_socket_path() {
         let mut ctx = Context::default();
