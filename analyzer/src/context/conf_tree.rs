@@ -150,6 +150,14 @@ fn rebased(pattern: &str, dir: &Path) -> Option<String> {
     Some(format!("{}/{}", dir.display(), comps[at + 1..].join("/")))
 }
 
+/// A file as read: the name its directives carry (the first it was read under), its
+/// lines, and its row.
+struct FileRead {
+    name: Arc<str>,
+    lines: Arc<Vec<String>>,
+    row: usize,
+}
+
 /// One file read for a tree (its row in the input summary).
 struct Row {
     index: usize,
@@ -174,8 +182,8 @@ struct Reader<'a> {
     given: &'a HashMap<PathBuf, usize>,
     /// Directory of the main config: NGINX's conf prefix, FPM's config directory.
     prefix: PathBuf,
-    /// Canonical path -> (name used, lines, row index).
-    files: HashMap<PathBuf, (Arc<str>, Arc<Vec<String>>, usize)>,
+    /// Canonical path -> the file as read.
+    files: HashMap<PathBuf, FileRead>,
     /// Files open in the include chain (canonical).
     chain: Vec<PathBuf>,
     rows: Vec<Row>,
@@ -271,8 +279,8 @@ impl Reader<'_> {
         input: Option<&Input>,
         from: &str,
     ) -> Option<Arc<Vec<String>>> {
-        if let Some((_, lines, _)) = self.files.get(canon) {
-            return Some(Arc::clone(lines));
+        if let Some(f) = self.files.get(canon) {
+            return Some(Arc::clone(&f.lines));
         }
         // A file also given on the command line keeps its own name and row.
         let given = self.given.get(canon).map(|&k| &self.inputs[k]);
@@ -309,11 +317,11 @@ impl Reader<'_> {
                 let lines = Arc::new(lines);
                 self.files.insert(
                     canon.to_path_buf(),
-                    (
-                        Arc::clone(&row_input.name),
-                        Arc::clone(&lines),
-                        self.rows.len(),
-                    ),
+                    FileRead {
+                        name: Arc::clone(&row_input.name),
+                        lines: Arc::clone(&lines),
+                        row: self.rows.len(),
+                    },
                 );
                 self.rows.push(Row {
                     index: row_index,
@@ -334,11 +342,11 @@ impl Reader<'_> {
 
     /// The name a file's directives carry (the first name it was read under).
     fn name_of(&self, canon: &Path) -> Option<Arc<str>> {
-        self.files.get(canon).map(|(n, _, _)| Arc::clone(n))
+        self.files.get(canon).map(|f| Arc::clone(&f.name))
     }
 
     fn row_of(&mut self, canon: &Path) -> Option<&mut InputStats> {
-        let i = self.files.get(canon)?.2;
+        let i = self.files.get(canon)?.row;
         self.rows.get_mut(i).map(|r| &mut r.stats)
     }
 
@@ -612,7 +620,7 @@ impl Reader<'_> {
         let names: Vec<(Arc<str>, usize)> = self
             .files
             .values()
-            .map(|(n, _, r)| (Arc::clone(n), *r))
+            .map(|f| (Arc::clone(&f.name), f.row))
             .collect();
         let single = names.len() == 1;
         for (name, row) in names {
