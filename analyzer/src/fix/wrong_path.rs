@@ -3,6 +3,7 @@
 //! instead, and where FPM's `listen` is set, for the case where NGINX is right.
 
 use super::Known;
+use crate::context::php_version_in;
 use crate::model::Peer;
 
 /// How NGINX must write an FPM listen address: a bare port or a wildcard host is
@@ -85,7 +86,16 @@ pub(super) fn fix(k: &Known) -> String {
                     .collect();
                 s.push_str(&format!("Point NGINX at it: {}", changes.join("; ")));
             }
-            if let Some((name, place, dumped)) = &listen_place {
+            // Moving a PHP 8.2 pool onto a php7.2 socket name would only hide the mismatch.
+            let versions_differ = matches!(
+                (
+                    peer.and_then(Peer::unix_path).and_then(php_version_in),
+                    l.unix_path().and_then(php_version_in),
+                ),
+                (Some(a), Some(b)) if a != b
+            );
+            if let Some((name, place, dumped)) = listen_place.as_ref().filter(|_| !versions_differ)
+            {
                 // A `php-fpm -tt` dump is not the file to edit.
                 let at = if *dumped {
                     format!("in pool {name}'s config")

@@ -544,9 +544,11 @@ pub fn looks_like_nginx_conf(line: &str) -> bool {
             && !t.starts_with('"')
             && !t.contains(" = ")
             && t.split_whitespace().next().is_some_and(|w| {
-                w.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b == b'_' || b == b'{' || b == b'}' || b == b';'
-                })
+                // Starts with a letter: INI's `;;;;;;` banner comments end in `;` too.
+                w.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+                    && w.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b == b'_' || b == b'{' || b == b'}' || b == b';'
+                    })
             }))
 }
 
@@ -729,5 +731,7 @@ server {
         ));
         assert!(looks_like_nginx_conf("server {"));
         assert!(!looks_like_nginx_conf("pm.max_children = 5"));
+        // php-fpm.conf's section banners.
+        assert!(!looks_like_nginx_conf(";;;;;;;;;;;;;;;;;;;;;"));
     }
 }
