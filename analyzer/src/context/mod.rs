@@ -803,6 +803,95 @@ mod tests {
         assert_eq!(parse_fpm_duration_secs("0"), Some(0));
     }
 
+    fn nginx_ctx(text: &str) -> Context {
+        use crate::parse::nginx_conf::FileParser;
+        let mut conf = NginxConf::default();
+        let mut p = FileParser::new(Arc::from("/etc/nginx/conf.d/app.conf"), Vec::new(), 0);
+        for (i, l) in text.lines().enumerate() {
+            p.feed(&mut conf, l, i as u64 + 1);
+        }
+        conf.resolve();
+        Context {
+            nginx: vec![conf],
+            ..Context::default()
+        }
+    }
+
+    const APP: &str = "upstream php_backend {
+    server unix:/run/php/a.sock max_fails=1;
+    server 127.0.0.1:9001 backup;
+}
+server {
+    fastcgi_read_timeout 30s;
+    location ~ \\.php$ { fastcgi_pass php_backend; }
+    location /slow/ { fastcgi_pass php_backend; fastcgi_read_timeout 5m; }
+    location /node/ { proxy_pass http://localhost:3000; }
+}
+";
+
+    #[test]
+    fn upstream_by_group_name_or_peer() {
+        let ctx = nginx_ctx(APP);
+        // `no live upstreams` names the group: upstream: "fastcgi://php_backend".
+        let u = ctx.nginx_upstream("fastcgi://php_backend").unwrap();
+        assert_eq!(u.group, Some("php_backend"));
+        assert_eq!(u.protocol, Protocol::Fastcgi);
+        assert_eq!(
+            u.servers.iter().map(|d| d.text()).collect::<Vec<_>>(),
+            [
+                "server unix:/run/php/a.sock max_fails=1;",
+                "server 127.0.0.1:9001 backup;"
+            ]
+        );
+        assert_eq!(u.passes.iter().map(|d| d.line).collect::<Vec<_>>(), [7, 8]);
+        // A failing peer finds its group and the `server` line that names it.
+        let u = ctx.nginx_upstream("127.0.0.1:9001").unwrap();
+        assert_eq!(u.group, Some("php_backend"));
+        assert_eq!(u.targets.len(), 2, "one per pass");
+        assert!(u.targets.iter().all(|t| t.written_at.line == 3));
+        // A direct pass, `localhost` reaching 127.0.0.1.
+        let u = ctx.nginx_upstream("http://127.0.0.1:3000/api").unwrap();
+        assert_eq!((u.group, u.protocol), (None, Protocol::Http));
+        assert_eq!(u.passes[0].place(), "/etc/nginx/conf.d/app.conf:9");
+        assert!(ctx.nginx_upstream("10.0.0.9:80").is_none());
+        assert_eq!(
+            ctx.nginx_passes_to(&Peer::from_nginx("unix:/run/php/a.sock")),
+            ["/etc/nginx/conf.d/app.conf:2: server unix:/run/php/a.sock max_fails=1;"]
+        );
+    }
+
+    #[test]
+    fn read_timeout_where_the_pass_is() {
+        let ctx = nginx_ctx(APP);
+        // Two locations pass to the group: the longer timeout bounds both.
+        let (ms, d) = ctx
+            .nginx_read_timeout_for(&Peer::from_nginx("unix:/run/php/a.sock"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((ms, d.line), (300_000, 8));
+        // Passed to, but no proxy_read_timeout anywhere: NGINX's default.
+        assert_eq!(
+            ctx.nginx_read_timeout_for(&Peer::from_nginx("127.0.0.1:3000"))
+                .map(|o| o.is_none()),
+            Some(true)
+        );
+        // Not passed to at all: the config does not say.
+        assert!(ctx
+            .nginx_read_timeout_for(&Peer::from_nginx("127.0.0.1:9"))
+            .is_none());
+    }
+
+    #[test]
+    fn php_versions_in_names() {
+        assert_eq!(php_version_in("/run/php/php7.2-fpm.sock"), Some("7.2"));
+        assert_eq!(php_version_in("php7.0-fpm.log"), Some("7.0"));
+        assert_eq!(php_version_in("php8.2-fpm.service"), Some("8.2"));
+        assert_eq!(php_version_in("php-fpm7.4"), Some("7.4"));
+        assert_eq!(php_version_in("/run/php/php-fpm.sock"), None);
+        assert_eq!(php_version_in("/run/php/www.sock"), None);
+        assert_eq!(php_version_in("php8-fpm"), None);
+    }
+
     #[test]
     fn request_paths() {
         assert_eq!(request_path("GET /report.php?id=7 HTTP/1.1"), "/report.php");
