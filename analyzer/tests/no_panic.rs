@@ -54,7 +54,11 @@ fn all_parsers(s: &str) {
     let _ = access::parse_line(s);
     let _ = records::parse_line(s);
     let _ = fpm_conf::FpmConfParser::default().feed(s, 1);
-    let _ = nginx_conf::NginxConfParser::new("x").feed(s, 1);
+    let _ = fpm_conf::dump_body(s);
+    let mut conf = nginx_conf::NginxConf::default();
+    let _ = nginx_conf::FileParser::new("x".into(), Vec::new(), 0).feed(&mut conf, s, 1);
+    let _ = nginx_conf::dump_marker(s);
+    conf.resolve();
     let _ = time::parse_user_time(s, &zone);
     let _ = time::parse_iso_with_offset(s.as_bytes());
     let _ = time::parse_access_time(s.as_bytes());
