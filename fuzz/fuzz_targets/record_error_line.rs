@@ -11,5 +11,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = message::classify(p.rest, None);
         let _ = message::classify(p.rest, Some(b"reading response header from upstream"));
         let _ = message::classify(p.rest, Some(b"connecting to upstream"));
+        let _ = message::may_concern_upstream(p.rest);
+        let _ = message::connect_peer(p.rest);
+        for complete in [true, false] {
+            let _ = message::classify_message(p.rest, None, complete);
+        }
     }
 });
