@@ -780,9 +780,10 @@ impl Files {
 /// with `\n`) is the file's line `line`.
 fn evidence_matches(text: &str, line: &str, framed: bool) -> bool {
     let first = text.split('\n').next().unwrap_or("");
+    // A config line may be cited without its indentation.
     match (first.strip_suffix('…'), framed) {
-        (Some(cut), false) => line.starts_with(cut),
-        (None, false) => first == line,
+        (Some(cut), false) => line.starts_with(cut) || line.trim_start().starts_with(cut),
+        (None, false) => first == line || (!first.is_empty() && first == line.trim()),
         // A re-framed line: the text may be what follows the carrier's prefix.
         (Some(cut), true) => !cut.is_empty() && line.contains(cut),
         (None, true) => !first.is_empty() && line.ends_with(first),
@@ -1280,6 +1281,13 @@ mod tests {
         assert!(!evidence_matches("abc", "abcd", false));
         assert!(evidence_matches("ab…", "abcd", false));
         assert!(evidence_matches("abc\nsecond", "abc", false));
+        assert!(evidence_matches(
+            "fastcgi_pass x;",
+            "    fastcgi_pass x;",
+            false
+        ));
+        assert!(evidence_matches("fastcgi_p…", "    fastcgi_pass x;", false));
+        assert!(!evidence_matches("", "    ", false));
         assert!(!evidence_matches("abc", "web-1  | abc", false));
         assert!(evidence_matches("abc", "web-1  | abc", true));
         assert!(evidence_matches("ab…", "web-1  | abcd", true));
