@@ -7,6 +7,7 @@ use super::{Confidence, Verdict};
 use crate::failure::Failure;
 use crate::model::Cause;
 use crate::time::EpochMs;
+use crate::windows::NO_LIVE_LOOKBACK_MS;
 
 /// The cause of the latest failure on the same upstream (or peer) shortly before.
 pub(super) fn no_live_upstreams(
@@ -17,7 +18,7 @@ pub(super) fn no_live_upstreams(
         .into_iter()
         .flatten()
         .find_map(|k| recent_by_upstream.get(k))
-        .filter(|(t, _)| f.time.distance(*t) <= 120_000);
+        .filter(|(t, _)| f.time.distance(*t) <= NO_LIVE_LOOKBACK_MS);
     match recent {
         Some((_, cause)) => Verdict::new(
             *cause,

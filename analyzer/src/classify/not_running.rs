@@ -7,6 +7,7 @@ use crate::failure::Failure;
 use crate::model::{Cause, Evidence, Peer};
 use crate::parse::fpm::FpmEvent;
 use crate::time::EpochMs;
+use crate::windows::{FPM_ERROR_LOOKBACK_MS, LOG_SLACK_MS, MASTER_KILL_LOOKBACK_MS};
 
 pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
     let unix = peer.is_some_and(Peer::is_unix);
@@ -32,7 +33,10 @@ pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdic
     }
     // A master killed by the kernel explains the stale socket: FPM's own log says
     // nothing then. Match the master pid from `fpm is running, pid N`.
-    for k in ctx.kernel_events_near(f.time.minus_ms(3_600_000), f.time.plus_ms(2_000)) {
+    for k in ctx.kernel_events_near(
+        f.time.minus_ms(MASTER_KILL_LOOKBACK_MS),
+        f.time.plus_ms(LOG_SLACK_MS),
+    ) {
         if k.event.pid().is_some_and(|p| ctx.masters.contains(&p)) {
             v = v.with(&k.evidence);
         }
@@ -49,7 +53,9 @@ pub(super) fn fpm_error_evidence(ctx: &Context, t: EpochMs) -> Option<Evidence> 
     ctx.fpm_errors()
         .rev()
         .filter(|e| {
-            e.at.is_some_and(|a| a <= t.plus_ms(2_000) && a >= t.minus_ms(3_600_000))
+            e.at.is_some_and(|a| {
+                a <= t.plus_ms(LOG_SLACK_MS) && a >= t.minus_ms(FPM_ERROR_LOOKBACK_MS)
+            })
         })
         .find(|e| !matches!(e.event, FpmEvent::ChownFailed { .. }))
         .map(|e| e.evidence.clone())

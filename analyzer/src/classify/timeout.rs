@@ -7,10 +7,10 @@ use crate::failure::Failure;
 use crate::join::History;
 use crate::model::Cause;
 use crate::parse::fpm::FpmEvent;
-
-/// Default fastcgi_read_timeout (NGINX's default) when neither a record nor the
-/// config says.
-const DEFAULT_READ_TIMEOUT_MS: i64 = 60_000;
+use crate::windows::{
+    read_lookback_ms, CONNECT_TIMEOUT_WARNING_LOOKBACK_MS, DEFAULT_READ_TIMEOUT_MS, LOG_SLACK_MS,
+    READ_TIMER_LOOKAHEAD_MS, READ_TIMER_MARGIN_MS, READ_WARNING_MARGIN_MS,
+};
 
 pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
     let pool = f
@@ -18,7 +18,11 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
         .as_ref()
         .and_then(|p| ctx.pool_for_peer(p))
         .map(|p| p.pool.name.as_str());
-    let warnings = ctx.max_children_warnings(f.time.minus_ms(180_000), f.time.plus_ms(2_000), pool);
+    let warnings = ctx.max_children_warnings(
+        f.time.minus_ms(CONNECT_TIMEOUT_WARNING_LOOKBACK_MS),
+        f.time.plus_ms(LOG_SLACK_MS),
+        pool,
+    );
     let mut v = Verdict::new(
         Cause::MaxChildrenExhausted,
         if warnings.is_empty() { Confidence::Likely } else { Confidence::Strong },
@@ -43,7 +47,11 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         .unwrap_or((DEFAULT_READ_TIMEOUT_MS, String::new()));
     let pool_conf = f.peer.as_ref().and_then(|p| ctx.pool_for_peer(p));
     let pool = pool_conf.map(|p| p.pool.name.as_str());
-    let warnings = ctx.max_children_warnings(t.minus_ms(rt + 10_000), t.plus_ms(2_000), pool);
+    let warnings = ctx.max_children_warnings(
+        t.minus_ms(read_lookback_ms(rt, READ_WARNING_MARGIN_MS)),
+        t.plus_ms(LOG_SLACK_MS),
+        pool,
+    );
     // A (re)start of FPM after the warning gave the pool fresh workers.
     let restarted = ctx.last_start_at_or_before(t);
     let warnings: Vec<_> = warnings
@@ -51,7 +59,11 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         .filter(|w| restarted.map_or(true, |s| w.at.is_some_and(|a| a >= s)))
         .collect();
     let path = f.request.as_deref().map(request_path);
-    let timers = ctx.request_timers(t.minus_ms(rt + 5_000), t.plus_ms(60_000), path);
+    let timers = ctx.request_timers(
+        t.minus_ms(read_lookback_ms(rt, READ_TIMER_MARGIN_MS)),
+        t.plus_ms(READ_TIMER_LOOKAHEAD_MS),
+        path,
+    );
     let mut v = if let Some(w) = warnings.last() {
         let mut v = Verdict::new(
             Cause::MaxChildrenExhausted,
@@ -119,7 +131,11 @@ fn static_pool_saturated(
     }
     let n = pool.pool.max_children()?;
     let peer = f.peer.as_ref()?;
-    let busy = hist.timeouts_between(peer, f.time.minus_ms(rt), f.time.plus_ms(2_000));
+    let busy = hist.timeouts_between(
+        peer,
+        f.time.minus_ms(read_lookback_ms(rt, 0)),
+        f.time.plus_ms(LOG_SLACK_MS),
+    );
     // n slow requests on n workers are n slow scripts; only more timeouts than
     // workers mean some request waited for a worker.
     (busy > n as usize && n > 0).then_some((n, busy))

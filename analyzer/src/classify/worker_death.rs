@@ -11,10 +11,10 @@ use crate::model::{Cause, Evidence};
 use crate::parse::fpm::FpmEvent;
 use crate::parse::kernel::KernelEvent;
 use crate::time::EpochMs;
-
-/// NGINX and FPM log whole seconds: a worker's exit and NGINX's line about it can be
-/// a second or two apart.
-pub(super) const DEATH_WINDOW_MS: i64 = 3_000;
+use crate::windows::{
+    DEATH_WINDOW_MS, KILL_MATCH_WINDOW_MS, LOG_SLACK_MS, PID_REUSE_MS, TERMINATE_LOOKBACK_MS,
+    UNIT_OOM_WINDOW_MS, USED_DEATHS_MS,
+};
 
 /// Worker pids whose death explained a failure, with when (pruned as time moves on).
 #[derive(Default)]
@@ -28,14 +28,14 @@ impl UsedDeaths {
         // The same pid dying again much later is another worker (pids are reused).
         self.by_pid
             .get(&pid)
-            .is_some_and(|&t| at.map_or(true, |a| a.distance(t) <= 60_000))
+            .is_some_and(|&t| at.map_or(true, |a| a.distance(t) <= PID_REUSE_MS))
     }
 
     fn insert(&mut self, pid: u32, at: EpochMs) {
         self.by_pid.insert(pid, at);
         self.inserts += 1;
         if self.inserts % 1024 == 0 {
-            self.by_pid.retain(|_, t| t.distance(at) <= 600_000);
+            self.by_pid.retain(|_, t| t.distance(at) <= USED_DEATHS_MS);
         }
     }
 }
@@ -79,7 +79,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     }
     // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
     let near = ctx.kernel_events_near(
-        t.minus_ms(DEATH_WINDOW_MS + 2_000),
+        t.minus_ms(DEATH_WINDOW_MS + LOG_SLACK_MS),
         t.plus_ms(DEATH_WINDOW_MS),
     );
     if let Some(k) = near.iter().find(|k| {
@@ -107,7 +107,10 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
         set_crash_facts(&mut v, k);
         return v;
     }
-    if let Some(u) = ctx.unit_oom_near(t.minus_ms(5_000), t.plus_ms(5_000)) {
+    if let Some(u) = ctx.unit_oom_near(
+        t.minus_ms(UNIT_OOM_WINDOW_MS),
+        t.plus_ms(UNIT_OOM_WINDOW_MS),
+    ) {
         return Verdict::new(
             Cause::WorkerOomKilled,
             Confidence::Likely,
@@ -155,7 +158,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
 
 /// Whether a lifecycle evidence line is within the death window of `t`.
 fn ev_time_close(ctx: &Context, ev: &Evidence, t: EpochMs) -> bool {
-    ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + 2_000)
+    ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + LOG_SLACK_MS)
 }
 
 fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verdict {
@@ -176,7 +179,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     let pid = *pid;
     let label = signal_label(*signal, signal_name.as_deref());
     let mut v = if let Some(timeout) =
-        ctx.execution_timeout_of(pid, death.at.unwrap_or(f.time), 600_000)
+        ctx.execution_timeout_of(pid, death.at.unwrap_or(f.time), TERMINATE_LOOKBACK_MS)
     {
         let mut v = Verdict::new(
             Cause::ReadTimeout,
@@ -189,7 +192,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         }
         v
     } else if *signal == Some(9) {
-        if let Some(k) = ctx.oom_kill_of(pid, death.at, 120_000) {
+        if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
             let mut v = Verdict::new(
                 Cause::WorkerOomKilled,
                 Confidence::Certain,
@@ -198,7 +201,10 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
             .with(&k.evidence);
             set_oom_facts(&mut v, k);
             v
-        } else if let Some(u) = ctx.unit_oom_near(f.time.minus_ms(5_000), f.time.plus_ms(5_000)) {
+        } else if let Some(u) = ctx.unit_oom_near(
+            f.time.minus_ms(UNIT_OOM_WINDOW_MS),
+            f.time.plus_ms(UNIT_OOM_WINDOW_MS),
+        ) {
             Verdict::new(
                 Cause::WorkerOomKilled,
                 Confidence::Strong,
@@ -239,7 +245,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
             Confidence::Strong,
             format!("worker {pid} {what} before answering (crash or abort)"),
         );
-        if let Some(k) = ctx.crash_of(pid, death.at, 120_000) {
+        if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
             v = v.with(&k.evidence);
             v.confidence = Confidence::Certain;
             set_crash_facts(&mut v, k);

@@ -8,6 +8,7 @@ use crate::context::{Context, FpmState};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::{Cause, Peer};
+use crate::windows::OTHER_PEER_ALIVE_MS;
 
 /// ENOENT: FPM down (cause 1) or FPM up elsewhere (cause 3).
 pub(super) fn no_such_socket(
@@ -84,7 +85,7 @@ pub(super) fn no_such_socket(
                     Confidence::Likely,
                     format!("NGINX reached FPM at {p} earlier and now the socket is gone: FPM stopped (from the NGINX log alone)"),
                 )
-            } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, 300_000)) {
+            } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, OTHER_PEER_ALIVE_MS)) {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
                     Confidence::Likely,
