@@ -54,6 +54,11 @@ pub struct History {
 
 impl History {
     fn observe(&mut self, t: EpochMs, f: &Failure) {
+        // The history serves the PHP-FPM rules: an HTTP backend answering would pass
+        // for FPM answering elsewhere.
+        if !matches!(f.protocol, Protocol::Fastcgi | Protocol::Unknown) {
+            return;
+        }
         for a in &f.attempts {
             let Some(peer) = &a.peer else { continue };
             let refused = matches!(

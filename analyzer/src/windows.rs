@@ -67,6 +67,8 @@ pub const CONNECT_TIMEOUT_WARNING_LOOKBACK_MS: i64 = 3 * MIN;
 /// a 504's request started that long before, unless a record or the config says
 /// otherwise.
 pub const DEFAULT_READ_TIMEOUT_MS: i64 = MIN;
+/// NGINX's default `*_connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = MIN;
 /// A max_children warning counts for a 504 when logged within its read-timeout
 /// window plus this (the pool filled up shortly before the request came).
 pub const READ_WARNING_MARGIN_MS: i64 = 10 * SEC;

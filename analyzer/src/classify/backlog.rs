@@ -13,6 +13,7 @@ pub(super) fn backlog_full(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> V
         Confidence::Strong,
         "connect() got EAGAIN: the socket's listen backlog is full because every FPM worker is busy",
     );
+    v.facts.backlog_full = true;
     let pool = peer
         .and_then(|p| ctx.pool_for_peer(p))
         .map(|p| p.pool.name.as_str());

@@ -1,6 +1,6 @@
 //! The fix when NGINX connects where FPM does not listen: point fastcgi_pass at FPM.
 
-use super::Known;
+use super::{Known, FIND_LISTEN, RELOAD_NGINX};
 
 pub(super) fn fix(k: &Known) -> String {
     let Known {
@@ -19,13 +19,13 @@ pub(super) fn fix(k: &Known) -> String {
     let mut s = match &target {
         Some(t) => format!("NGINX connects to {peer_s} but PHP-FPM listens on {t}. Change the NGINX config to `fastcgi_pass {t};`"),
         None => format!(
-            "NGINX connects to {peer_s}, which does not exist while PHP-FPM runs. Find FPM's socket (`sudo grep -r '^listen' /etc/php/*/fpm/pool.d/`) and point `fastcgi_pass` at it"
+            "NGINX connects to {peer_s}, which does not exist while PHP-FPM runs. Find FPM's socket ({FIND_LISTEN}) and point `fastcgi_pass` at it"
         ),
     };
     let lines = peer.map(|p| ctx.nginx_passes_to(p)).unwrap_or_default();
     if !lines.is_empty() {
         s.push_str(&format!(" (now: {})", lines.join("; ")));
     }
-    s.push_str(", then `sudo nginx -t && sudo systemctl reload nginx`.");
+    s.push_str(&format!(", then {RELOAD_NGINX}."));
     s
 }
