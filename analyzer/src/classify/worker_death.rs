@@ -533,7 +533,8 @@ mod tests {
         assert_eq!(v.cause, Cause::InvalidResponse);
         let fix = fix_text(&v, &f, &ctx);
         assert!(
-            fix.contains("Worker 23114 got SIGKILL") && fix.contains("kill -9"),
+            fix.contains("Worker 23114 was killed with signal 9 (SIGKILL)")
+                && fix.contains("kill -9"),
             "{fix}"
         );
         assert!(!fix.contains("crashed"), "{fix}");

@@ -51,7 +51,7 @@ pub(super) fn fix(k: &Known) -> String {
             s.push_str(&crash_fix(&format!("signal {sig}")));
         } else if matches!(sig, "SIGKILL" | "9") {
             s.push_str(&format!(
-                "{who} got SIGKILL and the kernel log has no OOM kill for it: {} ",
+                "{who} was killed with signal 9 (SIGKILL) and the kernel log has no OOM kill for it: {} ",
                 who_sent_sigkill(k)
             ));
         } else if matches!(sig, "SIGTERM" | "15") {
@@ -94,7 +94,7 @@ pub(super) fn fix(k: &Known) -> String {
     }
     if s.is_empty() {
         s.push_str("FPM closed the connection without a valid response: read the PHP-FPM log (its path is `error_log` in php-fpm.conf) around that time, and set `catch_workers_output = yes` in the pool and php.ini `log_errors = On` to see the fatal error or crash.");
-    } else if facts.signal.is_some() || facts.exit_code.is_some() {
+    } else if facts.signal.as_deref().is_some_and(is_crash) || facts.exit_code.is_some() {
         s.push_str("Set `catch_workers_output = yes` in the pool to see what the worker printed before it ended.");
     }
     s.trim_end().to_string()
