@@ -108,6 +108,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let since = parse_time("--since", &args.since)?;
     let until = parse_time("--until", &args.until)?;
     let boot_time = parse_time("--boot-time", &args.boot_time)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(RunError::Usage(format!(
+                "--until {} is before --since {}: no failure can be in that window",
+                args.until.as_deref().unwrap_or_default(),
+                args.since.as_deref().unwrap_or_default()
+            )));
+        }
+    }
     let reqs = requested(args);
     if reqs.is_empty() {
         return Err(RunError::Usage(
@@ -126,7 +135,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     let total_bytes: u64 = resolved.inputs.iter().map(|i| i.size).sum();
     let mut progress = Progress::new(total_bytes);
-    let mut read_errors: Vec<String> = Vec::new();
+    // Entries that could not be read are in the report's skipped list; the exit
+    // status says some input was missing.
+    let mut read_errors: Vec<String> = resolved.unreadable.iter().map(|e| e.to_string()).collect();
 
     // 1. A first look at the kernel and FPM logs, to place raw dmesg times.
     let context_inputs: Vec<_> = resolved
@@ -173,8 +184,19 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
+    let configs: Vec<(usize, input::Input)> = resolved
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.kind, InputKind::NginxConf | InputKind::FpmConf))
+        .map(|(k, i)| (k, i.clone()))
+        .collect();
+    let (config_stats, config_skipped) = load::load_configs(&configs, &mut ctx);
+    context_stats.extend(config_stats);
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if is_failure_side(inp.kind) {
+        if is_failure_side(inp.kind)
+            || matches!(inp.kind, InputKind::NginxConf | InputKind::FpmConf)
+        {
             continue;
         }
         match loader.open(inp, &mut ctx) {
@@ -202,6 +224,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let per_failure_fix = args.format == Format::Json;
     let mut outside_window = 0u64;
     let mut write_error: Option<io::Error> = None;
+    // Set when the report can no longer be written (a closed pipe): reading on
+    // would only burn time.
+    let stop = std::cell::Cell::new(false);
     {
         let mut handle = |f: Failure, ctx: &Context, hist: &History| {
             if since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u) {
@@ -224,6 +249,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             if write_error.is_none() {
                 if let Err(e) = report.failure(&c) {
                     write_error = Some(e);
+                    stop.set(true);
                 }
             }
         };
@@ -231,6 +257,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         let mut ctx_until = EpochMs(i64::MIN);
         let mut n: u64 = 0;
         while let Some((t, item)) = merger.next() {
+            if stop.get() {
+                break;
+            }
             n += 1;
             if n % 1024 == 0 {
                 progress.tick_total(merger.raw_bytes());
@@ -280,7 +309,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     all_stats.sort_by_key(|(i, _)| *i);
     let run_info = RunInfo {
         inputs: all_stats.into_iter().map(|(_, s)| s).collect(),
-        skipped: resolved.skipped,
+        skipped: resolved.skipped.into_iter().chain(config_skipped).collect(),
         zone: zone.clone(),
         alignment: ctx.alignment.clone(),
         since,

@@ -39,38 +39,18 @@ pub(super) fn of(f: &Failure, ctx: &Context) -> Backend {
     }
 }
 
-/// The protocol of the `*_pass` directive whose target (an address, or an upstream
-/// group holding it) is the failure's peer or upstream.
+/// The protocol of the `*_pass` lines that reach the failure's peer or upstream
+/// group, when they agree.
 fn protocol_from_config(f: &Failure, ctx: &Context) -> Option<Protocol> {
-    let wanted: Vec<Peer> = f
+    let keys = f
         .peer
         .iter()
-        .cloned()
-        .chain(f.peers().cloned())
-        .chain(f.upstream.as_deref().map(Peer::from_nginx))
-        .collect();
-    if wanted.is_empty() {
-        return None;
-    }
-    for conf in &ctx.nginx {
-        for pass in &conf.passes {
-            let arg = pass.arg();
-            // A variable target is resolved at run time: nothing to compare.
-            if arg.contains('$') {
-                continue;
-            }
-            let target = Peer::from_nginx(arg);
-            let hit = wanted.contains(&target)
-                || conf
-                    .resolve(target.as_str())
-                    .iter()
-                    .any(|server| wanted.contains(&Peer::from_nginx(server)));
-            if hit {
-                return Protocol::from_pass_directive(&pass.name, arg);
-            }
-        }
-    }
-    None
+        .chain(f.peers())
+        .map(Peer::as_str)
+        .chain(f.upstream.as_deref());
+    keys.filter_map(|k| ctx.nginx_upstream(k))
+        .map(|u| u.protocol)
+        .find(|p| *p != Protocol::Unknown)
 }
 
 /// What ties a failure of unknown protocol to PHP-FPM, most specific first.

@@ -62,18 +62,22 @@ impl RecentFailures {
     }
 }
 
-/// The servers of upstream `group` per the NGINX config, with where the block is.
+/// The servers of upstream `group` per the NGINX config, with where the first is
+/// written.
 fn group_servers(ctx: &Context, group: &str) -> Option<(Vec<Peer>, String)> {
-    ctx.nginx.iter().find_map(|c| {
-        let servers = c.upstreams.get(group)?;
-        let first = servers.first()?;
-        let peers = c
-            .resolve(group)
+    let u = ctx.nginx_upstream(group)?;
+    u.group?;
+    let first = u.servers.first()?;
+    let mut peers: Vec<Peer> = u.targets.iter().map(|t| t.peer.clone()).collect();
+    if peers.is_empty() {
+        // A group no pass uses: its servers as written.
+        peers = u
+            .servers
             .iter()
-            .map(|s| Peer::from_nginx(s))
+            .map(|d| Peer::from_nginx(d.arg()))
             .collect();
-        Some((peers, format!("{}:{}", first.file, first.line)))
-    })
+    }
+    Some((peers, first.place()))
 }
 
 fn same_peer(a: &Peer, b: &Peer) -> bool {

@@ -5,7 +5,7 @@
 //! or a dropped connection says what happened but not why.
 
 use super::{Confidence, Verdict};
-use crate::context::{parse_nginx_duration_ms, Context};
+use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::model::{AttemptEvent, Cause, Peer, Phase, Protocol};
 use crate::windows::DEFAULT_READ_TIMEOUT_MS;
@@ -113,28 +113,21 @@ pub fn directive_prefix(protocol: Protocol) -> Option<&'static str> {
     }
 }
 
-/// A timeout directive's value from the request's record or the NGINX config, with
-/// where it was read; `None` when no input says (the default then applies).
-pub(super) fn timeout_in_force(
-    f: &Failure,
-    ctx: &Context,
-    prefix: Option<&str>,
-    suffix: &str,
-) -> Option<(i64, String)> {
+/// The read timeout in force for the failure's request, with where it was read:
+/// the request's record, else the `*_read_timeout` the NGINX config applies where its
+/// `*_pass` to that peer is written. `None` when no input says (NGINX's default then
+/// applies, or the config given leaves it unset).
+pub(super) fn read_timeout_in_force(f: &Failure, ctx: &Context) -> Option<(i64, String)> {
     // The record holds what was in force for this very request.
-    if suffix == "read_timeout" {
-        if let Some(ms) = f.read_timeout_ms {
-            return Some((ms as i64, "the request's record".to_string()));
-        }
+    if let Some(ms) = f.read_timeout_ms {
+        return Some((ms as i64, "the request's record".to_string()));
     }
-    let name = format!("{}_{suffix}", prefix?);
-    ctx.nginx.iter().find_map(|c| {
-        let d = c.tuning_value(&name)?;
-        Some((
-            parse_nginx_duration_ms(d.arg())?,
-            format!("{}:{}", d.file, d.line),
-        ))
-    })
+    let peer = f
+        .decisive()
+        .and_then(|a| a.peer.as_ref())
+        .or(f.peer.as_ref())?;
+    let (ms, d) = ctx.nginx_read_timeout_for(peer)??;
+    Some((ms, format!("`{}` at {}", d.text(), d.place())))
 }
 
 /// The timeout as the reason says it: "now 300 s (file:line)" or "60 s by default,
@@ -225,7 +218,7 @@ pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Contex
             true,
         ),
         Trouble::ReadTimeout => {
-            let rt = timeout_in_force(f, ctx, b.prefix(), "read_timeout");
+            let rt = read_timeout_in_force(f, ctx);
             (
                 format!(
                     "{target} did not send a response header within {} ({}): the backend is slow or stuck on this request",

@@ -87,7 +87,7 @@ pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
 }
 
 pub(crate) fn pool(ctx: &mut Context, text: &str) {
-    let mut p = FpmConfParser::default();
+    let mut p = FpmConfParser::new(Arc::from("www.conf"));
     for (i, l) in text.lines().enumerate() {
         p.feed(l, i as u64 + 1);
     }
@@ -97,6 +97,7 @@ pub(crate) fn pool(ctx: &mut Context, text: &str) {
             pool,
         });
     }
+    ctx.finish_configs();
 }
 
 pub(crate) fn exit(
@@ -139,9 +140,12 @@ pub(crate) fn fix_text(v: &Verdict, f: &Failure, ctx: &Context) -> String {
 
 /// An NGINX config read into the context as `file`.
 pub(crate) fn nginx_conf(ctx: &mut Context, file: &str, text: &str) {
-    let mut p = crate::parse::nginx_conf::NginxConfParser::new(file);
+    use crate::parse::nginx_conf::{FileParser, NginxConf};
+    let mut conf = NginxConf::default();
+    let mut p = FileParser::new(Arc::from(file), Vec::new(), 0);
     for (i, l) in text.lines().enumerate() {
-        p.feed(l, i as u64 + 1);
+        p.feed(&mut conf, l, i as u64 + 1);
     }
-    ctx.nginx.push(p.finish());
+    conf.resolve();
+    ctx.nginx.push(conf);
 }

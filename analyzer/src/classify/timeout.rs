@@ -1,7 +1,7 @@
 //! Timeouts: connecting (the accept queue was full) and reading the response header
 //! (a saturated pool, cause 4, or a slow script, cause 5).
 
-use super::other_backend::{timeout_in_force, timeout_text};
+use super::other_backend::{read_timeout_in_force, timeout_text};
 use super::{Confidence, Verdict};
 use crate::context::{request_path, Context, PoolConf};
 use crate::failure::Failure;
@@ -50,7 +50,7 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
 /// A 504 reading the header: a saturated pool (4) or a slow script (5).
 pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdict {
     let t = f.time;
-    let known = timeout_in_force(f, ctx, Some("fastcgi"), "read_timeout");
+    let known = read_timeout_in_force(f, ctx);
     let rt = known
         .as_ref()
         .map_or(DEFAULT_READ_TIMEOUT_MS, |(ms, _)| *ms);
@@ -267,12 +267,12 @@ mod tests {
         nginx_conf(
             &mut ctx,
             "/etc/nginx/sites-enabled/yourdomain.conf",
-            "server {\n    proxy_read_timeout 10s;\n    location ~ \\.php$ {\n        fastcgi_read_timeout 300s;\n    }\n}\n",
+            "server {\n    proxy_read_timeout 10s;\n    location ~ \\.php$ {\n        fastcgi_read_timeout 300s;\n        fastcgi_pass unix:/run/php/php8.2-fpm.sock;\n    }\n}\n",
         );
         let v = classify(&f, &ctx);
         assert!(
             v.reason
-                .contains("now 300 s per /etc/nginx/sites-enabled/yourdomain.conf:4"),
+                .contains("now 300 s per `fastcgi_read_timeout 300s;` at /etc/nginx/sites-enabled/yourdomain.conf:4"),
             "{}",
             v.reason
         );

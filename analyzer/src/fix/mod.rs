@@ -121,9 +121,9 @@ fn pool_of<'a>(ctx: &'a Context, facts: &Facts) -> Option<&'a PoolConf> {
 /// A pool setting as the fix quotes it: `5 (www.conf:12)`, or that the pool config
 /// does not set it.
 fn setting_at(pool: &PoolConf, key: &str) -> String {
-    match pool.pool.setting(key) {
-        Some(s) => format!("{} ({}:{})", s.value, pool.file, s.line),
-        None => format!("not set in {}", pool.file),
+    match (pool.pool.setting(key), pool.place_of(key)) {
+        (Some(s), Some(place)) => format!("{} ({place})", s.value),
+        _ => format!("not set in {}", pool.file),
     }
 }
 
