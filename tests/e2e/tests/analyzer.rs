@@ -130,9 +130,10 @@ pub(super) fn sent_for(
             }
             match fault {
                 Fault::SocketPermission => {
+                    // The pool file to edit, and the owner to give the socket: the
+                    // user NGINX's workers run as (nginx.conf's `user www-data`).
                     s.fix_mentions_with_conf.push("php-fpm-www.conf".into());
-                    s.fix_mentions_with_conf
-                        .push("listen.owner = www-data".into());
+                    s.fix_mentions_with_conf.push("www-data".into());
                 }
                 Fault::WrongSocketPath => {
                     // FPM's own socket, from its pool config.
