@@ -186,8 +186,19 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
+    let configs: Vec<(usize, input::Input)> = resolved
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.kind, InputKind::NginxConf | InputKind::FpmConf))
+        .map(|(k, i)| (k, i.clone()))
+        .collect();
+    let (config_stats, config_skipped) = load::load_configs(&configs, &mut ctx);
+    context_stats.extend(config_stats);
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if is_failure_side(inp.kind) {
+        if is_failure_side(inp.kind)
+            || matches!(inp.kind, InputKind::NginxConf | InputKind::FpmConf)
+        {
             continue;
         }
         match loader.open(inp, &mut ctx) {
@@ -300,7 +311,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     all_stats.sort_by_key(|(i, _)| *i);
     let run_info = RunInfo {
         inputs: all_stats.into_iter().map(|(_, s)| s).collect(),
-        skipped: resolved.skipped,
+        skipped: resolved.skipped.into_iter().chain(config_skipped).collect(),
         zone: zone.clone(),
         alignment: ctx.alignment.clone(),
         since,

@@ -1,6 +1,6 @@
 //! `connect() failed`: the errno says which family of causes is left.
 
-use super::{backlog, not_running, permission, timeout, wrong_path, Confidence, Verdict};
+use super::{backlog, permission, timeout, wrong_path, Confidence, Verdict};
 use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::join::History;
@@ -11,7 +11,7 @@ pub(super) fn connect_failed(f: &Failure, a: &Attempt, ctx: &Context, hist: &His
     let mut v = match a.errno {
         Some(2) => wrong_path::no_such_socket(f, peer.as_ref(), ctx, hist),
         Some(13) => permission::permission_denied(peer.as_ref(), ctx),
-        Some(111) => not_running::refused(f, peer.as_ref(), ctx),
+        Some(111) => wrong_path::refused(f, peer.as_ref(), ctx),
         Some(11) => backlog::backlog_full(f, peer.as_ref(), ctx),
         Some(110) => timeout::connect_timeout(f, ctx),
         Some(n) => Verdict::new(

@@ -85,7 +85,7 @@ pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
 }
 
 pub(crate) fn pool(ctx: &mut Context, text: &str) {
-    let mut p = FpmConfParser::default();
+    let mut p = FpmConfParser::new(Arc::from("www.conf"));
     for (i, l) in text.lines().enumerate() {
         p.feed(l, i as u64 + 1);
     }
@@ -95,6 +95,7 @@ pub(crate) fn pool(ctx: &mut Context, text: &str) {
             pool,
         });
     }
+    ctx.finish_configs();
 }
 
 pub(crate) fn exit(

@@ -1,7 +1,7 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
 //! into the [`Context`].
 //!
-//! Configs are read whole (they are small). Logs are read incrementally, in step with
+//! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs are read incrementally, in step with
 //! the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
 //! of the failures being classified, and [`Context::evict_before`] drops what is too
 //! old to matter, so the index holds a time window, not the whole log.
@@ -9,16 +9,14 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Context, PoolConf, Timed};
+use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
 use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
-use crate::input::Input;
+use crate::input::{Input, Skipped};
 use crate::model::{Evidence, EvidenceSource, InputKind};
 use crate::parse::fpm::{self, FpmEvent, FpmLine};
-use crate::parse::fpm_conf::{ConfLine, FpmConfParser};
 use crate::parse::journal;
 use crate::parse::kernel::{self, KernelEvent};
-use crate::parse::nginx_conf::NginxConfParser;
 use crate::parse::syslog::{self, Envelope, SysTime};
 use crate::progress::Progress;
 use crate::time::{EpochMs, LocalClock, Zone};
@@ -82,23 +80,26 @@ impl Loader {
         }
     }
 
-    /// Opens a context input: a config is read whole now (its stats are returned);
-    /// a log is opened for incremental reading.
+    /// Opens a context log for incremental reading (configs: [`load_configs`]).
     pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut stats = InputStats::new(input);
+        let reader = LineReader::open(&input.path)?;
+        let stats = InputStats::new(input);
         match input.kind {
-            InputKind::FpmConf => {
-                load_fpm_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
-            InputKind::NginxConf => {
-                load_nginx_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
             InputKind::Fpm | InputKind::Kernel | InputKind::Journal => {
                 if input.kind == InputKind::Fpm {
                     ctx.has_fpm_log = true;
+                    // Debian names the log after the version: php7.0-fpm.log.
+                    let file = input
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("");
+                    if let Some(v) = php_version_in(file) {
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in: format!("the FPM log file {file}"),
+                        });
+                    }
                 }
                 if input.kind == InputKind::Kernel {
                     // Even an empty kernel log tells: no OOM kill, no crash.
@@ -367,6 +368,14 @@ impl Sink {
         if ident.starts_with("systemd") {
             return match journal::parse_message(ident, msg) {
                 Some(m) => {
+                    if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
+                        let seen_in =
+                            format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in,
+                        });
+                    }
                     if ctx.units.len() >= MAX_EVENTS {
                         ctx.dropped_events += 1;
                         return false;
@@ -384,6 +393,12 @@ impl Sink {
         }
         if ident.starts_with("php") {
             ctx.has_fpm_log = true;
+            if let Some(v) = php_version_in(ident) {
+                ctx.note_php_version(PhpVersionSeen {
+                    version: v.to_string(),
+                    seen_in: format!("{ident} lines in the journal"),
+                });
+            }
             if let Some(parsed) = fpm::parse_syslog_message(msg) {
                 // The journal's stdout records keep FPM's own (local) timestamp.
                 let at = parsed.civil.and_then(|c| r.clock.to_epoch(c)).or(time.wall);
@@ -606,51 +621,17 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
     Ok(out)
 }
 
-fn load_fpm_conf(
-    input: &Input,
-    reader: &mut LineReader,
+/// Reads the NGINX and FPM configs (following their includes) into the context.
+/// Returns a row per file read, with the index of the input it belongs to, and what
+/// was named but not read (include patterns that match nothing, loops). Never fails:
+/// an unreadable file is a row with its error.
+pub fn load_configs(
+    inputs: &[(usize, Input)],
     ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = FpmConfParser::default();
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        match parser.feed(&line, reader.line_no()) {
-            ConfLine::Understood => stats.parsed(),
-            ConfLine::NotUnderstood => stats.not_understood(reader.line_no(), &line),
-        }
-    }
-    for pool in parser.finish() {
-        stats.lines_used += pool.settings.len() as u64;
-        ctx.pools.push(PoolConf {
-            file: input.name.clone(),
-            pool,
-        });
-    }
-    Ok(())
-}
-
-fn load_nginx_conf(
-    input: &Input,
-    reader: &mut LineReader,
-    ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = NginxConfParser::new(&input.name);
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        if parser.feed(&line, reader.line_no()) {
-            stats.parsed();
-        } else {
-            stats.not_understood(reader.line_no(), &line);
-        }
-    }
-    let conf = parser.finish();
-    stats.lines_used += (conf.passes.len() + conf.tuning.len()) as u64;
-    ctx.nginx.push(conf);
-    Ok(())
+) -> (Vec<(usize, InputStats)>, Vec<Skipped>) {
+    let loaded = conf_tree::load(inputs);
+    ctx.nginx.extend(loaded.nginx);
+    ctx.pools.extend(loaded.pools);
+    ctx.finish_configs();
+    (loaded.stats, loaded.skipped)
 }

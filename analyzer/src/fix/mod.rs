@@ -73,9 +73,9 @@ fn pool_of<'a>(ctx: &'a Context, facts: &Facts) -> Option<&'a PoolConf> {
 }
 
 fn setting_at(pool: &PoolConf, key: &str) -> String {
-    match pool.pool.setting(key) {
-        Some(s) => format!("{} ({}:{})", s.value, pool.file, s.line),
-        None => "unset".to_string(),
+    match (pool.pool.setting(key), pool.place_of(key)) {
+        (Some(s), Some(place)) => format!("{} ({place})", s.value),
+        _ => "unset".to_string(),
     }
 }
 

@@ -59,6 +59,12 @@ pub fn line_votes(
     if nginx::is_entry_start(t.as_bytes()) {
         return vec![InputKind::NginxError];
     }
+    // `php-fpm -tt` prints the settings as FPM log lines, and also writes them to
+    // FPM's error_log: they vote for both, so a dump alone is a config (a tie goes to
+    // the first vote) and a log holding one stays a log (its other lines decide).
+    if fpm_conf::looks_like_fpm_dump(t) {
+        return vec![InputKind::FpmConf, InputKind::Fpm];
+    }
     if t.starts_with('[') && time::parse_fpm_time(&t.as_bytes()[1..]).is_some() {
         return vec![InputKind::Fpm];
     }
