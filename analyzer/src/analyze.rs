@@ -5,14 +5,14 @@ use std::io::{self, Write};
 
 use crate::classify::Classifier;
 use crate::cli::{AnalyzeArgs, Format};
-use crate::context::load::{self, Loader, LOOKAHEAD_MS, LOOKBACK_MS};
+use crate::context::load::{self, Loader};
 use crate::context::{align, Context};
 use crate::failure::Failure;
 use crate::fix::{self, MemoryOverrides};
 use crate::input::stats::InputStats;
 use crate::input::{self, Requested};
+use crate::join::History;
 use crate::join::Joiner;
-use crate::join::{History, JOIN_WINDOW_MS};
 use crate::model::InputKind;
 use crate::progress::Progress;
 use crate::report::json::JsonReport;
@@ -21,6 +21,7 @@ use crate::report::text::TextReport;
 use crate::report::{Classified, Report, RunInfo, Summary};
 use crate::stream::{Merger, Source};
 use crate::time::{self, EpochMs, Zone};
+use crate::windows::{CONTEXT_KEEP_MS, CONTEXT_LOOKAHEAD_MS, CONTEXT_STEP_MS};
 
 /// Why a run did not succeed, with the exit status it maps to.
 #[derive(Debug)]
@@ -83,9 +84,6 @@ fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
     flagged_reqs.append(&mut out);
     flagged_reqs
 }
-
-/// How far ahead of the stream the context is read at each step.
-const CONTEXT_STEP_MS: i64 = 10_000;
 
 fn is_failure_side(kind: InputKind) -> bool {
     matches!(
@@ -266,11 +264,11 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             if n % 1024 == 0 {
                 progress.tick_total(merger.raw_bytes());
             }
-            if ctx_until < t.plus_ms(LOOKAHEAD_MS) {
+            if ctx_until < t.plus_ms(CONTEXT_LOOKAHEAD_MS) {
                 // Context up to a step ahead; nothing older than any failure still
                 // pending can need.
-                ctx_until = t.plus_ms(LOOKAHEAD_MS + CONTEXT_STEP_MS);
-                let cutoff = t.minus_ms(LOOKBACK_MS + JOIN_WINDOW_MS + 60_000);
+                ctx_until = t.plus_ms(CONTEXT_LOOKAHEAD_MS + CONTEXT_STEP_MS);
+                let cutoff = t.minus_ms(CONTEXT_KEEP_MS);
                 read_errors.extend(loader.advance(ctx_until, cutoff, &mut ctx, &mut progress));
             }
             joiner.push(t, item, &mut |f, _| completed.push(f));

@@ -308,7 +308,7 @@ fn lines_not_understood_are_counted_and_shown() {
     let log = dir.join("error.log");
     std::fs::write(
         &log,
-        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a\n\
+        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/x.sock:\"\n\
          garbage before the next entry? no: a continuation line\n\
          2026/04/02 14:23:18 [bogus] 1#1: *2 not a level\n\
          \u{0}\u{1}binary\n",

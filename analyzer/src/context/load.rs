@@ -20,13 +20,8 @@ use crate::parse::kernel::{self, KernelEvent};
 use crate::parse::syslog::{self, Envelope, SysTime};
 use crate::progress::Progress;
 use crate::time::{EpochMs, LocalClock, Zone};
+use crate::windows::{CONTEXT_LOOKAHEAD_MS, CONTEXT_LOOKBACK_MS, WORKER_OUTPUT_MS};
 
-/// How far back of a failure the classifier looks (request timers up to 10 min,
-/// max_children warnings a read timeout back, kernel lines 2 min), with margin.
-pub const LOOKBACK_MS: i64 = 15 * 60_000;
-/// How far ahead of a failure the classifier looks (FPM's `execution timed out`
-/// after NGINX's 504, a worker's exit logged after NGINX's line).
-pub const LOOKAHEAD_MS: i64 = 60_000;
 /// Bound on kept events of one kind inside the window; past it, events are counted
 /// as dropped.
 const MAX_EVENTS: usize = 2_000_000;
@@ -163,7 +158,9 @@ impl Loader {
                     since_evict = 0;
                     let reader_cut = r
                         .last_time
-                        .map_or(evict_before, |t| t.minus_ms(LOOKBACK_MS + LOOKAHEAD_MS))
+                        .map_or(evict_before, |t| {
+                            t.minus_ms(CONTEXT_LOOKBACK_MS + CONTEXT_LOOKAHEAD_MS)
+                        })
                         .min(evict_before);
                     ctx.evict_before(reader_cut);
                 }
@@ -190,8 +187,8 @@ impl Loader {
                 errors.extend(self.advance(EpochMs(i64::MAX), EpochMs(i64::MIN), ctx, progress));
                 break;
             };
-            let until = t.plus_ms(LOOKBACK_MS);
-            errors.extend(self.advance(until, until.minus_ms(LOOKBACK_MS), ctx, progress));
+            let until = t.plus_ms(CONTEXT_LOOKBACK_MS);
+            errors.extend(self.advance(until, until.minus_ms(CONTEXT_LOOKBACK_MS), ctx, progress));
         }
         errors
     }
@@ -290,7 +287,8 @@ impl Sink {
         if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
             let said = self.recent_output.iter().rposition(|o| {
                 matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
-                    && o.at.is_some_and(|a| a <= t && a >= t.minus_ms(30_000))
+                    && o.at
+                        .is_some_and(|a| a <= t && a >= t.minus_ms(WORKER_OUTPUT_MS))
             });
             if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
                 ctx.fpm.push(out);
