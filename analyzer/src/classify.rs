@@ -816,6 +816,7 @@ mod tests {
     fn failure(event: AttemptEvent, phase: Phase, errno: Option<i32>, peer: &str) -> Failure {
         Failure {
             time: EpochMs(T),
+            time_known: true,
             pid: Some(1234),
             conn: Some(5678),
             request_id: None,

@@ -264,6 +264,7 @@ impl Joiner {
         // A 502/504 without an error-log line or record.
         let failure = Failure {
             time: t,
+            time_known: true,
             pid: None,
             conn: entry.conn,
             request_id: entry.request_id,
@@ -401,7 +402,8 @@ impl Joiner {
 fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize> {
     let event = |x: &Failure| x.decisive().map(|a| a.event);
     pending.iter().position(|(_, p)| {
-        if !same_request(&p.request, &f.request) {
+        // A line without a date joins nothing by time (its time only keeps order).
+        if !same_request(&p.request, &f.request) || !p.time_known || !f.time_known {
             return false;
         }
         match (p.seen_in.record, f.seen_in.record) {
@@ -430,7 +432,7 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
 }
 
 /// Joins `new` into `existing` (a partner).
-fn merge(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
+fn merge(existing: Failure, new: Failure, t: EpochMs) -> Failure {
     // Whichever side said what NGINX spoke to the upstream (a record may not).
     let protocol = match existing.protocol {
         Protocol::Unknown => new.protocol,
@@ -488,6 +490,7 @@ mod tests {
     fn failure(t: i64, conn: u64, record: bool, peer: &str) -> Failure {
         Failure {
             time: EpochMs(t),
+            time_known: true,
             pid: Some(10),
             conn: Some(conn),
             request_id: None,
