@@ -87,11 +87,20 @@ fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
 /// How far ahead of the stream the context is read at each step.
 const CONTEXT_STEP_MS: i64 = 10_000;
 
-fn is_failure_side(kind: InputKind) -> bool {
-    matches!(
-        kind,
-        InputKind::Records | InputKind::NginxError | InputKind::NginxAccess
-    )
+fn is_config(kind: InputKind) -> bool {
+    matches!(kind, InputKind::NginxConf | InputKind::FpmConf)
+}
+
+/// The configs alone, for failures without a time: what they say holds at any time.
+fn timeless_context(inputs: &[input::Input], zone: &Zone, reference: (i16, i8)) -> Context {
+    let mut ctx = Context::default();
+    let mut loader = Loader::new(zone, reference, None);
+    for inp in inputs.iter().filter(|i| is_config(i.kind)) {
+        // Read once already; an error now leaves that config out of this view only.
+        let _ = loader.open(inp, &mut ctx);
+    }
+    ctx.finish();
+    ctx
 }
 
 /// Runs `gatelog analyze`, writing the report to `out`.
@@ -110,6 +119,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let since = parse_time("--since", &args.since)?;
     let until = parse_time("--until", &args.until)?;
     let boot_time = parse_time("--boot-time", &args.boot_time)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(RunError::Usage(format!(
+                "--until {} is before --since {}: no failure can be in that window",
+                args.until.as_deref().unwrap_or_default(),
+                args.since.as_deref().unwrap_or_default()
+            )));
+        }
+    }
     let reqs = requested(args);
     if reqs.is_empty() {
         return Err(RunError::Usage(
@@ -128,13 +146,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     let total_bytes: u64 = resolved.inputs.iter().map(|i| i.size).sum();
     let mut progress = Progress::new(total_bytes);
-    let mut read_errors: Vec<String> = Vec::new();
+    // Entries that could not be read are in the report's skipped list; the exit
+    // status says some input was missing.
+    let mut read_errors: Vec<String> = resolved.unreadable.iter().map(|e| e.to_string()).collect();
 
     // 1. A first look at the kernel and FPM logs, to place raw dmesg times.
     let context_inputs: Vec<_> = resolved
         .inputs
         .iter()
-        .filter(|i| !is_failure_side(i.kind))
+        .filter(|i| i.reads_context())
         .cloned()
         .collect();
     let pre = load::prescan(&context_inputs, &zone, reference)
@@ -145,10 +165,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut sources = Vec::new();
     let mut source_index = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if !is_failure_side(inp.kind) {
+        // A file mixing NGINX and FPM lines (a container stream) is read by both
+        // sides, each taking its own lines.
+        if !inp.reads_failures() {
             continue;
         }
-        match Source::open(inp.clone(), &zone) {
+        match Source::open(inp.clone(), &zone, reference) {
             Ok(s) => {
                 sources.push(s);
                 source_index.push(i);
@@ -176,7 +198,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if is_failure_side(inp.kind) {
+        if !inp.reads_context() && !is_config(inp.kind) {
             continue;
         }
         match loader.open(inp, &mut ctx) {
@@ -199,18 +221,44 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         resolved
             .inputs
             .iter()
-            .any(|i| i.kind == InputKind::NginxAccess),
+            .any(|i| i.has_kind(InputKind::NginxAccess)),
     );
+    // Failures without any date are classified apart: with the configs but with no
+    // FPM, kernel or journal line and no stream history, which are all placed by time.
+    let mut timeless: Option<(Context, History)> = None;
+    let mut timeless_classifier = Classifier::default();
+    let timed_context = resolved.inputs.iter().any(|i| i.reads_context());
     let per_failure_fix = args.format == Format::Json;
     let mut outside_window = 0u64;
     let mut write_error: Option<io::Error> = None;
+    // Set when the report can no longer be written (a closed pipe): reading on
+    // would only burn time.
+    let stop = std::cell::Cell::new(false);
     {
         let mut handle = |f: Failure, ctx: &Context, hist: &History| {
-            if since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u) {
+            // --since/--until cannot place a failure without a time: it is kept.
+            let outside = since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u);
+            if f.time_known && outside {
                 outside_window += 1;
                 return;
             }
-            let verdict = classifier.classify(&f, ctx, hist);
+            let (verdict, ctx) = if f.time_known {
+                (classifier.classify(&f, ctx, hist), ctx)
+            } else {
+                let (tctx, thist) = timeless.get_or_insert_with(|| {
+                    (
+                        timeless_context(&resolved.inputs, &zone, reference),
+                        History::default(),
+                    )
+                });
+                let mut v = timeless_classifier.classify(&f, tctx, thist);
+                if timed_context {
+                    v.reason.push_str(
+                        " (the line has no date: it was not correlated by time with the FPM, kernel or journal lines)",
+                    );
+                }
+                (v, &*tctx)
+            };
             // Writing the fix costs; text and markdown show it only for the examples.
             let fix = if per_failure_fix || summary.would_keep(verdict.cause, verdict.confidence) {
                 fix::fix_for(&verdict, &f, ctx, mem)
@@ -226,6 +274,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             if write_error.is_none() {
                 if let Err(e) = report.failure(&c) {
                     write_error = Some(e);
+                    stop.set(true);
                 }
             }
         };
@@ -233,6 +282,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         let mut ctx_until = EpochMs(i64::MIN);
         let mut n: u64 = 0;
         while let Some((t, item)) = merger.next() {
+            if stop.get() {
+                break;
+            }
             n += 1;
             if n % 1024 == 0 {
                 progress.tick_total(merger.raw_bytes());

@@ -80,12 +80,16 @@ pub struct AnalyzeArgs {
     pub boot_time: Option<String>,
 
     /// RAM for the pm.max_children formula (default: from the OOM dump).
-    #[arg(long = "ram-mb", value_name = "MB")]
+    #[arg(long = "ram-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=MAX_MB))]
     pub ram_mb: Option<u64>,
     /// Memory reserved for everything but PHP (default: a quarter of RAM).
-    #[arg(long = "reserved-mb", value_name = "MB")]
+    #[arg(long = "reserved-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(0..=MAX_MB))]
     pub reserved_mb: Option<u64>,
     /// Average PHP worker memory (default: from the OOM dump).
-    #[arg(long = "worker-mb", value_name = "MB")]
+    #[arg(long = "worker-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=MAX_MB))]
     pub worker_mb: Option<u64>,
 }
+
+/// Largest memory figure accepted (1 PiB in MB): anything above is a typo, and the
+/// pm.max_children formula stays far from overflow.
+const MAX_MB: u64 = 1 << 30;

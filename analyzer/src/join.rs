@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
-use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol};
 use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
@@ -140,9 +140,10 @@ impl Slot {
 pub struct Joiner {
     slots: IntMap<Key, Slot>,
     by_conn: IntMap<u64, Key>,
-    /// (client, request) -> key, for access logs without $connection; kept only
-    /// when such a log is among the inputs.
-    by_request: HashMap<(String, String), Key>,
+    /// (client, request) -> keys of the pending failures of that request, for access
+    /// logs without $connection (Debian's default `combined`); kept only when an
+    /// access log is among the inputs. A client repeating one URL has several.
+    by_request: HashMap<(String, String), Vec<Key>>,
     index_requests: bool,
     /// Expiry queue: (last time touched, key, generation of the entry).
     order: VecDeque<(EpochMs, Key, u64)>,
@@ -151,6 +152,23 @@ pub struct Joiner {
     pub history: History,
     /// Error-log/record/access lines merged into a failure seen in another input.
     pub joined_lines: u64,
+}
+
+/// How far apart an access-log entry and its error line or record may be when no
+/// connection number joins them: both are written as the request ends, in whole
+/// seconds in the common formats.
+const ACCESS_JOIN_MS: i64 = 2_000;
+
+/// What an access-log entry adds to the failure it joined.
+fn absorb_access(f: &mut Failure, entry: &AccessEntry, evidence: Evidence) {
+    if f.request_id.is_none() {
+        f.request_id = entry.request_id.clone();
+    }
+    // The access log's status is what the client got.
+    f.status = entry.status;
+    f.status_inferred = false;
+    f.seen_in.access_log = true;
+    f.add_evidence(evidence);
 }
 
 /// Whether two request lines may be the same request (unknown matches anything).
@@ -228,37 +246,14 @@ impl Joiner {
     }
 
     fn push_access(&mut self, t: EpochMs, entry: AccessEntry, evidence: Evidence) {
-        let key = entry
-            .conn
-            .and_then(|c| self.by_conn.get(&c).copied())
-            .or_else(|| {
-                let (c, r) = (entry.client.clone()?, entry.request.clone()?);
-                self.by_request.get(&(c, r)).copied()
-            });
-        if let Some(key) = key {
+        if let Some((key, i)) = self.access_partner(t, &entry) {
             let g = self.bump();
-            if let Some(slot) = self.slots.get_mut(&key) {
-                let best = slot
-                    .failures
-                    .iter_mut()
-                    .filter(|(_, f)| {
-                        !f.seen_in.access_log && same_request(&f.request, &entry.request)
-                    })
-                    .min_by_key(|(_, f)| f.time.distance(t));
-                if let Some((gen, f)) = best {
-                    if f.request_id.is_none() {
-                        f.request_id = entry.request_id.clone();
-                    }
-                    // The access log's status is what the client got.
-                    f.status = entry.status;
-                    f.status_inferred = false;
-                    f.seen_in.access_log = true;
-                    f.add_evidence(evidence);
-                    *gen = g;
-                    self.order.push_back((t, key, g));
-                    self.joined_lines += 1;
-                    return;
-                }
+            if let Some((gen, f)) = self.slots.get_mut(&key).and_then(|s| s.failures.get_mut(i)) {
+                absorb_access(f, &entry, evidence);
+                *gen = g;
+                self.order.push_back((t, key, g));
+                self.joined_lines += 1;
+                return;
             }
         }
         // A 502/504 without an error-log line or record.
@@ -299,6 +294,10 @@ impl Joiner {
                 (u32::MAX, self.next_synthetic)
             }
         };
+        // Its access-log line may have come first (same second, sorted earlier).
+        if !f.attempts.is_empty() || f.seen_in.record {
+            self.take_access_only(t, &mut f);
+        }
         let g = self.bump();
         let slot = self.slots.entry(key).or_default();
         if let Some(i) = partner(&slot.failures, &f, t) {
@@ -326,12 +325,122 @@ impl Joiner {
         }
         if self.index_requests {
             if let (Some(c), Some(r)) = (&f.client, &f.request) {
-                self.by_request.insert((c.clone(), r.clone()), key);
+                let keys = self.by_request.entry((c.clone(), r.clone())).or_default();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
         }
         self.history.observe(t, &f);
         slot.failures.push((g, f));
         self.order.push_back((t, key, g));
+    }
+
+    /// Pending keys that may hold the request of an access-log entry: by connection
+    /// number when the log has `$connection`, else by client and request line.
+    fn access_candidates(
+        &self,
+        conn: Option<u64>,
+        client: &Option<String>,
+        request: &Option<String>,
+    ) -> Vec<Key> {
+        if let Some(k) = conn.and_then(|c| self.by_conn.get(&c)) {
+            return vec![*k];
+        }
+        match (client, request) {
+            (Some(c), Some(r)) => self
+                .by_request
+                .get(&(c.clone(), r.clone()))
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The pending failure an access-log 502/504 belongs to: the same request and
+    /// client, the same status (unless the error line's was only inferred), logged
+    /// within [`ACCESS_JOIN_MS`]; the closest in time.
+    fn access_partner(&self, t: EpochMs, entry: &AccessEntry) -> Option<(Key, usize)> {
+        let keyed = entry.conn.is_some() && entry.conn.and_then(|c| self.by_conn.get(&c)).is_some();
+        let mut best: Option<(i64, Key, usize)> = None;
+        for key in self.access_candidates(entry.conn, &entry.client, &entry.request) {
+            let Some(slot) = self.slots.get(&key) else {
+                continue;
+            };
+            for (i, (_, f)) in slot.failures.iter().enumerate() {
+                // A line without a date joins nothing by time.
+                let fits = f.time_known
+                    && !f.seen_in.access_log
+                    && same_request(&f.request, &entry.request)
+                    && (f.status_inferred || f.status == entry.status)
+                    // Without a connection number only time ties them together.
+                    && (keyed || f.time.distance(t) <= ACCESS_JOIN_MS);
+                let d = f.time.distance(t);
+                if fits && best.map_or(true, |(bd, _, _)| d < bd) {
+                    best = Some((d, key, i));
+                }
+            }
+        }
+        best.map(|(_, k, i)| (k, i))
+    }
+
+    /// A failure from an error line or a record takes the access-log-only failure
+    /// of its request that arrived before it (its access line sorted first in the
+    /// same second), so the request counts once.
+    fn take_access_only(&mut self, t: EpochMs, f: &mut Failure) {
+        let mut best: Option<(i64, Key, usize)> = None;
+        for key in self.access_candidates(f.conn, &f.client, &f.request) {
+            let Some(slot) = self.slots.get(&key) else {
+                continue;
+            };
+            for (i, (_, p)) in slot.failures.iter().enumerate() {
+                let access_only =
+                    p.attempts.is_empty() && !p.seen_in.record && !p.seen_in.error_log;
+                let fits = access_only
+                    && f.time_known
+                    && same_request(&p.request, &f.request)
+                    && (f.status_inferred || f.status == p.status)
+                    && (p.conn.is_some() && p.conn == f.conn
+                        || p.time.distance(t) <= ACCESS_JOIN_MS);
+                let d = p.time.distance(t);
+                if fits && best.map_or(true, |(bd, _, _)| d < bd) {
+                    best = Some((d, key, i));
+                }
+            }
+        }
+        let Some((_, key, i)) = best else { return };
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let (_, access) = slot.failures.remove(i);
+        if slot.is_empty() {
+            self.slots.remove(&key);
+            if let Some(c) = access.conn {
+                if self.by_conn.get(&c) == Some(&key) {
+                    self.by_conn.remove(&c);
+                }
+            }
+            if let (Some(c), Some(r)) = (&access.client, &access.request) {
+                let k = (c.clone(), r.clone());
+                if let Some(keys) = self.by_request.get_mut(&k) {
+                    keys.retain(|x| *x != key);
+                    if keys.is_empty() {
+                        self.by_request.remove(&k);
+                    }
+                }
+            }
+        }
+        // Its expiry entry goes stale (no failure with that generation remains).
+        f.status = access.status;
+        f.status_inferred = false;
+        f.seen_in.access_log = true;
+        if f.request_id.is_none() {
+            f.request_id = access.request_id;
+        }
+        for e in access.evidence {
+            f.add_evidence(e);
+        }
+        self.joined_lines += 1;
     }
 
     /// Hands on the failures the stream has moved past.
@@ -370,8 +479,14 @@ impl Joiner {
         if let Some(f) = done {
             if let (true, Some(c), Some(r)) = (self.index_requests, &f.client, &f.request) {
                 let k = (c.clone(), r.clone());
-                if self.by_request.get(&k) == Some(&key) {
-                    self.by_request.remove(&k);
+                let still_pending = self.slots.contains_key(&key);
+                if let Some(keys) = self.by_request.get_mut(&k) {
+                    if !still_pending {
+                        keys.retain(|x| *x != key);
+                    }
+                    if keys.is_empty() {
+                        self.by_request.remove(&k);
+                    }
                 }
             }
             out(f, &self.history);
@@ -408,13 +523,19 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
         }
         match (p.seen_in.record, f.seen_in.record) {
             (false, true) => {
+                // An error line already joined to its access-log entry still takes its
+                // record (both are written after the line); the statuses must agree.
                 within(p.time, record_window(f))
-                    && !p.seen_in.access_log
+                    && (!p.seen_in.access_log || p.status == f.status)
                     && (event(p).is_none() || f.attempts.iter().any(|a| Some(a.event) == event(p)))
             }
             (true, false) => {
                 // A record takes one error-log line per attempt.
-                let lines = p.evidence.iter().filter(|e| e.source == "nginx").count();
+                let lines = p
+                    .evidence
+                    .iter()
+                    .filter(|e| e.source == EvidenceSource::Nginx)
+                    .count();
                 within(f.time, record_window(p))
                     && lines < p.attempts.len().max(1)
                     && (event(f).is_none() || p.attempts.iter().any(|a| Some(a.event) == event(f)))
@@ -519,7 +640,11 @@ mod tests {
                 access_log: false,
             },
             evidence: vec![Evidence::new(
-                if record { "record" } else { "nginx" },
+                if record {
+                    EvidenceSource::Record
+                } else {
+                    EvidenceSource::Nginx
+                },
                 &Arc::from("f"),
                 t as u64,
                 "x",
@@ -619,7 +744,12 @@ mod tests {
 
     #[test]
     fn stderr_attaches_to_the_following_failure() {
-        let ev = Evidence::new("nginx", &Arc::from("f"), 1, "FastCGI sent in stderr");
+        let ev = Evidence::new(
+            EvidenceSource::Nginx,
+            &Arc::from("f"),
+            1,
+            "FastCGI sent in stderr",
+        );
         let out = run(vec![
             (
                 900,
@@ -641,5 +771,100 @@ mod tests {
             out[0].stderr.as_deref(),
             Some("PHP message: PHP Fatal error:  x")
         );
+    }
+
+    fn access(t: i64, status: u16, conn: Option<u64>) -> Item {
+        Item::Access {
+            entry: AccessEntry {
+                time: Some(EpochMs(t)),
+                status,
+                client: Some("10.0.0.1".into()),
+                request: Some("GET / HTTP/1.1".into()),
+                request_id: None,
+                conn,
+                upstream_addr: None,
+            },
+            evidence: Evidence::new(
+                EvidenceSource::Access,
+                &Arc::from("access.log"),
+                t as u64,
+                "a",
+            ),
+        }
+    }
+
+    fn run_indexed(items: Vec<(i64, Item)>) -> Vec<Failure> {
+        let mut j = Joiner::new(true);
+        let mut out = Vec::new();
+        for (t, item) in items {
+            j.push(EpochMs(t), item, &mut |f, _| out.push(f));
+        }
+        j.finish(&mut |f, _| out.push(f));
+        out.sort_by_key(|f| f.time);
+        out
+    }
+
+    fn line(t: i64, conn: u64) -> Item {
+        Item::Failure(Box::new(failure(t, conn, false, "unix:/a")))
+    }
+
+    #[test]
+    fn combined_access_lines_join_their_error_lines_once() {
+        // Debian's combined format: no $connection. One client asks for the same URL
+        // three times, a second apart; in each second the access line sorts before
+        // or after the error line. Three failures, each seen in both logs.
+        let out = run_indexed(vec![
+            (1_000, line(1_000, 1)),
+            (1_000, access(1_000, 502, None)),
+            (2_000, access(2_000, 502, None)),
+            (2_000, line(2_000, 2)),
+            (3_000, line(3_000, 3)),
+            (3_000, access(3_000, 502, None)),
+        ]);
+        assert_eq!(out.len(), 3, "{out:#?}");
+        for f in &out {
+            assert!(f.seen_in.error_log && f.seen_in.access_log, "{f:?}");
+            assert!(!f.status_inferred);
+        }
+    }
+
+    #[test]
+    fn access_line_with_conn_first_joins_its_record() {
+        let out = run_indexed(vec![
+            (1_000, access(1_000, 502, Some(7))),
+            (
+                1_050,
+                Item::Failure(Box::new(failure(1_050, 7, true, "unix:/a"))),
+            ),
+        ]);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert!(out[0].seen_in.record && out[0].seen_in.access_log);
+    }
+
+    #[test]
+    fn access_lines_that_match_nothing_stay_failures() {
+        // A record says 502; an access 504 of the same URL in that second is another
+        // request; an access 502 eight seconds later is too far from any line.
+        let out = run_indexed(vec![
+            (
+                1_000,
+                Item::Failure(Box::new(failure(1_000, 1, true, "unix:/a"))),
+            ),
+            (1_000, access(1_000, 504, None)),
+            (9_000, access(9_000, 502, None)),
+        ]);
+        assert_eq!(out.len(), 3, "{out:#?}");
+        assert!(out.iter().all(|f| f.seen_in.access_log != f.seen_in.record));
+    }
+
+    #[test]
+    fn access_status_replaces_an_inferred_one() {
+        let out = run_indexed(vec![
+            (1_000, line(1_000, 1)),
+            (1_400, access(1_400, 504, None)),
+        ]);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].status, 504);
+        assert!(!out[0].status_inferred);
     }
 }

@@ -22,7 +22,7 @@ use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
 use crate::input::stats::{take, InputStats, Take};
 use crate::input::Input;
-use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol};
 use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
@@ -215,7 +215,7 @@ impl Source {
         if let Some(t) = r.time {
             self.last_time = Some(t);
         }
-        let source = r.framed.tag.unwrap_or("");
+        let source = r.framed.source();
         let ours = !self.entry.text.is_empty() && self.entry.source == source;
         if r.continuation && r.kind == LineKind::NginxError {
             // A raw newline inside the entry (FastCGI stderr text).
@@ -280,7 +280,7 @@ impl Source {
                 self.entry.time = r.time;
                 self.entry.order = self.last_time.unwrap_or(NO_TIME_YET);
                 self.entry.source.clear();
-                self.entry.source.push_str(r.framed.tag.unwrap_or(""));
+                self.entry.source.push_str(r.framed.source());
                 self.entry.waited = 0;
                 earlier
             }
@@ -333,7 +333,8 @@ impl Source {
         self.stats.lines_used += 1;
         // A record is machine data: its head (time, conn, status, request) is enough
         // as evidence; the verdict's facts come from the parsed fields.
-        let evidence = Evidence::clipped("record", &self.input.name, line_no, raw, 300);
+        let evidence =
+            Evidence::clipped(EvidenceSource::Record, &self.input.name, line_no, raw, 300);
         Some((
             time,
             Item::Failure(Box::new(failure_from_record(rec, time, evidence))),
@@ -354,7 +355,8 @@ impl Source {
                 let time = entry.time.or(framed_time)?;
                 self.stats.saw_time(time);
                 self.stats.lines_used += 1;
-                let evidence = Evidence::new("access", &self.input.name, line_no, raw);
+                let evidence =
+                    Evidence::new(EvidenceSource::Access, &self.input.name, line_no, raw);
                 Some((time, Item::Access { entry, evidence }))
             }
             Some(AccessLine::Other) => {
@@ -371,7 +373,8 @@ impl Source {
     /// Turns a complete error-log entry into an item, counting it.
     fn nginx_entry(&mut self, entry_text: &str) -> Option<(EpochMs, Item)> {
         let line_no = self.entry.line;
-        let head = nginx::parse_head(entry_text).or_else(|| nginx::parse_undated_head(entry_text, true));
+        let head =
+            nginx::parse_head(entry_text).or_else(|| nginx::parse_undated_head(entry_text, true));
         let Some(head) = head else {
             let first = entry_text.lines().next().unwrap_or("");
             self.stats.not_understood(line_no, first);
@@ -394,9 +397,14 @@ impl Source {
         let request = e.context.request.map(str::to_string);
         let evidence = |name: &Arc<str>, prefix: &str| {
             if prefix.is_empty() {
-                Evidence::new("nginx", name, line_no, entry_text)
+                Evidence::new(EvidenceSource::Nginx, name, line_no, entry_text)
             } else {
-                Evidence::new("nginx", name, line_no, &format!("{prefix}{entry_text}"))
+                Evidence::new(
+                    EvidenceSource::Nginx,
+                    name,
+                    line_no,
+                    &format!("{prefix}{entry_text}"),
+                )
             }
         };
         match kind {

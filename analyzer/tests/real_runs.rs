@@ -218,3 +218,49 @@ fn oom_kill_with_task_table_rows_in_raw_dmesg() {
         );
     }
 }
+
+/// The demo's whole log directory, Debian's `combined` access log included: each
+/// failure once, joined across record, error line and access line by time, client
+/// and request line (no join key in `combined`).
+#[test]
+fn demo_directory_with_combined_access_log_counts_each_failure_once() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/regressions/demo_combined_access");
+    let want = [
+        ("GET /slow.php HTTP/1.1", 504, "read-timeout"),
+        ("GET /crash.php HTTP/1.1", 502, "invalid-response"),
+        ("GET /index.php HTTP/1.1", 502, "fpm-not-running"),
+    ];
+    let with_records: Vec<PathBuf> = vec![dir.clone()];
+    let without_records: Vec<PathBuf> = ["access.log", "error.log", "php-fpm.log", "fpm.conf"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+    for (files, record) in [(with_records, true), (without_records, false)] {
+        let report = analyze(&files);
+        let failures = report["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), want.len(), "{failures:#?}");
+        for (request, status, cause) in want {
+            let f = failures
+                .iter()
+                .find(|f| f["request"] == request)
+                .unwrap_or_else(|| panic!("{request} missing"));
+            assert_eq!(f["status"], status, "{request}");
+            assert_eq!(f["cause"], cause, "{request}: {}", f["reason"]);
+            let seen: Vec<&str> = f["seen_in"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut expect = vec!["error_log", "access_log"];
+            if record {
+                expect.insert(0, "record");
+            }
+            for s in &expect {
+                assert!(seen.contains(s), "{request}: seen in {seen:?}");
+            }
+            assert_eq!(seen.len(), expect.len(), "{request}: seen in {seen:?}");
+        }
+    }
+}

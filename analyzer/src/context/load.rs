@@ -20,7 +20,7 @@ use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
 use crate::input::stats::{take, InputStats, Take};
 use crate::input::Input;
-use crate::model::{Evidence, InputKind};
+use crate::model::{Evidence, EvidenceSource, InputKind};
 use crate::parse::fpm::{FpmEvent, FpmLine};
 use crate::parse::fpm_conf::{ConfLine, FpmConfParser};
 use crate::parse::journal;
@@ -287,7 +287,7 @@ impl Sink {
         let at = routed.time.or(r.last_time);
         let name = r.input.name.clone();
         self.keep_fpm(ctx, parsed, at, || {
-            Evidence::new("fpm", &name, line_no, line)
+            Evidence::new(EvidenceSource::Fpm, &name, line_no, line)
         })
     }
 
@@ -368,7 +368,7 @@ impl Sink {
         line_no: u64,
     ) -> bool {
         let name = r.input.name.clone();
-        let evidence = || Evidence::new("kernel", &name, line_no, line);
+        let evidence = || Evidence::new(EvidenceSource::Kernel, &name, line_no, line);
         ctx.has_kernel_log = true;
         let inner: &str = &routed.framed.inner;
         let layers = routed.framed.layers;
@@ -418,7 +418,7 @@ impl Sink {
             r.stats.saw_time(t);
         }
         let name = r.input.name.clone();
-        let evidence = || Evidence::new("journal", &name, line_no, line);
+        let evidence = || Evidence::new(EvidenceSource::Journal, &name, line_no, line);
         if ident == "systemd-coredump" {
             return match kernel::parse_coredump(msg) {
                 Some(ev) => push_kernel(ctx, time, ev, evidence),

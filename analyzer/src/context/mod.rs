@@ -10,7 +10,7 @@ pub mod load;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Evidence, Peer};
+use crate::model::{Evidence, EvidenceSource, Peer};
 use crate::parse::fpm::FpmEvent;
 use crate::parse::fpm_conf::Pool;
 use crate::parse::journal::UnitMessage;
@@ -45,7 +45,12 @@ impl PoolConf {
     /// Evidence for one of the pool's settings.
     pub fn evidence(&self, key: &str) -> Option<Evidence> {
         let s = self.pool.setting(key)?;
-        Some(Evidence::new("fpm-conf", &self.file, s.line, &s.text))
+        Some(Evidence::new(
+            EvidenceSource::FpmConf,
+            &self.file,
+            s.line,
+            &s.text,
+        ))
     }
 }
 

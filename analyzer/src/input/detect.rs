@@ -136,7 +136,12 @@ pub fn sniff(path: &Path, flag: Option<InputKind>) -> io::Result<Sniffed> {
 }
 
 /// The last lines of an uncompressed file much larger than what was read.
-fn sniff_tail(path: &Path, consumed: u64, flag: Option<InputKind>, tally: &mut Tally) -> io::Result<()> {
+fn sniff_tail(
+    path: &Path,
+    consumed: u64,
+    flag: Option<InputKind>,
+    tally: &mut Tally,
+) -> io::Result<()> {
     let mut file = File::open(path)?;
     let size = file.metadata()?.len();
     let mut magic = [0u8; 2];

@@ -118,6 +118,13 @@ impl<'a> Framed<'a> {
         }
     }
 
+    /// Whose line this is, as far as the framing says: the compose service or pod,
+    /// else the syslog identifier; empty for a bare line. Only lines of one source
+    /// continue each other.
+    pub fn source(&self) -> &str {
+        self.tag.or(self.ident.as_deref()).unwrap_or("")
+    }
+
     /// The framing's text before the inner line, when the inner line is the end of
     /// `line` (every text framing; not the JSON ones).
     pub fn prefix_of<'l>(&self, line: &'l str) -> &'l str {
@@ -431,7 +438,9 @@ mod tests {
         let f = unwrap("2024-03-05T10:15:42.000000001Z NOTICE: PHP message: PHP Warning:  x");
         assert_eq!(f.inner, "NOTICE: PHP message: PHP Warning:  x");
         // kubectl logs --timestamps: RFC3339Nano, trailing zeros trimmed.
-        let f = unwrap("2024-03-05T10:15:42.1234Z [05-Mar-2024 10:15:42] NOTICE: ready to handle connections");
+        let f = unwrap(
+            "2024-03-05T10:15:42.1234Z [05-Mar-2024 10:15:42] NOTICE: ready to handle connections",
+        );
         assert_eq!(f.time.and_then(|t| t.wall), Some(EpochMs(T + 123)));
         assert_eq!(
             f.inner,
@@ -457,10 +466,7 @@ mod tests {
         for (line, tag) in [
             (format!("web-1      | {NGINX}"), "web-1"),
             (format!("web_1  | {NGINX}"), "web_1"),
-            (
-                format!("\x1b[36mphp-fpm-1  | \x1b[0m{NGINX}"),
-                "php-fpm-1",
-            ),
+            (format!("\x1b[36mphp-fpm-1  | \x1b[0m{NGINX}"), "php-fpm-1"),
             (format!("\x1b[36mweb-1  |\x1b[0m {NGINX}"), "web-1"),
         ] {
             let clean = strip_ansi(&line);
@@ -485,7 +491,8 @@ mod tests {
 
     #[test]
     fn kubectl_prefix_and_timestamps() {
-        let line = format!("[pod/nginx-7c5b4f6c8-x2x9q/nginx] 2024-03-05T10:15:42.123456789Z {NGINX}");
+        let line =
+            format!("[pod/nginx-7c5b4f6c8-x2x9q/nginx] 2024-03-05T10:15:42.123456789Z {NGINX}");
         let f = unwrap(&line);
         assert_eq!(layers(&f), ["kubectl-prefix", "rfc3339-timestamp"]);
         assert_eq!(f.tag, Some("pod/nginx-7c5b4f6c8-x2x9q/nginx"));
@@ -521,7 +528,8 @@ mod tests {
         assert_eq!(f.ident.as_deref(), Some("nginx"));
         assert_eq!(f.inner, NGINX);
         // Docker's journald driver: the container's tag as identifier.
-        let f = unwrap("Mar 05 10:15:42 web1 3f2a1b9c4d5e[1234]: NOTICE: PHP message: PHP Warning:  x");
+        let f =
+            unwrap("Mar 05 10:15:42 web1 3f2a1b9c4d5e[1234]: NOTICE: PHP message: PHP Warning:  x");
         assert_eq!(f.ident.as_deref(), Some("3f2a1b9c4d5e"));
         assert_eq!(f.inner, "NOTICE: PHP message: PHP Warning:  x");
     }

@@ -111,11 +111,6 @@ impl LineKind {
             LineKind::Other | LineKind::Blank | LineKind::Unknown => return None,
         })
     }
-
-    /// The `source` of evidence taken from such a line.
-    pub fn evidence_source(self) -> &'static str {
-        self.input_kind().map_or("journal", InputKind::evidence_source)
-    }
 }
 
 /// The reader side of an input kind (configs are read whole, by neither).
@@ -182,11 +177,10 @@ impl Router {
     /// Unwraps and recognises one line (colours already stripped).
     pub fn route<'a>(&mut self, line: &'a str) -> Routed<'a> {
         let framed = self.unwrapper.unwrap(line);
-        let source = framed.tag.unwrap_or("");
         let open = self
             .open
             .iter()
-            .find(|(s, _)| &**s == source)
+            .find(|(s, _)| &**s == framed.source())
             .map(|(_, o)| *o);
         let mut r = Routed {
             kind: LineKind::Unknown,
@@ -209,8 +203,7 @@ impl Router {
             let now_open = match r.kind {
                 LineKind::NginxError => Some(Open::NginxEntry),
                 LineKind::Fpm
-                    if r
-                        .fpm
+                    if r.fpm
                         .as_ref()
                         .is_some_and(|l| matches!(l.event, FpmEvent::WorkerOutput { .. })) =>
                 {
@@ -218,7 +211,8 @@ impl Router {
                 }
                 _ => None,
             };
-            self.set_open(source, now_open);
+            let source = r.framed.source().to_string();
+            self.set_open(&source, now_open);
         }
         r
     }
@@ -332,13 +326,16 @@ impl Router {
             r.undated = true;
             return None;
         }
-        if let Some(o) = open {
-            continues(r, o);
-            return None;
-        }
+        // Before continuation lines: NGINX's own message with its context is a new
+        // line even right after another; the text inside a FastCGI stderr entry
+        // never starts the way NGINX's upstream messages do.
         if is_bare_upstream_message(t) {
             r.kind = LineKind::NginxError;
             r.undated = true;
+            return None;
+        }
+        if let Some(o) = open {
+            continues(r, o);
             return None;
         }
         if enveloped {
@@ -507,21 +504,36 @@ mod tests {
             r#"upstream timed out (110: Connection timed out) while reading response header from upstream"#,
         ] {
             let x = r.route(line);
-            assert_eq!((x.kind, x.undated, x.time), (K::NginxError, true, None), "{line}");
+            assert_eq!(
+                (x.kind, x.undated, x.time),
+                (K::NginxError, true, None),
+                "{line}"
+            );
         }
-        // A sentence that merely mentions an upstream is not an NGINX line.
-        let x = r.route("we restarted the upstream at noon");
+        // A sentence that merely mentions an upstream is not an NGINX line (after
+        // one it would be read as the entry's continuation, as NGINX writes them).
+        let x = router(None).route("we restarted the upstream at noon");
         assert_eq!(x.kind, K::Unknown);
     }
 
     #[test]
     fn the_role_settles_stamped_lines_the_content_does_not_name() {
         let text = "2024-03-05T10:15:42.000000000Z usb 1-1: new high-speed USB device number 2\n";
-        assert_eq!(kinds(Some(InputKind::Kernel), text), vec![(K::Kernel, false)]);
-        assert_eq!(kinds(Some(InputKind::NginxError), text), vec![(K::Unknown, false)]);
+        assert_eq!(
+            kinds(Some(InputKind::Kernel), text),
+            vec![(K::Kernel, false)]
+        );
+        assert_eq!(
+            kinds(Some(InputKind::NginxError), text),
+            vec![(K::Unknown, false)]
+        );
         // dmesg's own ISO format is a kernel line whatever the role.
-        let text = "2024-03-05T10:15:42,291234+00:00 Out of memory: Killed process 1 (php-fpm8.2)\n";
-        assert_eq!(kinds(Some(InputKind::NginxError), text), vec![(K::Kernel, false)]);
+        let text =
+            "2024-03-05T10:15:42,291234+00:00 Out of memory: Killed process 1 (php-fpm8.2)\n";
+        assert_eq!(
+            kinds(Some(InputKind::NginxError), text),
+            vec![(K::Kernel, false)]
+        );
     }
 
     #[test]
@@ -529,7 +541,11 @@ mod tests {
         let text = "{\"schema\":\"gatelog.v1\",\"time\":\"2024-03-05T10:15:42.801+00:00\",\"status\":502}\n{\"time_iso8601\":\"2024-03-05T10:15:42+00:00\",\"status\":\"502\",\"request_id\":\"abc\"}\n{\"hello\":1}\n";
         assert_eq!(
             kinds(None, text),
-            vec![(K::Record, false), (K::NginxAccess, false), (K::Unknown, false)]
+            vec![
+                (K::Record, false),
+                (K::NginxAccess, false),
+                (K::Unknown, false)
+            ]
         );
     }
 }

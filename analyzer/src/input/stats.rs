@@ -186,12 +186,7 @@ pub enum Take {
 /// Which reader counts a line of `kind`. `mine`: the reader's side; `primary`: the
 /// reader is the file's primary (counts blank, other and not understood lines);
 /// `other_reads`: the file's other side has a reader.
-pub fn take(
-    kind: LineKind,
-    mine: super::route::Side,
-    primary: bool,
-    other_reads: bool,
-) -> Take {
+pub fn take(kind: LineKind, mine: super::route::Side, primary: bool, other_reads: bool) -> Take {
     use super::route::Side;
     let side = kind.side();
     if side == mine || (side == Side::Neutral && primary) {

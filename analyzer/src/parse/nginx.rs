@@ -644,12 +644,21 @@ mod tests {
         // the message and its context.
         let full = r#"[error] 1234#1234: *5 connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/php7.2-fpm.sock:", host: "example.com""#;
         let h = parse_undated_head(full, false).unwrap();
-        assert_eq!((h.civil, h.level, h.pid, h.conn), (None, "error", Some(1234), Some(5)));
+        assert_eq!(
+            (h.civil, h.level, h.pid, h.conn),
+            (None, "error", Some(1234), Some(5))
+        );
         let e = split_body(h);
         assert_eq!(e.errno, Some(2));
-        assert_eq!(connect_peer(e.message), Some("unix:/run/php/php7.2-fpm.sock"));
+        assert_eq!(
+            connect_peer(e.message),
+            Some("unix:/run/php/php7.2-fpm.sock")
+        );
         assert_eq!(e.context.server, Some("example.com"));
-        assert_eq!(classify_message(e.message, e.errno), Some(F(E::ConnectFailed)));
+        assert_eq!(
+            classify_message(e.message, e.errno),
+            Some(F(E::ConnectFailed))
+        );
 
         let h = parse_undated_head(r#"[crit] *5 connect() to unix:/run/php/php7.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1""#, false).unwrap();
         assert_eq!((h.level, h.pid, h.conn), ("crit", None, Some(5)));
@@ -665,7 +674,9 @@ mod tests {
         assert_eq!(e.action, Some("connecting to upstream"));
 
         // Not undated NGINX lines.
-        assert!(parse_undated_head("[ERROR] [pool www] cannot get uid for user 'www'", false).is_none());
+        assert!(
+            parse_undated_head("[ERROR] [pool www] cannot get uid for user 'www'", false).is_none()
+        );
         assert!(parse_undated_head("[www]", false).is_none());
         assert!(parse_undated_head("Stack trace:", false).is_none());
         assert!(parse_undated_head(full.trim_start_matches("[error] "), false).is_some());

@@ -103,7 +103,7 @@ impl<W: Write> Report for JsonReport<W> {
             server: f.server.as_deref(),
             host: f.host.as_deref(),
             cause: c.verdict.cause.slug(),
-            confidence: round2(c.verdict.confidence),
+            confidence: c.verdict.confidence.value(),
             reason: &c.verdict.reason,
             evidence: c.evidence(),
             fix: &c.fix,

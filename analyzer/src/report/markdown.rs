@@ -136,7 +136,7 @@ impl<W: Write> Report for MarkdownReport<W> {
                 writeln!(
                     o,
                     "**Evidence** (strongest case, confidence {}):",
-                    percent(best.verdict.confidence)
+                    percent(best.verdict.confidence.value())
                 )?;
                 writeln!(o)?;
                 writeln!(o, "```text")?;

@@ -10,7 +10,7 @@ pub mod text;
 use std::collections::BTreeMap;
 use std::io;
 
-use crate::classify::Verdict;
+use crate::classify::{Confidence, Verdict};
 use crate::context::Alignment;
 use crate::failure::Failure;
 use crate::input::stats::InputStats;
@@ -101,7 +101,7 @@ pub struct Summary {
 
 impl Summary {
     /// Whether a failure of `cause` with `confidence` would become an example.
-    pub fn would_keep(&self, cause: Cause, confidence: f64) -> bool {
+    pub fn would_keep(&self, cause: Cause, confidence: Confidence) -> bool {
         self.causes.get(&cause).map_or(true, |s| {
             s.examples.len() < EXAMPLES_PER_CAUSE
                 || s.examples
@@ -129,7 +129,7 @@ impl Summary {
         s.first = s.first.min(f.time);
         s.last = s.last.max(f.time);
         *s.by_status.entry(f.status).or_default() += 1;
-        s.confidence_sum += c.verdict.confidence;
+        s.confidence_sum += c.verdict.confidence.value();
         match s.reasons.iter().position(|(r, _)| *r == c.verdict.reason) {
             Some(i) => s.reasons[i].1 += 1,
             None if s.reasons.len() < MAX_REASONS => s.reasons.push((c.verdict.reason.clone(), 1)),
