@@ -332,8 +332,16 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         all_stats.push((source_index[k], s.stats));
     }
     all_stats.sort_by_key(|(i, _)| *i);
+    // A file read by both sides: one entry, the two readers' counts added.
+    let mut inputs: Vec<(usize, InputStats)> = Vec::with_capacity(all_stats.len());
+    for (i, s) in all_stats {
+        match inputs.last_mut() {
+            Some((j, prev)) if *j == i => prev.merge(s),
+            _ => inputs.push((i, s)),
+        }
+    }
     let run_info = RunInfo {
-        inputs: all_stats.into_iter().map(|(_, s)| s).collect(),
+        inputs: inputs.into_iter().map(|(_, s)| s).collect(),
         skipped: resolved.skipped,
         zone: zone.clone(),
         alignment: ctx.alignment.clone(),
