@@ -134,6 +134,16 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             "no input given: name log files, configs or directories (see --help)".to_string(),
         ));
     }
+    if reqs
+        .iter()
+        .filter(|r| input::stdin::is_stdin(&r.path))
+        .count()
+        > 1
+    {
+        return Err(RunError::Usage(
+            "- (standard input) can be given only once".to_string(),
+        ));
+    }
     let resolved = input::resolve(&reqs).map_err(|e| RunError::Input(e.to_string()))?;
     let reference = resolved.latest_year_month.unwrap_or_else(|| {
         let now = jiff::Zoned::now();

@@ -500,7 +500,11 @@ impl Joiner {
             .drain()
             .flat_map(|(_, slot)| slot.failures.into_iter().map(|(_, f)| f))
             .collect();
-        rest.sort_by_key(|f| f.time);
+        // Ties (lines without a date share their file's last time) in file order.
+        rest.sort_by(|a, b| {
+            let at = |f: &Failure| f.evidence.first().map(|e| (e.file.clone(), e.line));
+            a.time.cmp(&b.time).then_with(|| at(a).cmp(&at(b)))
+        });
         for f in rest {
             out(f, &self.history);
         }

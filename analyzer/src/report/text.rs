@@ -54,7 +54,7 @@ impl<W: Write> Report for TextReport<W> {
                 (Some(a), Some(b)) => {
                     format!("from {} to {}", z.format_short(a), z.format_short(b))
                 }
-                _ => "time unknown".to_string(),
+                _ => "time unknown (no date on the lines)".to_string(),
             };
             let unknown = if summary.time_unknown > 0 && first.is_some() {
                 format!(", {} with time unknown", summary.time_unknown)
