@@ -216,7 +216,9 @@ impl Source {
             self.last_time = Some(t);
         }
         let source = r.framed.source();
-        let ours = !self.entry.text.is_empty() && self.entry.source == source;
+        let ours = !self.entry.text.is_empty()
+            && self.entry.source.len() == source.len()
+            && (source.is_empty() || self.entry.source == source);
         if r.continuation && r.kind == LineKind::NginxError {
             // A raw newline inside the entry (FastCGI stderr text).
             self.stats.count_kind(LineKind::NginxError);

@@ -128,9 +128,21 @@ impl<'a> Framed<'a> {
     /// The framing's text before the inner line, when the inner line is the end of
     /// `line` (every text framing; not the JSON ones).
     pub fn prefix_of<'l>(&self, line: &'l str) -> &'l str {
+        if self.layers.is_empty() {
+            return "";
+        }
+        // Where the inner text sits in the line: from the pointers, not by comparing
+        // the bytes again (this runs for every entry of a large log).
         match &self.inner {
-            Cow::Borrowed(inner) if line.ends_with(*inner) => &line[..line.len() - inner.len()],
-            _ => "",
+            Cow::Borrowed(inner) => {
+                let start = (inner.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+                if start <= line.len() && start + inner.len() == line.len() {
+                    line.get(..start).unwrap_or("")
+                } else {
+                    ""
+                }
+            }
+            Cow::Owned(_) => "",
         }
     }
 

@@ -160,6 +160,9 @@ pub struct Router {
     unwrapper: Unwrapper,
     clock: LocalClock,
     default: Option<InputKind>,
+    /// The entry open in lines without a source (a plain file): the common case,
+    /// kept out of the list.
+    open_bare: Option<Open>,
     open: Vec<(Box<str>, Open)>,
 }
 
@@ -170,6 +173,7 @@ impl Router {
             unwrapper: Unwrapper::new(Envelope::new(LocalClock::new(zone), reference)),
             clock: LocalClock::new(zone),
             default,
+            open_bare: None,
             open: Vec::new(),
         }
     }
@@ -177,11 +181,14 @@ impl Router {
     /// Unwraps and recognises one line (colours already stripped).
     pub fn route<'a>(&mut self, line: &'a str) -> Routed<'a> {
         let framed = self.unwrapper.unwrap(line);
-        let open = self
-            .open
-            .iter()
-            .find(|(s, _)| &**s == framed.source())
-            .map(|(_, o)| *o);
+        let open = match framed.source() {
+            "" => self.open_bare,
+            source => self
+                .open
+                .iter()
+                .find(|(s, _)| &**s == source)
+                .map(|(_, o)| *o),
+        };
         let mut r = Routed {
             kind: LineKind::Unknown,
             continuation: false,
@@ -211,13 +218,16 @@ impl Router {
                 }
                 _ => None,
             };
-            let source = r.framed.source().to_string();
-            self.set_open(&source, now_open);
+            self.set_open(r.framed.source(), now_open);
         }
         r
     }
 
     fn set_open(&mut self, source: &str, open: Option<Open>) {
+        if source.is_empty() {
+            self.open_bare = open;
+            return;
+        }
         let i = self.open.iter().position(|(s, _)| &**s == source);
         match (i, open) {
             (Some(i), Some(o)) => self.open[i].1 = o,
@@ -277,6 +287,12 @@ impl Router {
                 return at;
             }
         }
+        if let Some(o) = open {
+            if !starts_anew(t) {
+                continues(r, o);
+                return None;
+            }
+        }
         let b = t.as_bytes();
         if b[0] == b'{' {
             if t.contains("gatelog.v1") {
@@ -300,6 +316,11 @@ impl Router {
                     return self.clock.to_epoch(civil);
                 }
             }
+        }
+        // Raw dmesg, the bulk of a kernel log: the stamp alone says it.
+        if b[0] == b'[' && kernel::split_boot_stamp(t).is_some() {
+            r.kind = LineKind::Kernel;
+            return None;
         }
         if kernel::split_dmesg_line(t, &mut self.clock).is_some() {
             r.kind = LineKind::Kernel;
@@ -347,6 +368,44 @@ impl Router {
             r.kind = LineKind::Kernel;
         }
         None
+    }
+}
+
+/// The starts of NGINX's upstream messages (pasted without their head).
+const UPSTREAM_MESSAGE_STARTS: [&str; 13] = [
+    "connect() ",
+    "kevent() ",
+    "upstream ",
+    "recv() ",
+    "readv() ",
+    "writev() ",
+    "send() ",
+    "sendfile() ",
+    "SSL_",
+    "no live upstreams",
+    "no resolver",
+    "peer closed",
+    "FastCGI sent in stderr",
+];
+
+/// FPM's levels as its lines start without a date (`NOTICE: PHP message: ...`).
+const FPM_LEVEL_STARTS: [&str; 5] = ["NOTICE: ", "WARNING: ", "ERROR: ", "ALERT: ", "DEBUG: "];
+
+/// Whether a line right after a multi-line entry may start something new instead of
+/// continuing it. Only a line that starts the way some log line does is looked at
+/// further: the text inside an entry (a PHP stack trace: `Stack trace:`, `#0 ...`,
+/// `  thrown in ...`) is by far the common case and stays cheap.
+fn starts_anew(t: &str) -> bool {
+    let b = t.as_bytes();
+    match b[0] {
+        // Dates, dmesg stamps, `[level]`, JSON, IPs and pids, `::1` clients.
+        b'{' | b'[' | b':' | b'0'..=b'9' => true,
+        _ => {
+            FPM_LEVEL_STARTS.iter().any(|p| t.starts_with(p))
+                || UPSTREAM_MESSAGE_STARTS.iter().any(|p| t.starts_with(p))
+                // A `combined` line whose client is a host name.
+                || memchr::memmem::find(b, b"] \"").is_some()
+        }
     }
 }
 
