@@ -164,6 +164,18 @@ fn rfc3164(t: Civil, pad_day: bool) -> String {
     )
 }
 
+/// Microseconds since the epoch of a UTC civil time (days from civil, Hinnant).
+fn epoch_us(t: Civil) -> i64 {
+    let (y, m, d) = (t.0 as i64, t.1 as i64, t.2 as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 86_400) + t.3 as i64 * 3600 + t.4 as i64 * 60 + t.5 as i64) * 1_000_000
+}
+
 /// FPM's own line as its syslog record says it (zlog.c: `[LEVEL] ` and the
 /// message, no date).
 fn fpm_syslog_body(line: &str) -> Option<String> {
@@ -217,6 +229,8 @@ fn reframed_real_runs_give_the_same_verdicts() {
         let mut compose_t = String::new();
         let mut kubectl = String::new();
         let mut journal = String::new();
+        let mut docker_json = String::new();
+        let mut journal_json = String::new();
         for (i, (t, service, line)) in lines.iter().enumerate() {
             let stamp = rfc3339(*t, i);
             docker.push_str(&format!("{stamp} {line}\n"));
@@ -240,6 +254,26 @@ fn reframed_real_runs_give_the_same_verdicts() {
                 "php-fpm8.2[2557]"
             };
             journal.push_str(&format!("{} web1 {ident}: {line}\n", rfc3164(*t, false)));
+            // /var/lib/docker/containers/*/*-json.log
+            docker_json.push_str(
+                &serde_json::json!({"log": format!("{line}\n"), "stream": "stderr", "time": stamp})
+                    .to_string(),
+            );
+            docker_json.push('\n');
+            // journalctl -o json
+            let (name, pid) = ident.trim_end_matches(']').split_once('[').unwrap();
+            journal_json.push_str(
+                &serde_json::json!({
+                    "__CURSOR": format!("s=0;i={i}"),
+                    "__REALTIME_TIMESTAMP": (epoch_us(*t) + i as i64).to_string(),
+                    "_TRANSPORT": "stdout",
+                    "SYSLOG_IDENTIFIER": name,
+                    "_PID": pid,
+                    "MESSAGE": line,
+                })
+                .to_string(),
+            );
+            journal_json.push('\n');
         }
         let fpm_syslog: String = std::fs::read_to_string(dir.join("php-fpm.log"))
             .unwrap()
@@ -247,7 +281,17 @@ fn reframed_real_runs_give_the_same_verdicts() {
             .filter_map(|l| Some((line_time(l)?, fpm_syslog_body(l)?)))
             .map(|(t, body)| format!("{} web1 php-fpm[2557]: {body}\n", rfc3164(t, true)))
             .collect();
-        let variants: [(&str, Vec<PathBuf>, Vec<&str>); 6] = [
+        let variants: [(&str, Vec<PathBuf>, Vec<&str>); 8] = [
+            (
+                "docker json-file",
+                vec![scratch.write("container-json.log", &docker_json)],
+                vec![],
+            ),
+            (
+                "journal json",
+                vec![scratch.write("journal.json", &journal_json)],
+                vec![],
+            ),
             (
                 "docker -t",
                 vec![scratch.write("docker.log", &docker)],
@@ -438,4 +482,37 @@ fn an_undated_failure_is_not_joined_by_time_to_the_fpm_log() {
         &[],
     );
     assert_eq!(report["failures"][0]["cause"], "worker-oom-killed");
+}
+
+#[test]
+fn lines_of_the_other_side_found_late_are_counted_not_lost() {
+    // An NGINX log whose first 1000 lines and last 64 KiB hold no FPM line, with a
+    // few FPM lines in between (a container that logged FPM only for a while): the
+    // file is read as an NGINX log; the FPM lines are counted as unread, never as
+    // not understood, and the summary says so.
+    let scratch = Scratch::new("late");
+    let notice = "2026/11/23 22:12:46 [notice] 2561#2561: signal 17 (SIGCHLD) received from 2562";
+    let mut text = String::new();
+    for _ in 0..1500 {
+        text.push_str(notice);
+        text.push('\n');
+    }
+    for _ in 0..5 {
+        text.push_str("[23-Nov-2026 22:12:47] NOTICE: ready to handle connections\n");
+    }
+    while text.len() < 1500 * notice.len() + 80 * 1024 {
+        text.push_str(notice);
+        text.push('\n');
+    }
+    let file = scratch.write("error.log", &text);
+    let report = analyze(&[&file], &[]);
+    let input = &report["inputs"][0];
+    assert_eq!(input["kind"], "nginx-error");
+    assert_eq!(input["read_for"], serde_json::json!(["failures"]));
+    assert_eq!(input["lines_other_side_unread"], 5, "{input}");
+    assert_eq!(input["lines_by_kind"]["fpm"], 5, "{input}");
+    assert_eq!(input["lines_not_understood"], 0, "{input}");
+    let out = gatelog(&["analyze", &file.display().to_string()], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 line(s) of the other side"), "{text}");
 }
