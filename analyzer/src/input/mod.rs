@@ -61,6 +61,10 @@ impl Input {
     }
 
     fn has_side(&self, side: Side) -> bool {
+        // A config is read whole, as a config, by neither log reader.
+        if side_of(self.kind) == Side::Neutral {
+            return false;
+        }
         side_of(self.kind) == side || self.kinds.iter().any(|k| side_of(*k) == side)
     }
 

@@ -32,6 +32,13 @@ static FPM_ACCESS: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// The official nginx image's entrypoint (`/docker-entrypoint.sh: ...`,
+/// `10-listen-on-ipv6-by-default.sh: info: ...`): the first lines of every
+/// `docker logs` of it.
+static NGINX_ENTRYPOINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:/docker-entrypoint\.sh|\d\d-[\w.-]+\.(?:sh|envsh)): ").expect("static regex")
+});
+
 /// What one line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -359,7 +366,7 @@ impl Router {
             continues(r, o);
             return None;
         }
-        if enveloped {
+        if enveloped || NGINX_ENTRYPOINT.is_match(t) {
             r.kind = LineKind::Other;
             return None;
         }
@@ -398,8 +405,9 @@ const FPM_LEVEL_STARTS: [&str; 5] = ["NOTICE: ", "WARNING: ", "ERROR: ", "ALERT:
 fn starts_anew(t: &str) -> bool {
     let b = t.as_bytes();
     match b[0] {
-        // Dates, dmesg stamps, `[level]`, JSON, IPs and pids, `::1` clients.
-        b'{' | b'[' | b':' | b'0'..=b'9' => true,
+        // Dates, dmesg stamps, `[level]`, JSON, IPs and pids, `::1` clients, the
+        // nginx image's `/docker-entrypoint.sh: ...`.
+        b'{' | b'[' | b':' | b'/' | b'0'..=b'9' => true,
         _ => {
             FPM_LEVEL_STARTS.iter().any(|p| t.starts_with(p))
                 || UPSTREAM_MESSAGE_STARTS.iter().any(|p| t.starts_with(p))
@@ -481,7 +489,7 @@ mod tests {
                 (K::Fpm, false),
                 (K::Fpm, false),
                 (K::Fpm, true),
-                (K::Unknown, false),
+                (K::Other, false),
                 (K::Fpm, true),
                 (K::Fpm, true),
                 (K::Fpm, false),
