@@ -5,14 +5,14 @@ use std::io::{self, Write};
 
 use crate::classify::Classifier;
 use crate::cli::{AnalyzeArgs, Format};
-use crate::context::load::{self, Loader, LOOKAHEAD_MS, LOOKBACK_MS};
+use crate::context::load::{self, Loader};
 use crate::context::{align, Context};
 use crate::failure::Failure;
 use crate::fix::{self, MemoryOverrides};
 use crate::input::stats::InputStats;
 use crate::input::{self, Requested};
+use crate::join::History;
 use crate::join::Joiner;
-use crate::join::{History, JOIN_WINDOW_MS};
 use crate::model::InputKind;
 use crate::progress::Progress;
 use crate::report::json::JsonReport;
@@ -21,6 +21,7 @@ use crate::report::text::TextReport;
 use crate::report::{Classified, Report, RunInfo, Summary};
 use crate::stream::{Merger, Source};
 use crate::time::{self, EpochMs, Zone};
+use crate::windows::{CONTEXT_KEEP_MS, CONTEXT_LOOKAHEAD_MS, CONTEXT_STEP_MS};
 
 /// Why a run did not succeed, with the exit status it maps to.
 #[derive(Debug)]
@@ -84,21 +85,15 @@ fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
     flagged_reqs
 }
 
-/// How far ahead of the stream the context is read at each step.
-const CONTEXT_STEP_MS: i64 = 10_000;
-
 fn is_config(kind: InputKind) -> bool {
     matches!(kind, InputKind::NginxConf | InputKind::FpmConf)
 }
 
 /// The configs alone, for failures without a time: what they say holds at any time.
-fn timeless_context(inputs: &[input::Input], zone: &Zone, reference: (i16, i8)) -> Context {
+fn timeless_context(configs: &[(usize, input::Input)]) -> Context {
     let mut ctx = Context::default();
-    let mut loader = Loader::new(zone, reference, None);
-    for inp in inputs.iter().filter(|i| is_config(i.kind)) {
-        // Read once already; an error now leaves that config out of this view only.
-        let _ = loader.open(inp, &mut ctx);
-    }
+    // Read once already; what they say is the same now.
+    let _ = load::load_configs(configs, &mut ctx);
     ctx.finish();
     ctx
 }
@@ -207,8 +202,17 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
+    let configs: Vec<(usize, input::Input)> = resolved
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| is_config(i.kind))
+        .map(|(k, i)| (k, i.clone()))
+        .collect();
+    let (config_stats, config_skipped) = load::load_configs(&configs, &mut ctx);
+    context_stats.extend(config_stats);
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if !inp.reads_context() && !is_config(inp.kind) {
+        if !inp.reads_context() || is_config(inp.kind) {
             continue;
         }
         match loader.open(inp, &mut ctx) {
@@ -255,12 +259,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             let (verdict, ctx) = if f.time_known {
                 (classifier.classify(&f, ctx, hist), ctx)
             } else {
-                let (tctx, thist) = timeless.get_or_insert_with(|| {
-                    (
-                        timeless_context(&resolved.inputs, &zone, reference),
-                        History::default(),
-                    )
-                });
+                let (tctx, thist) = timeless
+                    .get_or_insert_with(|| (timeless_context(&configs), History::default()));
                 let mut v = timeless_classifier.classify(&f, tctx, thist);
                 if timed_context {
                     v.reason.push_str(
@@ -299,11 +299,11 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             if n % 1024 == 0 {
                 progress.tick_total(merger.raw_bytes());
             }
-            if ctx_until < t.plus_ms(LOOKAHEAD_MS) {
+            if ctx_until < t.plus_ms(CONTEXT_LOOKAHEAD_MS) {
                 // Context up to a step ahead; nothing older than any failure still
                 // pending can need.
-                ctx_until = t.plus_ms(LOOKAHEAD_MS + CONTEXT_STEP_MS);
-                let cutoff = t.minus_ms(LOOKBACK_MS + JOIN_WINDOW_MS + 60_000);
+                ctx_until = t.plus_ms(CONTEXT_LOOKAHEAD_MS + CONTEXT_STEP_MS);
+                let cutoff = t.minus_ms(CONTEXT_KEEP_MS);
                 read_errors.extend(loader.advance(ctx_until, cutoff, &mut ctx, &mut progress));
             }
             joiner.push(t, item, &mut |f, _| completed.push(f));
@@ -346,13 +346,16 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut inputs: Vec<(usize, InputStats)> = Vec::with_capacity(all_stats.len());
     for (i, s) in all_stats {
         match inputs.last_mut() {
-            Some((j, prev)) if *j == i => prev.merge(s),
+            // Same input and same file: a config's includes share its index.
+            Some((j, prev)) if *j == i && prev.name == s.name && !is_config(s.kind) => {
+                prev.merge(s)
+            }
             _ => inputs.push((i, s)),
         }
     }
     let run_info = RunInfo {
         inputs: inputs.into_iter().map(|(_, s)| s).collect(),
-        skipped: resolved.skipped,
+        skipped: resolved.skipped.into_iter().chain(config_skipped).collect(),
         zone: zone.clone(),
         alignment: ctx.alignment.clone(),
         since,

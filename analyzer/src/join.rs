@@ -12,15 +12,7 @@ use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol
 use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
-
-/// How long after its last line a failure may still gain lines. A record is written
-/// when the request ends, right after the last attempt's line; NGINX workers write
-/// slightly out of order; 5 s covers both.
-pub const JOIN_WINDOW_MS: i64 = 5_000;
-
-/// How long observations are kept for the classifier (longer than any sane
-/// fastcgi_read_timeout window).
-const HISTORY_MS: i64 = 15 * 60_000;
+use crate::windows::{HISTORY_MS, JOIN_WINDOW_MS};
 
 /// (NGINX worker pid, connection number); synthetic keys use pid u32::MAX.
 type Key = (u32, u64);
@@ -62,6 +54,11 @@ pub struct History {
 
 impl History {
     fn observe(&mut self, t: EpochMs, f: &Failure) {
+        // The history serves the PHP-FPM rules: an HTTP backend answering would pass
+        // for FPM answering elsewhere.
+        if !matches!(f.protocol, Protocol::Fastcgi | Protocol::Unknown) {
+            return;
+        }
         for a in &f.attempts {
             let Some(peer) = &a.peer else { continue };
             let refused = matches!(

@@ -22,16 +22,11 @@ use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
 use crate::input::stats::{take, InputStats, Take};
 use crate::input::Input;
-use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Protocol};
 use crate::parse::access::{self, AccessEntry, AccessLine};
 use crate::parse::nginx::{self, UpstreamMessage};
 use crate::parse::records;
 use crate::time::{EpochMs, Zone};
-
-static UPSTREAM: LazyLock<memchr::memmem::Finder<'static>> =
-    LazyLock::new(|| memchr::memmem::Finder::new("upstream"));
-static FASTCGI: LazyLock<memchr::memmem::Finder<'static>> =
-    LazyLock::new(|| memchr::memmem::Finder::new("FastCGI"));
 
 /// `FastCGI sent in stderr` texts that can explain a failure.
 static NOTABLE_STDERR: LazyLock<[memchr::memmem::Finder<'static>; 5]> = LazyLock::new(|| {
@@ -323,7 +318,7 @@ impl Source {
             self.stats.not_understood(line_no, raw);
             return None;
         };
-        let Some(time) = rec.instant() else {
+        let Some(time) = records::instant(&rec) else {
             self.stats.not_understood(line_no, raw);
             return None;
         };
@@ -388,14 +383,14 @@ impl Source {
         if time_known {
             self.stats.saw_time(time);
         }
-        // Cheap prefilter before the full parse: every upstream failure mentions
-        // "upstream" (message or context) or is a FastCGI stderr line.
-        let raw = entry_text.as_bytes();
-        if UPSTREAM.find(raw).is_none() && FASTCGI.find(raw).is_none() {
+        // Cheap prefilter before the full parse: only a message that starts like one
+        // of NGINX's upstream templates can be one (resolver lines and lines pasted
+        // without their context do not mention "upstream").
+        if !gatelog_record::message::may_concern_upstream(head.body.as_bytes()) {
             return None;
         }
         let e = nginx::split_body(head);
-        let kind = nginx::classify_message(e.message, e.errno)?;
+        let kind = nginx::classify_message(&e)?;
         let request = e.context.request.map(str::to_string);
         let evidence = |name: &Arc<str>, prefix: &str| {
             if prefix.is_empty() {
@@ -410,10 +405,9 @@ impl Source {
             }
         };
         match kind {
-            UpstreamMessage::FastcgiStderr => {
+            UpstreamMessage::FastcgiStderr { text } => {
                 // Only what can explain a 502 is worth joining: PHP fatal errors. A
                 // busy log has many warnings per failure.
-                let text = nginx::stderr_text(e.message).unwrap_or(e.message);
                 if !NOTABLE_STDERR
                     .iter()
                     .any(|f| f.find(text.as_bytes()).is_some())
@@ -437,17 +431,18 @@ impl Source {
                     },
                 ))
             }
-            UpstreamMessage::Failure(event) => {
-                let phase = e.action.and_then(Phase::from_action);
+            UpstreamMessage::Failure(f) => {
+                let phase = f.phase;
                 // Failures after the header was sent are not 502/504s.
-                let status = nginx::inferred_status(event, phase)?;
+                let status = nginx::inferred_status(f.event, phase)?;
                 self.stats.lines_used += 1;
                 if !time_known {
                     self.stats.time_unknown += 1;
                 }
                 let evidence = evidence(&self.input.name, &self.entry.prefix);
                 let upstream_peer = e.context.upstream.map(Peer::from_nginx);
-                let peer = nginx::connect_peer(e.message)
+                let peer = f
+                    .peer
                     .map(Peer::from_nginx)
                     .or_else(|| upstream_peer.clone());
                 let upstream = upstream_peer.map(|p| p.0.to_string());
@@ -471,11 +466,11 @@ impl Source {
                     server: e.context.server.map(str::to_string),
                     host: e.context.host.map(str::to_string),
                     attempts: vec![Attempt {
-                        event,
+                        event: f.event,
                         phase,
-                        errno: e.errno,
+                        errno: f.errno,
                         peer,
-                        message: e.message_with_errno.to_string(),
+                        message: f.message.to_string(),
                     }],
                     stderr: None,
                     request_time_ms: None,
@@ -499,16 +494,17 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         .attempts
         .iter()
         .filter_map(|a| {
+            // An attempt without an event this version knows says nothing it can use.
             Some(Attempt {
-                event: a.event()?,
-                phase: a.phase(),
+                event: a.event?,
+                phase: a.phase,
                 errno: a.errno,
                 peer: a.peer.as_deref().map(Peer::from_nginx),
                 message: a.message.clone().unwrap_or_default(),
             })
         })
         .collect();
-    if attempts.is_empty() && rec.origin.as_deref() == Some("upstream") {
+    if attempts.is_empty() && rec.origin == records::Origin::Upstream {
         attempts.push(Attempt {
             event: AttemptEvent::UpstreamStatus,
             phase: None,
@@ -522,22 +518,23 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         .rev()
         .find_map(|a| a.peer.clone())
         .or_else(|| rec.upstream.as_deref().map(Peer::from_nginx));
+    let text = |s: String| Some(s).filter(|s| !s.is_empty());
     Failure {
         time,
         time_known: true,
-        pid: rec.pid,
+        pid: rec.pid.and_then(|p| u32::try_from(p).ok()),
         conn: rec.conn,
         request_id: rec.request_id.filter(|s| !s.is_empty()),
         status: rec.status,
         status_inferred: false,
         peer,
         upstream: rec.upstream,
-        // Records of this module version do not say; the error line joined to the
+        // Records of this module version do not say yet; the error line joined to the
         // record does.
-        protocol: Protocol::Unknown,
+        protocol: rec.upstream_protocol.unwrap_or(Protocol::Unknown),
         request,
-        client: rec.client,
-        server: rec.server,
+        client: text(rec.client),
+        server: text(rec.server),
         host: rec.host,
         attempts,
         stderr: rec.fastcgi_stderr.map(|s| s.text),

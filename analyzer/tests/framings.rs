@@ -246,12 +246,13 @@ fn reframed_real_runs_give_the_same_verdicts() {
             kubectl.push_str(&format!(
                 "[pod/shop-7c5b4f6c8-x2x9q/{container}] {stamp} {line}\n"
             ));
-            // journalctl -u nginx -u php8.2-fpm: NGINX and FPM's stderr as the
-            // journal captured them.
+            // journalctl -u nginx -u php-fpm: NGINX and FPM's stderr as the journal
+            // captured them (an identifier without a PHP version, as on RHEL: Debian's
+            // `php-fpm8.2` would tell the version, which the plain files do not).
             let ident = if *service == "web" {
                 "nginx[2561]"
             } else {
-                "php-fpm8.2[2557]"
+                "php-fpm[2557]"
             };
             journal.push_str(&format!("{} web1 {ident}: {line}\n", rfc3164(*t, false)));
             // /var/lib/docker/containers/*/*-json.log

@@ -13,6 +13,8 @@ const LINES: &[&str] = &[
     r#"2026/04/02 14:23:17 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#,
     "2026/04/02 14:23:18 [error] 1234#1234: *5685 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\" not found\" while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"a\", referrer: \"b\"",
     "2026/04/02 14:23:18 [error] 1#1: *43 upstream timed out... (110: Connection timed out)",
+    "2026/04/02 14:23:18 [error] 1#1: *44 SSL_read() failed (SSL: error:0A000126:SSL routines::unexpected eof while reading) (104: Connection reset by peer) while reading upstream, client: 1.2.3.4, server: a",
+    r#"2026/04/02 14:23:18 [error] 1#1: *45 php-fpm could not be resolved (3: Host not found), client: 1.2.3.4, server: a, request: "GET / HTTP/1.1", host: "a""#,
     "[02-Apr-2026 14:23:17.291234] WARNING: pid 812, fpm_children_bury(), line 281: [pool www] child 23114 exited on signal 9 (SIGKILL - core dumped) after 311.204556 seconds from start",
     r#"[02-Apr-2026 14:26:35] WARNING: [pool www] child 23150, script '/var/www/html/report.php' (request: "GET /report.php?id=7") execution timed out (30.012345 sec), terminating"#,
     r#"[02-Apr-2026 14:23:17] WARNING: [pool www] child 23114 said into stderr: "NOTICE: PHP message: x", pipe is closed"#,
@@ -48,10 +50,10 @@ fn all_parsers(s: &str) {
     let mut clock = LocalClock::new(&zone);
     let mut env = syslog::Envelope::new(LocalClock::new(&zone), (2026, 4));
     if let Some(e) = nginx::parse_entry(s) {
-        let _ = nginx::classify_message(e.message, e.errno);
-        let _ = nginx::connect_peer(e.message);
-        let _ = nginx::stderr_text(e.message);
+        let _ = nginx::classify_message(&e);
     }
+    let _ = gatelog_record::message::classify(s.as_bytes(), None);
+    let _ = gatelog_record::message::classify(s.as_bytes(), Some(b"reading upstream"));
     let _ = fpm::parse_line(s);
     let _ = fpm::parse_syslog_message(s);
     let _ = kernel::parse_message(s);
@@ -65,7 +67,11 @@ fn all_parsers(s: &str) {
     let _ = access::parse_line(s);
     let _ = records::parse_line(s);
     let _ = fpm_conf::FpmConfParser::default().feed(s, 1);
-    let _ = nginx_conf::NginxConfParser::new("x").feed(s, 1);
+    let _ = fpm_conf::dump_body(s);
+    let mut conf = nginx_conf::NginxConf::default();
+    let _ = nginx_conf::FileParser::new("x".into(), Vec::new(), 0).feed(&mut conf, s, 1);
+    let _ = nginx_conf::dump_marker(s);
+    conf.resolve();
     let _ = time::parse_user_time(s, &zone);
     let _ = time::parse_iso_with_offset(s.as_bytes());
     let _ = time::parse_access_time(s.as_bytes());

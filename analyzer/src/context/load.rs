@@ -1,8 +1,8 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
 //! into the [`Context`].
 //!
-//! Configs are read whole (they are small). Logs are read incrementally, in step with
-//! the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
+//! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs
+//! are read incrementally, in step with the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
 //! of the failures being classified, and [`Context::evict_before`] drops what is too
 //! old to matter, so the index holds a time window, not the whole log.
 //!
@@ -14,28 +14,21 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Context, PoolConf, Timed};
+use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
 use crate::input::framing::{strip_ansi, Layer};
 use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
 use crate::input::stats::{take, InputStats, Take};
-use crate::input::Input;
+use crate::input::{Input, Skipped};
 use crate::model::{Evidence, EvidenceSource, InputKind};
 use crate::parse::fpm::{FpmEvent, FpmLine};
-use crate::parse::fpm_conf::{ConfLine, FpmConfParser};
 use crate::parse::journal;
 use crate::parse::kernel::{self, KernelEvent};
-use crate::parse::nginx_conf::NginxConfParser;
 use crate::parse::syslog::SysTime;
 use crate::progress::Progress;
 use crate::time::{EpochMs, LocalClock, Zone};
+use crate::windows::{CONTEXT_LOOKAHEAD_MS, CONTEXT_LOOKBACK_MS, WORKER_OUTPUT_MS};
 
-/// How far back of a failure the classifier looks (request timers up to 10 min,
-/// max_children warnings a read timeout back, kernel lines 2 min), with margin.
-pub const LOOKBACK_MS: i64 = 15 * 60_000;
-/// How far ahead of a failure the classifier looks (FPM's `execution timed out`
-/// after NGINX's 504, a worker's exit logged after NGINX's line).
-pub const LOOKAHEAD_MS: i64 = 60_000;
 /// Bound on kept events of one kind inside the window; past it, events are counted
 /// as dropped.
 const MAX_EVENTS: usize = 2_000_000;
@@ -94,26 +87,29 @@ impl Loader {
         }
     }
 
-    /// Opens a context input: a config is read whole now (its stats are returned);
-    /// a log is opened for incremental reading.
+    /// Opens a context log for incremental reading (configs: [`load_configs`]).
     pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut stats = InputStats::new(input);
+        let reader = LineReader::open(&input.path)?;
+        let stats = InputStats::new(input);
         match input.kind {
-            InputKind::FpmConf => {
-                load_fpm_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
-            InputKind::NginxConf => {
-                load_nginx_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
             _ if input.reads_context() => {
                 // What the file holds, known from its first lines: a classification
                 // before the reader reaches the file's first FPM line still knows
                 // that an FPM log is there.
                 if input.has_kind(InputKind::Fpm) {
                     ctx.has_fpm_log = true;
+                    // Debian names the log after the version: php7.0-fpm.log.
+                    let file = input
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("");
+                    if let Some(v) = php_version_in(file) {
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in: format!("the FPM log file {file}"),
+                        });
+                    }
                 }
                 if input.has_kind(InputKind::Kernel) {
                     // Even an empty kernel log tells: no OOM kill, no crash.
@@ -178,7 +174,9 @@ impl Loader {
                     since_evict = 0;
                     let reader_cut = r
                         .last_time
-                        .map_or(evict_before, |t| t.minus_ms(LOOKBACK_MS + LOOKAHEAD_MS))
+                        .map_or(evict_before, |t| {
+                            t.minus_ms(CONTEXT_LOOKBACK_MS + CONTEXT_LOOKAHEAD_MS)
+                        })
                         .min(evict_before);
                     ctx.evict_before(reader_cut);
                 }
@@ -205,8 +203,8 @@ impl Loader {
                 errors.extend(self.advance(EpochMs(i64::MAX), EpochMs(i64::MIN), ctx, progress));
                 break;
             };
-            let until = t.plus_ms(LOOKBACK_MS);
-            errors.extend(self.advance(until, until.minus_ms(LOOKBACK_MS), ctx, progress));
+            let until = t.plus_ms(CONTEXT_LOOKBACK_MS);
+            errors.extend(self.advance(until, until.minus_ms(CONTEXT_LOOKBACK_MS), ctx, progress));
         }
         errors
     }
@@ -283,6 +281,16 @@ impl Sink {
         if let Some(t) = routed.time {
             r.stats.saw_time(t);
         }
+        // `php8.2-fpm[812]:` in the journal names the version.
+        if let Some(v) = routed.framed.ident.as_deref().and_then(php_version_in) {
+            ctx.note_php_version(PhpVersionSeen {
+                version: v.to_string(),
+                seen_in: format!(
+                    "{} lines in the journal",
+                    routed.framed.ident.as_deref().unwrap_or("")
+                ),
+            });
+        }
         // Worker output has no timestamp: it gets the time of the last dated line.
         let at = routed.time.or(r.last_time);
         let name = r.input.name.clone();
@@ -344,7 +352,8 @@ impl Sink {
         if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
             let said = self.recent_output.iter().rposition(|o| {
                 matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
-                    && o.at.is_some_and(|a| a <= t && a >= t.minus_ms(30_000))
+                    && o.at
+                        .is_some_and(|a| a <= t && a >= t.minus_ms(WORKER_OUTPUT_MS))
             });
             if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
                 ctx.fpm.push(out);
@@ -427,6 +436,14 @@ impl Sink {
         }
         match journal::parse_message(ident, msg) {
             Some(m) => {
+                if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
+                    let seen_in =
+                        format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
+                    ctx.note_php_version(PhpVersionSeen {
+                        version: v.to_string(),
+                        seen_in,
+                    });
+                }
                 if ctx.units.len() >= MAX_EVENTS {
                     ctx.dropped_events += 1;
                     return false;
@@ -666,51 +683,17 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
     Ok(out)
 }
 
-fn load_fpm_conf(
-    input: &Input,
-    reader: &mut LineReader,
+/// Reads the NGINX and FPM configs (following their includes) into the context.
+/// Returns a row per file read, with the index of the input it belongs to, and what
+/// was named but not read (include patterns that match nothing, loops). Never fails:
+/// an unreadable file is a row with its error.
+pub fn load_configs(
+    inputs: &[(usize, Input)],
     ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = FpmConfParser::default();
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        match parser.feed(&line, reader.line_no()) {
-            ConfLine::Understood => stats.parsed(),
-            ConfLine::NotUnderstood => stats.not_understood(reader.line_no(), &line),
-        }
-    }
-    for pool in parser.finish() {
-        stats.lines_used += pool.settings.len() as u64;
-        ctx.pools.push(PoolConf {
-            file: input.name.clone(),
-            pool,
-        });
-    }
-    Ok(())
-}
-
-fn load_nginx_conf(
-    input: &Input,
-    reader: &mut LineReader,
-    ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = NginxConfParser::new(&input.name);
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        if parser.feed(&line, reader.line_no()) {
-            stats.parsed();
-        } else {
-            stats.not_understood(reader.line_no(), &line);
-        }
-    }
-    let conf = parser.finish();
-    stats.lines_used += (conf.passes.len() + conf.tuning.len()) as u64;
-    ctx.nginx.push(conf);
-    Ok(())
+) -> (Vec<(usize, InputStats)>, Vec<Skipped>) {
+    let loaded = conf_tree::load(inputs);
+    ctx.nginx.extend(loaded.nginx);
+    ctx.pools.extend(loaded.pools);
+    ctx.finish_configs();
+    (loaded.stats, loaded.skipped)
 }

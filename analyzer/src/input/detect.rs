@@ -70,6 +70,15 @@ impl Tally {
         if r.continuation {
             return;
         }
+        // `php-fpm -tt` prints the settings as FPM log lines, and also writes them to
+        // FPM's error_log: they vote for both, so a dump alone is a config (a tie goes
+        // to the first vote) and a log holding one stays a log (its other lines
+        // decide).
+        if fpm_conf::looks_like_fpm_dump(clean.trim_end()) {
+            self.vote(InputKind::FpmConf);
+            self.vote(InputKind::Fpm);
+            return;
+        }
         match r.kind {
             LineKind::Blank => {}
             // A syslog or journal line of another program: a journal.

@@ -24,6 +24,8 @@ pub enum DetectedBy {
     /// An empty file, recognised by its name. An empty kernel log still says
     /// something: no OOM kill and no crash happened.
     Name,
+    /// A config file reached through another config's `include`.
+    Include,
 }
 
 /// One file to read.

@@ -436,7 +436,7 @@ fn is_bare_upstream_message(t: &str) -> bool {
     };
     let e = nginx::split_body(head);
     let has_context = e.context.client.is_some() || e.context.upstream.is_some();
-    (has_context || e.action.is_some()) && nginx::classify_message(e.message, e.errno).is_some()
+    (has_context || e.action.is_some()) && nginx::classify_message(&e).is_some()
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl<W: Write> Report for JsonReport<W> {
             status_inferred: f.status_inferred,
             peer: f.peer.as_ref().map(|p| p.as_str()),
             upstream: f.upstream.as_deref(),
-            upstream_protocol: f.protocol,
+            upstream_protocol: c.verdict.facts.protocol.unwrap_or(f.protocol),
             request: f.request.as_deref(),
             client: f.client.as_deref(),
             server: f.server.as_deref(),

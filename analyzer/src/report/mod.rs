@@ -226,6 +226,7 @@ impl RunInfo {
             DetectedBy::Flag => "flag",
             DetectedBy::Content => "content",
             DetectedBy::Name => "name",
+            DetectedBy::Include => "include",
         }
     }
 }
