@@ -264,7 +264,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
                 let mut v = timeless_classifier.classify(&f, tctx, thist);
                 if timed_context {
                     v.reason.push_str(
-                        " (the line has no date: it was not correlated by time with the FPM, kernel or journal lines)",
+                        " (the line has no date, so the FPM, kernel and journal logs given were not used for it: they are matched by time)",
                     );
                 }
                 (v, &*tctx)
