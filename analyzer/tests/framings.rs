@@ -1,7 +1,8 @@
 //! The logs of the real fault runs (tests/fixtures/real), re-framed the way they
 //! reach people outside one Debian box — `docker logs -t` of a container writing
 //! NGINX and PHP-FPM lines to one stream, `docker compose logs` with colours and with
-//! `-t`, `kubectl logs --prefix --timestamps`, `journalctl -u nginx -u php-fpm`,
+//! `-t`, `kubectl logs --prefix --timestamps`, `journalctl -u nginx -u php-fpm` (text
+//! and JSON), docker's json-file, one unframed stream of both (supervisord, ddev),
 //! PHP-FPM logging through syslog given with `--fpm-log` — must give every failure
 //! the same cause, confidence and status as the plain files. Lines pasted without
 //! NGINX's date, and standard input, are checked here too.
@@ -225,6 +226,8 @@ fn reframed_real_runs_give_the_same_verdicts() {
         let scratch = Scratch::new(&name);
         let lines = merged(&dir);
         let mut docker = String::new();
+        // supervisord or ddev: both programs' stderr in one unframed stream.
+        let mut mixed = String::new();
         let mut compose = String::new();
         let mut compose_t = String::new();
         let mut kubectl = String::new();
@@ -234,6 +237,7 @@ fn reframed_real_runs_give_the_same_verdicts() {
         for (i, (t, service, line)) in lines.iter().enumerate() {
             let stamp = rfc3339(*t, i);
             docker.push_str(&format!("{stamp} {line}\n"));
+            mixed.push_str(&format!("{line}\n"));
             // compose v2: `%-Ns | ` coloured on a terminal.
             let colour = if *service == "web" { "36" } else { "33" };
             compose.push_str(&format!("\x1b[{colour}m{service}-1  | \x1b[0m{line}\n"));
@@ -282,7 +286,12 @@ fn reframed_real_runs_give_the_same_verdicts() {
             .filter_map(|l| Some((line_time(l)?, fpm_syslog_body(l)?)))
             .map(|(t, body)| format!("{} web1 php-fpm[2557]: {body}\n", rfc3164(t, true)))
             .collect();
-        let variants: [(&str, Vec<PathBuf>, Vec<&str>); 8] = [
+        let variants: [(&str, Vec<PathBuf>, Vec<&str>); 9] = [
+            (
+                "one unframed stream",
+                vec![scratch.write("supervisord.log", &mixed)],
+                vec![],
+            ),
             (
                 "docker json-file",
                 vec![scratch.write("container-json.log", &docker_json)],

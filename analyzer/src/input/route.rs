@@ -260,7 +260,10 @@ impl Router {
                 Open::WorkerOutput => LineKind::Fpm,
             };
         };
-        let t = r.framed.inner.trim_end();
+        // `t` for recognising; the parsers get the line as written (FPM's `NOTICE: `
+        // with an empty message ends in spaces).
+        let full: &str = &r.framed.inner;
+        let t = full.trim_end();
         if t.trim_start().is_empty() {
             // A blank line inside a multi-line entry belongs to it.
             match open {
@@ -285,7 +288,7 @@ impl Router {
                 // FPM's syslog records (`[WARNING] ...`) and its stderr captured by
                 // the journal (`[02-Apr-2026 14:23:17] WARNING: ...`).
                 r.kind = LineKind::Fpm;
-                let line = fpm::parse_syslog_message(t);
+                let line = fpm::parse_syslog_message(full);
                 let at = line
                     .as_ref()
                     .and_then(|l| l.civil)
@@ -317,7 +320,7 @@ impl Router {
         }
         if b[0] == b'[' {
             if let Some((civil, _)) = time::parse_fpm_time(&b[1..]) {
-                if let Some(line) = fpm::parse_line(t) {
+                if let Some(line) = fpm::parse_line(full) {
                     r.kind = LineKind::Fpm;
                     r.fpm = Some(line);
                     return self.clock.to_epoch(civil);
@@ -339,7 +342,7 @@ impl Router {
         }
         // `[WARNING] [pool www] ...` (FPM's syslog body, pasted) and FPM's
         // undecorated output (`NOTICE: PHP message: ...`, official Docker images).
-        if let Some(line) = fpm::parse_syslog_message(t) {
+        if let Some(line) = fpm::parse_syslog_message(full) {
             r.kind = LineKind::Fpm;
             r.fpm = Some(line);
             return None;
@@ -601,6 +604,14 @@ mod tests {
             kinds(Some(InputKind::NginxError), text),
             vec![(K::Kernel, false)]
         );
+    }
+
+    #[test]
+    fn fpm_lines_with_an_empty_message() {
+        // `php-fpm -tt` into FPM's log: blank settings lines end in spaces.
+        let x = router(None).route("[03-Dec-2026 12:10:00] NOTICE:  ");
+        assert_eq!(x.kind, K::Fpm);
+        assert!(x.fpm.is_some());
     }
 
     #[test]
