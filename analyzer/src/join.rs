@@ -256,6 +256,7 @@ impl Joiner {
         // A 502/504 without an error-log line or record.
         let failure = Failure {
             time: t,
+            time_known: true,
             pid: None,
             conn: entry.conn,
             request_id: entry.request_id,
@@ -364,7 +365,9 @@ impl Joiner {
                 continue;
             };
             for (i, (_, f)) in slot.failures.iter().enumerate() {
-                let fits = !f.seen_in.access_log
+                // A line without a date joins nothing by time.
+                let fits = f.time_known
+                    && !f.seen_in.access_log
                     && same_request(&f.request, &entry.request)
                     && (f.status_inferred || f.status == entry.status)
                     // Without a connection number only time ties them together.
@@ -391,6 +394,7 @@ impl Joiner {
                 let access_only =
                     p.attempts.is_empty() && !p.seen_in.record && !p.seen_in.error_log;
                 let fits = access_only
+                    && f.time_known
                     && same_request(&p.request, &f.request)
                     && (f.status_inferred || f.status == p.status)
                     && (p.conn.is_some() && p.conn == f.conn
@@ -493,7 +497,11 @@ impl Joiner {
             .drain()
             .flat_map(|(_, slot)| slot.failures.into_iter().map(|(_, f)| f))
             .collect();
-        rest.sort_by_key(|f| f.time);
+        // Ties (lines without a date share their file's last time) in file order.
+        rest.sort_by(|a, b| {
+            let at = |f: &Failure| f.evidence.first().map(|e| (e.file.clone(), e.line));
+            a.time.cmp(&b.time).then_with(|| at(a).cmp(&at(b)))
+        });
         for f in rest {
             out(f, &self.history);
         }
@@ -510,7 +518,8 @@ impl Joiner {
 fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize> {
     let event = |x: &Failure| x.decisive().map(|a| a.event);
     pending.iter().position(|(_, p)| {
-        if !same_request(&p.request, &f.request) {
+        // A line without a date joins nothing by time (its time only keeps order).
+        if !same_request(&p.request, &f.request) || !p.time_known || !f.time_known {
             return false;
         }
         match (p.seen_in.record, f.seen_in.record) {
@@ -603,6 +612,7 @@ mod tests {
     fn failure(t: i64, conn: u64, record: bool, peer: &str) -> Failure {
         Failure {
             time: EpochMs(t),
+            time_known: true,
             pid: Some(10),
             conn: Some(conn),
             request_id: None,

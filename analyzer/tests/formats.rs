@@ -1,7 +1,7 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
 //! report is checked against docs/gatelog.report.v1.schema.json by a small validator
 //! of the keywords that schema uses (type, required, properties, items, enum, const,
-//! $ref, anyOf, minimum, maximum, maxItems, pattern prefix checks are left out).
+//! $ref, anyOf, minimum, maximum, maxItems, propertyNames, pattern prefix checks are left out).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -116,6 +116,17 @@ fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Ve
     ) {
         for (k, x) in obj {
             validate(x, extra, root, &format!("{path}.{k}"), errors);
+        }
+    }
+    if let (Some(names), Some(obj)) = (schema.get("propertyNames"), v.as_object()) {
+        for k in obj.keys() {
+            validate(
+                &Value::String(k.clone()),
+                names,
+                root,
+                &format!("{path} key {k}"),
+                errors,
+            );
         }
     }
     if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {

@@ -31,6 +31,7 @@ pub(crate) fn failure(
 ) -> Failure {
     Failure {
         time: EpochMs(T),
+        time_known: true,
         pid: Some(1234),
         conn: Some(5678),
         request_id: None,
