@@ -398,6 +398,10 @@ pub struct GivenFile {
     pub kind: FileKind,
     /// `detected_by` values accepted for it.
     pub by: Vec<&'static str>,
+    /// A framing its `framings` must count lines for (`rfc3339-timestamp`, ...).
+    pub framing: Option<&'static str>,
+    /// Kinds its `lines_by_kind` must count lines for (a mixed stream: both sides).
+    pub line_kinds: Vec<&'static str>,
 }
 
 /// One way of asking for a report: the arguments, and what the report must say
@@ -445,6 +449,8 @@ impl Given {
                 FileKind::Is(kind)
             },
             by: vec!["flag"],
+            framing: None,
+            line_kinds: Vec::new(),
         });
         self
     }
@@ -468,6 +474,8 @@ impl Given {
             } else {
                 vec!["content"]
             },
+            framing: None,
+            line_kinds: Vec::new(),
         });
         self
     }
@@ -497,7 +505,25 @@ impl Given {
                     vec!["content"]
                 },
                 path: p,
+                framing: None,
+                line_kinds: Vec::new(),
             });
+        }
+        self
+    }
+
+    /// The file added last must be reported with lines in `framing`.
+    pub fn framing(mut self, framing: &'static str) -> Given {
+        if let Some(f) = self.files.last_mut() {
+            f.framing = Some(framing);
+        }
+        self
+    }
+
+    /// The file added last must have lines of each of `kinds` in `lines_by_kind`.
+    pub fn line_kinds(mut self, kinds: &[&'static str]) -> Given {
+        if let Some(f) = self.files.last_mut() {
+            f.line_kinds = kinds.to_vec();
         }
         self
     }
@@ -780,6 +806,13 @@ impl Files {
 /// with `\n`) is the file's line `line`.
 fn evidence_matches(text: &str, line: &str, framed: bool) -> bool {
     let first = text.split('\n').next().unwrap_or("");
+    // A coloured line (docker compose) may be cited without its colour codes.
+    if framed && line.contains('\x1b') {
+        let plain = strip_ansi(line);
+        if plain != line && evidence_matches(text, &plain, true) {
+            return true;
+        }
+    }
     // A config line may be cited without its indentation.
     match (first.strip_suffix('…'), framed) {
         (Some(cut), false) => line.starts_with(cut) || line.trim_start().starts_with(cut),
@@ -788,6 +821,26 @@ fn evidence_matches(text: &str, line: &str, framed: bool) -> bool {
         (Some(cut), true) => !cut.is_empty() && line.contains(cut),
         (None, true) => !first.is_empty() && line.ends_with(first),
     }
+}
+
+/// `line` without ANSI CSI sequences (`ESC [ ... final byte`), as a terminal shows it.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in @..~.
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The pid in FPM's `child N exited ...` line.
@@ -1224,6 +1277,32 @@ fn check_inputs(report: &Value, given: &Given, errs: &mut Vec<String>) {
                 if !i.get("error").unwrap_or(&Value::Null).is_null() {
                     errs.push(format!("[{tag}] {name}: read error {}", i["error"]));
                 }
+                for k in &gf.line_kinds {
+                    let n = i
+                        .get("lines_by_kind")
+                        .and_then(|m| m.get(*k))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    if n == 0 {
+                        errs.push(format!(
+                            "[{tag}] {name}: no line read as {k:?}: lines_by_kind {}",
+                            i.get("lines_by_kind").unwrap_or(&Value::Null)
+                        ));
+                    }
+                }
+                if let Some(fr) = gf.framing {
+                    let n = i
+                        .get("framings")
+                        .and_then(|m| m.get(fr))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    if n == 0 {
+                        errs.push(format!(
+                            "[{tag}] {name}: no line counted in framing {fr:?}: framings {}",
+                            i.get("framings").unwrap_or(&Value::Null)
+                        ));
+                    }
+                }
             }
         }
     }
@@ -1293,6 +1372,29 @@ mod tests {
         assert!(evidence_matches("ab…", "web-1  | abcd", true));
         assert!(!evidence_matches("abc", "web-1  | abcd", true));
         assert!(!evidence_matches("", "web-1  | abcd", true));
+        let coloured = "\x1b[33mphp-1  | \x1b[0m[03-Dec-2026 12:58:32] NOTICE: x";
+        assert!(evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            true
+        ));
+        assert!(evidence_matches(
+            "[03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            true
+        ));
+        assert!(evidence_matches(coloured, coloured, true));
+        assert!(!evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: y",
+            coloured,
+            true
+        ));
+        assert!(!evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            false
+        ));
+        assert_eq!(strip_ansi("\x1b[36;1mweb-1  | \x1b[0mA"), "web-1  | A");
     }
 
     #[test]

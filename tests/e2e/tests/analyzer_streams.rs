@@ -162,31 +162,46 @@ fn reframed(fault: Fault, flavour: &Flavour) -> TestResult {
         with_kernel(
             Given::new("docker logs -t")
                 .file(&docker_web, "nginx-error")
-                .file(&docker_php, "fpm"),
+                .framing("rfc3339-timestamp")
+                .file(&docker_php, "fpm")
+                .framing("rfc3339-timestamp"),
         ),
         with_kernel(
             Given::new("docker compose logs, one file per service")
                 .file(&compose_web, "nginx-error")
-                .file(&compose_php, "fpm"),
+                .framing("compose-prefix")
+                .file(&compose_php, "fpm")
+                .framing("compose-prefix"),
         ),
         with_kernel(
-            Given::new("docker compose logs, coloured, both services").file(&compose_all, ""),
+            Given::new("docker compose logs, coloured, both services")
+                .file(&compose_all, "")
+                .framing("compose-prefix")
+                .line_kinds(&["nginx-error", "fpm"]),
         ),
-        with_kernel(Given::new("one container stream of NGINX and FPM").file(&container, "")),
+        with_kernel(
+            Given::new("one container stream of NGINX and FPM")
+                .file(&container, "")
+                .framing("plain")
+                .line_kinds(&["nginx-error", "fpm"]),
+        ),
         with_kernel(
             Given::new("FPM via syslog (--fpm-log, traditional stamps)")
                 .flag("nginx-log", &plain_nginx, "nginx-error")
-                .flag("fpm-log", &syslog, ""),
+                .flag("fpm-log", &syslog, "")
+                .framing("syslog"),
         ),
         with_kernel(
             Given::new("FPM via syslog (--fpm-log, high-precision stamps)")
                 .flag("nginx-log", &plain_nginx, "nginx-error")
-                .flag("fpm-log", &syslog_hp, ""),
+                .flag("fpm-log", &syslog_hp, "")
+                .framing("syslog"),
         ),
         with_kernel(
             Given::new("FPM via the journal (--fpm-log, journalctl -u)")
                 .flag("nginx-log", &plain_nginx, "nginx-error")
-                .flag("fpm-log", &journal, ""),
+                .flag("fpm-log", &journal, "")
+                .framing("syslog"),
         ),
     ];
 
