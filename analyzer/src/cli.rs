@@ -1,4 +1,5 @@
-//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...`.
+//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...` and
+//! `gatelog doctor` (its arguments live in [`crate::doctor`]).
 
 use std::path::PathBuf;
 
@@ -21,6 +22,10 @@ pub enum Command {
     /// unless given with one of the flags below. Directories are read recursively;
     /// .gz and rotated files are fine.
     Analyze(AnalyzeArgs),
+    /// Check this host now: NGINX's FastCGI targets, the PHP-FPM pools, timeouts
+    /// and the last hour's OOM kills and crashes (read-only). Exit status 0: no
+    /// problem, 3: problems found, 2: bad usage, 1: could not run.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
