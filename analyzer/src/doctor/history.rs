@@ -315,6 +315,7 @@ pub fn check(d: &mut Doctor) {
         }
     }
     // Kernel events of PHP processes no pool log names.
+    let mut foreign: Vec<(Cause, u32, EpochMs, String)> = Vec::new();
     if let Some(k) = &kernel {
         for x in k {
             let (pid, what) = match &x.event {
@@ -326,16 +327,7 @@ pub fn check(d: &mut Doctor) {
                 continue;
             }
             if all_logs_read && !d.fpm.is_empty() {
-                d.sink.note(
-                    "history",
-                    format!(
-                        "the kernel log shows PHP process {pid} ({}) at {}: `{}`; no log of the pools checked names it, so it was not one of their workers",
-                        what.slug(),
-                        d.zone.format(x.at),
-                        x.text
-                    ),
-                    None,
-                );
+                foreign.push((what, pid, x.at, x.text.clone()));
             } else {
                 findings.push(Finding {
                     cause: Some(what),
@@ -355,6 +347,25 @@ pub fn check(d: &mut Doctor) {
                 });
             }
         }
+    }
+    for cause in [Cause::WorkerOomKilled, Cause::InvalidResponse] {
+        let these: Vec<&(Cause, u32, EpochMs, String)> =
+            foreign.iter().filter(|f| f.0 == cause).collect();
+        let Some(last) = these.last() else { continue };
+        let pids: Vec<String> = these.iter().rev().take(5).map(|f| f.1.to_string()).collect();
+        d.sink.note(
+            "history",
+            format!(
+                "the kernel log shows {} {} of PHP processes since {since_text} (pids {}{}) that no log of the pools checked names: other FPMs' workers. Last at {}: `{}`",
+                these.len(),
+                if cause == Cause::WorkerOomKilled { "OOM kill(s)" } else { "crash(es)" },
+                pids.join(", "),
+                if these.len() > 5 { ", ..." } else { "" },
+                d.zone.format(last.2),
+                last.3
+            ),
+            None,
+        );
     }
     // FPM's max_children warnings.
     let mut by_pool: BTreeMap<(usize, String), Vec<&FpmLine>> = BTreeMap::new();

@@ -231,36 +231,63 @@ impl FpmSide {
         self.global.get(key).map(|s| s.value.as_str())
     }
 
-    /// The systemd unit or command that starts this FPM, as the host names it.
-    pub fn start_command(&self) -> String {
+    /// The systemd unit of this FPM when it is the distribution's (Debian
+    /// `php-fpm8.2` -> `php8.2-fpm`, RHEL `php-fpm`), None for a config elsewhere.
+    pub fn unit(&self) -> Option<String> {
         let bin = self
             .binary
             .as_ref()
             .and_then(|b| b.file_name())
             .and_then(|n| n.to_str())
             .unwrap_or("php-fpm");
-        let default_conf = self
+        let distro = self
             .config
             .as_ref()
-            .is_some_and(|c| c.to_string_lossy().starts_with("/etc/php"));
-        if default_conf || self.config.is_none() {
-            // Debian: php-fpm8.2 -> php8.2-fpm.service; RHEL: php-fpm.service.
-            let unit = match bin.strip_prefix("php-fpm") {
-                Some(v) if !v.is_empty() => format!("php{v}-fpm"),
-                _ => "php-fpm".to_string(),
-            };
-            format!("sudo systemctl start {unit}")
-        } else {
-            let conf = self
-                .config
-                .as_ref()
-                .map(|c| c.display().to_string())
-                .unwrap_or_default();
-            let bin = self
-                .binary
-                .as_ref()
-                .map_or("php-fpm".to_string(), |b| b.display().to_string());
-            format!("start it with its config: `sudo {bin} --fpm-config {conf}`")
+            .map_or(true, |c| c.to_string_lossy().starts_with("/etc/php"));
+        distro.then(|| match bin.strip_prefix("php-fpm") {
+            Some(v) if !v.is_empty() => format!("php{v}-fpm"),
+            _ => "php-fpm".to_string(),
+        })
+    }
+
+    /// How to start, restart or reload this FPM, as the host names it.
+    pub fn command(&self, action: Action) -> String {
+        if let Some(unit) = self.unit() {
+            return format!("`sudo systemctl {} {unit}`", action.verb());
+        }
+        let conf = self
+            .config
+            .as_ref()
+            .map(|c| c.display().to_string())
+            .unwrap_or_default();
+        let bin = self
+            .binary
+            .as_ref()
+            .map_or("php-fpm".to_string(), |b| b.display().to_string());
+        match action {
+            Action::Start => format!("start it with its config: `sudo {bin} --fpm-config {conf}`"),
+            Action::Restart => format!(
+                "stop its master (SIGQUIT) and start it again: `sudo {bin} --fpm-config {conf}`"
+            ),
+            Action::Reload => "send its master SIGUSR2 (`sudo kill -USR2 <master pid>`)".to_string(),
+        }
+    }
+}
+
+/// What to do with an FPM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Restart,
+    Reload,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Reload => "reload",
         }
     }
 }
@@ -547,18 +574,21 @@ mod tests {
             config: Some("/etc/php/8.2/fpm/php-fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert_eq!(side.start_command(), "sudo systemctl start php8.2-fpm");
+        assert_eq!(side.command(Action::Start), "`sudo systemctl start php8.2-fpm`");
+        assert_eq!(side.command(Action::Reload), "`sudo systemctl reload php8.2-fpm`");
         let side = FpmSide {
             binary: Some("/usr/sbin/php-fpm".into()),
             config: Some("/etc/php-fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert_eq!(side.start_command(), "sudo systemctl start php-fpm");
+        assert_eq!(side.command(Action::Restart), "`sudo systemctl restart php-fpm`");
         let side = FpmSide {
             binary: Some("/usr/sbin/php-fpm8.2".into()),
             config: Some("/srv/app/fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert!(side.start_command().contains("--fpm-config /srv/app/fpm.conf"));
+        assert!(side.command(Action::Start).contains("--fpm-config /srv/app/fpm.conf"));
+        assert!(side.command(Action::Reload).contains("USR2"));
+        assert_eq!(side.unit(), None);
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::connect::Address;
 use super::fastcgi::{self, FcgiError};
+use super::host::Action;
 use super::finding::{errno_text, Finding, Seen, Severity};
 use super::{Doctor, PoolRef};
 use crate::context::parse_nginx_duration_ms;
@@ -27,8 +28,26 @@ pub struct Status {
     pub max_children_reached: Option<u64>,
     pub slow_requests: Option<u64>,
     pub accepted_conn: Option<u64>,
-    /// Workers busy with a request: (pid, request, duration in ms).
-    pub running: Vec<(u64, String, u64)>,
+    /// Workers busy with a request.
+    pub running: Vec<Running>,
+}
+
+/// A worker busy with a request (status page `?full`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Running {
+    pub pid: u64,
+    /// `GET /sleep.php?ms=5000`.
+    pub request: String,
+    /// How long it has been running.
+    pub ms: u64,
+}
+
+/// A socket's accept queue as the kernel counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Queue {
+    pub waiting: u32,
+    /// Known for unix sockets (sock_diag), not from /proc/net/tcp.
+    pub backlog: Option<u32>,
 }
 
 /// Reads `?json&full` output.
@@ -54,11 +73,11 @@ pub fn parse_status(body: &[u8]) -> Option<Status> {
         let method = p.get("request method").and_then(Value::as_str).unwrap_or("");
         let uri = p.get("request uri").and_then(Value::as_str).unwrap_or("");
         let us = p.get("request duration").and_then(Value::as_u64).unwrap_or(0);
-        s.running.push((
-            p.get("pid").and_then(Value::as_u64).unwrap_or(0),
-            format!("{method} {uri}"),
-            us / 1000,
-        ));
+        s.running.push(Running {
+            pid: p.get("pid").and_then(Value::as_u64).unwrap_or(0),
+            request: format!("{method} {uri}"),
+            ms: us / 1000,
+        });
     }
     Some(s)
 }
@@ -75,8 +94,8 @@ pub struct PoolReport {
     pub master_pid: Option<u32>,
     pub workers: usize,
     pub avg_worker_rss_kb: Option<u64>,
-    /// The kernel's accept queue of its socket: (waiting, backlog).
-    pub socket_queue: Option<(u32, u32)>,
+    /// The kernel's accept queue of its socket.
+    pub socket_queue: Option<Queue>,
     pub status: Option<Status>,
     pub status_error: Option<String>,
     /// The guide's formula with this host's figures.
@@ -161,8 +180,14 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     let avg = (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64);
     let listen = p.listen();
     let socket_queue = listen.as_ref().and_then(|l| match l.unix_path() {
-        Some(path) => d.unix_listener(path).map(|x| (x.queue, x.backlog)),
-        None => d.tcp_listener(l).map(|x| (x.queue, x.backlog)),
+        Some(path) => d.unix_listener(path).map(|x| Queue {
+            waiting: x.queue,
+            backlog: Some(x.backlog),
+        }),
+        None => d.tcp_listener(l).map(|x| Queue {
+            waiting: x.queue,
+            backlog: None,
+        }),
     });
     let mut report = PoolReport {
         name: p.name().to_string(),
@@ -199,7 +224,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 "add to pool [{}] in {}:\n    pm.status_path = /fpm-status\n    ping.path = /fpm-ping\nthen reload FPM ({})",
                 p.name(),
                 p.conf.file,
-                p.side.start_command().replace(" start ", " reload ")
+                p.side.command(Action::Reload)
             )),
         )),
         Some(path) => {
@@ -250,7 +275,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     // Saturation now.
     let max = p.conf.pool.max_children();
     let mut sat = Vec::new();
-    if let Some((q, b)) = socket_queue.filter(|(q, _)| *q > 0) {
+    if let Some(Queue { waiting: q, backlog: b }) = socket_queue.filter(|q| q.waiting > 0) {
         sat.push(Seen::new(
             format!(
                 "accept queue of {} ({})",
@@ -261,7 +286,10 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                     "/proc/net/tcp"
                 }
             ),
-            format!("{q} connection(s) waiting for a worker (backlog {b})"),
+            format!(
+                "{q} connection(s) waiting for a worker{}",
+                b.map(|b| format!(" (backlog {b})")).unwrap_or_default()
+            ),
         ));
     }
     if let Some(s) = &report.status {
@@ -298,10 +326,10 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
             ),
         ));
         if let Some(s) = &report.status {
-            for (pid, req, ms) in s.running.iter().take(5) {
+            for r in s.running.iter().take(5) {
                 sat.push(Seen::new(
                     "status page (full)",
-                    format!("worker {pid} runs {req} for {:.1} s", *ms as f64 / 1000.0),
+                    format!("worker {} runs {} for {:.1} s", r.pid, r.request, r.ms as f64 / 1000.0),
                 ));
             }
         }
@@ -323,7 +351,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
         }
         fix.push_str(&format!(
             "; then {}. Find the slow requests (status page `?full`, request_slowlog_timeout) and make them faster.",
-            p.side.start_command().replace(" start ", " restart ")
+            p.side.command(Action::Restart)
         ));
         findings.push(Finding {
             cause: Some(Cause::MaxChildrenExhausted),
@@ -352,15 +380,14 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     }
     // A request running longer than NGINX waits: NGINX has answered 504 already.
     if let (Some(s), Some((limit, text))) = (&report.status, read_timeout_to(d, p)) {
-        let over: Vec<&(u64, String, u64)> =
-            s.running.iter().filter(|(_, _, ms)| *ms as i64 > limit).collect();
+        let over: Vec<&Running> = s.running.iter().filter(|r| r.ms as i64 > limit).collect();
         if !over.is_empty() {
             let mut evidence: Vec<Seen> = over
                 .iter()
-                .map(|(pid, req, ms)| {
+                .map(|r| {
                     Seen::new(
                         format!("status page {}?full", status_path.as_deref().unwrap_or("")),
-                        format!("worker {pid} runs {req} for {:.1} s", *ms as f64 / 1000.0),
+                        format!("worker {} runs {} for {:.1} s", r.pid, r.request, r.ms as f64 / 1000.0),
                     )
                 })
                 .collect();
@@ -371,7 +398,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 format!("request_terminate_timeout = {rtt}"),
             ));
             let script = over[0]
-                .1
+                .request
                 .split_whitespace()
                 .nth(1)
                 .unwrap_or("/script.php")
@@ -413,7 +440,14 @@ mod tests {
         assert_eq!(s.listen_queue, Some(3));
         assert_eq!(s.idle_processes, Some(0));
         assert_eq!(s.running.len(), 2);
-        assert_eq!(s.running[0], (4242, "GET /sleep.php?ms=5000".to_string(), 1632));
+        assert_eq!(
+            s.running[0],
+            Running {
+                pid: 4242,
+                request: "GET /sleep.php?ms=5000".to_string(),
+                ms: 1632
+            }
+        );
         assert_eq!(parse_status(b"pool: www\n"), None);
     }
 }

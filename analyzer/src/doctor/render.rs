@@ -225,8 +225,13 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             None => line.push_str("not running"),
         }
         writeln!(out, "{line}")?;
-        if let Some((q, b)) = p.socket_queue {
-            writeln!(out, "    accept queue {q} (backlog {b})")?;
+        if let Some(q) = p.socket_queue {
+            writeln!(
+                out,
+                "    accept queue {}{}",
+                q.waiting,
+                q.backlog.map(|b| format!(" (backlog {b})")).unwrap_or_default()
+            )?;
         }
         if let Some(s) = &p.status {
             writeln!(

@@ -5,7 +5,7 @@
 //! - unix sockets: NETLINK_SOCK_DIAG (what `ss -xl` uses): every listening socket's
 //!   bound path, inode, accept-queue length and backlog.
 //! - TCP: `/proc/net/tcp` and `/proc/net/tcp6`: for a LISTEN socket `rx_queue` is
-//!   the accept queue and `tx_queue` the backlog.
+//!   the accept queue.
 //! - which process holds a socket: `/proc/PID/fd` links `socket:[INODE]` (root).
 
 use std::collections::HashMap;
@@ -24,14 +24,14 @@ pub struct UnixListen {
     pub backlog: u32,
 }
 
-/// A listening TCP socket.
+/// A listening TCP socket (`/proc/net/tcp` has no backlog for it: `ss` asks
+/// netlink for that).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpListen {
     pub ip: IpAddr,
     pub port: u16,
     pub inode: u64,
     pub queue: u32,
-    pub backlog: u32,
 }
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
@@ -216,13 +216,12 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<TcpListen> {
         let Ok(port) = u16::from_str_radix(port_hex, 16) else {
             continue;
         };
-        let (tx, rx) = f[4].split_once(':').unwrap_or(("0", "0"));
+        let rx = f[4].split_once(':').map_or("0", |(_, rx)| rx);
         out.push(TcpListen {
             ip,
             port,
             inode: f[9].parse().unwrap_or(0),
             queue: u32::from_str_radix(rx, 16).unwrap_or(0),
-            backlog: u32::from_str_radix(tx, 16).unwrap_or(0),
         });
     }
     out
@@ -308,19 +307,19 @@ mod tests {
     #[test]
     fn proc_net_tcp_listen_rows() {
         // As the kernel prints them (x86_64): 127.0.0.1:9000 listening with 3
-        // connections queued and backlog 511; an established row is skipped.
-        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:2328 00000000:0000 0A 000001FF:00000003 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:2328 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000    33        0 41299 1 0000000000000000 20 4 30 10 -1\n";
+        // connections queued; an established row is skipped.
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:2328 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:2328 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000    33        0 41299 1 0000000000000000 20 4 30 10 -1\n";
         let l = parse_proc_net_tcp(text);
         assert_eq!(l.len(), 1);
         if cfg!(target_endian = "little") {
             assert_eq!(l[0].ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
         assert_eq!(l[0].port, 9000);
-        assert_eq!((l[0].queue, l[0].backlog, l[0].inode), (3, 511, 41234));
+        assert_eq!((l[0].queue, l[0].inode), (3, 41234));
         let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000200:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0\n";
         let l = parse_proc_net_tcp(v6);
         assert_eq!(l[0].ip, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-        assert_eq!((l[0].port, l[0].backlog), (80, 512));
+        assert_eq!(l[0].port, 80);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::connect::{self, Address, Tried};
 use super::finding::{errno_text, Finding, Seen, Severity};
+use super::host::Action;
 use super::perms::{self, Need, Step};
 use super::{Doctor, PoolRef};
 use crate::context::php_version_in;
@@ -190,8 +191,10 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
     report.path = steps.iter().map(step_line).collect();
     // The kernel's listener.
     let listener_note = match peer.unix_path() {
-        Some(path) => d.unix_listener(path).map(|l| (l.inode, l.queue, l.backlog)),
-        None => d.tcp_listener(peer).map(|l| (l.inode, l.queue, l.backlog)),
+        Some(path) => d
+            .unix_listener(path)
+            .map(|l| (l.inode, l.queue, Some(l.backlog))),
+        None => d.tcp_listener(peer).map(|l| (l.inode, l.queue, None)),
     };
     if let Some((inode, queue, backlog)) = listener_note {
         let holders = super::sockets::socket_holders(&[inode]);
@@ -210,7 +213,10 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
             })
             .unwrap_or_default();
         report.listener = Some(format!(
-            "listening: {queue} waiting in the accept queue (backlog {backlog}){held}"
+            "listening: {queue} waiting in the accept queue{}{held}",
+            backlog
+                .map(|b: u32| format!(" (backlog {b})"))
+                .unwrap_or_default()
         ));
     } else if d.unix.is_ok() || !peer.is_unix() {
         report.listener = Some("nothing listens there".into());
@@ -416,7 +422,7 @@ impl Ctx<'_> {
                     }
                     fix.push_str(&format!(
                         "then restart FPM (a reload does not recreate the socket): {}. ",
-                        p.side.start_command().replace(" start ", " restart ")
+                        p.side.command(Action::Restart)
                     ));
                 }
                 None => fix.push_str(&format!(
@@ -518,8 +524,8 @@ impl Ctx<'_> {
                         self.peer.unix_path().unwrap_or("")
                     ));
                 }
-                fix.push_str(&format!("Start PHP-FPM: {}", p.side.start_command()));
-                if let Some(unit) = p.side.start_command().strip_prefix("sudo systemctl start ") {
+                fix.push_str(&format!("Start PHP-FPM: {}", p.side.command(Action::Start)));
+                if let Some(unit) = p.side.unit() {
                     fix.push_str(&format!(
                         " and `sudo systemctl enable {unit}`; see why it stopped: `sudo journalctl -u {unit} --no-pager -n 50`"
                     ));
@@ -565,7 +571,7 @@ impl Ctx<'_> {
                 fix: format!(
                     "Restart PHP-FPM so it binds {} again: {}.",
                     self.peer,
-                    running[0].side.start_command().replace(" start ", " restart ")
+                    running[0].side.command(Action::Restart)
                 ),
             };
         }
