@@ -1033,6 +1033,35 @@ mod tests {
     }
 
     #[test]
+    fn text_in_memory_nginx_dump_and_fpm_globals() {
+        // `nginx -T` captured from the command (gatelog doctor): includes resolve
+        // among the dumped files, never the disk.
+        let dump = "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nnginx: configuration file /etc/nginx/nginx.conf test is successful\n# configuration file /etc/nginx/nginx.conf:\nuser www-data;\nhttp {\n\tinclude /etc/nginx/sites-enabled/*;\n}\n\n# configuration file /etc/nginx/sites-enabled/default:\nserver {\n\tlocation ~ \\.php$ {\n\t\tfastcgi_pass unix:/run/php/php8.2-fpm.sock;\n\t}\n}\n";
+        let lines: Vec<String> = dump.lines().map(str::to_string).collect();
+        let loaded = load_lines(&input(Path::new("nginx-T"), InputKind::NginxConf), lines);
+        let t = &loaded.nginx[0].targets;
+        assert_eq!(t.len(), 1);
+        assert_eq!(&*t[0].pass.file, "/etc/nginx/sites-enabled/default");
+        assert_eq!(t[0].pass.line, 3);
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+        // FPM's `-tt` dump: the [global] settings come back too.
+        let tt = "[03-Dec-2026 12:25:24] NOTICE: [global]\n[03-Dec-2026 12:25:24] NOTICE: \tpid = /run/php/php8.2-fpm.pid\n[03-Dec-2026 12:25:24] NOTICE: \terror_log = /var/log/php8.2-fpm.log\n[03-Dec-2026 12:25:24] NOTICE:  \n[03-Dec-2026 12:25:24] NOTICE: [www]\n[03-Dec-2026 12:25:24] NOTICE: \tlisten = /run/php/php8.2-fpm.sock\n[03-Dec-2026 12:25:24] NOTICE: \tpm.status_path = /fpm-status\n";
+        let lines: Vec<String> = tt.lines().map(str::to_string).collect();
+        let loaded = load_lines(&input(Path::new("php-fpm-tt"), InputKind::FpmConf), lines);
+        assert_eq!(loaded.pools.len(), 1);
+        assert_eq!(
+            loaded.pools[0].pool.get("pm.status_path"),
+            Some("/fpm-status")
+        );
+        assert_eq!(
+            loaded.fpm_globals[0]
+                .get("error_log")
+                .map(|s| s.value.as_str()),
+            Some("/var/log/php8.2-fpm.log")
+        );
+    }
+
+    #[test]
     fn fpm_relative_include_in_the_official_image_layout() {
         // php:fpm images: /usr/local/etc/php-fpm.conf has include=etc/php-fpm.d/*.conf
         // relative to the prefix /usr/local.

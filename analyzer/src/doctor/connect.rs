@@ -391,7 +391,11 @@ mod tests {
         // SAFETY: binding our own socket to a valid address.
         unsafe {
             assert_eq!(
-                libc::bind(fd, &raw.storage as *const _ as *const libc::sockaddr, raw.len),
+                libc::bind(
+                    fd,
+                    &raw.storage as *const _ as *const libc::sockaddr,
+                    raw.len
+                ),
                 0
             );
             assert_eq!(libc::listen(fd, 0), 0);
@@ -413,6 +417,8 @@ mod tests {
     #[test]
     fn long_paths_are_refused_before_any_fork() {
         let long = Address::Unix(std::path::PathBuf::from(format!("/{}", "x".repeat(200))));
-        assert!(matches!(connect_as(&long, None, Duration::from_millis(10)), Tried::Failed(e) if e.contains("longer")));
+        assert!(
+            matches!(connect_as(&long, None, Duration::from_millis(10)), Tried::Failed(e) if e.contains("longer"))
+        );
     }
 }

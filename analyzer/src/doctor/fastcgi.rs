@@ -171,7 +171,12 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 
 /// GETs `path?query` from the FastCGI server at `addr` (as FPM's status page wants
 /// it: SCRIPT_NAME and SCRIPT_FILENAME are the path), within `timeout` overall.
-pub fn get(addr: &Address, path: &str, query: &str, timeout: Duration) -> Result<Response, FcgiError> {
+pub fn get(
+    addr: &Address,
+    path: &str,
+    query: &str,
+    timeout: Duration,
+) -> Result<Response, FcgiError> {
     let deadline = Instant::now() + timeout;
     let fd = connect::connect_here(addr, timeout).map_err(FcgiError::Connect)?;
     let uri = if query.is_empty() {

@@ -45,7 +45,12 @@ fn boot_ms(now: EpochMs) -> EpochMs {
 fn read_kmsg(now: EpochMs) -> Result<(Vec<KLine>, Option<EpochMs>), String> {
     let c = c"/dev/kmsg";
     // SAFETY: a constant NUL-terminated path.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(format!("/dev/kmsg: {}", std::io::Error::last_os_error()));
     }
@@ -73,7 +78,11 @@ fn read_kmsg(now: EpochMs) -> Result<(Vec<KLine>, Option<EpochMs>), String> {
         let Some((head, body)) = rec.split_once(';') else {
             continue;
         };
-        let usec: i64 = head.split(',').nth(2).and_then(|u| u.parse().ok()).unwrap_or(0);
+        let usec: i64 = head
+            .split(',')
+            .nth(2)
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(0);
         let at = boot.plus_ms(usec / 1000);
         oldest.get_or_insert(at);
         // Continuation lines (` KEY=value`) follow the message.
@@ -154,7 +163,9 @@ pub fn check(d: &mut Doctor) {
             Ok((text, whole)) => {
                 let mut clock = LocalClock::new(&d.zone);
                 for (n, l) in text.iter().enumerate() {
-                    let Some(p) = fpm::parse_line(l) else { continue };
+                    let Some(p) = fpm::parse_line(l) else {
+                        continue;
+                    };
                     let Some(at) = p.civil.and_then(|c| clock.to_epoch(c)) else {
                         continue;
                     };
@@ -163,8 +174,10 @@ pub fn check(d: &mut Doctor) {
                     }
                     let keep = matches!(
                         p.event,
-                        FpmEvent::ChildExited { signal: Some(_), .. }
-                            | FpmEvent::MaxChildren { .. }
+                        FpmEvent::ChildExited {
+                            signal: Some(_),
+                            ..
+                        } | FpmEvent::MaxChildren { .. }
                             | FpmEvent::ExecutionTimedOut(_)
                             | FpmEvent::SeemsBusy { .. }
                     );
@@ -202,27 +215,57 @@ pub fn check(d: &mut Doctor) {
                     None,
                 );
             }
-            Some(k.into_iter().filter(|k| k.at >= d.since).collect::<Vec<_>>())
+            Some(
+                k.into_iter()
+                    .filter(|k| k.at >= d.since)
+                    .collect::<Vec<_>>(),
+            )
         }
         Err(e) => {
             d.sink.unchecked(
                 "kernel log (OOM kills, segfaults)",
-                format!("{e}{}", if d.root { "" } else { " (reading it needs root where kernel.dmesg_restrict = 1)" }),
+                format!(
+                    "{e}{}",
+                    if d.root {
+                        ""
+                    } else {
+                        " (reading it needs root where kernel.dmesg_restrict = 1)"
+                    }
+                ),
             );
             None
         }
     };
-    let pool_of = |side: usize, name: &str| format!("pool {name}{}", if d.fpm.len() > 1 { format!(" ({})", d.fpm[side].source) } else { String::new() });
+    let pool_of = |side: usize, name: &str| {
+        format!(
+            "pool {name}{}",
+            if d.fpm.len() > 1 {
+                format!(" ({})", d.fpm[side].source)
+            } else {
+                String::new()
+            }
+        )
+    };
     let mut findings = Vec::new();
     // Worker deaths FPM logged.
     let mut explained_pids = Vec::new();
     for l in &lines {
-        let FpmEvent::ChildExited { pool, pid, signal: Some(sig), signal_name, .. } = &l.event else {
+        let FpmEvent::ChildExited {
+            pool,
+            pid,
+            signal: Some(sig),
+            signal_name,
+            ..
+        } = &l.event
+        else {
             continue;
         };
-        let name = signal_name.clone().unwrap_or_else(|| format!("signal {sig}"));
+        let name = signal_name
+            .clone()
+            .unwrap_or_else(|| format!("signal {sig}"));
         let k_oom = kernel.as_ref().and_then(|k| {
-            k.iter().find(|x| matches!(&x.event, KernelEvent::OomKilled { pid: p, .. } if p == pid))
+            k.iter()
+                .find(|x| matches!(&x.event, KernelEvent::OomKilled { pid: p, .. } if p == pid))
         });
         let k_crash = kernel.as_ref().and_then(|k| {
             k.iter().find(|x| matches!(&x.event, KernelEvent::Segfault { pid: p, .. } | KernelEvent::Trap { pid: p, .. } if p == pid))
@@ -235,15 +278,24 @@ pub fn check(d: &mut Doctor) {
                 Some(k) => {
                     explained_pids.push(*pid);
                     let rss = match &k.event {
-                        KernelEvent::OomKilled { anon_rss_kb: Some(r), .. } => Some(*r),
+                        KernelEvent::OomKilled {
+                            anon_rss_kb: Some(r),
+                            ..
+                        } => Some(*r),
                         _ => None,
                     };
                     let memcg = matches!(&k.event, KernelEvent::OomKilled { memcg: true, .. });
                     let mut evidence = vec![
                         Seen::new(l.place.clone(), l.text.clone()),
-                        Seen::new(format!("kernel log (/dev/kmsg) at {}", d.zone.format(k.at)), k.text.clone()),
+                        Seen::new(
+                            format!("kernel log (/dev/kmsg) at {}", d.zone.format(k.at)),
+                            k.text.clone(),
+                        ),
                     ];
-                    if let Some(ev) = conf.and_then(|c| c.evidence("php_admin_value[memory_limit]").or_else(|| c.evidence("php_value[memory_limit]"))) {
+                    if let Some(ev) = conf.and_then(|c| {
+                        c.evidence("php_admin_value[memory_limit]")
+                            .or_else(|| c.evidence("php_value[memory_limit]"))
+                    }) {
                         evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
                     }
                     if let Some(ev) = conf.and_then(|c| c.evidence("pm.max_children")) {
@@ -283,7 +335,11 @@ pub fn check(d: &mut Doctor) {
                         "worker {pid} of pool {pool} was killed with SIGKILL at {} ({}){}",
                         d.zone.format(l.at),
                         l.place,
-                        if kernel.is_some() { "; the kernel log shows no OOM kill of it: something else killed it" } else { "; the kernel log could not be read to tell an OOM kill" }
+                        if kernel.is_some() {
+                            "; the kernel log shows no OOM kill of it: something else killed it"
+                        } else {
+                            "; the kernel log could not be read to tell an OOM kill"
+                        }
                     ),
                     None,
                 ),
@@ -295,7 +351,10 @@ pub fn check(d: &mut Doctor) {
             explained_pids.push(*pid);
             let mut evidence = vec![Seen::new(l.place.clone(), l.text.clone())];
             if let Some(k) = k_crash {
-                evidence.push(Seen::new(format!("kernel log (/dev/kmsg) at {}", d.zone.format(k.at)), k.text.clone()));
+                evidence.push(Seen::new(
+                    format!("kernel log (/dev/kmsg) at {}", d.zone.format(k.at)),
+                    k.text.clone(),
+                ));
             }
             findings.push(Finding {
                 cause: Some(Cause::InvalidResponse),
@@ -319,8 +378,14 @@ pub fn check(d: &mut Doctor) {
     if let Some(k) = &kernel {
         for x in k {
             let (pid, what) = match &x.event {
-                KernelEvent::OomKilled { pid, comm, .. } if is_fpm_comm(comm) => (*pid, Cause::WorkerOomKilled),
-                KernelEvent::Segfault { pid, comm, .. } | KernelEvent::Trap { pid, comm, .. } if is_fpm_comm(comm) => (*pid, Cause::InvalidResponse),
+                KernelEvent::OomKilled { pid, comm, .. } if is_fpm_comm(comm) => {
+                    (*pid, Cause::WorkerOomKilled)
+                }
+                KernelEvent::Segfault { pid, comm, .. } | KernelEvent::Trap { pid, comm, .. }
+                    if is_fpm_comm(comm) =>
+                {
+                    (*pid, Cause::InvalidResponse)
+                }
                 _ => continue,
             };
             if explained_pids.contains(&pid) {
@@ -352,7 +417,12 @@ pub fn check(d: &mut Doctor) {
         let these: Vec<&(Cause, u32, EpochMs, String)> =
             foreign.iter().filter(|f| f.0 == cause).collect();
         let Some(last) = these.last() else { continue };
-        let pids: Vec<String> = these.iter().rev().take(5).map(|f| f.1.to_string()).collect();
+        let pids: Vec<String> = these
+            .iter()
+            .rev()
+            .take(5)
+            .map(|f| f.1.to_string())
+            .collect();
         d.sink.note(
             "history",
             format!(
@@ -376,7 +446,12 @@ pub fn check(d: &mut Doctor) {
     }
     for ((side, pool), ls) in by_pool {
         let conf = d.fpm[side].pools.iter().find(|p| p.pool.name == pool);
-        let mut evidence: Vec<Seen> = ls.iter().rev().take(3).map(|l| Seen::new(l.place.clone(), l.text.clone())).collect();
+        let mut evidence: Vec<Seen> = ls
+            .iter()
+            .rev()
+            .take(3)
+            .map(|l| Seen::new(l.place.clone(), l.text.clone()))
+            .collect();
         if let Some(ev) = conf.and_then(|c| c.evidence("pm.max_children")) {
             evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
         }
@@ -427,11 +502,21 @@ fn gatelog_module(d: &mut Doctor) {
         .build
         .as_ref()
         .and_then(|b| b.prefix.clone())
-        .or_else(|| n.conf_path.as_ref().and_then(|c| c.parent()).and_then(|p| p.parent()).map(Path::to_path_buf))
+        .or_else(|| {
+            n.conf_path
+                .as_ref()
+                .and_then(|c| c.parent())
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf)
+        })
         .unwrap_or_else(|| PathBuf::from("/"));
     let resolve = |p: &str| {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { prefix.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            prefix.join(p)
+        }
     };
     let modules: Vec<_> = conf
         .logging
@@ -439,7 +524,12 @@ fn gatelog_module(d: &mut Doctor) {
         .filter(|x| x.name == "load_module" && x.arg().contains("gatelog"))
         .cloned()
         .collect();
-    let sinks: Vec<_> = conf.logging.iter().filter(|x| x.name == "gatelog").cloned().collect();
+    let sinks: Vec<_> = conf
+        .logging
+        .iter()
+        .filter(|x| x.name == "gatelog")
+        .cloned()
+        .collect();
     let mut findings = Vec::new();
     let mut notes = Vec::new();
     if modules.is_empty() {
@@ -486,21 +576,43 @@ fn gatelog_module(d: &mut Doctor) {
                         fix: "Rebuild the module against this NGINX's sources and configure flags (`nginx-build/build.sh`), then `sudo nginx -t && sudo systemctl reload nginx`.".into(),
                     });
                 } else {
-                    notes.push((format!("gatelog module {} matches {} nginx/{}", so.display(), b.binary.display(), b.version), None));
+                    notes.push((
+                        format!(
+                            "gatelog module {} matches {} nginx/{}",
+                            so.display(),
+                            b.binary.display(),
+                            b.version
+                        ),
+                        None,
+                    ));
                 }
             }
-            None => d.sink.unchecked("gatelog module version", "no nginx binary to compare with (--nginx-bin)"),
+            None => d.sink.unchecked(
+                "gatelog module version",
+                "no nginx binary to compare with (--nginx-bin)",
+            ),
         }
         if let Some(master) = &d.nginx_master {
-            let maps = std::fs::read_to_string(format!("/proc/{}/maps", master.pid)).unwrap_or_default();
+            let maps =
+                std::fs::read_to_string(format!("/proc/{}/maps", master.pid)).unwrap_or_default();
             let canon = std::fs::canonicalize(&so).unwrap_or(so.clone());
-            let loaded = maps.contains(&*canon.to_string_lossy()) || maps.contains(&*so.to_string_lossy());
+            let loaded =
+                maps.contains(&*canon.to_string_lossy()) || maps.contains(&*so.to_string_lossy());
             let started = super::procs::ticks_to_secs(master.start_ticks);
             let boot = boot_ms(d.now);
             let master_start = boot.plus_ms((started * 1000.0) as i64);
-            let changed = std::fs::metadata(&so).ok().map(|m| EpochMs(m.mtime() * 1000));
+            let changed = std::fs::metadata(&so)
+                .ok()
+                .map(|m| EpochMs(m.mtime() * 1000));
             if !loaded && !maps.is_empty() {
-                notes.push((format!("the running NGINX master {} has not loaded {}: reload NGINX to load it", master.pid, so.display()), None));
+                notes.push((
+                    format!(
+                        "the running NGINX master {} has not loaded {}: reload NGINX to load it",
+                        master.pid,
+                        so.display()
+                    ),
+                    None,
+                ));
             } else if changed.is_some_and(|c| c > master_start) {
                 notes.push((format!("{} changed after NGINX master {} started: `sudo nginx -t && sudo systemctl reload nginx` loads the new one", so.display(), master.pid), None));
             }
@@ -550,7 +662,9 @@ fn gatelog_module(d: &mut Doctor) {
                         "{} {}{}",
                         r.upstream.clone().unwrap_or_else(|| "-".into()),
                         a.and_then(|a| a.event).map_or("-", |e| e.slug()),
-                        a.and_then(|a| a.errno_name.clone()).map(|n| format!(" {n}")).unwrap_or_default()
+                        a.and_then(|a| a.errno_name.clone())
+                            .map(|n| format!(" {n}"))
+                            .unwrap_or_default()
                     );
                     *counts.entry(key).or_default() += 1;
                 }
@@ -563,7 +677,8 @@ fn gatelog_module(d: &mut Doctor) {
                     )
                 } else {
                     let by: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-                    let st: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+                    let st: Vec<String> =
+                        statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
                     format!(
                         "gatelog records: {} holds {total} record(s) since {since_text} ({}), last at {}: {}",
                         path.display(),
@@ -574,7 +689,11 @@ fn gatelog_module(d: &mut Doctor) {
                 };
                 let fix = (total > 0).then(|| format!("explain them: `gatelog analyze --since '{since_text}' {} <NGINX error log> <FPM log> <kernel log>`", path.display()));
                 notes.push((
-                    if bad > 0 { format!("{text} ({bad} line(s) not readable as records)") } else { text },
+                    if bad > 0 {
+                        format!("{text} ({bad} line(s) not readable as records)")
+                    } else {
+                        text
+                    },
                     fix,
                 ));
             }

@@ -54,8 +54,18 @@ pub fn run(bin: &Path, args: &[&str]) -> Result<Ran, String> {
             String::from_utf8_lossy(&s).into_owned()
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         match child.try_wait() {
@@ -160,7 +170,10 @@ pub fn module_signature(bytes: &[u8]) -> Option<String> {
             && w[4].is_ascii_digit()
             && w[5] == b','
         {
-            let bits = w[6..].iter().take_while(|b| **b == b'0' || **b == b'1').count();
+            let bits = w[6..]
+                .iter()
+                .take_while(|b| **b == b'0' || **b == b'1')
+                .count();
             let before_ok = i == 0 || !bytes[i - 1].is_ascii_digit();
             if bits >= 30 && before_ok && w.get(6 + bits) == Some(&0) {
                 return Some(String::from_utf8_lossy(&w[..6 + bits]).into_owned());
@@ -269,7 +282,9 @@ impl FpmSide {
             Action::Restart => format!(
                 "stop its master (SIGQUIT) and start it again: `sudo {bin} --fpm-config {conf}`"
             ),
-            Action::Reload => "send its master SIGUSR2 (`sudo kill -USR2 <master pid>`)".to_string(),
+            Action::Reload => {
+                "send its master SIGUSR2 (`sudo kill -USR2 <master pid>`)".to_string()
+            }
         }
     }
 }
@@ -467,7 +482,10 @@ fn binary_for_config(config: Option<&Path>, procs: &Procs) -> Option<PathBuf> {
             }
         }
         let s = c.to_string_lossy();
-        if let Some(v) = s.strip_prefix("/etc/php/").and_then(|r| r.split('/').next()) {
+        if let Some(v) = s
+            .strip_prefix("/etc/php/")
+            .and_then(|r| r.split('/').next())
+        {
             if let Some(b) = find_binary(&format!("php-fpm{v}")) {
                 return Some(b);
             }
@@ -574,20 +592,31 @@ mod tests {
             config: Some("/etc/php/8.2/fpm/php-fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert_eq!(side.command(Action::Start), "`sudo systemctl start php8.2-fpm`");
-        assert_eq!(side.command(Action::Reload), "`sudo systemctl reload php8.2-fpm`");
+        assert_eq!(
+            side.command(Action::Start),
+            "`sudo systemctl start php8.2-fpm`"
+        );
+        assert_eq!(
+            side.command(Action::Reload),
+            "`sudo systemctl reload php8.2-fpm`"
+        );
         let side = FpmSide {
             binary: Some("/usr/sbin/php-fpm".into()),
             config: Some("/etc/php-fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert_eq!(side.command(Action::Restart), "`sudo systemctl restart php-fpm`");
+        assert_eq!(
+            side.command(Action::Restart),
+            "`sudo systemctl restart php-fpm`"
+        );
         let side = FpmSide {
             binary: Some("/usr/sbin/php-fpm8.2".into()),
             config: Some("/srv/app/fpm.conf".into()),
             ..FpmSide::default()
         };
-        assert!(side.command(Action::Start).contains("--fpm-config /srv/app/fpm.conf"));
+        assert!(side
+            .command(Action::Start)
+            .contains("--fpm-config /srv/app/fpm.conf"));
         assert!(side.command(Action::Reload).contains("USR2"));
         assert_eq!(side.unit(), None);
     }

@@ -191,7 +191,8 @@ impl Doctor {
             l.port == port
                 && (l.ip.is_unspecified()
                     || l.ip.to_string() == host
-                    || (l.ip.is_loopback() && matches!(host, "localhost" | "127.0.0.1" | "::1" | "*")))
+                    || (l.ip.is_loopback()
+                        && matches!(host, "localhost" | "127.0.0.1" | "::1" | "*")))
         })
     }
 
@@ -202,10 +203,18 @@ impl Doctor {
         }
         if let Some((kb, file)) = master.and_then(|m| procs::cgroup_memory_limit_kb(m.pid)) {
             let mb = kb / 1024;
-            return Some((mb, self.reserved_mb.unwrap_or(0), format!("memory cgroup limit ({file})")));
+            return Some((
+                mb,
+                self.reserved_mb.unwrap_or(0),
+                format!("memory cgroup limit ({file})"),
+            ));
         }
         let mb = procs::mem_total_kb()? / 1024;
-        Some((mb, self.reserved_mb.unwrap_or(mb / 4), "MemTotal (/proc/meminfo)".into()))
+        Some((
+            mb,
+            self.reserved_mb.unwrap_or(mb / 4),
+            "MemTotal (/proc/meminfo)".into(),
+        ))
     }
 }
 
@@ -214,7 +223,12 @@ impl Doctor {
 fn find_master<'a>(side: &FpmSide, procs: &'a Procs) -> (Option<&'a Proc>, String) {
     if let Some(pid_file) = side.global("pid") {
         if let Ok(text) = std::fs::read_to_string(pid_file) {
-            if let Some(p) = text.trim().parse::<u32>().ok().and_then(|pid| procs.get(pid)) {
+            if let Some(p) = text
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .and_then(|pid| procs.get(pid))
+            {
                 if p.fpm_master_config().is_some() {
                     return (Some(p), format!("pid file {pid_file}"));
                 }
@@ -255,14 +269,22 @@ pub fn parse_since(s: &str, now: EpochMs, zone: &Zone) -> Option<EpochMs> {
 
 /// The NGINX master that runs `conf` (its title holds `-c CONF`, or no `-c` when
 /// it is the build's default config).
-fn find_nginx_master(procs: &Procs, conf: Option<&Path>, default_conf: Option<&Path>) -> Option<Proc> {
+fn find_nginx_master(
+    procs: &Procs,
+    conf: Option<&Path>,
+    default_conf: Option<&Path>,
+) -> Option<Proc> {
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let want = conf.map(canon);
     let default = default_conf.map(canon);
     procs
         .nginx_masters()
         .find(|m| {
-            let args: Vec<&str> = m.nginx_master_args().unwrap_or("").split_whitespace().collect();
+            let args: Vec<&str> = m
+                .nginx_master_args()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             let c = args
                 .iter()
                 .position(|a| *a == "-c")
@@ -291,7 +313,11 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
         )
     })?;
     let stdin_uses = usize::from(args.nginx_conf.as_deref() == Some(Path::new("-")))
-        + args.fpm_conf.iter().filter(|p| p.as_os_str() == "-").count();
+        + args
+            .fpm_conf
+            .iter()
+            .filter(|p| p.as_os_str() == "-")
+            .count();
     if stdin_uses > 1 {
         return Err((
             EXIT_USAGE,
@@ -372,7 +398,9 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
             fpm.push(host::read_fpm_file(p, &procs).map_err(|e| (EXIT_CANNOT_RUN, e))?);
         }
     }
-    if nginx.as_ref().and_then(|n| n.conf.as_ref()).is_none() && fpm.iter().all(|f| f.pools.is_empty()) {
+    if nginx.as_ref().and_then(|n| n.conf.as_ref()).is_none()
+        && fpm.iter().all(|f| f.pools.is_empty())
+    {
         let why: Vec<String> = sink
             .unchecked
             .iter()
@@ -393,7 +421,10 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
 
     // Who NGINX's workers are: the running workers' real credentials, else the
     // `user` directive, else the build's default.
-    let default_conf = nginx.as_ref().and_then(|n| n.build.as_ref()).and_then(|b| b.conf_path.clone());
+    let default_conf = nginx
+        .as_ref()
+        .and_then(|n| n.build.as_ref())
+        .and_then(|b| b.conf_path.clone());
     let nginx_master = find_nginx_master(
         &procs,
         nginx.as_ref().and_then(|n| n.conf_path.as_deref()),
@@ -401,14 +432,23 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
     );
     let nginx_workers: Vec<Proc> = nginx_master
         .as_ref()
-        .map(|m| procs.children(m.pid).filter(|c| c.is_nginx_worker()).cloned().collect())
+        .map(|m| {
+            procs
+                .children(m.pid)
+                .filter(|c| c.is_nginx_worker())
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     let user_line = nginx
         .as_ref()
         .and_then(|n| n.conf.as_ref())
         .and_then(|c| c.user.clone());
     let (mut worker, mut worker_source) = (None, String::new());
-    if let Some(w) = nginx_workers.first().and_then(|w| users::process_account(w.pid)) {
+    if let Some(w) = nginx_workers
+        .first()
+        .and_then(|w| users::process_account(w.pid))
+    {
         worker_source = format!("running NGINX worker {}", nginx_workers[0].pid);
         worker = Some(w);
     } else if let Some(d) = &user_line {
@@ -417,7 +457,10 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
                 worker_source = format!("{} ({})", d.text(), d.place());
                 worker = Some(a);
             }
-            Err(e) => sink.unchecked("NGINX worker user", format!("{} ({}): {e}", d.text(), d.place())),
+            Err(e) => sink.unchecked(
+                "NGINX worker user",
+                format!("{} ({}): {e}", d.text(), d.place()),
+            ),
         }
     } else if let Some(b) = nginx.as_ref().and_then(|n| n.build.as_ref()) {
         let user = b.user.clone().unwrap_or_else(|| "nobody".into());

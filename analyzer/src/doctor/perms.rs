@@ -46,17 +46,17 @@ pub struct Step {
 }
 
 impl Step {
-    /// `root:root 0700 directory` (`+acl` when an ACL is set).
+    /// `/run/php root:root 0700 directory` (`+acl` when an ACL is set).
     pub fn describe(&self) -> String {
+        format!("{} {}", self.path.display(), self.attrs())
+    }
+
+    /// `root:root 0700 directory`, or why it could not be seen.
+    pub fn attrs(&self) -> String {
         match self.kind {
-            None => format!(
-                "{}: {}",
-                self.path.display(),
-                self.error.as_deref().unwrap_or("missing")
-            ),
+            None => self.error.as_deref().unwrap_or("missing").to_string(),
             Some(k) => format!(
-                "{} {}:{} {:04o}{} {k}",
-                self.path.display(),
+                "{}:{} {:04o}{} {k}",
                 users::user_name(self.uid).unwrap_or_else(|| self.uid.to_string()),
                 users::group_name(self.gid).unwrap_or_else(|| self.gid.to_string()),
                 self.mode & 0o7777,
@@ -271,10 +271,7 @@ mod tests {
         // A 0700 root directory cannot be searched.
         assert!(!may(&w, 0, 0, 0o040700, None, 1));
         assert!(may(&w, 0, 0, 0o040711, None, 1));
-        let root = Account {
-            uid: 0,
-            ..www()
-        };
+        let root = Account { uid: 0, ..www() };
         assert!(may(&root, 0, 0, 0o140000, None, 2));
     }
 

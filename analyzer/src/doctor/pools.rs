@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::connect::Address;
 use super::fastcgi::{self, FcgiError};
-use super::host::Action;
 use super::finding::{errno_text, Finding, Seen, Severity};
+use super::host::Action;
 use super::{Doctor, PoolRef};
 use crate::context::parse_nginx_duration_ms;
 use crate::model::Cause;
@@ -65,14 +65,25 @@ pub fn parse_status(body: &[u8]) -> Option<Status> {
         accepted_conn: n("accepted conn"),
         running: Vec::new(),
     };
-    for p in v.get("processes").and_then(Value::as_array).into_iter().flatten() {
+    for p in v
+        .get("processes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let state = p.get("state").and_then(Value::as_str).unwrap_or("");
         if state != "Running" {
             continue;
         }
-        let method = p.get("request method").and_then(Value::as_str).unwrap_or("");
+        let method = p
+            .get("request method")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let uri = p.get("request uri").and_then(Value::as_str).unwrap_or("");
-        let us = p.get("request duration").and_then(Value::as_u64).unwrap_or(0);
+        let us = p
+            .get("request duration")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         s.running.push(Running {
             pid: p.get("pid").and_then(Value::as_u64).unwrap_or(0),
             request: format!("{method} {uri}"),
@@ -124,7 +135,10 @@ pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
     for t in conf.targets.iter().filter(|t| t.peer.reaches(&listen)) {
         let (ms, text) = match conf.read_timeout_for(&t.pass) {
             Some(dir) => match parse_nginx_duration_ms(dir.arg()) {
-                Some(ms) => (ms, format!("{} ({})", dir.text(), dir.place())),
+                Some(ms) => (
+                    ms,
+                    format!("{} {} ({})", dir.name, dir.args.join(" "), dir.place()),
+                ),
                 None => continue,
             },
             None => (
@@ -176,7 +190,12 @@ type Checked = (
 fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    let rss: Vec<u64> = p.workers.iter().map(|w| w.rss_kb).filter(|k| *k > 0).collect();
+    let rss: Vec<u64> = p
+        .workers
+        .iter()
+        .map(|w| w.rss_kb)
+        .filter(|k| *k > 0)
+        .collect();
     let avg = (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64);
     let listen = p.listen();
     let socket_queue = listen.as_ref().and_then(|l| match l.unix_path() {
@@ -275,7 +294,11 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     // Saturation now.
     let max = p.conf.pool.max_children();
     let mut sat = Vec::new();
-    if let Some(Queue { waiting: q, backlog: b }) = socket_queue.filter(|q| q.waiting > 0) {
+    if let Some(Queue {
+        waiting: q,
+        backlog: b,
+    }) = socket_queue.filter(|q| q.waiting > 0)
+    {
         sat.push(Seen::new(
             format!(
                 "accept queue of {} ({})",
@@ -329,7 +352,12 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
             for r in s.running.iter().take(5) {
                 sat.push(Seen::new(
                     "status page (full)",
-                    format!("worker {} runs {} for {:.1} s", r.pid, r.request, r.ms as f64 / 1000.0),
+                    format!(
+                        "worker {} runs {} for {:.1} s",
+                        r.pid,
+                        r.request,
+                        r.ms as f64 / 1000.0
+                    ),
                 ));
             }
         }
@@ -387,12 +415,21 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 .map(|r| {
                     Seen::new(
                         format!("status page {}?full", status_path.as_deref().unwrap_or("")),
-                        format!("worker {} runs {} for {:.1} s", r.pid, r.request, r.ms as f64 / 1000.0),
+                        format!(
+                            "worker {} runs {} for {:.1} s",
+                            r.pid,
+                            r.request,
+                            r.ms as f64 / 1000.0
+                        ),
                     )
                 })
                 .collect();
             evidence.push(Seen::new("NGINX read timeout", text.clone()));
-            let rtt = p.conf.pool.get("request_terminate_timeout").unwrap_or("0 (off)");
+            let rtt = p
+                .conf
+                .pool
+                .get("request_terminate_timeout")
+                .unwrap_or("0 (off)");
             evidence.push(Seen::new(
                 p.place("request_terminate_timeout"),
                 format!("request_terminate_timeout = {rtt}"),

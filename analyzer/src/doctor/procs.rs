@@ -74,7 +74,12 @@ fn read_proc(pid: u32) -> Option<Proc> {
         })
         .unwrap_or_default();
     let status = std::fs::read_to_string(format!("{base}/status")).unwrap_or_default();
-    let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+    };
     let uid = field("Uid:")
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())

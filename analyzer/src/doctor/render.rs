@@ -128,7 +128,11 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         "gatelog doctor: {} as {}{}, history since {}",
         r.time,
         r.ran_as.user,
-        if r.ran_as.root { "" } else { " (not root: some checks skipped, see below)" },
+        if r.ran_as.root {
+            ""
+        } else {
+            " (not root: some checks skipped, see below)"
+        },
         r.since
     )?;
     if r.findings.is_empty() {
@@ -160,7 +164,8 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             n.version.as_deref().unwrap_or("(version unknown)"),
             n.source,
             n.files_read,
-            n.master_pid.map_or("not running".to_string(), |p| p.to_string()),
+            n.master_pid
+                .map_or("not running".to_string(), |p| p.to_string()),
             n.worker_user.as_deref().unwrap_or("?"),
             if n.worker_user_from.is_empty() {
                 String::new()
@@ -177,7 +182,11 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             out,
             "  PHP-FPM from {}: pool(s) {}",
             f.source,
-            if f.pools.is_empty() { "none".to_string() } else { f.pools.join(", ") }
+            if f.pools.is_empty() {
+                "none".to_string()
+            } else {
+                f.pools.join(", ")
+            }
         )?;
         for p in &f.problems {
             writeln!(out, "    ! {p}")?;
@@ -190,7 +199,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             t.peer,
             t.protocol,
             t.passes.join(", "),
-            t.pool.as_ref().map(|p| format!(" -> pool {p}")).unwrap_or_default()
+            t.pool
+                .as_ref()
+                .map(|p| format!(" -> pool {p}"))
+                .unwrap_or_default()
         )?;
         for s in &t.path {
             writeln!(out, "    {s}")?;
@@ -230,7 +242,9 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "    accept queue {}{}",
                 q.waiting,
-                q.backlog.map(|b| format!(" (backlog {b})")).unwrap_or_default()
+                q.backlog
+                    .map(|b| format!(" (backlog {b})"))
+                    .unwrap_or_default()
             )?;
         }
         if let Some(s) = &p.status {

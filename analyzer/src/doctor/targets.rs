@@ -78,7 +78,11 @@ fn fastcgi_targets(d: &Doctor) -> Vec<Vec<&Target>> {
         return Vec::new();
     };
     let mut out: Vec<Vec<&Target>> = Vec::new();
-    for t in conf.targets.iter().filter(|t| t.protocol == Protocol::Fastcgi) {
+    for t in conf
+        .targets
+        .iter()
+        .filter(|t| t.protocol == Protocol::Fastcgi)
+    {
         match out.iter_mut().find(|g| g[0].peer == t.peer) {
             Some(g) => g.push(t),
             None => out.push(vec![t]),
@@ -228,7 +232,11 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
         Ok(addr) => {
             if as_worker {
                 // Root drops to the worker; the worker itself just connects.
-                let switch = if d.root && who.is_some_and(|w| w.uid != 0) { who } else { None };
+                let switch = if d.root && who.is_some_and(|w| w.uid != 0) {
+                    who
+                } else {
+                    None
+                };
                 Some(connect::connect_as(&addr, switch, d.timeout))
             } else {
                 if let Some(w) = who {
@@ -300,7 +308,11 @@ impl Ctx<'_> {
     fn connect_seen(&self, e: i32) -> Seen {
         Seen::new(
             format!("connect() to {} as {}", self.peer, self.as_name),
-            if e == 0 { "connected".to_string() } else { errno_text(e) },
+            if e == 0 {
+                "connected".to_string()
+            } else {
+                errno_text(e)
+            },
         )
     }
 
@@ -381,7 +393,7 @@ impl Ctx<'_> {
                 "predicted EACCES (13: Permission denied): connect() as the worker needs root to try".to_string(),
             )),
         }
-        evidence.push(Seen::new(format!("stat {}", s.path.display()), s.describe()));
+        evidence.push(Seen::new(format!("stat {}", s.path.display()), s.attrs()));
         let pool = self.at.first();
         let (summary, fix) = if s.need == Need::Write {
             let mut fix = String::new();
@@ -434,7 +446,7 @@ impl Ctx<'_> {
                 format!(
                     "{worker} may not connect to {}: the socket is {} and grants {worker} no write permission",
                     s.path.display(),
-                    s.describe()
+                    s.attrs()
                 ),
                 fix,
             )
@@ -444,7 +456,7 @@ impl Ctx<'_> {
                     "{worker} cannot reach {}: directory {} is {} without search (x) permission for {worker}; connect() needs it on every directory of the path",
                     self.peer,
                     s.path.display(),
-                    s.describe()
+                    s.attrs()
                 ),
                 format!(
                     "Let {worker} search the directory: `sudo chmod o+x {dir}` (or `sudo chgrp {g} {dir} && sudo chmod g+x {dir}`), or move the socket to a directory {worker} can reach{pool}. Verify: `sudo -u {worker} test -w {sock} && echo ok`.",
@@ -478,7 +490,7 @@ impl Ctx<'_> {
                 self.as_name,
                 errno_text(e)
             ),
-            evidence: [vec![self.connect_seen(e)], self.steps.iter().map(|s| Seen::new(format!("stat {}", s.path.display()), s.describe())).collect()].concat(),
+            evidence: [vec![self.connect_seen(e)], self.steps.iter().map(|s| Seen::new(format!("stat {}", s.path.display()), s.attrs())).collect()].concat(),
             fix: "Check the security module's log (`sudo ausearch -m avc -ts recent`, `journalctl -k | grep DENIED`) for the worker's denials.".into(),
         }
     }
@@ -489,10 +501,13 @@ impl Ctx<'_> {
         let mut evidence = vec![self.connect_seen(e)];
         let stale = self.peer.is_unix() && missing.is_none() && e == libc::ECONNREFUSED;
         if let Some(m) = missing {
-            evidence.push(Seen::new(format!("stat {}", m.path.display()), "does not exist"));
+            evidence.push(Seen::new(
+                format!("stat {}", m.path.display()),
+                "does not exist",
+            ));
         } else if let Some(sock) = self.peer.unix_path() {
             if let Some(s) = self.steps.last() {
-                evidence.push(Seen::new(format!("stat {sock}"), s.describe()));
+                evidence.push(Seen::new(format!("stat {sock}"), s.attrs()));
             }
             if stale {
                 evidence.push(Seen::new(
@@ -533,7 +548,10 @@ impl Ctx<'_> {
                 if let Some(log) = p.side.global("error_log") {
                     fix.push_str(&format!(" and `sudo tail -50 {log}`"));
                 }
-                fix.push_str(&format!(". Verify: `ls -la {}`.", self.peer.unix_path().unwrap_or(self.peer.as_str())));
+                fix.push_str(&format!(
+                    ". Verify: `ls -la {}`.",
+                    self.peer.unix_path().unwrap_or(self.peer.as_str())
+                ));
                 return Finding {
                     cause: Some(Cause::FpmNotRunning),
                     severity: Severity::Critical,
@@ -557,7 +575,10 @@ impl Ctx<'_> {
             // Its master runs, yet nothing listens: the socket was removed, or
             // another config is running.
             let m = running[0].master.map(|m| m.pid).unwrap_or(0);
-            evidence.push(Seen::new("processes (/proc)", format!("php-fpm master {m} runs {config}")));
+            evidence.push(Seen::new(
+                "processes (/proc)",
+                format!("php-fpm master {m} runs {config}"),
+            ));
             return Finding {
                 cause: Some(Cause::FpmNotRunning),
                 severity: Severity::Critical,
@@ -599,7 +620,10 @@ impl Ctx<'_> {
                 ));
                 evidence.extend(self.pass_seen());
                 let mut why = String::new();
-                if let (Some(a), Some(b)) = (php_version_in(self.peer.as_str()), php_version_in(l.as_str())) {
+                if let (Some(a), Some(b)) = (
+                    php_version_in(self.peer.as_str()),
+                    php_version_in(l.as_str()),
+                ) {
                     if a != b {
                         why = format!(" (NGINX names PHP {a}; the pool is PHP {b})");
                     }
@@ -719,11 +743,19 @@ mod tests {
     #[test]
     fn nginx_spelling_of_listen() {
         assert_eq!(nginx_form(&Peer::from_fpm_listen("9000")), "127.0.0.1:9000");
-        assert_eq!(nginx_form(&Peer::from_fpm_listen("0.0.0.0:9001")), "127.0.0.1:9001");
+        assert_eq!(
+            nginx_form(&Peer::from_fpm_listen("0.0.0.0:9001")),
+            "127.0.0.1:9001"
+        );
         assert_eq!(
             nginx_form(&Peer::from_fpm_listen("/run/php/php8.2-fpm.sock")),
             "unix:/run/php/php8.2-fpm.sock"
         );
-        assert!(likeness("unix:/run/php/php8.2-fpm.sock", "unix:/run/php/php8.1-fpm.sock") > 15);
+        assert!(
+            likeness(
+                "unix:/run/php/php8.2-fpm.sock",
+                "unix:/run/php/php8.1-fpm.sock"
+            ) > 15
+        );
     }
 }

@@ -55,12 +55,15 @@ pub fn check(d: &mut Doctor) {
             ));
         }
         // PHP's own limit: the pool's value, else php.ini's through `php-fpm -i`.
-        let admin = ["php_admin_value[max_execution_time]", "php_value[max_execution_time]"]
-            .iter()
-            .find_map(|k| {
-                let v = p.conf.pool.get(k)?.trim().parse::<u64>().ok()?;
-                Some((v, format!("{k} ({})", p.place(k))))
-            });
+        let admin = [
+            "php_admin_value[max_execution_time]",
+            "php_value[max_execution_time]",
+        ]
+        .iter()
+        .find_map(|k| {
+            let v = p.conf.pool.get(k)?.trim().parse::<u64>().ok()?;
+            Some((v, format!("{k} ({})", p.place(k))))
+        });
         let met = admin.or_else(|| {
             let bin = p.side.binary.clone()?;
             if let Some((_, v)) = ini_cache.iter().find(|(b, _)| *b == bin) {

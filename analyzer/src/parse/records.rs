@@ -59,7 +59,14 @@ mod tests {
     fn a_failure_from_a_record_keeps_what_it_says_and_nothing_else() {
         use crate::model::{Evidence, Protocol};
         use crate::stream::failure_from_record;
-        let ev = || Evidence::new(crate::model::EvidenceSource::Record, &std::sync::Arc::from("r.jsonl"), 1, "{}");
+        let ev = || {
+            Evidence::new(
+                crate::model::EvidenceSource::Record,
+                &std::sync::Arc::from("r.jsonl"),
+                1,
+                "{}",
+            )
+        };
         let r = parse_line(ENOENT).unwrap();
         let t = instant(&r).unwrap();
         let f = failure_from_record(r, t, ev());

@@ -64,7 +64,13 @@ struct Live {
     port: u16,
 }
 
-fn start(lab: Lab, pool: Pool, pass: Option<String>, t: Timeouts, cg: Option<&MemCgroup>) -> Result<Live, String> {
+fn start(
+    lab: Lab,
+    pool: Pool,
+    pass: Option<String>,
+    t: Timeouts,
+    cg: Option<&MemCgroup>,
+) -> Result<Live, String> {
     let fpm = Fpm::start(&lab.prefix, pool, cg.map(|c| c.procs_file()).as_deref())?;
     let port = free_port()?;
     let pass = pass.unwrap_or_else(|| fpm.pool.listen.nginx_addr());
@@ -79,6 +85,18 @@ fn start(lab: Lab, pool: Pool, pass: Option<String>, t: Timeouts, cg: Option<&Me
     })
 }
 
+/// The lab's config arguments.
+fn conf_args(live: &Live) -> Vec<OsString> {
+    vec![
+        "--nginx-conf".into(),
+        live.lab.prefix.path("conf/nginx.conf").into(),
+        "--fpm-conf".into(),
+        live.fpm.conf.clone().into(),
+        "--nginx-bin".into(),
+        live.lab.flavour.binary.clone().into(),
+    ]
+}
+
 /// Runs the doctor (binary `bin`, as root unless `as_nobody`) on the lab's configs.
 fn doctor_with(live: &Live, bin: &Path, as_nobody: bool) -> Result<(Option<i32>, Value), String> {
     let p = &live.lab.prefix;
@@ -90,22 +108,8 @@ fn doctor_with(live: &Live, bin: &Path, as_nobody: bool) -> Result<(Option<i32>,
     } else {
         bin.into()
     };
-    args.extend(
-        [
-            "doctor",
-            "--format",
-            "json",
-            "--timeout-ms",
-            "1500",
-            "--nginx-conf",
-        ]
-        .map(OsString::from),
-    );
-    args.push(p.path("conf/nginx.conf").into());
-    args.push("--fpm-conf".into());
-    args.push(live.fpm.conf.clone().into());
-    args.push("--nginx-bin".into());
-    args.push(live.lab.flavour.binary.clone().into());
+    args.extend(["doctor", "--format", "json", "--timeout-ms", "1500"].map(OsString::from));
+    args.extend(conf_args(live));
     let run = || {
         std::process::Command::new(&program)
             .args(&args)
@@ -133,10 +137,20 @@ fn doctor_with(live: &Live, bin: &Path, as_nobody: bool) -> Result<(Option<i32>,
     })?;
     let errs = records::validate_against(schema()?, &report);
     if !errs.is_empty() {
-        return Err(format!("the doctor's report does not match its schema:\n{}", errs.join("\n")));
+        return Err(format!(
+            "the doctor's report does not match its schema:\n{}",
+            errs.join("\n")
+        ));
     }
     // Kept for a failing test's post-mortem.
-    let _ = std::fs::write(p.path(if as_nobody { "out/doctor-nobody.json" } else { "out/doctor.json" }), stdout.as_bytes());
+    let _ = std::fs::write(
+        p.path(if as_nobody {
+            "out/doctor-nobody.json"
+        } else {
+            "out/doctor.json"
+        }),
+        stdout.as_bytes(),
+    );
     Ok((out.status.code(), report))
 }
 
@@ -145,16 +159,26 @@ fn doctor(live: &Live) -> Result<(Option<i32>, Value), String> {
 }
 
 fn findings(r: &Value) -> Vec<&Value> {
-    r["findings"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    r["findings"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 /// The report must say exactly `cause` (exit 3), each finding naming every one of
 /// `needles`.
-fn expect_only(code: Option<i32>, r: &Value, cause: &str, needles: &[String]) -> Result<(), String> {
+fn expect_only(
+    code: Option<i32>,
+    r: &Value,
+    cause: &str,
+    needles: &[String],
+) -> Result<(), String> {
     let fs = findings(r);
     let text = serde_json::to_string_pretty(&r["findings"]).unwrap_or_default();
     if code != Some(3) {
-        return Err(format!("exit status {code:?}, expected 3 (problems found); findings:\n{text}"));
+        return Err(format!(
+            "exit status {code:?}, expected 3 (problems found); findings:\n{text}"
+        ));
     }
     if fs.is_empty() || fs.iter().any(|f| f["cause"] != cause) {
         return Err(format!("expected only {cause} findings, got:\n{text}"));
@@ -182,7 +206,8 @@ fn binary_for_nobody(lab: &Lab) -> Result<PathBuf, String> {
     let bin = analyzer::binary()?;
     let to = lab.prefix.path("tmp/gatelog");
     std::fs::copy(&bin, &to).map_err(|e| format!("copy {}: {e}", bin.display()))?;
-    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
     Ok(to)
 }
 
@@ -196,16 +221,26 @@ fn healthy(f: &Flavour) -> TestResult {
     }
     let (code, report) = doctor(&live)?;
     if code != Some(0) || !findings(&report).is_empty() {
-        return Err(format!("healthy host: exit {code:?}, findings:\n{:#}", report["findings"]));
+        return Err(format!(
+            "healthy host: exit {code:?}, findings:\n{:#}",
+            report["findings"]
+        ));
     }
     let t = &report["targets"][0];
     let want = format!("unix:{}", sock(&live.fpm.pool.listen));
-    if t["peer"] != want.as_str() || t["connect_errno"] != 0 || t["pool"] != "www" || t["connect_as"] != "www-data" {
+    if t["peer"] != want.as_str()
+        || t["connect_errno"] != 0
+        || t["pool"] != "www"
+        || t["connect_as"] != "www-data"
+    {
         return Err(format!("target not checked as expected: {t:#}"));
     }
     let p = &report["pools"][0];
     if p["master_pid"] != live.fpm.master_pid() || p["workers"] != 2 {
-        return Err(format!("pool not seen running (master {}): {p:#}", live.fpm.master_pid()));
+        return Err(format!(
+            "pool not seen running (master {}): {p:#}",
+            live.fpm.master_pid()
+        ));
     }
     // Without root: the same answer, and what it could not check is listed.
     let (code, nobody) = doctor_with(&live, &binary_for_nobody(&live.lab)?, true)?;
@@ -214,7 +249,9 @@ fn healthy(f: &Flavour) -> TestResult {
         return Err(format!("as nobody: exit {code:?}, report:\n{nobody:#}"));
     }
     if !unchecked.contains("connect() to") || !unchecked.contains("needs root") {
-        return Err(format!("as nobody, not_checked does not say connect() as www-data needs root: {unchecked}"));
+        return Err(format!(
+            "as nobody, not_checked does not say connect() as www-data needs root: {unchecked}"
+        ));
     }
     Ok(Verdict::Passed)
 }
@@ -226,7 +263,17 @@ fn fpm_stopped(f: &Flavour) -> TestResult {
     live.fpm.stop_clean()?;
     let (code, r) = doctor(&live)?;
     let conf = live.fpm.conf.display().to_string();
-    expect_only(code, &r, "fpm-not-running", &[sock(&live.fpm.pool.listen), "pool www".into(), conf, "ENOENT".into()])?;
+    expect_only(
+        code,
+        &r,
+        "fpm-not-running",
+        &[
+            sock(&live.fpm.pool.listen),
+            "pool www".into(),
+            conf,
+            "ENOENT".into(),
+        ],
+    )?;
     Ok(Verdict::Passed)
 }
 
@@ -251,6 +298,24 @@ fn socket_root_0600(f: &Flavour) -> TestResult {
             live.fpm.conf.display().to_string(),
         ],
     )?;
+    // The default text format says the same.
+    let mut args: Vec<OsString> = vec!["doctor".into()];
+    args.extend(conf_args(&live));
+    let run = analyzer::run(&args, live.lab.prefix.root())?;
+    let _ = std::fs::write(live.lab.prefix.path("out/doctor.txt"), &run.stdout);
+    let sock = sock(&live.fpm.pool.listen);
+    if run.code != Some(3)
+        || !run
+            .stdout
+            .contains("[1] socket-permission-denied (critical)")
+        || !run.stdout.contains(&sock)
+        || !run.stdout.contains("    fix: ")
+    {
+        return Err(format!(
+            "text report (exit {:?}):\n{}{}",
+            run.code, run.stdout, run.stderr
+        ));
+    }
     Ok(Verdict::Passed)
 }
 
@@ -258,7 +323,8 @@ fn parent_dir_0700(f: &Flavour) -> TestResult {
     let lab = Lab::new(f, "doc-dir")?;
     let dir = lab.prefix.path("run/private");
     std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| e.to_string())?;
     let mut pool = Pool::unix(&lab.prefix, "www", 1);
     pool.listen = Listen::Unix(dir.join("www.sock"));
     let live = start(lab, pool, None, Timeouts::DEFAULT, None)?;
@@ -268,7 +334,11 @@ fn parent_dir_0700(f: &Flavour) -> TestResult {
         code,
         &r,
         "socket-permission-denied",
-        &[format!("{d} root:root 0700 directory"), "EACCES".into(), format!("chmod o+x {d}")],
+        &[
+            format!("directory {d} is root:root 0700 directory"),
+            "EACCES".into(),
+            format!("chmod o+x {d}"),
+        ],
     )?;
     Ok(Verdict::Passed)
 }
@@ -277,14 +347,31 @@ fn wrong_path(f: &Flavour) -> TestResult {
     let lab = Lab::new(f, "doc-wrongpath")?;
     let wrong = lab.prefix.path("run/php8.1-fpm.sock").display().to_string();
     let pool = Pool::unix(&lab.prefix, "www", 1);
-    let live = start(lab, pool, Some(format!("unix:{wrong}")), Timeouts::DEFAULT, None)?;
+    let live = start(
+        lab,
+        pool,
+        Some(format!("unix:{wrong}")),
+        Timeouts::DEFAULT,
+        None,
+    )?;
     let (code, r) = doctor(&live)?;
-    let nginx_conf = live.lab.prefix.path("conf/nginx.conf").display().to_string();
+    let nginx_conf = live
+        .lab
+        .prefix
+        .path("conf/nginx.conf")
+        .display()
+        .to_string();
     expect_only(
         code,
         &r,
         "wrong-socket-path",
-        &[wrong, sock(&live.fpm.pool.listen), format!("{nginx_conf}:"), "pool www".into(), "ENOENT".into()],
+        &[
+            wrong,
+            sock(&live.fpm.pool.listen),
+            format!("{nginx_conf}:"),
+            "pool www".into(),
+            "ENOENT".into(),
+        ],
     )?;
     Ok(Verdict::Passed)
 }
@@ -299,19 +386,31 @@ fn wrong_port(f: &Flavour) -> TestResult {
             break p;
         }
     };
-    let live = start(lab, pool, Some(format!("127.0.0.1:{other}")), Timeouts::DEFAULT, None)?;
+    let live = start(
+        lab,
+        pool,
+        Some(format!("127.0.0.1:{other}")),
+        Timeouts::DEFAULT,
+        None,
+    )?;
     let (code, r) = doctor(&live)?;
     expect_only(
         code,
         &r,
         "wrong-socket-path",
-        &[format!("127.0.0.1:{other}"), format!("127.0.0.1:{fport}"), "ECONNREFUSED".into()],
+        &[
+            format!("127.0.0.1:{other}"),
+            format!("127.0.0.1:{fport}"),
+            "ECONNREFUSED".into(),
+        ],
     )?;
     Ok(Verdict::Passed)
 }
 
 /// Sends `reqs` in a background thread; returns the join handle.
-fn background(reqs: Vec<Request>) -> std::thread::JoinHandle<Vec<Result<client::Response, String>>> {
+fn background(
+    reqs: Vec<Request>,
+) -> std::thread::JoinHandle<Vec<Result<client::Response, String>>> {
     std::thread::spawn(move || client::concurrent(&reqs))
 }
 
@@ -322,11 +421,16 @@ fn saturated(f: &Flavour) -> TestResult {
     // the status page on its own socket, served while the worker is busy.
     let mut pool = Pool::tcp(&lab.prefix, "www", fport, 1)
         .set("pm.status_path", "/fpm-status")
-        .set("pm.status_listen", &lab.prefix.path("run/www-status.sock").display().to_string());
+        .set(
+            "pm.status_listen",
+            &lab.prefix.path("run/www-status.sock").display().to_string(),
+        );
     pool.pm = Pm::Dynamic(1);
     let live = start(lab, pool, None, Timeouts::new(2000, 3000, 10_000), None)?;
     // 4 x 1.5 s through one worker: the last waits 4.5 s, within the read timeout.
-    let reqs = (1..=4).map(|i| Request::get(live.port, &format!("/sleep.php?ms=1500&n={i}"))).collect();
+    let reqs = (1..=4)
+        .map(|i| Request::get(live.port, &format!("/sleep.php?ms=1500&n={i}")))
+        .collect();
     let sent = background(reqs);
     // FPM's master updates the status page's listen queue once a second: ask until
     // it shows (while the queue lasts, about 4.5 s).
@@ -339,21 +443,34 @@ fn saturated(f: &Flavour) -> TestResult {
             code,
             &r,
             "max-children-exhausted",
-            &["pool www".into(), "pm.max_children".into(), "accept queue".into(), "/sleep.php?ms=1500".into()],
+            &[
+                "pool www".into(),
+                "pm.max_children".into(),
+                "accept queue".into(),
+                "/sleep.php?ms=1500".into(),
+            ],
         );
         let q = r["pools"][0]["status"]["listen_queue"].as_u64();
         if last.is_ok() && q.is_some_and(|q| q > 0) {
             break;
         }
         if last.is_ok() {
-            last = Err(format!("the status page shows no listen queue: {:#}", r["pools"][0]));
+            last = Err(format!(
+                "the status page shows no listen queue: {:#}",
+                r["pools"][0]
+            ));
         }
     }
-    let resps = sent.join().map_err(|_| "client thread panicked".to_string())?;
+    let resps = sent
+        .join()
+        .map_err(|_| "client thread panicked".to_string())?;
     for x in resps {
         let x = x?;
         if x.status != 200 {
-            return Err(format!("{} answered {} (the read timeout is 10 s)", x.target, x.status));
+            return Err(format!(
+                "{} answered {} (the read timeout is 10 s)",
+                x.target, x.status
+            ));
         }
     }
     last?;
@@ -367,24 +484,42 @@ fn slow_script(f: &Flavour) -> TestResult {
     let sent = background(vec![Request::get(live.port, "/sleep.php?ms=4000")]);
     std::thread::sleep(Duration::from_millis(1600));
     let (code, r) = doctor(&live)?;
-    let resp = sent.join().map_err(|_| "client thread panicked".to_string())?;
+    let resp = sent
+        .join()
+        .map_err(|_| "client thread panicked".to_string())?;
     let resp = resp.into_iter().next().ok_or("no response")??;
     if resp.status != 504 {
-        return Err(format!("/sleep.php answered {} (expected 504 after 1 s)", resp.status));
+        return Err(format!(
+            "/sleep.php answered {} (expected 504 after 1 s)",
+            resp.status
+        ));
     }
-    let nginx_conf = live.lab.prefix.path("conf/nginx.conf").display().to_string();
+    let nginx_conf = live
+        .lab
+        .prefix
+        .path("conf/nginx.conf")
+        .display()
+        .to_string();
     expect_only(
         code,
         &r,
         "read-timeout",
-        &["GET /sleep.php?ms=4000".into(), "fastcgi_read_timeout 1000ms".into(), format!("{nginx_conf}:")],
+        &[
+            "GET /sleep.php?ms=4000".into(),
+            "fastcgi_read_timeout 1000ms".into(),
+            format!("{nginx_conf}:"),
+        ],
     )?;
     Ok(Verdict::Passed)
 }
 
 /// Waits for an FPM log line and returns the pids of `exited on signal SIG` lines.
 fn dead_workers(fpm: &Fpm, signal: u32) -> Result<Vec<u32>, String> {
-    let log = wait_text(&fpm.log, &format!("exited on signal {signal} "), Duration::from_secs(5))?;
+    let log = wait_text(
+        &fpm.log,
+        &format!("exited on signal {signal} "),
+        Duration::from_secs(5),
+    )?;
     Ok(log
         .lines()
         .filter(|l| l.contains(&format!("exited on signal {signal} ")))
@@ -412,7 +547,11 @@ fn oom_kill(f: &Flavour) -> TestResult {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let (code, rep) = doctor(&live)?;
-        let needles: Vec<String> = vec![format!("worker {}", killed[0]), "Killed process".into(), "memory_limit".into()];
+        let needles: Vec<String> = vec![
+            format!("worker {}", killed[0]),
+            "Killed process".into(),
+            "memory_limit".into(),
+        ];
         match expect_only(code, &rep, "worker-oom-killed", &needles) {
             Ok(()) => return Ok(Verdict::Passed),
             Err(e) if Instant::now() > deadline => return Err(e),
@@ -431,6 +570,15 @@ fn segfault(f: &Flavour) -> TestResult {
     }
     let dead = dead_workers(&live.fpm, 11)?;
     let (code, rep) = doctor(&live)?;
-    expect_only(code, &rep, "invalid-response", &[format!("worker {}", dead[0]), "SIGSEGV".into(), live.fpm.log.display().to_string()])?;
+    expect_only(
+        code,
+        &rep,
+        "invalid-response",
+        &[
+            format!("worker {}", dead[0]),
+            "SIGSEGV".into(),
+            live.fpm.log.display().to_string(),
+        ],
+    )?;
     Ok(Verdict::Passed)
 }
