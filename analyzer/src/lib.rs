@@ -23,3 +23,4 @@ pub mod progress;
 pub mod report;
 pub mod stream;
 pub mod time;
+pub mod windows;

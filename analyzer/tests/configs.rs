@@ -33,6 +33,7 @@ fn input(path: &Path, kind: InputKind) -> Input {
         kind,
         detected_by: DetectedBy::Flag,
         size: 0,
+        kinds: Vec::new(),
     }
 }
 
@@ -134,10 +135,16 @@ fn nginx_t_reads_like_the_tree_it_came_from() {
 #[test]
 fn php_fpm_tt_is_a_pool_config() {
     let tt = fixtures().join("debian/php-fpm8.2-tt.txt");
-    assert_eq!(detect::sniff(&tt).unwrap().kind, Some(InputKind::FpmConf));
+    assert_eq!(
+        detect::sniff(&tt, None).unwrap().kind,
+        Some(InputKind::FpmConf)
+    );
     // FPM also writes the dump into its error_log: that file stays an FPM log.
     let log = fixtures().join("tcp-port/php8.2-fpm.log");
-    assert_eq!(detect::sniff(&log).unwrap().kind, Some(InputKind::Fpm));
+    assert_eq!(
+        detect::sniff(&log, None).unwrap().kind,
+        Some(InputKind::Fpm)
+    );
 
     let loaded = conf_tree::load(&[(0, input(&tt, InputKind::FpmConf))]);
     assert_eq!(loaded.pools.len(), 1);

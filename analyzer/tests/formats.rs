@@ -1,7 +1,7 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
 //! report is checked against docs/gatelog.report.v1.schema.json by a small validator
 //! of the keywords that schema uses (type, required, properties, items, enum, const,
-//! $ref, anyOf, minimum, maximum, maxItems, pattern prefix checks are left out).
+//! $ref, anyOf, minimum, maximum, maxItems, propertyNames, pattern prefix checks are left out).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -116,6 +116,17 @@ fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Ve
     ) {
         for (k, x) in obj {
             validate(x, extra, root, &format!("{path}.{k}"), errors);
+        }
+    }
+    if let (Some(names), Some(obj)) = (schema.get("propertyNames"), v.as_object()) {
+        for k in obj.keys() {
+            validate(
+                &Value::String(k.clone()),
+                names,
+                root,
+                &format!("{path} key {k}"),
+                errors,
+            );
         }
     }
     if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
@@ -308,7 +319,7 @@ fn lines_not_understood_are_counted_and_shown() {
     let log = dir.join("error.log");
     std::fs::write(
         &log,
-        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a\n\
+        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/x.sock:\"\n\
          garbage before the next entry? no: a continuation line\n\
          2026/04/02 14:23:18 [bogus] 1#1: *2 not a level\n\
          \u{0}\u{1}binary\n",

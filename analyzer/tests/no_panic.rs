@@ -1,6 +1,9 @@
 //! Every parser on every prefix of real-looking lines (as a cut or truncated log
 //! would give them) and on a few kinds of junk: no panic, ever.
 
+use gatelog_analyzer::input::framing::strip_ansi;
+use gatelog_analyzer::input::route::Router;
+use gatelog_analyzer::model::InputKind;
 use gatelog_analyzer::parse::{
     access, fpm, fpm_conf, journal, kernel, nginx, nginx_conf, records, syslog,
 };
@@ -30,6 +33,16 @@ const LINES: &[&str] = &[
     r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.123+00:00","status":502,"attempts":[{"event":"reset"}]}"#,
     "listen = /run/php/$pool.sock ; comment",
     "    fastcgi_pass unix:/run/php/php8.2-fpm.sock; # c",
+    // Framings: docker -t, compose (colours, -t), kubectl, syslog-shipped FPM,
+    // docker's json-file, lines pasted without a date.
+    "2024-03-05T10:15:42.123456789Z 2024/03/05 10:15:42 [error] 29#29: *1 connect() to unix:/run/php/php-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 172.18.0.1",
+    "\u{1b}[36mphp-fpm-1  | \u{1b}[0m2024-03-05T10:15:42.123456789Z NOTICE: PHP message: PHP Fatal error:  x",
+    "\u{1b}[36mweb-1  |\u{1b}[0m 172.18.0.1 - - [05/Mar/2024:10:15:42 +0000] \"GET / HTTP/1.1\" 502 157",
+    "[pod/shop-7c5b4f6c8-x2x9q/php-fpm] 2024-03-05T10:15:42.12Z [05-Mar-2024 10:15:42] WARNING: [pool www] child 1 exited on signal 9 (SIGKILL) after 1.0 seconds from start",
+    "Mar  5 10:15:42 web1 php-fpm[812]: [WARNING] [pool www] server reached pm.max_children setting (5), consider raising it",
+    r#"{"log":"2024/03/05 10:15:42 [error] 29#29: *1 upstream timed out (110: Connection timed out)\n","stream":"stderr","time":"2024-03-05T10:15:42.123456789Z"}"#,
+    r#"[error] 1234#1234: *5 connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1""#,
+    "172.18.0.3 -  05/Mar/2024:10:15:42 +0000 \"GET /index.php\" 200",
 ];
 
 fn all_parsers(s: &str) {
@@ -63,6 +76,18 @@ fn all_parsers(s: &str) {
     let _ = time::parse_iso_with_offset(s.as_bytes());
     let _ = time::parse_access_time(s.as_bytes());
     let _ = time::parse_ctime(s.as_bytes());
+    let _ = nginx::parse_undated_head(s, false);
+    if let Some(h) = nginx::parse_undated_head(s, true) {
+        let _ = nginx::split_body(h);
+    }
+    let clean = strip_ansi(s);
+    for default in [None, Some(InputKind::Kernel), Some(InputKind::Fpm)] {
+        let mut router = Router::new(&zone, (2026, 4), default);
+        // Twice: the second line may continue the first.
+        let _ = router.route(&clean);
+        let r = router.route(&clean);
+        let _ = r.framed.prefix_of(&clean);
+    }
 }
 
 #[test]
@@ -93,6 +118,22 @@ fn junk() {
         "\u{0}\u{1}\u{2}",
         "2026/04/02 14:23:17 [error] ",
         "Thu 2026-04-02",
+        "\u{1b}",
+        "\u{1b}[",
+        "\u{1b}[36",
+        "a |",
+        " | x",
+        "[a/b/c]",
+        "[pod/x/y]x",
+        "2024-03-05T10:15:42Z",
+        "2024-03-05T10:15:42.Z x",
+        "{\"log\":",
+        "{\"log\":1}",
+        "{\"__CURSOR\":\"x\"}",
+        "[error]",
+        "[error] #1: x",
+        "1#: x",
+        "#1: x",
     ] {
         all_parsers(s);
     }

@@ -9,14 +9,15 @@ use crate::context::{Context, FpmState};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::{Cause, Evidence, EvidenceSource, Peer};
+use crate::windows::OTHER_PEER_ALIVE_MS;
 
 /// ECONNREFUSED: nothing listens on the peer. When the pool configs say FPM listens
 /// elsewhere (no pool on the peer) and FPM runs, NGINX points at the wrong address
 /// (cause 3); otherwise FPM is not running there, or a killed master left its socket
 /// behind (cause 1). Not from the stream alone: logs of several FPMs (hosts, runs)
 /// show FPM answering elsewhere without saying that it was this one.
-pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
-    let stopped = || not_running::refused(f, peer, ctx);
+pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context, hist: &History) -> Verdict {
+    let stopped = || not_running::refused(f, peer, ctx, hist);
     let Some(p) = peer else {
         return stopped();
     };
@@ -184,7 +185,7 @@ pub(super) fn no_such_socket(
                 )
             } else if let Some(v) = version_mismatch(peer, ctx, Confidence::Likely) {
                 v
-            } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, 300_000)) {
+            } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, OTHER_PEER_ALIVE_MS)) {
                 let mut v = Verdict::new(
                     Cause::WrongSocketPath,
                     Confidence::Likely,
@@ -193,11 +194,13 @@ pub(super) fn no_such_socket(
                 v.facts.fpm_listen = Some(other.clone());
                 v
             } else {
-                Verdict::new(
+                let mut v = Verdict::new(
                     Cause::FpmNotRunning,
                     Confidence::Ambiguous,
                     format!("{peer_name} does not exist: FPM is not running, or NGINX points at a wrong path; give the FPM log or pool config to tell them apart"),
-                )
+                );
+                v.facts.also_possible = Some(Cause::WrongSocketPath);
+                v
             }
         }
     };
@@ -427,6 +430,51 @@ mod tests {
         let fix = crate::fix::fix_for(&v, &f, &ctx, Default::default());
         assert!(
             fix.contains("fastcgi_pass unix:/run/php/php8.2-fpm.sock;"),
+            "{fix}"
+        );
+    }
+
+    // connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or
+    // directory), with neither FPM log nor configs.
+    #[test]
+    fn enoent_alone_is_ambiguous_and_the_fix_covers_both() {
+        let f = failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(2), SOCK);
+        let ctx = Context::default();
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::FpmNotRunning);
+        assert!(v.confidence <= Confidence::Ambiguous);
+        assert_eq!(v.facts.also_possible, Some(Cause::WrongSocketPath));
+        assert!(
+            v.reason.contains("not running") && v.reason.contains("wrong path"),
+            "{}",
+            v.reason
+        );
+        let fix = fix_text(&v, &f, &ctx);
+        for check in [
+            "ls -l /run/php/php8.2-fpm.sock",
+            "pgrep -a php-fpm",
+            "grep -rn '^listen' /etc/php*",
+            // Debian's socket name names the unit.
+            "sudo systemctl start php8.2-fpm",
+        ] {
+            assert!(fix.contains(check), "{check} missing: {fix}");
+        }
+        // A socket named for no unit: the fix says how to find it, never a guess.
+        let f = failure(
+            AttemptEvent::ConnectFailed,
+            Phase::Connect,
+            Some(2),
+            "unix:/run/php/www.sock",
+        );
+        let v = classify(&f, &ctx);
+        let fix = fix_text(&v, &f, &ctx);
+        assert!(
+            fix.contains("systemctl list-units --type=service --all '*fpm*'"),
+            "{fix}"
+        );
+        assert!(fix.contains("systemctl start <unit>"), "{fix}");
+        assert!(
+            !fix.contains("php-fpm.service") && !fix.contains("start php-fpm"),
             "{fix}"
         );
     }

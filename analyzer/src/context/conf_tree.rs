@@ -332,6 +332,7 @@ impl Reader<'_> {
                     kind: self.kind,
                     detected_by: DetectedBy::Include,
                     size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                    kinds: Vec::new(),
                 },
             ),
         };
@@ -456,6 +457,7 @@ impl Reader<'_> {
                 kind: self.kind,
                 detected_by: DetectedBy::Include,
                 size: 0,
+                kinds: Vec::new(),
             };
             let mut stats = InputStats::new(&input);
             stats.error = Some(format!(
@@ -807,6 +809,7 @@ mod tests {
             kind,
             detected_by: DetectedBy::Content,
             size: 0,
+            kinds: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::parse::journal::UnitMessage;
 use crate::parse::kernel::{self, KernelEvent};
 use crate::parse::nginx_conf::{Directive, NginxConf, Target};
 use crate::time::EpochMs;
+use crate::windows::{KERNEL_COVER_MARGIN_MS, LOG_SLACK_MS, WORKER_OUTPUT_MS};
 
 pub use align::Alignment;
 
@@ -556,10 +557,14 @@ impl Context {
         near: EpochMs,
         window_ms: i64,
     ) -> Option<&Timed<FpmEvent>> {
-        range(&self.fpm, near.minus_ms(window_ms), near.plus_ms(2_000))
-            .iter()
-            .rev()
-            .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
+        range(
+            &self.fpm,
+            near.minus_ms(window_ms),
+            near.plus_ms(LOG_SLACK_MS),
+        )
+        .iter()
+        .rev()
+        .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
     }
 
     /// FPM request-timer lines (`executing too slow` or `execution timed out`) in
@@ -583,10 +588,14 @@ impl Context {
 
     /// Worker output (PHP fatal errors) of child `pid` near `t`.
     pub fn worker_output_of(&self, pid: u32, t: EpochMs) -> Option<&Timed<FpmEvent>> {
-        range(&self.fpm, t.minus_ms(30_000), t.plus_ms(2_000))
-            .iter()
-            .rev()
-            .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
+        range(
+            &self.fpm,
+            t.minus_ms(WORKER_OUTPUT_MS),
+            t.plus_ms(LOG_SLACK_MS),
+        )
+        .iter()
+        .rev()
+        .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
     }
 
     /// The kernel's OOM kill of `pid` (any OOM line naming it). When both sides have
@@ -675,12 +684,14 @@ impl Context {
         if self.kernel_open
             && self
                 .kernel_span
-                .is_some_and(|(a, _)| t >= a.minus_ms(600_000))
+                .is_some_and(|(a, _)| t >= a.minus_ms(KERNEL_COVER_MARGIN_MS))
         {
             return true;
         }
         match self.kernel_span {
-            Some((a, b)) => t >= a.minus_ms(600_000) && t <= b.plus_ms(600_000),
+            Some((a, b)) => {
+                t >= a.minus_ms(KERNEL_COVER_MARGIN_MS) && t <= b.plus_ms(KERNEL_COVER_MARGIN_MS)
+            }
             // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
             None => true,
         }

@@ -2,7 +2,7 @@
 //! the wrong address (file:line, as found through the includes), what to write
 //! instead, and where FPM's `listen` is set, for the case where NGINX is right.
 
-use super::Known;
+use super::{Known, RELOAD_NGINX};
 use crate::context::php_version_in;
 use crate::model::Peer;
 
@@ -132,6 +132,6 @@ pub(super) fn fix(k: &Known) -> String {
             s
         }
     };
-    s.push_str(", then `sudo nginx -t && sudo systemctl reload nginx`.");
+    s.push_str(&format!(", then {RELOAD_NGINX}."));
     s
 }

@@ -5,7 +5,9 @@
 //! `FastCGI sent in stderr` message). The context (`, client: ..., server: ...,
 //! request: "...", upstream: "...", host: "..."`) is parsed from the right, because
 //! the message itself may contain `, client:` and quotes are not escaped. Lines can be
-//! cut at 2048 bytes, losing the context: what is left is still used.
+//! cut at 2048 bytes, losing the context: what is left is still used. Lines pasted
+//! without the date (as people paste them into tickets), or without `pid#tid:`, or
+//! the message alone with its context, are read by [`parse_undated_head`].
 
 use std::sync::LazyLock;
 
@@ -61,9 +63,12 @@ pub struct Context<'a> {
 /// One entry, split into its parts (borrowed from the entry text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'a> {
-    pub civil: Civil,
+    /// None for a line pasted without its date.
+    pub civil: Option<Civil>,
+    /// Empty for a line pasted without its level.
     pub level: &'a str,
-    pub pid: u32,
+    /// None for a line pasted without `pid#tid:`.
+    pub pid: Option<u32>,
     pub conn: Option<u64>,
     /// The message as NGINX printed it, with its ` (N: strerror)` part, without
     /// action and context. What it means is read by [`classify_message`].
@@ -77,9 +82,12 @@ pub struct Entry<'a> {
 /// The head of an entry: what every line has, parsed cheaply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head<'a> {
-    pub civil: Civil,
+    /// None for a line pasted without its date.
+    pub civil: Option<Civil>,
+    /// Empty for a line pasted without its level.
     pub level: &'a str,
-    pub pid: u32,
+    /// None for a line pasted without `pid#tid:`.
+    pub pid: Option<u32>,
     pub conn: Option<u64>,
     /// Everything after `pid#tid: [*conn ]`.
     pub body: &'a str,
@@ -107,24 +115,76 @@ pub fn parse_head(entry: &str) -> Option<Head<'_>> {
     if rest.as_bytes().get(colon + 1) != Some(&b' ') {
         return None;
     }
-    let mut body = &rest[colon + 2..];
-    let mut conn = None;
+    let (conn, body) = split_conn(&rest[colon + 2..]);
+    Some(Head {
+        civil: Some(civil),
+        level,
+        pid: Some(pid),
+        conn,
+        body,
+        len: entry.len(),
+    })
+}
+
+/// `*N ` before the message.
+fn split_conn(body: &str) -> (Option<u64>, &str) {
     if let Some(after_star) = body.strip_prefix('*') {
         let digits = after_star.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
-            conn = after_star[..digits].parse().ok();
-            body = after_star[digits..]
-                .strip_prefix(' ')
-                .unwrap_or(&after_star[digits..]);
+            let rest = &after_star[digits..];
+            return (
+                after_star[..digits].parse().ok(),
+                rest.strip_prefix(' ').unwrap_or(rest),
+            );
         }
     }
+    (None, body)
+}
+
+/// The head of a line pasted without NGINX's date: `[error] 1234#1234: *5 msg`,
+/// `[error] *5 msg`, `1234#1234: *5 msg`. With `bare`, a line with none of these is
+/// taken whole as the message (the caller has checked that it is an upstream
+/// message with its context). `None` when the text starts like a dated entry or
+/// has none of the parts and `bare` is false.
+pub fn parse_undated_head(line: &str, bare: bool) -> Option<Head<'_>> {
+    if is_entry_start(line.as_bytes()) {
+        return None;
+    }
+    let mut rest = line.trim_start();
+    let mut level = "";
+    if let Some(r) = rest.strip_prefix('[') {
+        let close = memchr::memchr(b']', r.as_bytes())?;
+        if !LEVELS.contains(&&r[..close]) {
+            return None;
+        }
+        level = &r[..close];
+        rest = r[close + 1..].trim_start();
+    }
+    let mut pid = None;
+    if let Some(hash) = memchr::memchr(b'#', rest.as_bytes()) {
+        let tid_end = rest[hash + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let after = &rest[hash + 1 + tid_end..];
+        if hash > 0 && tid_end > 0 && after.starts_with(": ") {
+            if let Ok(p) = rest[..hash].parse() {
+                pid = Some(p);
+                rest = &after[2..];
+            }
+        }
+    }
+    let (conn, body) = split_conn(rest);
+    if level.is_empty() && pid.is_none() && !bare {
+        return None;
+    }
     Some(Head {
-        civil,
+        civil: None,
         level,
         pid,
         conn,
         body,
-        len: entry.len(),
+        len: line.len(),
     })
 }
 
@@ -335,7 +395,7 @@ mod tests {
         let s = r#"2026/04/02 14:23:17 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#;
         let e = entry(s);
         assert_eq!(e.level, "crit");
-        assert_eq!(e.pid, 1234);
+        assert_eq!(e.pid, Some(1234));
         assert_eq!(e.conn, Some(5678));
         assert_eq!(e.action, Some("connecting to upstream"));
         assert_eq!(
@@ -520,5 +580,44 @@ mod tests {
         assert_eq!(event_of(&e), None);
         assert!(parse_entry("Stack trace:").is_none());
         assert!(parse_entry("2026/04/02 14:23:17 [bogus] 1#1: x").is_none());
+    }
+
+    #[test]
+    fn lines_pasted_without_the_date() {
+        // As pasted into tickets: the date cut off, then also the pid, then all but
+        // the message and its context.
+        let full = r#"[error] 1234#1234: *5 connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/php7.2-fpm.sock:", host: "example.com""#;
+        let h = parse_undated_head(full, false).unwrap();
+        assert_eq!(
+            (h.civil, h.level, h.pid, h.conn),
+            (None, "error", Some(1234), Some(5))
+        );
+        let e = split_body(h);
+        let f = failure(&e);
+        assert_eq!((f.event, f.errno), (E::ConnectFailed, Some(2)));
+        assert_eq!(f.peer, Some("unix:/run/php/php7.2-fpm.sock"));
+        assert_eq!(e.context.server, Some("example.com"));
+
+        let h = parse_undated_head(r#"[crit] *5 connect() to unix:/run/php/php7.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1""#, false).unwrap();
+        assert_eq!((h.level, h.pid, h.conn), ("crit", None, Some(5)));
+        assert_eq!(failure(&split_body(h)).errno, Some(13));
+
+        let h = parse_undated_head(r#"11#11: *3 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.1, server: _, request: "GET /slow.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "x""#, false).unwrap();
+        assert_eq!((h.level, h.pid, h.conn), ("", Some(11), Some(3)));
+
+        let bare = r#"connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/php7.2-fpm.sock:", host: "example.com""#;
+        assert!(parse_undated_head(bare, false).is_none());
+        let e = split_body(parse_undated_head(bare, true).unwrap());
+        assert_eq!((e.pid, e.conn, failure(&e).errno), (None, None, Some(2)));
+        assert_eq!(e.action, Some("connecting to upstream"));
+
+        // Not undated NGINX lines.
+        assert!(
+            parse_undated_head("[ERROR] [pool www] cannot get uid for user 'www'", false).is_none()
+        );
+        assert!(parse_undated_head("[www]", false).is_none());
+        assert!(parse_undated_head("Stack trace:", false).is_none());
+        assert!(parse_undated_head(full.trim_start_matches("[error] "), false).is_some());
+        assert!(parse_undated_head("2026/04/02 14:23:17 [error] 1#1: x", true).is_none());
     }
 }
