@@ -314,6 +314,7 @@ fn flag_input(path: &Path, name: &str, kind: InputKind) -> Input {
         kind,
         detected_by: DetectedBy::Flag,
         size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        kinds: vec![kind],
     }
 }
 
