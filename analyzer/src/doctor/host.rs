@@ -265,6 +265,11 @@ impl FpmSide {
 
     /// How to start, restart or reload this FPM, as the host names it.
     pub fn command(&self, action: Action) -> String {
+        self.command_for(action, None)
+    }
+
+    /// The same, naming the running master's pid where a signal does it.
+    pub fn command_for(&self, action: Action, master: Option<u32>) -> String {
         if let Some(unit) = self.unit() {
             return format!("`sudo systemctl {} {unit}`", action.verb());
         }
@@ -282,9 +287,10 @@ impl FpmSide {
             Action::Restart => format!(
                 "stop its master (SIGQUIT) and start it again: `sudo {bin} --fpm-config {conf}`"
             ),
-            Action::Reload => {
-                "send its master SIGUSR2 (`sudo kill -USR2 <master pid>`)".to_string()
-            }
+            Action::Reload => format!(
+                "`sudo kill -USR2 {}` (SIGUSR2 to its master)",
+                master.map_or("<master pid>".to_string(), |p| p.to_string())
+            ),
         }
     }
 }

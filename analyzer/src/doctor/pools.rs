@@ -243,7 +243,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 "add to pool [{}] in {}:\n    pm.status_path = /fpm-status\n    ping.path = /fpm-ping\nthen reload FPM ({})",
                 p.name(),
                 p.conf.file,
-                p.side.command(Action::Reload)
+                p.side.command_for(Action::Reload, p.master.map(|m| m.pid))
             )),
         )),
         Some(path) => {
