@@ -117,11 +117,15 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
             format!("the script did not answer within {within} and the pool logged no max_children warning: the script itself was slow"),
         )
     } else {
-        Verdict::new(
+        // The same line comes from a slow script and from a request queued behind
+        // busy workers; only FPM's log (or status page) tells them apart.
+        let mut v = Verdict::new(
             Cause::ReadTimeout,
-            Confidence::Likely,
-            format!("the script did not answer within {within}; no FPM log to rule out a saturated pool (max_children)"),
-        )
+            Confidence::Ambiguous,
+            format!("the script did not answer within {within}: a slow script, or a pool whose every worker was busy (pm.max_children) so the request waited; without the FPM log the two look the same"),
+        );
+        v.facts.also_possible = Some(Cause::MaxChildrenExhausted);
+        v
     };
     v.facts.read_timeout = known;
     if let Some(timer) = timers.first() {

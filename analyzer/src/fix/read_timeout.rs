@@ -3,6 +3,7 @@
 
 use super::{Known, RELOAD_NGINX};
 use crate::classify::timeout_text;
+use crate::model::Cause;
 use crate::context::parse_fpm_duration_secs;
 use crate::windows::DEFAULT_READ_TIMEOUT_MS;
 
@@ -18,6 +19,9 @@ pub(super) fn fix(k: &Known) -> String {
         "The request ran longer than fastcgi_read_timeout ({current}). Make {} faster, or raise the timeout for that endpoint only: `location = {path} {{ fastcgi_read_timeout 300s; ... }}`, then {RELOAD_NGINX}.",
         facts.script.as_deref().unwrap_or(path)
     );
+    if facts.also_possible == Some(Cause::MaxChildrenExhausted) {
+        s.push_str(" If many requests timed out together, the pool may have been full instead: FPM's log then says `server reached pm.max_children setting` (`grep max_children <FPM error_log>`), and raising pm.max_children, not the timeout, is the fix.");
+    }
     if let Some(p) = pool {
         if let Some(rt) = p.pool.get("request_terminate_timeout") {
             let secs = parse_fpm_duration_secs(rt).unwrap_or(0);
