@@ -24,7 +24,7 @@ fn worker(k: &Known) -> String {
 /// What sends SIGKILL to an FPM worker besides the OOM killer, and where to look.
 pub(super) fn who_sent_sigkill(k: &Known) -> String {
     format!(
-        "find who sent SIGKILL: FPM's master sends it only when a stop or reload outlasts `process_control_timeout` (SIGQUIT, then SIGTERM, then SIGKILL a second later); systemd does when stopping the unit takes longer than `TimeoutStopSec`; container runtimes do after their stop grace period (`docker stop`, Kubernetes); otherwise a person or a script ran `kill -9`. Look for a stop or reload at that time in {}`sudo journalctl -u {}`, and in deploy scripts and cron jobs.",
+        "find who sent SIGKILL: FPM's master sends it only when a stop or reload outlasts `process_control_timeout` (SIGQUIT, then SIGTERM, then SIGKILL a second later); systemd does when stopping the unit takes longer than `TimeoutStopSec`; container runtimes do after their stop grace period (`docker stop`, Kubernetes); otherwise a person or a script ran `kill -9`. Look for a stop or reload at that time in the unit's journal ({}`sudo journalctl -u {}`), the container's events, deploy scripts and cron jobs.",
         k.find_unit(),
         k.unit()
     )

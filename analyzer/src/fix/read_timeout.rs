@@ -3,8 +3,8 @@
 
 use super::{Known, RELOAD_NGINX};
 use crate::classify::timeout_text;
-use crate::model::Cause;
 use crate::context::parse_fpm_duration_secs;
+use crate::model::Cause;
 use crate::windows::DEFAULT_READ_TIMEOUT_MS;
 
 pub(super) fn fix(k: &Known) -> String {

@@ -5,6 +5,7 @@ mod analyzer_configs;
 mod analyzer_http;
 mod analyzer_streams;
 mod config;
+mod doctor;
 mod faults;
 mod logs;
 mod protocol;
@@ -27,5 +28,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(protocol::all());
     v.extend(logs::all());
     v.extend(config::all());
+    v.extend(doctor::all());
     v
 }
