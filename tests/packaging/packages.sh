@@ -114,9 +114,16 @@ MANPAGER=cat MANWIDTH=100 man gatelog-analyze >"$prefix/man-analyze.txt" 2>&1 ||
 for opt in --records --nginx-log --fpm-log --since --format; do
     grep -q -- "$opt" "$prefix/man-analyze.txt" || fail "man gatelog-analyze does not document $opt"
 done
-# Every option the installed binary accepts is in the page (the page is not stale).
-for opt in $(gatelog analyze --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
-    grep -q -- "$opt" "$prefix/man-analyze.txt" || fail "gatelog analyze accepts $opt but its man page does not mention it"
+# Every subcommand has a page naming every option the installed binary accepts (the
+# pages are not stale).
+subcommands=$(gatelog --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && $1 != "help" {print $1}')
+[ -n "$subcommands" ] || fail "gatelog --help lists no subcommand"
+for sub in $subcommands; do
+    MANPAGER=cat MANWIDTH=100 man "gatelog-$sub" >"$prefix/man-$sub.txt" 2>&1 || fail "man gatelog-$sub failed"
+    grep -q "gatelog-$sub(1)" "$prefix/man-gatelog.txt" || fail "man gatelog does not list gatelog-$sub(1)"
+    for opt in $(gatelog "$sub" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+        grep -q -- "$opt" "$prefix/man-$sub.txt" || fail "gatelog $sub accepts $opt but its man page does not mention it"
+    done
 done
 comp=/usr/share/bash-completion/completions/gatelog
 [ -f "$comp" ] || fail "no bash completion at $comp"
@@ -126,7 +133,7 @@ got=$(bash -c '. "$1"; COMP_WORDS=(gatelog analyze --format ""); COMP_CWORD=3; _
 [ "$got" = "text markdown json" ] || fail "bash completion of --format values gave [$got]"
 [ -f /usr/share/zsh/vendor-completions/_gatelog ] && [ -f /usr/share/fish/vendor_completions.d/gatelog.fish ] \
     || fail "zsh or fish completion missing"
-log "man pages render and cover every option; bash completes 'gatelog analyze --forma' and --format values"
+log "man pages of gatelog and ${subcommands//$'\n'/ } render and cover every option; bash completes 'gatelog analyze --forma' and --format values"
 
 # lnav with no user configuration: only the packaged format in /etc/lnav.
 lnav_home=$prefix/lnav-home

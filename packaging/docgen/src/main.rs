@@ -78,7 +78,7 @@ fn write_man(dir: &Path, top: &Command, cmd: &Command) -> io::Result<PathBuf> {
     if cmd.has_subcommands() {
         man.render_subcommands_section(&mut page)?;
     }
-    extra_sections(cmd.get_name() == top.get_name()).to_writer(&mut page)?;
+    extra_sections(top, cmd)?.to_writer(&mut page)?;
     if cmd.get_version().is_some() {
         man.render_version_section(&mut page)?;
     }
@@ -88,18 +88,56 @@ fn write_man(dir: &Path, top: &Command, cmd: &Command) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-fn extra_sections(is_top: bool) -> Roff {
+/// Exit status of each subcommand: the numbers come from the analyzer's own code, the
+/// words from its documentation; a subcommand missing here fails the build of the pages.
+fn exit_statuses(sub: &str) -> Option<Vec<(i32, &'static str)>> {
+    use gatelog_analyzer::analyze::RunError;
+    use gatelog_analyzer::doctor::{EXIT_CANNOT_RUN, EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_USAGE};
+    match sub {
+        "analyze" => Some(vec![
+            (0, "The analysis ran, whatever it found (also when a reader such as head(1) stops early)."),
+            (RunError::Input(String::new()).exit_code(), "An input could not be read (it is named on standard error), or the report could not be written."),
+            (RunError::Usage(String::new()).exit_code(), "Bad usage: an unknown option or subcommand, a bad option value (--format, --tz, --since, --until, the memory figures), no input."),
+        ]),
+        "doctor" => Some(vec![
+            (EXIT_HEALTHY, "No problem found."),
+            (EXIT_CANNOT_RUN, "The checks could not run (named on standard error), or the report could not be written."),
+            (EXIT_USAGE, "Bad usage."),
+            (EXIT_PROBLEMS, "Problems found (listed in the report)."),
+        ]),
+        _ => None,
+    }
+}
+
+fn extra_sections(top: &Command, cmd: &Command) -> io::Result<Roff> {
+    let is_top = cmd.get_name() == top.get_name();
+    let subs: Vec<&str> = top
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name())
+        .collect();
     let mut r = Roff::new();
-    // Mirrors analyzer/src/main.rs and RunError::exit_code.
     r.control("SH", ["EXIT STATUS"]);
-    for (code, meaning) in [
-        ("0", "The analysis ran, whatever it found (also when a reader such as head(1) stops early)."),
-        ("1", "An input could not be read (it is named on standard error), or the report could not be written."),
-        ("2", "Bad usage: an unknown option or subcommand, a bad option value (--format, --tz, --since, --until, the memory figures), no input."),
-    ] {
-        r.control("TP", []);
-        r.text([bold(code)]);
-        r.text([roman(meaning)]);
+    let own: Vec<&str> = if is_top {
+        subs.clone()
+    } else {
+        vec![cmd.get_name()]
+    };
+    for sub in own {
+        let codes = exit_statuses(sub).ok_or_else(|| {
+            io::Error::other(format!(
+                "no exit status documented for `gatelog {sub}`: add it to exit_statuses"
+            ))
+        })?;
+        if is_top {
+            r.control("PP", []);
+            r.text([bold(format!("gatelog {sub}"))]);
+        }
+        for (code, meaning) in codes {
+            r.control("TP", []);
+            r.text([bold(code.to_string())]);
+            r.text([roman(meaning)]);
+        }
     }
     r.control("SH", ["FILES"]);
     for (file, what) in [
@@ -112,11 +150,21 @@ fn extra_sections(is_top: bool) -> Roff {
         r.text([roman(what)]);
     }
     r.control("SH", ["SEE ALSO"]);
-    let see: &[&str] = if is_top {
-        &["gatelog-analyze(1)", "lnav(1)", "nginx(8)", "logrotate(8)"]
-    } else {
-        &["gatelog(1)", "lnav(1)", "nginx(8)"]
-    };
+    let mut see: Vec<String> = std::iter::once("gatelog".to_string())
+        .chain(subs.iter().map(|s| format!("gatelog-{s}")))
+        .filter(|page| page != &man_name(top, cmd))
+        .map(|page| format!("{page}(1)"))
+        .collect();
+    see.extend(["lnav(1)", "nginx(8)", "logrotate(8)"].map(String::from));
     r.text([roman(see.join(", "))]);
-    r
+    Ok(r)
+}
+
+/// The page's name: `gatelog` or `gatelog-<subcommand>`.
+fn man_name(top: &Command, cmd: &Command) -> String {
+    if cmd.get_name() == top.get_name() {
+        top.get_name().to_string()
+    } else {
+        format!("{}-{}", top.get_name(), cmd.get_name())
+    }
 }
