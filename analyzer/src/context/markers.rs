@@ -188,13 +188,15 @@ impl Markers {
                 (MarkerKind::FpmStop, "PHP-FPM stopped")
             }
             UnitEvent::FailedToStart => (MarkerKind::FpmStop, "PHP-FPM failed to start"),
-            UnitEvent::FailedWithResult(r) if r == "oom-kill" => {
-                (MarkerKind::OomKill, "systemd: the unit lost a process to the OOM killer")
-            }
+            UnitEvent::FailedWithResult(r) if r == "oom-kill" => (
+                MarkerKind::OomKill,
+                "systemd: the unit lost a process to the OOM killer",
+            ),
             UnitEvent::FailedWithResult(_) => (MarkerKind::FpmStop, "PHP-FPM stopped"),
-            UnitEvent::OomKillInUnit | UnitEvent::OomdKilled => {
-                (MarkerKind::OomKill, "systemd: the unit lost a process to the OOM killer")
-            }
+            UnitEvent::OomKillInUnit | UnitEvent::OomdKilled => (
+                MarkerKind::OomKill,
+                "systemd: the unit lost a process to the OOM killer",
+            ),
             UnitEvent::Starting | UnitEvent::Stopping => return,
         };
         self.add(e.at, kind, None, what.to_string(), &e.evidence);
@@ -213,18 +215,20 @@ impl Markers {
             return;
         };
         let start = self.list.len().saturating_sub(RECENT);
-        for m in self.list[start..].iter_mut().rev() {
-            if same_event(m, at, kind, pid) {
-                if kind.outranks(m.kind) {
-                    m.kind = kind;
-                    m.what = what;
-                }
-                m.at = m.at.min(at);
-                if m.evidence.len() < EVIDENCE_PER_MARKER && !m.evidence.contains(evidence) {
-                    m.evidence.push(evidence.clone());
-                }
-                return;
+        if let Some(i) = self.same_event(start, at, kind, pid, evidence) {
+            let m = &mut self.list[i];
+            if kind.outranks(m.kind) {
+                m.kind = kind;
+                m.what = what;
+            } else if m.kind == kind && kind.is_death() && !m.what.contains(&what) {
+                // FPM's and the kernel's words for one death both tell something.
+                m.what = format!("{}; {what}", m.what);
             }
+            m.at = m.at.min(at);
+            if m.evidence.len() < EVIDENCE_PER_MARKER && !m.evidence.contains(evidence) {
+                m.evidence.push(evidence.clone());
+            }
+            return;
         }
         if self.merge_ms > 0 {
             let slot = at.0.div_euclid(self.merge_ms);
@@ -252,6 +256,48 @@ impl Markers {
         if self.list.len() > MAX_MARKERS {
             self.coarsen();
         }
+    }
+
+    /// The marker (index) that an event at `at` belongs to, when it is one already
+    /// marked, seen in another line: a death of the same pid (FPM's exit line and the
+    /// kernel's); for lifecycle changes, the previous line of the same log when it
+    /// is part of the same change (`Terminating ...` then `exiting, bye-bye!`), or
+    /// the same change seen in another log (FPM's log and systemd's journal). Two
+    /// starts of one log a second apart with a stop in between stay two.
+    fn same_event(
+        &self,
+        start: usize,
+        at: EpochMs,
+        kind: MarkerKind,
+        pid: Option<u32>,
+        evidence: &Evidence,
+    ) -> Option<usize> {
+        let recent = (start..self.list.len()).rev();
+        let close = |m: &Marker, ms: i64| m.at.distance(at) <= ms;
+        if kind.is_death() {
+            return recent.into_iter().find(|&i| {
+                let m = &self.list[i];
+                m.kind.is_death()
+                    && close(m, SAME_DEATH_MS)
+                    && match (m.pid, pid) {
+                        (Some(a), Some(b)) => a == b,
+                        // systemd's OOM message names no pid: the kernel's kill near it.
+                        _ => m.kind == MarkerKind::OomKill && kind == MarkerKind::OomKill,
+                    }
+            });
+        }
+        let from_this_log = |m: &Marker| m.evidence.iter().any(|e| e.file == evidence.file);
+        let lifecycle = || recent.clone().filter(|&i| !self.list[i].kind.is_death());
+        if let Some(i) = lifecycle().find(|&i| from_this_log(&self.list[i])) {
+            let m = &self.list[i];
+            if lifecycle_pair(m.kind, kind) && close(m, SAME_LIFECYCLE_MS) {
+                return Some(i);
+            }
+        }
+        lifecycle().find(|&i| {
+            let m = &self.list[i];
+            lifecycle_pair(m.kind, kind) && close(m, SAME_LIFECYCLE_MS) && !from_this_log(m)
+        })
     }
 
     /// Merges markers of one kind within ever wider slots until half the bound is
@@ -309,21 +355,10 @@ impl Markers {
     }
 }
 
-/// Whether an event at `at` is one already marked by `m`, seen in another line.
-fn same_event(m: &Marker, at: EpochMs, kind: MarkerKind, pid: Option<u32>) -> bool {
-    let d = m.at.distance(at);
-    match (m.kind.is_death(), kind.is_death()) {
-        (true, true) => match (m.pid, pid) {
-            (Some(a), Some(b)) => a == b && d <= SAME_DEATH_MS,
-            // systemd's OOM message names no pid: the kernel's kill near it.
-            _ => m.kind == MarkerKind::OomKill && kind == MarkerKind::OomKill && d <= SAME_DEATH_MS,
-        },
-        (false, false) => {
-            d <= SAME_LIFECYCLE_MS
-                && (m.kind == kind || m.kind.outranks(kind) || kind.outranks(m.kind))
-        }
-        _ => false,
-    }
+/// Whether `a` and `b` can be two lines about one lifecycle change: the same kind,
+/// or a reload and the start it ends with.
+fn lifecycle_pair(a: MarkerKind, b: MarkerKind) -> bool {
+    a == b || a.outranks(b) || b.outranks(a)
 }
 
 #[cfg(test)]
@@ -332,7 +367,7 @@ mod tests {
 
     use super::*;
     use crate::model::EvidenceSource;
-    use crate::parse::{fpm, kernel};
+    use crate::parse::{fpm, journal, kernel};
 
     fn timed<T>(at: i64, line: u64, text: &str, event: T) -> Timed<T> {
         let file: Arc<str> = Arc::from("php8.2-fpm.log");
@@ -353,10 +388,30 @@ mod tests {
     fn one_stop_and_one_start_from_their_several_lines() {
         let mut m = Markers::default();
         // A real stop and restart (e2e run, php8.2-fpm 8.2.29).
-        fpm_line(&mut m, 1_000, 1, "[23-Nov-2026 22:12:54] NOTICE: Terminating ...");
-        fpm_line(&mut m, 1_000, 2, "[23-Nov-2026 22:12:54] NOTICE: exiting, bye-bye!");
-        fpm_line(&mut m, 9_000, 3, "[23-Nov-2026 22:13:02] NOTICE: fpm is running, pid 2748");
-        fpm_line(&mut m, 9_000, 4, "[23-Nov-2026 22:13:02] NOTICE: ready to handle connections");
+        fpm_line(
+            &mut m,
+            1_000,
+            1,
+            "[23-Nov-2026 22:12:54] NOTICE: Terminating ...",
+        );
+        fpm_line(
+            &mut m,
+            1_000,
+            2,
+            "[23-Nov-2026 22:12:54] NOTICE: exiting, bye-bye!",
+        );
+        fpm_line(
+            &mut m,
+            9_000,
+            3,
+            "[23-Nov-2026 22:13:02] NOTICE: fpm is running, pid 2748",
+        );
+        fpm_line(
+            &mut m,
+            9_000,
+            4,
+            "[23-Nov-2026 22:13:02] NOTICE: ready to handle connections",
+        );
         let v = m.sorted();
         assert_eq!(v.len(), 2, "{v:?}");
         assert_eq!(v[0].kind, MarkerKind::FpmStop);
@@ -366,11 +421,105 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_within_a_second_is_a_stop_and_a_start() {
+        let mut m = Markers::default();
+        // A real e2e run: FPM restarted twice, the second time within one second.
+        for (i, (at, line)) in [
+            (
+                30_000,
+                "[03-Dec-2026 12:35:30] NOTICE: fpm is running, pid 21175",
+            ),
+            (
+                30_000,
+                "[03-Dec-2026 12:35:30] NOTICE: ready to handle connections",
+            ),
+            (31_000, "[03-Dec-2026 12:35:31] NOTICE: Terminating ..."),
+            (31_000, "[03-Dec-2026 12:35:31] NOTICE: exiting, bye-bye!"),
+            (
+                31_000,
+                "[03-Dec-2026 12:35:31] NOTICE: fpm is running, pid 21187",
+            ),
+            (
+                31_000,
+                "[03-Dec-2026 12:35:31] NOTICE: ready to handle connections",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            fpm_line(&mut m, at, i as u64 + 1, line);
+        }
+        let kinds: Vec<MarkerKind> = m.sorted().iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                MarkerKind::FpmStart,
+                MarkerKind::FpmStart,
+                MarkerKind::FpmStop
+            ],
+            "{:?}",
+            m.sorted()
+        );
+        assert_eq!(m.total(MarkerKind::FpmStart), 2);
+    }
+
+    #[test]
+    fn one_stop_in_the_fpm_log_and_the_journal_is_one_marker() {
+        let mut m = Markers::default();
+        fpm_line(
+            &mut m,
+            1_000,
+            1,
+            "[23-Nov-2026 22:12:54] NOTICE: Terminating ...",
+        );
+        fpm_line(
+            &mut m,
+            1_000,
+            2,
+            "[23-Nov-2026 22:12:54] NOTICE: exiting, bye-bye!",
+        );
+        let text = "Nov 23 22:12:54 web systemd[1]: Stopped php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager.";
+        let msg = journal::parse_message(
+            "systemd",
+            "Stopped php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager.",
+        )
+        .expect("a unit message");
+        let file: Arc<str> = Arc::from("journal.txt");
+        let unit = |at: i64, line: u64, msg: UnitMessage| Timed {
+            at: Some(EpochMs(at)),
+            boot_secs: None,
+            evidence: Evidence::new(EvidenceSource::Journal, &file, line, text),
+            event: msg,
+        };
+        m.unit(&unit(1_250, 10, msg.clone()));
+        assert_eq!(m.sorted().len(), 1, "{:?}", m.sorted());
+        assert_eq!(m.sorted()[0].evidence.len(), 3);
+        // Stopped again a minute later: another stop.
+        m.unit(&unit(61_000, 20, msg));
+        assert_eq!(m.total(MarkerKind::FpmStop), 2);
+    }
+
+    #[test]
     fn a_reload_swallows_the_start_that_follows_it() {
         let mut m = Markers::default();
-        fpm_line(&mut m, 0, 1, "[23-Nov-2026 22:12:54] NOTICE: Reloading in progress ...");
-        fpm_line(&mut m, 500, 2, "[23-Nov-2026 22:12:54] NOTICE: fpm is running, pid 2748");
-        fpm_line(&mut m, 500, 3, "[23-Nov-2026 22:12:54] NOTICE: ready to handle connections");
+        fpm_line(
+            &mut m,
+            0,
+            1,
+            "[23-Nov-2026 22:12:54] NOTICE: Reloading in progress ...",
+        );
+        fpm_line(
+            &mut m,
+            500,
+            2,
+            "[23-Nov-2026 22:12:54] NOTICE: fpm is running, pid 2748",
+        );
+        fpm_line(
+            &mut m,
+            500,
+            3,
+            "[23-Nov-2026 22:12:54] NOTICE: ready to handle connections",
+        );
         let v = m.sorted();
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].kind, MarkerKind::FpmReload);
@@ -387,9 +536,19 @@ mod tests {
             "[23-Nov-2026 22:12:55] WARNING: [pool www] child 2735 exited on signal 9 (SIGKILL) after 0.707584 seconds from start",
         );
         let k = "Memory cgroup out of memory: Killed process 2735 (php-fpm8.2) total-vm:267480kB, anon-rss:62124kB, file-rss:6660kB, shmem-rss:392kB, UID:33 pgtables:256kB oom_score_adj:0";
-        m.kernel(&timed(9_600, 81, k, kernel::parse_message(k).expect("OOM line")));
+        m.kernel(&timed(
+            9_600,
+            81,
+            k,
+            kernel::parse_message(k).expect("OOM line"),
+        ));
         let s = "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/gatelog,task_memcg=/gatelog,task=php-fpm8.2,pid=2735,uid=33";
-        m.kernel(&timed(9_600, 80, s, kernel::parse_message(s).expect("summary")));
+        m.kernel(&timed(
+            9_600,
+            80,
+            s,
+            kernel::parse_message(s).expect("summary"),
+        ));
         // Another worker segfaults a second later.
         fpm_line(
             &mut m,
@@ -402,7 +561,11 @@ mod tests {
         assert_eq!(v[0].kind, MarkerKind::OomKill);
         assert_eq!(v[0].pid, Some(2735));
         assert_eq!(v[0].evidence.len(), 3);
-        assert!(v[0].what.contains("OOM-killed php-fpm8.2 2735"), "{}", v[0].what);
+        assert!(
+            v[0].what.contains("OOM-killed php-fpm8.2 2735"),
+            "{}",
+            v[0].what
+        );
         assert_eq!(v[1].kind, MarkerKind::WorkerDeath);
         assert_eq!(v[1].what, "worker 2749 exited on signal 11 (SIGSEGV)");
     }
@@ -459,7 +622,11 @@ mod tests {
         assert!(m.merged());
         assert_eq!(m.total(MarkerKind::WorkerDeath), n);
         let v = m.sorted();
-        assert!(v.len() <= MAX_MARKERS && v.len() > MAX_MARKERS / 8, "{}", v.len());
+        assert!(
+            v.len() <= MAX_MARKERS && v.len() > MAX_MARKERS / 8,
+            "{}",
+            v.len()
+        );
         assert!(v.windows(2).all(|w| w[0].at <= w[1].at));
     }
 }
