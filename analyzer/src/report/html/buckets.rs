@@ -29,7 +29,10 @@ pub const DISPLAY_WIDTHS_S: [i64; 19] = [
 pub type Counts = [u64; Cause::ALL.len()];
 
 pub fn cause_index(c: Cause) -> usize {
-    Cause::ALL.iter().position(|x| *x == c).unwrap_or(Cause::ALL.len() - 1)
+    Cause::ALL
+        .iter()
+        .position(|x| *x == c)
+        .unwrap_or(Cause::ALL.len() - 1)
 }
 
 /// The n-th width of a ladder (ms), doubling past its end.
@@ -97,7 +100,8 @@ impl Buckets {
     }
 
     fn index(&self, t_ms: i64) -> i64 {
-        t_ms.saturating_add(self.offset_ms).div_euclid(self.width_ms)
+        t_ms.saturating_add(self.offset_ms)
+            .div_euclid(self.width_ms)
     }
 
     pub fn add(&mut self, t_ms: i64, cause: Cause) {
@@ -124,7 +128,9 @@ impl Buckets {
         let factor = w / self.width_ms;
         let mut out: BTreeMap<i64, Counts> = BTreeMap::new();
         for (i, c) in std::mem::take(&mut self.counts) {
-            let slot = out.entry(i.div_euclid(factor)).or_insert([0; Cause::ALL.len()]);
+            let slot = out
+                .entry(i.div_euclid(factor))
+                .or_insert([0; Cause::ALL.len()]);
             for (a, b) in slot.iter_mut().zip(c) {
                 *a += b;
             }
@@ -234,7 +240,10 @@ mod tests {
         let local_midnight = T0 - off;
         b.add(local_midnight + 10 * 3_600_000, Cause::FpmNotRunning);
         b.add(local_midnight + 30 * 3_600_000, Cause::FpmNotRunning);
-        let bars = b.bars(local_midnight + 10 * 3_600_000, local_midnight + 30 * 3_600_000);
+        let bars = b.bars(
+            local_midnight + 10 * 3_600_000,
+            local_midnight + 30 * 3_600_000,
+        );
         assert_eq!(bars.width_ms, 900_000);
         // Each bar starts on a quarter hour of local time.
         for i in 0..bars.bars.len() {

@@ -24,6 +24,8 @@ const PLOT_TOP: f64 = 50.0;
 const PLOT_BOTTOM: f64 = 290.0;
 /// Most x-axis labels.
 const MAX_TICKS: i64 = 8;
+/// Bars with deaths (OOM kills, crashes) that still get a line down through the bars.
+const DEATH_LINES_MAX: usize = 20;
 /// Marker lines listed in one symbol's tooltip.
 const TOOLTIP_LINES: usize = 6;
 
@@ -133,12 +135,16 @@ impl Chart<'_> {
     pub fn render(&self, o: &mut String) {
         let b = self.bars;
         let n = b.bars.len().max(1);
-        let max = (0..b.bars.len()).map(|i| b.total(i)).max().unwrap_or(0).max(1);
+        let max = (0..b.bars.len())
+            .map(|i| b.total(i))
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let step = nice(max.div_ceil(4));
         let top = max.div_ceil(step) * step;
         let plot_h = PLOT_BOTTOM - PLOT_TOP;
         let slot = (W - LEFT - RIGHT) / n as f64;
-        let bar_w = (slot * 0.8).min(48.0).max(1.0);
+        let bar_w = (slot * 0.8).clamp(1.0, 48.0);
         let _ = write!(
             o,
             r#"<svg class="timeline" viewBox="0 0 {W} {H}" role="img" aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg" data-bar-ms="{}" data-bars="{}">"#,
@@ -287,8 +293,25 @@ impl Chart<'_> {
             *per_row.entry((*bar, kind_row(*kind))).or_default() += 1;
         }
         let mut placed: BTreeMap<(i64, usize), usize> = BTreeMap::new();
+        // Lines down through the bars for lifecycle changes always; for deaths only
+        // while they are few (a storm of crashes would hide the bars).
+        let deaths = groups.keys().filter(|(_, k)| kind_row(*k) == 1).count();
+        let death_lines = deaths <= DEATH_LINES_MAX;
+        // Room for a `×N` label beside a symbol.
+        let labels = (W - LEFT - RIGHT) / (b.bars.len().max(1) as f64) >= 26.0;
+        // Side by side in the order they happened; at the same instant a stop before
+        // a start (a restart).
+        let rank = |k: MarkerKind| match k {
+            MarkerKind::FpmStop => 0,
+            MarkerKind::FpmReload => 1,
+            MarkerKind::FpmStart => 2,
+            MarkerKind::OomKill => 3,
+            MarkerKind::WorkerDeath => 4,
+        };
+        let mut order: Vec<(&(i64, MarkerKind), &Vec<&Marker>)> = groups.iter().collect();
+        order.sort_by_key(|((bar, kind), g)| (*bar, g[0].at, rank(*kind)));
         o.push_str(r#"<g class="markers">"#);
-        for ((bar, kind), group) in &groups {
+        for ((bar, kind), group) in order {
             let kind = *kind;
             let row = kind_row(kind);
             let count: u64 = group.iter().map(|m| m.count).sum();
@@ -314,13 +337,19 @@ impl Chart<'_> {
             }
             let _ = write!(
                 o,
-                r#"<g class="marker mk-{slug}" data-kind="{slug}" data-count="{count}"><title>{}</title><line x1="{line_x:.1}" x2="{line_x:.1}" y1="{:.1}" y2="{PLOT_BOTTOM}"/>{}"#,
+                r#"<g class="marker mk-{slug}" data-kind="{slug}" data-count="{count}"><title>{}</title>"#,
                 Esc(tip.trim_end()),
-                y + 8.0,
-                symbol(kind, x, y),
                 slug = kind.slug()
             );
-            if count > 1 {
+            if row == 0 || death_lines {
+                let _ = write!(
+                    o,
+                    r#"<line x1="{line_x:.1}" x2="{line_x:.1}" y1="{:.1}" y2="{PLOT_BOTTOM}"/>"#,
+                    y + 8.0
+                );
+            }
+            o.push_str(&symbol(kind, x, y));
+            if count > 1 && labels {
                 let _ = write!(
                     o,
                     r#"<text x="{:.1}" y="{:.1}">×{count}</text>"#,

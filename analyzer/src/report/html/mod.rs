@@ -157,11 +157,7 @@ impl Page<'_> {
             (true, Some(t)) => t.to_string(),
             _ => full.get(..23).unwrap_or(&full).replace('T', " "),
         };
-        format!(
-            r#"<time datetime="{}">{}</time>"#,
-            Esc(&full),
-            Esc(&shown)
-        )
+        format!(r#"<time datetime="{}">{}</time>"#, Esc(&full), Esc(&shown))
     }
 
     fn range(&self) -> Option<(EpochMs, EpochMs)> {
@@ -281,7 +277,7 @@ impl Page<'_> {
         let lines: u64 = self.run.inputs.iter().map(|i| i.lines_read).sum();
         let _ = write!(
             o,
-            r##"<div><dt>Inputs read</dt><dd>{} <small>files, {} lines</small></dd></div><div><dt>Lines not understood</dt><dd data-not-understood="{}"{}>{}</dd></div></dl>"##,
+            r##"<div><dt>Inputs read</dt><dd>{} <small>file(s), {} lines</small></dd></div><div><dt>Lines not understood</dt><dd data-not-understood="{}"{}>{}</dd></div></dl>"##,
             self.run.inputs.len(),
             thousands(lines),
             not_understood,
@@ -321,7 +317,12 @@ impl Page<'_> {
             .into_iter()
             .filter(|m| m.at.0 >= first - pad && m.at.0 <= last + pad)
             .collect();
-        let from = near.iter().map(|m| m.at.0).min().unwrap_or(first).min(first);
+        let from = near
+            .iter()
+            .map(|m| m.at.0)
+            .min()
+            .unwrap_or(first)
+            .min(first);
         let to = near.iter().map(|m| m.at.0).max().unwrap_or(last).max(last);
         (from, to, near)
     }
@@ -372,7 +373,11 @@ impl Page<'_> {
         if !all.is_empty() {
             o.push_str(r#"<ul class="legend" aria-label="Markers">"#);
             for k in MarkerKind::ALL {
-                let shown: u64 = markers.iter().filter(|m| m.kind == k).map(|m| m.count).sum();
+                let shown: u64 = markers
+                    .iter()
+                    .filter(|m| m.kind == k)
+                    .map(|m| m.count)
+                    .sum();
                 if shown == 0 {
                     continue;
                 }
@@ -437,7 +442,11 @@ impl Page<'_> {
             );
         }
         for k in MarkerKind::ALL {
-            let n: u64 = markers.iter().filter(|m| m.kind == k).map(|m| m.count).sum();
+            let n: u64 = markers
+                .iter()
+                .filter(|m| m.kind == k)
+                .map(|m| m.count)
+                .sum();
             if n > 0 {
                 let _ = write!(d, " {} × {}.", n, k.title());
             }
@@ -577,7 +586,9 @@ impl Page<'_> {
         );
         o.push_str(r#"<h4>Why</h4><ul class="reasons">"#);
         let mut listed = 0;
-        for (reason, n) in &s.reasons {
+        let mut reasons: Vec<&(String, u64)> = s.reasons.iter().collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        for (reason, n) in reasons {
             listed += n;
             let _ = write!(
                 o,
@@ -684,11 +695,7 @@ impl Page<'_> {
         o.push_str("</p>");
         o.push_str(r#"<div class="filters" id="failure-filters" hidden><label>Cause <select id="filter-cause"><option value="">all</option>"#);
         for c in self.causes() {
-            let _ = write!(
-                o,
-                r#"<option value="{0}">{0}</option>"#,
-                c.cause.slug()
-            );
+            let _ = write!(o, r#"<option value="{0}">{0}</option>"#, c.cause.slug());
         }
         o.push_str(r#"</select></label><label>Contains <input id="filter-text" type="search" autocomplete="off"></label><output id="filter-shown" aria-live="polite"></output></div>"#);
         o.push_str(r#"<div class="table-scroll"><table id="failure-table"><thead><tr><th scope="col">Time</th><th scope="col">Status</th><th scope="col">Request</th><th scope="col">Client</th><th scope="col">Upstream</th><th scope="col">Cause</th></tr></thead><tbody>"#);

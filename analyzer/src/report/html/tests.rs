@@ -150,7 +150,10 @@ fn hostile_input_stays_text() {
     assert!(!page.contains("<svg onload"));
     let handler = Regex::new(r"<[a-zA-Z][^<>]*\son[a-z]+\s*=").expect("regex");
     assert!(handler.find(&page).is_none(), "{:?}", handler.find(&page));
-    assert_eq!(page.matches("<table").count(), page.matches("</table>").count());
+    assert_eq!(
+        page.matches("<table").count(),
+        page.matches("</table>").count()
+    );
     // The text is all there, escaped: request, peer, evidence, file, reason, fix,
     // input name, not-understood line, skipped entry, marker.
     let escaped = esc(HOSTILE);
@@ -164,7 +167,13 @@ fn hostile_input_stays_text() {
 
 #[test]
 fn the_page_loads_nothing_and_allows_only_its_own_blocks() {
-    let f = failure(T0, "GET / HTTP/1.1", "unix:/run/php.sock", "line", "error.log");
+    let f = failure(
+        T0,
+        "GET / HTTP/1.1",
+        "unix:/run/php.sock",
+        "line",
+        "error.log",
+    );
     let (page, _) = render(
         &[classified(f, Cause::FpmNotRunning, "r", "f")],
         &run_info("error.log", Markers::default()),
@@ -191,15 +200,24 @@ fn the_page_loads_nothing_and_allows_only_its_own_blocks() {
         }
         assert!(hits.is_empty(), "{needle} in the page: {hits:?}");
     }
-    for href in Regex::new(r#"href="([^"]*)""#).expect("regex").captures_iter(&page) {
-        assert!(href[1].starts_with('#'), "link out of the page: {}", &href[1]);
+    for href in Regex::new(r#"href="([^"]*)""#)
+        .expect("regex")
+        .captures_iter(&page)
+    {
+        assert!(
+            href[1].starts_with('#'),
+            "link out of the page: {}",
+            &href[1]
+        );
     }
 }
 
 /// `data-*` numbers of the page: series totals, rect counts per series, legend.
 fn chart_numbers(page: &str) -> Vec<(String, u64, u64, u64)> {
-    let series = Regex::new(r#"<g class="series c-[a-z-]+" data-cause="([a-z-]+)" data-total="(\d+)">(.*?)</g>"#)
-        .expect("regex");
+    let series = Regex::new(
+        r#"<g class="series c-[a-z-]+" data-cause="([a-z-]+)" data-total="(\d+)">(.*?)</g>"#,
+    )
+    .expect("regex");
     let rect = Regex::new(r#"<rect [^>]*data-count="(\d+)""#).expect("regex");
     series
         .captures_iter(page)
@@ -233,7 +251,13 @@ fn a_large_stream_keeps_memory_and_page_bounded_and_counts_exact() {
     let mut summary = Summary::default();
     let run = run_info("error.log", Markers::default());
     let mut r = HtmlReport::new(&mut out, Zone::utc());
-    let base = failure(T0, "GET /index.php HTTP/1.1", "unix:/run/php.sock", "line", "e.log");
+    let base = failure(
+        T0,
+        "GET /index.php HTTP/1.1",
+        "unix:/run/php.sock",
+        "line",
+        "e.log",
+    );
     for i in 0..n {
         let mut f = base.clone();
         f.time = EpochMs(T0 + i as i64 * 864);
@@ -242,7 +266,10 @@ fn a_large_stream_keeps_memory_and_page_bounded_and_counts_exact() {
         r.failure(&c).expect("in memory");
         if i % 10_000 == 0 {
             assert!(r.sample.held() <= MAX_ROWS);
-            assert!(r.buckets.as_ref().is_some_and(|b| b.held() as i64 <= FINE_LIMIT));
+            assert!(r
+                .buckets
+                .as_ref()
+                .is_some_and(|b| b.held() as i64 <= FINE_LIMIT));
         }
     }
     assert!(r.sample.held() <= MAX_ROWS);
@@ -272,7 +299,13 @@ fn the_chart_has_one_series_per_cause_with_exact_counts() {
     ];
     for (cause, at_s, k) in plan {
         for j in 0..k {
-            let f = failure(T0 + (at_s + j) * 1000, "GET /x HTTP/1.1", "unix:/s", "l", "e.log");
+            let f = failure(
+                T0 + (at_s + j) * 1000,
+                "GET /x HTTP/1.1",
+                "unix:/s",
+                "l",
+                "e.log",
+            );
             failures.push(classified(f, cause, "r", "f"));
         }
     }
@@ -298,11 +331,20 @@ fn markers_near_the_failures_are_drawn_and_counted() {
     let mut m = Markers::default();
     for (at, line) in [
         (T0 - 2_000, "[22-Nov-2026 23:59:58] NOTICE: Terminating ..."),
-        (T0 - 2_000, "[22-Nov-2026 23:59:58] NOTICE: exiting, bye-bye!"),
+        (
+            T0 - 2_000,
+            "[22-Nov-2026 23:59:58] NOTICE: exiting, bye-bye!",
+        ),
         // FPM back 40 s after the last failure: the chart shows it.
-        (T0 + 59_000, "[23-Nov-2026 00:00:59] NOTICE: ready to handle connections"),
+        (
+            T0 + 59_000,
+            "[23-Nov-2026 00:00:59] NOTICE: ready to handle connections",
+        ),
         // Hours later: not on the chart, in the table.
-        (T0 + 7_200_000, "[23-Nov-2026 02:00:00] NOTICE: Reloading in progress ..."),
+        (
+            T0 + 7_200_000,
+            "[23-Nov-2026 02:00:00] NOTICE: Reloading in progress ...",
+        ),
     ] {
         let parsed = fpm::parse_line(line).expect("an FPM line");
         m.fpm(&Timed {
@@ -321,7 +363,10 @@ fn markers_near_the_failures_are_drawn_and_counted() {
     let (page, _) = render(&failures, &run_info("e.log", m));
     assert_eq!(page.matches(r#"<g class="marker mk-fpm-stop""#).count(), 1);
     assert_eq!(page.matches(r#"<g class="marker mk-fpm-start""#).count(), 1);
-    assert_eq!(page.matches(r#"<g class="marker mk-fpm-reload""#).count(), 0);
+    assert_eq!(
+        page.matches(r#"<g class="marker mk-fpm-reload""#).count(),
+        0
+    );
     assert!(page.contains("1 more event(s)"));
     assert_eq!(page.matches(r#"<tr data-kind="#).count(), 3);
 }
