@@ -13,8 +13,10 @@
 //!   seven causes as reusable functions that leave their logs in a directory.
 //! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
 //!   report against the injected causes.
+//! - [`browser`]: headless Chromium over WebDriver, for the HTML report.
 
 pub mod analyzer;
+pub mod browser;
 pub mod cgroup;
 pub mod check;
 pub mod client;

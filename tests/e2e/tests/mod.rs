@@ -3,6 +3,7 @@
 mod analyzer;
 mod config;
 mod faults;
+mod html;
 mod logs;
 mod protocol;
 mod retries;
@@ -15,6 +16,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = Vec::new();
     // The analyzer's mixed runs take the longest (~10 s each): they start first.
     v.extend(analyzer::all());
+    v.extend(html::all());
     v.extend(faults::all());
     v.extend(retries::all());
     v.extend(upstreams::all());
