@@ -31,13 +31,21 @@ use crate::proc::ProcGuard;
 const CHROMIUM: [&str; 2] = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
 const CHROMEDRIVER: [&str; 2] = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
 
+/// Environment variables naming another browser or driver binary (only that one
+/// is then tried).
+pub const CHROMIUM_ENV: &str = "GATELOG_E2E_CHROMIUM";
+pub const CHROMEDRIVER_ENV: &str = "GATELOG_E2E_CHROMEDRIVER";
+
 /// Why the browser tests cannot run here (reported as ignored), or the binaries.
 pub fn find() -> Result<(PathBuf, PathBuf), String> {
-    let pick = |c: &[&str]| c.iter().map(PathBuf::from).find(|p| p.is_file());
-    match (pick(&CHROMIUM), pick(&CHROMEDRIVER)) {
+    let pick = |env: &str, c: &[&str]| match std::env::var_os(env).filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        None => c.iter().map(PathBuf::from).find(|p| p.is_file()),
+    };
+    match (pick(CHROMIUM_ENV, &CHROMIUM), pick(CHROMEDRIVER_ENV, &CHROMEDRIVER)) {
         (Some(b), Some(d)) => Ok((b, d)),
-        (None, _) => Err("chromium is not installed (apt-get install chromium chromium-driver; scripts/setup installs both)".into()),
-        (_, None) => Err("chromedriver is not installed (apt-get install chromium-driver; scripts/setup installs it)".into()),
+        (None, _) => Err(format!("chromium is not installed (apt-get install chromium chromium-driver; scripts/setup installs both; or name it in {CHROMIUM_ENV})")),
+        (_, None) => Err(format!("chromedriver is not installed (apt-get install chromium-driver; scripts/setup installs it; or name it in {CHROMEDRIVER_ENV})")),
     }
 }
 
@@ -275,6 +283,17 @@ impl Browser {
             .map_err(|e| format!("screenshot is not base64: {e}"))?;
         std::fs::write(out, &png).map_err(|e| format!("writing {}: {e}", out.display()))?;
         png_size(&png).ok_or_else(|| format!("{} is not a PNG", out.display()))
+    }
+
+    /// Emulates a CSS media type (`print`, `screen`, or "" for the default) and
+    /// `prefers-color-scheme` (`light`, `dark`, or "" for the default).
+    pub fn emulate(&self, media: &str, scheme: &str) -> Result<(), String> {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"media": media,
+                   "features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .map(|_| ())
     }
 
     /// Sets the window's size (the viewport of screenshots and layout).

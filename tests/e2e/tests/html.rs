@@ -92,16 +92,48 @@ struct Shown {
     screenshot: Option<(u32, u32)>,
 }
 
-/// Opens `page` in a fresh browser, reads its DOM facts and logs, optionally takes a
-/// full-page screenshot, and reads the NetLog after the browser exits.
+/// The page's colours and what shows, as the browser computes them.
+const LOOK: &str = r#"
+const css = (sel, prop) => { const e = document.querySelector(sel); return e ? getComputedStyle(e)[prop] : null; };
+const lum = (c) => { const m = (c || '').match(/\d+(\.\d+)?/g) || [0, 0, 0]; return (0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]) / 255; };
+return {
+  background: lum(css('html', 'backgroundColor')),
+  text: lum(css('body', 'color')),
+  filters: css('#failure-filters', 'display'),
+  toc: css('nav.toc', 'display'),
+};
+"#;
+
+/// Opens `page` in a fresh browser, reads its DOM facts and logs, optionally takes
+/// full-page screenshots (light, dark, print: `shot`, `-dark`, `-print`) and checks
+/// that the dark scheme is dark and print drops the controls, and reads the NetLog
+/// after the browser exits.
 fn show(page: &Path, work: &Path, shot: Option<&Path>) -> Result<Shown, String> {
     let b = Browser::start(work)?;
     b.open(page)?;
     let facts = b.eval(DOM_FACTS)?;
+    let mut looks = Vec::new();
     let screenshot = match shot {
-        Some(p) => Some(b.screenshot(p, 1280)?),
+        Some(p) => {
+            let size = b.screenshot(p, 1280)?;
+            looks.push(("light", b.eval(LOOK)?));
+            for (name, media, scheme) in [("dark", "", "dark"), ("print", "print", "")] {
+                b.emulate(media, scheme)?;
+                let mut path = p.to_path_buf();
+                path.set_file_name(format!(
+                    "{}-{name}.png",
+                    p.file_stem().and_then(|s| s.to_str()).unwrap_or("page")
+                ));
+                b.screenshot(&path, 1280)?;
+                looks.push((name, b.eval(LOOK)?));
+            }
+            b.emulate("", "")?;
+            Some(size)
+        }
         None => None,
     };
+    let mut facts = facts;
+    facts["looks"] = Value::Object(looks.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
     let log = b.page_log()?;
     let netlog = b.quit()?;
     let destinations = netlog_destinations(&netlog)?;
@@ -502,6 +534,29 @@ fn mixed_report(flavour: &Flavour) -> TestResult {
     if per_kind != want_markers {
         errs.push(format!(
             "chart markers per kind {per_kind:?} != the FPM log's starts, stops and worker deaths {want_markers:?}"
+        ));
+    }
+    let looks = &shown.facts["looks"];
+    let lum = |scheme: &str, what: &str| looks[scheme][what].as_f64().unwrap_or(-1.0);
+    if !(lum("light", "background") > 0.8 && lum("light", "text") < 0.3) {
+        errs.push(format!(
+            "the light scheme is not dark text on a light page: {}",
+            looks["light"]
+        ));
+    }
+    if !(lum("dark", "background") < 0.2 && lum("dark", "text") > 0.7) {
+        errs.push(format!(
+            "the dark scheme is not light text on a dark page: {}",
+            looks["dark"]
+        ));
+    }
+    if !(lum("print", "background") > 0.95
+        && looks["print"]["filters"] == "none"
+        && looks["print"]["toc"] == "none")
+    {
+        errs.push(format!(
+            "printing does not give a white page without the controls: {}",
+            looks["print"]
         ));
     }
     if shown.facts["chartWidth"].as_f64().unwrap_or(0.0) < 600.0 {

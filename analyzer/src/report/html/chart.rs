@@ -24,8 +24,9 @@ const PLOT_TOP: f64 = 50.0;
 const PLOT_BOTTOM: f64 = 290.0;
 /// Most x-axis labels.
 const MAX_TICKS: i64 = 8;
-/// Bars with deaths (OOM kills, crashes) that still get a line down through the bars.
-const DEATH_LINES_MAX: usize = 20;
+/// Marker symbols of one row (lifecycle, deaths) that still get lines down through
+/// the bars.
+const LINES_MAX: usize = 24;
 /// Marker lines listed in one symbol's tooltip.
 const TOOLTIP_LINES: usize = 6;
 
@@ -293,10 +294,11 @@ impl Chart<'_> {
             *per_row.entry((*bar, kind_row(*kind))).or_default() += 1;
         }
         let mut placed: BTreeMap<(i64, usize), usize> = BTreeMap::new();
-        // Lines down through the bars for lifecycle changes always; for deaths only
-        // while they are few (a storm of crashes would hide the bars).
-        let deaths = groups.keys().filter(|(_, k)| kind_row(*k) == 1).count();
-        let death_lines = deaths <= DEATH_LINES_MAX;
+        // Lines down through the bars only while they are few: a storm of crashes
+        // or restarts would hide the bars (the symbols stay).
+        let lines: Vec<bool> = (0..LANE_Y.len())
+            .map(|row| groups.keys().filter(|(_, k)| kind_row(*k) == row).count() <= LINES_MAX)
+            .collect();
         // Room for a `×N` label beside a symbol.
         let labels = (W - LEFT - RIGHT) / (b.bars.len().max(1) as f64) >= 26.0;
         // Side by side in the order they happened; at the same instant a stop before
@@ -341,7 +343,7 @@ impl Chart<'_> {
                 Esc(tip.trim_end()),
                 slug = kind.slug()
             );
-            if row == 0 || death_lines {
+            if lines[row] {
                 let _ = write!(
                     o,
                     r#"<line x1="{line_x:.1}" x2="{line_x:.1}" y1="{:.1}" y2="{PLOT_BOTTOM}"/>"#,

@@ -335,7 +335,9 @@ impl Page<'_> {
             return;
         };
         let (from, to, markers) = self.chart_range(first, last);
-        let bars = b.bars(from, to);
+        // An empty bar on each side: the incident's start and end show as edges.
+        let d = b.bar_width_ms(from, to);
+        let bars = b.bars(from.saturating_sub(d), to.saturating_add(d));
         let causes = self.causes();
         let cause_list: Vec<Cause> = causes.iter().map(|c| c.cause).collect();
         let desc = self.description(&bars, &causes, &markers);
