@@ -53,6 +53,12 @@ const DEFAULT_INPUT_SIZE: &str = "100M";
 /// Pause around a change of state: NGINX and FPM log whole seconds.
 const PAUSE: Duration = Duration::from_millis(1200);
 
+/// A request target and a Host that would be markup if the report did not escape
+/// them (`/` separates attributes in HTML, so no space is needed).
+const HOSTILE_TARGET: &str =
+    "/index.php?q=\"'><img/id=gatelog-xss><script>window.gatelogXss=1</script><svg/onload=window.gatelogXss=2>";
+const HOSTILE_HOST: &str = "gh\"'><b>gatelogHost";
+
 /// What the page's DOM says (evaluated in the browser).
 const DOM_FACTS: &str = r#"
 const num = (v) => Number(v);
@@ -76,6 +82,13 @@ return {
   chartWidth: chart ? chart.getBoundingClientRect().width : 0,
   chartLabel: chart ? (chart.querySelector('desc') || {}).textContent || '' : '',
   dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+  hostile: {
+    elements: !!document.getElementById('gatelog-xss')
+      || [...document.querySelectorAll('b')].some((b) => b.textContent.includes('gatelogHost')),
+    ran: window.gatelogXss !== undefined,
+    scripts: document.scripts.length,
+    shownAsText: document.body.textContent.includes('<img/id=gatelog-xss><script>'),
+  },
 };
 "#;
 
@@ -406,6 +419,20 @@ fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
     fpm.stop_clean()?;
     wait_text(&fpm.log, "exiting, bye-bye!", Duration::from_secs(3))?;
     send(&paths("/index.php", 4), false, true)?;
+    // A hostile request line and Host (NGINX takes both as they are: no space or
+    // slash in Host, no space in the target): the report must show them as text.
+    let hostile = format!(
+        "GET {HOSTILE_TARGET} HTTP/1.1\r\nHost: {HOSTILE_HOST}\r\nConnection: close\r\n\r\n"
+    );
+    let mut r = client::raw(port, hostile.as_bytes(), Duration::from_secs(10))?;
+    if r.status != 502 {
+        return Err(format!(
+            "the hostile request answered {} (expected 502)",
+            r.status
+        ));
+    }
+    r.target = HOSTILE_TARGET.to_string();
+    let hostile_response = r;
     std::thread::sleep(PAUSE);
     // 2: restarted with a socket only root may open.
     drop(fpm);
@@ -435,6 +462,8 @@ fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
         Duration::from_secs(3),
     )?;
 
+    resps.push(hostile_response);
+    failed += 1;
     let all: Vec<&Response> = resps.iter().collect();
     check::wait_access(
         &lab.prefix.path("logs/access.log"),
@@ -534,6 +563,13 @@ fn mixed_report(flavour: &Flavour) -> TestResult {
     if per_kind != want_markers {
         errs.push(format!(
             "chart markers per kind {per_kind:?} != the FPM log's starts, stops and worker deaths {want_markers:?}"
+        ));
+    }
+    let h = &shown.facts["hostile"];
+    if h["elements"] != false || h["ran"] != false || h["scripts"] != 1 || h["shownAsText"] != true
+    {
+        errs.push(format!(
+            "the hostile request line and Host were not shown as plain text: {h} (elements made from them, script run, scripts in the page, the text shown)"
         ));
     }
     let looks = &shown.facts["looks"];
