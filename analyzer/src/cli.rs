@@ -17,9 +17,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyze logs and configs; every input's kind is detected from its content
-    /// unless given with one of the flags below. Directories are read recursively;
-    /// .gz and rotated files are fine.
+    /// Analyze logs and configs. Every line is unwrapped from its framing (docker
+    /// logs -t, docker compose prefixes, kubectl --prefix/--timestamps, syslog,
+    /// journalctl short*/json, docker json-file) and read by its content, so one
+    /// file may mix NGINX, PHP-FPM, kernel and journal lines. The flags below set a
+    /// file's role (how lines its content leaves open are read), never its lines'
+    /// format. `-` reads standard input. Directories are read recursively; .gz and
+    /// rotated files are fine.
     Analyze(AnalyzeArgs),
 }
 
@@ -34,23 +38,27 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Logs, configs or directories; the kind of each file is detected.
+    /// Logs, configs or directories (`-`: standard input); what each file is, is
+    /// detected from its lines.
     pub paths: Vec<PathBuf>,
 
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 
-    /// gatelog.v1 records (JSON lines from the NGINX module).
+    /// gatelog.v1 records (JSON lines from the NGINX module). Like every flag
+    /// below: sets the file's role; its lines are still read by their content.
+    /// `-`: standard input.
     #[arg(long = "records", value_name = "PATH")]
     pub records: Vec<PathBuf>,
-    /// NGINX error log.
+    /// NGINX error log (also in a docker/compose/kubectl stream or syslog).
     #[arg(long = "nginx-log", value_name = "PATH")]
     pub nginx_log: Vec<PathBuf>,
     /// NGINX access log (combined or JSON).
     #[arg(long = "access-log", value_name = "PATH")]
     pub access_log: Vec<PathBuf>,
-    /// PHP-FPM error log.
+    /// PHP-FPM error log: its own file, `error_log = syslog`, the journal, or a
+    /// container's stderr.
     #[arg(long = "fpm-log", value_name = "PATH")]
     pub fpm_log: Vec<PathBuf>,
     /// Kernel log: dmesg (raw, -T, -x, iso), kern.log, journalctl -k.

@@ -22,3 +22,4 @@ pub mod progress;
 pub mod report;
 pub mod stream;
 pub mod time;
+pub mod windows;

@@ -25,7 +25,7 @@ impl EpochMs {
 
     /// Absolute distance in milliseconds.
     pub fn distance(self, other: EpochMs) -> i64 {
-        (self.0 - other.0).abs()
+        self.0.saturating_sub(other.0).saturating_abs()
     }
 }
 

@@ -1,11 +1,11 @@
 //! FPM answered but broke the FastCGI protocol (a header too big or unparseable,
 //! stdout closed before the header): cause 7.
 
-use super::worker_death::DEATH_WINDOW_MS;
 use super::{Confidence, Verdict};
 use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::model::{AttemptEvent, Cause};
+use crate::windows::DEATH_WINDOW_MS;
 
 pub(super) fn invalid_response(f: &Failure, a: &Attempt, ctx: &Context) -> Verdict {
     let what = match a.event {

@@ -16,31 +16,35 @@
 //! - [`worker_death`]: the connection dropped (OOM kill, crash, terminate timeout);
 //! - [`invalid`]: FPM answered but broke the protocol;
 //! - [`no_live`]: `no live upstreams`, which inherits the cause of earlier failures;
-//! - [`unknown`]: what is none of the seven causes.
+//! - [`unknown`]: what is none of the seven causes;
+//! - [`backend`] decides first whether the upstream is PHP-FPM at all; the seven
+//!   causes are PHP-FPM's, and [`other_backend`] judges any other backend.
 
+mod backend;
 mod backlog;
 mod confidence;
 mod connect;
 mod invalid;
 mod no_live;
 mod not_running;
+mod other_backend;
 mod permission;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod timeout;
 mod unknown;
 mod worker_death;
 mod wrong_path;
 
-use std::collections::HashMap;
-
 use crate::context::Context;
 use crate::failure::{Attempt, Failure};
 use crate::join::History;
-use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase};
-use crate::time::EpochMs;
+use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase, Protocol};
 
+use backend::Backend;
 pub use confidence::Confidence;
+use no_live::RecentFailures;
+pub use other_backend::{directive_prefix, timeout_text, OtherBackend, Trouble};
 use worker_death::UsedDeaths;
 
 /// Facts found while classifying, used to write the fix with the user's values.
@@ -59,9 +63,24 @@ pub struct Facts {
     pub max_children: Option<u32>,
     pub start_error: Option<String>,
     pub script: Option<String>,
-    pub read_timeout_ms: Option<i64>,
+    /// The read timeout in force and where an input says so (`the request's
+    /// record`, `file:line`); `None` when no input says (the default applies).
+    pub read_timeout: Option<(i64, String)>,
     pub php_error: Option<String>,
     pub unix_refused: bool,
+    /// A second cause that fits the evidence as well as the verdict's: the verdict
+    /// is ambiguous and the fix covers both, with the check that tells them apart.
+    pub also_possible: Option<Cause>,
+    /// connect() found FPM's listen backlog (accept queue) full.
+    pub backlog_full: bool,
+    /// A backend that is not PHP-FPM: what NGINX saw of it.
+    pub other_backend: Option<OtherBackend>,
+    /// `no live upstreams`: the group whose servers NGINX had all marked failed.
+    pub dead_group: Option<String>,
+    /// The upstream's protocol as far as the inputs say (NGINX's line, the record or
+    /// the config's `*_pass`); the report's `upstream_protocol`. Set for every
+    /// classified failure.
+    pub protocol: Option<Protocol>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +117,8 @@ impl Verdict {
 /// `no live upstreams` (which only says that earlier attempts failed).
 #[derive(Default)]
 pub struct Classifier {
-    recent_by_upstream: HashMap<String, (EpochMs, Cause)>,
+    /// Recent failures, whose cause a `no live upstreams` inherits.
+    recent: RecentFailures,
     /// Worker deaths already matched to a failure. A worker serves one request at a
     /// time, so one death explains one failure: the next failure takes another.
     used_deaths: UsedDeaths,
@@ -106,9 +126,27 @@ pub struct Classifier {
 
 impl Classifier {
     pub fn classify(&mut self, f: &Failure, ctx: &Context, hist: &History) -> Verdict {
-        let mut v = match f.decisive() {
-            Some(a) => self.by_attempt(f, a, ctx, hist),
-            None => self.without_attempt(f, ctx),
+        let no_live = f
+            .decisive()
+            .is_some_and(|a| a.event == AttemptEvent::NoLiveUpstreams);
+        let mut v = match (backend::of(f, ctx), f.decisive()) {
+            // Whatever the backend: the cause is that of the group's earlier failures.
+            (_, Some(_)) if no_live => no_live::no_live_upstreams(f, &self.recent, ctx),
+            (Backend::Other(protocol), Some(a)) => other_backend::verdict(f, a, protocol, ctx),
+            (Backend::Other(_), None) => unknown::access_only(f),
+            (Backend::Fpm(why), attempt) => {
+                let mut v = match attempt {
+                    Some(a) => self.by_attempt(f, a, ctx, hist),
+                    None => self.without_attempt(f, ctx),
+                };
+                // Say so when only the presence of an FPM input made it PHP-FPM.
+                if let Some(why) = why.filter(|w| !backend::is_specific(w)) {
+                    v.reason.push_str(&format!(
+                        " (NGINX's line does not name the upstream's protocol; taken as PHP-FPM because {why})"
+                    ));
+                }
+                v
+            }
         };
         if v.facts.peer.is_none() {
             v.facts.peer = f.peer.clone();
@@ -120,19 +158,9 @@ impl Classifier {
                 .and_then(|p| ctx.pool_for_peer(p))
                 .map(|p| p.pool.name.clone());
         }
-        if v.cause != Cause::Unknown {
-            for key in [f.upstream.as_deref(), f.peer.as_ref().map(|p| p.as_str())]
-                .into_iter()
-                .flatten()
-            {
-                match self.recent_by_upstream.get_mut(key) {
-                    Some(slot) => *slot = (f.time, v.cause),
-                    None => {
-                        self.recent_by_upstream
-                            .insert(key.to_string(), (f.time, v.cause));
-                    }
-                }
-            }
+        v.facts.protocol = Some(backend::protocol(f, ctx));
+        if !no_live && f.decisive().is_some() {
+            self.recent.push(f, &v);
         }
         v
     }
@@ -149,7 +177,7 @@ impl Classifier {
             E::InvalidHeader | E::HeaderTooBig | E::ProtocolError | E::PrematurelySent => {
                 invalid::invalid_response(f, a, ctx)
             }
-            E::NoLiveUpstreams => no_live::no_live_upstreams(f, &self.recent_by_upstream),
+            E::NoLiveUpstreams => no_live::no_live_upstreams(f, &self.recent, ctx),
             E::UpstreamStatus => unknown::upstream_status(f),
             E::ResolveFailed => unknown::resolve_failed(),
             E::SslFailed => unknown::tls_failed(),

@@ -4,11 +4,13 @@
 use super::{Confidence, Verdict};
 use crate::context::{Context, FpmState};
 use crate::failure::Failure;
+use crate::join::History;
 use crate::model::{Cause, Evidence, Peer};
 use crate::parse::fpm::FpmEvent;
 use crate::time::EpochMs;
+use crate::windows::{FPM_ERROR_LOOKBACK_MS, LOG_SLACK_MS, MASTER_KILL_LOOKBACK_MS};
 
-pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
+pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context, hist: &History) -> Verdict {
     let unix = peer.is_some_and(Peer::is_unix);
     let what = if unix {
         "the socket file exists but nothing listens on it (stale socket left after FPM was killed or crashed)"
@@ -23,7 +25,24 @@ pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdic
             format!("connection refused: {what}; the FPM log last shows it running, so the master died without a log line (killed?)"),
         )
         .with(&ev),
-        FpmState::Unknown => Verdict::new(Cause::FpmNotRunning, Confidence::Strong, format!("connection refused: {what}")),
+        // A socket file is left only by a server that ran there: FPM stopped.
+        FpmState::Unknown if unix => Verdict::new(Cause::FpmNotRunning, Confidence::Strong, format!("connection refused: {what}")),
+        FpmState::Unknown => match peer.filter(|p| hist.alive.contains_key(*p)) {
+            Some(p) => Verdict::new(
+                Cause::FpmNotRunning,
+                Confidence::Strong,
+                format!("connection refused: {what}, where NGINX reached FPM at {p} earlier: FPM stopped (from the NGINX log alone)"),
+            ),
+            None => {
+                let mut v = Verdict::new(
+                    Cause::FpmNotRunning,
+                    Confidence::Likely,
+                    format!("connection refused: {what}: PHP-FPM is not running, or it listens on another address; no FPM log or pool config to tell"),
+                );
+                v.facts.also_possible = Some(Cause::WrongSocketPath);
+                v
+            }
+        },
     };
     v.facts.unix_refused = unix;
     v.facts.start_error = start_error_before(ctx, f.time);
@@ -32,7 +51,10 @@ pub(super) fn refused(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdic
     }
     // A master killed by the kernel explains the stale socket: FPM's own log says
     // nothing then. Match the master pid from `fpm is running, pid N`.
-    for k in ctx.kernel_events_near(f.time.minus_ms(3_600_000), f.time.plus_ms(2_000)) {
+    for k in ctx.kernel_events_near(
+        f.time.minus_ms(MASTER_KILL_LOOKBACK_MS),
+        f.time.plus_ms(LOG_SLACK_MS),
+    ) {
         if k.event.pid().is_some_and(|p| ctx.masters.contains(&p)) {
             v = v.with(&k.evidence);
         }
@@ -49,7 +71,9 @@ pub(super) fn fpm_error_evidence(ctx: &Context, t: EpochMs) -> Option<Evidence> 
     ctx.fpm_errors()
         .rev()
         .filter(|e| {
-            e.at.is_some_and(|a| a <= t.plus_ms(2_000) && a >= t.minus_ms(3_600_000))
+            e.at.is_some_and(|a| {
+                a <= t.plus_ms(LOG_SLACK_MS) && a >= t.minus_ms(FPM_ERROR_LOOKBACK_MS)
+            })
         })
         .find(|e| !matches!(e.event, FpmEvent::ChownFailed { .. }))
         .map(|e| e.evidence.clone())

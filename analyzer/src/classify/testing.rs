@@ -7,7 +7,9 @@ pub(crate) use super::{Classifier, Confidence, Verdict};
 pub(crate) use crate::context::{Context, PoolConf, Timed};
 pub(crate) use crate::failure::{Attempt, Failure, SeenIn};
 pub(crate) use crate::join::History;
-pub(crate) use crate::model::{AttemptEvent, Cause, Evidence, EvidenceSource, Peer, Phase};
+pub(crate) use crate::model::{
+    AttemptEvent, Cause, Evidence, EvidenceSource, Peer, Phase, Protocol,
+};
 pub(crate) use crate::parse::fpm::FpmEvent;
 pub(crate) use crate::parse::fpm_conf::FpmConfParser;
 pub(crate) use crate::parse::journal::{UnitEvent, UnitMessage};
@@ -29,6 +31,7 @@ pub(crate) fn failure(
 ) -> Failure {
     Failure {
         time: EpochMs(T),
+        time_known: true,
         pid: Some(1234),
         conn: Some(5678),
         request_id: None,
@@ -40,7 +43,7 @@ pub(crate) fn failure(
         status_inferred: true,
         peer: Some(Peer(peer.into())),
         upstream: None,
-        protocol: crate::model::Protocol::Fastcgi,
+        protocol: Protocol::Fastcgi,
         request: Some("GET /report.php?id=7 HTTP/1.1".into()),
         client: None,
         server: None,
@@ -85,7 +88,7 @@ pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
 }
 
 pub(crate) fn pool(ctx: &mut Context, text: &str) {
-    let mut p = FpmConfParser::default();
+    let mut p = FpmConfParser::new(Arc::from("www.conf"));
     for (i, l) in text.lines().enumerate() {
         p.feed(l, i as u64 + 1);
     }
@@ -95,6 +98,7 @@ pub(crate) fn pool(ctx: &mut Context, text: &str) {
             pool,
         });
     }
+    ctx.finish_configs();
 }
 
 pub(crate) fn exit(
@@ -122,4 +126,27 @@ pub(crate) fn fpm_log_only() -> Context {
 
 pub(crate) fn classify(f: &Failure, ctx: &Context) -> Verdict {
     Classifier::default().classify(f, ctx, &History::default())
+}
+
+/// The same failure as NGINX saw it on an upstream of `protocol`.
+pub(crate) fn over(protocol: Protocol, mut f: Failure) -> Failure {
+    f.protocol = protocol;
+    f
+}
+
+/// The fix text for a verdict, with no memory figures given.
+pub(crate) fn fix_text(v: &Verdict, f: &Failure, ctx: &Context) -> String {
+    crate::fix::fix_for(v, f, ctx, Default::default())
+}
+
+/// An NGINX config read into the context as `file`.
+pub(crate) fn nginx_conf(ctx: &mut Context, file: &str, text: &str) {
+    use crate::parse::nginx_conf::{FileParser, NginxConf};
+    let mut conf = NginxConf::default();
+    let mut p = FileParser::new(Arc::from(file), Vec::new(), 0);
+    for (i, l) in text.lines().enumerate() {
+        p.feed(&mut conf, l, i as u64 + 1);
+    }
+    conf.resolve();
+    ctx.nginx.push(conf);
 }

@@ -1,16 +1,17 @@
 //! Timeouts: connecting (the accept queue was full) and reading the response header
 //! (a saturated pool, cause 4, or a slow script, cause 5).
 
+use super::other_backend::{read_timeout_in_force, timeout_text};
 use super::{Confidence, Verdict};
 use crate::context::{request_path, Context, PoolConf};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::Cause;
 use crate::parse::fpm::FpmEvent;
-
-/// Default fastcgi_read_timeout (NGINX's default) when neither a record nor the
-/// config says.
-const DEFAULT_READ_TIMEOUT_MS: i64 = 60_000;
+use crate::windows::{
+    read_lookback_ms, CONNECT_TIMEOUT_WARNING_LOOKBACK_MS, DEFAULT_READ_TIMEOUT_MS, LOG_SLACK_MS,
+    READ_TIMER_LOOKAHEAD_MS, READ_TIMER_MARGIN_MS, READ_WARNING_MARGIN_MS,
+};
 
 pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
     let pool = f
@@ -18,12 +19,25 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
         .as_ref()
         .and_then(|p| ctx.pool_for_peer(p))
         .map(|p| p.pool.name.as_str());
-    let warnings = ctx.max_children_warnings(f.time.minus_ms(180_000), f.time.plus_ms(2_000), pool);
-    let mut v = Verdict::new(
-        Cause::MaxChildrenExhausted,
-        if warnings.is_empty() { Confidence::Likely } else { Confidence::Strong },
-        "connecting to FPM timed out: its accept queue was full (every worker busy, new connections not accepted)",
+    let warnings = ctx.max_children_warnings(
+        f.time.minus_ms(CONNECT_TIMEOUT_WARNING_LOOKBACK_MS),
+        f.time.plus_ms(LOG_SLACK_MS),
+        pool,
     );
+    let mut v = if warnings.is_empty() {
+        Verdict::new(
+            Cause::MaxChildrenExhausted,
+            Confidence::Likely,
+            "connecting to FPM timed out: most often its accept queue was full (every worker busy, new connections not accepted); a host that does not answer (down, or a firewall dropping packets) looks the same",
+        )
+    } else {
+        Verdict::new(
+            Cause::MaxChildrenExhausted,
+            Confidence::Strong,
+            "connecting to FPM timed out: its accept queue was full (every worker busy, new connections not accepted)",
+        )
+    };
+    v.facts.backlog_full = true;
     if let Some(w) = warnings.last() {
         v = v.with(&w.evidence);
         if let FpmEvent::MaxChildren { limit, .. } = w.event {
@@ -36,14 +50,21 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
 /// A 504 reading the header: a saturated pool (4) or a slow script (5).
 pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdict {
     let t = f.time;
-    let (rt, _) = f
-        .read_timeout_ms
-        .map(|ms| (ms as i64, String::new()))
-        .or_else(|| ctx.nginx_read_timeout_ms())
-        .unwrap_or((DEFAULT_READ_TIMEOUT_MS, String::new()));
+    let known = read_timeout_in_force(f, ctx);
+    let rt = known
+        .as_ref()
+        .map_or(DEFAULT_READ_TIMEOUT_MS, |(ms, _)| *ms);
+    let within = format!(
+        "fastcgi_read_timeout ({})",
+        timeout_text(known.as_ref(), DEFAULT_READ_TIMEOUT_MS)
+    );
     let pool_conf = f.peer.as_ref().and_then(|p| ctx.pool_for_peer(p));
     let pool = pool_conf.map(|p| p.pool.name.as_str());
-    let warnings = ctx.max_children_warnings(t.minus_ms(rt + 10_000), t.plus_ms(2_000), pool);
+    let warnings = ctx.max_children_warnings(
+        t.minus_ms(read_lookback_ms(rt, READ_WARNING_MARGIN_MS)),
+        t.plus_ms(LOG_SLACK_MS),
+        pool,
+    );
     // A (re)start of FPM after the warning gave the pool fresh workers.
     let restarted = ctx.last_start_at_or_before(t);
     let warnings: Vec<_> = warnings
@@ -51,7 +72,11 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         .filter(|w| restarted.map_or(true, |s| w.at.is_some_and(|a| a >= s)))
         .collect();
     let path = f.request.as_deref().map(request_path);
-    let timers = ctx.request_timers(t.minus_ms(rt + 5_000), t.plus_ms(60_000), path);
+    let timers = ctx.request_timers(
+        t.minus_ms(read_lookback_ms(rt, READ_TIMER_MARGIN_MS)),
+        t.plus_ms(READ_TIMER_LOOKAHEAD_MS),
+        path,
+    );
     let mut v = if let Some(w) = warnings.last() {
         let mut v = Verdict::new(
             Cause::MaxChildrenExhausted,
@@ -78,7 +103,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         let mut v = Verdict::new(
             Cause::ReadTimeout,
             Confidence::Certain,
-            "the script ran longer than fastcgi_read_timeout (FPM's request timers saw it), on a pool that was not saturated",
+            format!("the script ran longer than {within} (FPM's request timers saw it), on a pool that was not saturated"),
         )
         .with(&timer.evidence);
         if let FpmEvent::SlowRequest(r) | FpmEvent::ExecutionTimedOut(r) = &timer.event {
@@ -89,16 +114,20 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         Verdict::new(
             Cause::ReadTimeout,
             Confidence::Strong,
-            "the script did not answer within fastcgi_read_timeout and the pool logged no max_children warning: the script itself was slow",
+            format!("the script did not answer within {within} and the pool logged no max_children warning: the script itself was slow"),
         )
     } else {
-        Verdict::new(
+        // The same line comes from a slow script and from a request queued behind
+        // busy workers; only FPM's log (or status page) tells them apart.
+        let mut v = Verdict::new(
             Cause::ReadTimeout,
-            Confidence::Likely,
-            "the script did not answer within fastcgi_read_timeout; no FPM log to rule out a saturated pool (max_children)",
-        )
+            Confidence::Ambiguous,
+            format!("the script did not answer within {within}: a slow script, or a pool whose every worker was busy (pm.max_children) so the request waited; without the FPM log the two look the same"),
+        );
+        v.facts.also_possible = Some(Cause::MaxChildrenExhausted);
+        v
     };
-    v.facts.read_timeout_ms = Some(rt);
+    v.facts.read_timeout = known;
     if let Some(timer) = timers.first() {
         v = v.with(&timer.evidence);
     }
@@ -119,7 +148,11 @@ fn static_pool_saturated(
     }
     let n = pool.pool.max_children()?;
     let peer = f.peer.as_ref()?;
-    let busy = hist.timeouts_between(peer, f.time.minus_ms(rt), f.time.plus_ms(2_000));
+    let busy = hist.timeouts_between(
+        peer,
+        f.time.minus_ms(read_lookback_ms(rt, 0)),
+        f.time.plus_ms(LOG_SLACK_MS),
+    );
     // n slow requests on n workers are n slow scripts; only more timeouts than
     // workers mean some request waited for a worker.
     (busy > n as usize && n > 0).then_some((n, busy))
@@ -207,6 +240,45 @@ mod tests {
         assert_eq!(
             c.classify(&f, &ctx, &hist).cause,
             Cause::MaxChildrenExhausted
+        );
+    }
+
+    // upstream timed out (110: Connection timed out) while reading response header
+    // from upstream: "now N" only when an input says N.
+    #[test]
+    fn the_read_timeout_is_now_n_only_when_an_input_says_so() {
+        let mut f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
+        f.read_timeout_ms = None;
+        let ctx = Context::default();
+        let v = classify(&f, &ctx);
+        assert!(
+            v.reason.contains("60 s by default, unless set"),
+            "{}",
+            v.reason
+        );
+        let fix = fix_text(&v, &f, &ctx);
+        assert!(
+            fix.contains("(60 s by default, unless set)") && !fix.contains("now 60"),
+            "{fix}"
+        );
+        // From the record.
+        f.read_timeout_ms = Some(30_000);
+        let v = classify(&f, &ctx);
+        assert!(fix_text(&v, &f, &ctx).contains("now 30 s per the request's record"));
+        // From the config, with its place; proxy_read_timeout is not FastCGI's.
+        f.read_timeout_ms = None;
+        let mut ctx = Context::default();
+        nginx_conf(
+            &mut ctx,
+            "/etc/nginx/sites-enabled/yourdomain.conf",
+            "server {\n    proxy_read_timeout 10s;\n    location ~ \\.php$ {\n        fastcgi_read_timeout 300s;\n        fastcgi_pass unix:/run/php/php8.2-fpm.sock;\n    }\n}\n",
+        );
+        let v = classify(&f, &ctx);
+        assert!(
+            v.reason
+                .contains("now 300 s per `fastcgi_read_timeout 300s;` at /etc/nginx/sites-enabled/yourdomain.conf:4"),
+            "{}",
+            v.reason
         );
     }
 }

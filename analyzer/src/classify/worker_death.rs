@@ -11,10 +11,10 @@ use crate::model::{Cause, Evidence};
 use crate::parse::fpm::FpmEvent;
 use crate::parse::kernel::KernelEvent;
 use crate::time::EpochMs;
-
-/// NGINX and FPM log whole seconds: a worker's exit and NGINX's line about it can be
-/// a second or two apart.
-pub(super) const DEATH_WINDOW_MS: i64 = 3_000;
+use crate::windows::{
+    DEATH_WINDOW_MS, KILL_MATCH_WINDOW_MS, LOG_SLACK_MS, PID_REUSE_MS, TERMINATE_LOOKBACK_MS,
+    UNIT_OOM_WINDOW_MS, USED_DEATHS_MS,
+};
 
 /// Worker pids whose death explained a failure, with when (pruned as time moves on).
 #[derive(Default)]
@@ -28,14 +28,14 @@ impl UsedDeaths {
         // The same pid dying again much later is another worker (pids are reused).
         self.by_pid
             .get(&pid)
-            .is_some_and(|&t| at.map_or(true, |a| a.distance(t) <= 60_000))
+            .is_some_and(|&t| at.map_or(true, |a| a.distance(t) <= PID_REUSE_MS))
     }
 
     fn insert(&mut self, pid: u32, at: EpochMs) {
         self.by_pid.insert(pid, at);
         self.inserts += 1;
         if self.inserts % 1024 == 0 {
-            self.by_pid.retain(|_, t| t.distance(at) <= 600_000);
+            self.by_pid.retain(|_, t| t.distance(at) <= USED_DEATHS_MS);
         }
     }
 }
@@ -79,7 +79,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
     }
     // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
     let near = ctx.kernel_events_near(
-        t.minus_ms(DEATH_WINDOW_MS + 2_000),
+        t.minus_ms(DEATH_WINDOW_MS + LOG_SLACK_MS),
         t.plus_ms(DEATH_WINDOW_MS),
     );
     if let Some(k) = near.iter().find(|k| {
@@ -107,7 +107,10 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
         set_crash_facts(&mut v, k);
         return v;
     }
-    if let Some(u) = ctx.unit_oom_near(t.minus_ms(5_000), t.plus_ms(5_000)) {
+    if let Some(u) = ctx.unit_oom_near(
+        t.minus_ms(UNIT_OOM_WINDOW_MS),
+        t.plus_ms(UNIT_OOM_WINDOW_MS),
+    ) {
         return Verdict::new(
             Cause::WorkerOomKilled,
             Confidence::Likely,
@@ -144,18 +147,26 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
             Confidence::Ambiguous,
             "FPM closed the connection without a response and logged no child death (e.g. listen.allowed_clients, exit() before output)",
         )
-    } else {
+    } else if ctx.kernel_covers(t) {
         Verdict::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
-            "the worker closed or reset the connection before answering; without the FPM and kernel logs an OOM kill cannot be told from a crash",
+            "the worker closed or reset the connection before answering, and the kernel log shows no OOM kill or crash of PHP then: PHP ended the request itself (a fatal error, exit()) or FPM refused the client (listen.allowed_clients); no FPM log to tell",
         )
+    } else {
+        let mut v = Verdict::new(
+            Cause::InvalidResponse,
+            Confidence::Ambiguous,
+            "the worker closed or reset the connection before answering: it crashed, or the kernel's OOM killer killed it; without the FPM and kernel logs the two cannot be told apart",
+        );
+        v.facts.also_possible = Some(Cause::WorkerOomKilled);
+        v
     }
 }
 
 /// Whether a lifecycle evidence line is within the death window of `t`.
 fn ev_time_close(ctx: &Context, ev: &Evidence, t: EpochMs) -> bool {
-    ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + 2_000)
+    ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + LOG_SLACK_MS)
 }
 
 fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verdict {
@@ -176,7 +187,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     let pid = *pid;
     let label = signal_label(*signal, signal_name.as_deref());
     let mut v = if let Some(timeout) =
-        ctx.execution_timeout_of(pid, death.at.unwrap_or(f.time), 600_000)
+        ctx.execution_timeout_of(pid, death.at.unwrap_or(f.time), TERMINATE_LOOKBACK_MS)
     {
         let mut v = Verdict::new(
             Cause::ReadTimeout,
@@ -189,7 +200,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         }
         v
     } else if *signal == Some(9) {
-        if let Some(k) = ctx.oom_kill_of(pid, death.at, 120_000) {
+        if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
             let mut v = Verdict::new(
                 Cause::WorkerOomKilled,
                 Confidence::Certain,
@@ -198,7 +209,10 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
             .with(&k.evidence);
             set_oom_facts(&mut v, k);
             v
-        } else if let Some(u) = ctx.unit_oom_near(f.time.minus_ms(5_000), f.time.plus_ms(5_000)) {
+        } else if let Some(u) = ctx.unit_oom_near(
+            f.time.minus_ms(UNIT_OOM_WINDOW_MS),
+            f.time.plus_ms(UNIT_OOM_WINDOW_MS),
+        ) {
             Verdict::new(
                 Cause::WorkerOomKilled,
                 Confidence::Strong,
@@ -209,14 +223,16 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
             Verdict::new(
                 Cause::InvalidResponse,
                 Confidence::Strong,
-                format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: killed by hand or by another tool"),
+                format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: something else sent it (a manual kill -9, FPM's master or systemd after a stop timed out, a supervisor)"),
             )
         } else {
-            Verdict::new(
+            let mut v = Verdict::new(
                 Cause::WorkerOomKilled,
                 Confidence::Ambiguous,
-                format!("worker {pid} got SIGKILL, most often the OOM killer; no kernel log was given to confirm (a manual kill looks the same)"),
-            )
+                format!("worker {pid} got SIGKILL: the kernel's OOM killer, or another sender (a manual kill -9, FPM's master or systemd after a stop timed out); no kernel log was given to tell"),
+            );
+            v.facts.also_possible = Some(Cause::InvalidResponse);
+            v
         }
     } else if *signal == Some(15)
         && matches!(
@@ -239,7 +255,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
             Confidence::Strong,
             format!("worker {pid} {what} before answering (crash or abort)"),
         );
-        if let Some(k) = ctx.crash_of(pid, death.at, 120_000) {
+        if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
             v = v.with(&k.evidence);
             v.confidence = Confidence::Certain;
             set_crash_facts(&mut v, k);
@@ -446,5 +462,95 @@ mod tests {
             },
         });
         assert_eq!(classify(&f, &ctx).cause, Cause::WorkerOomKilled);
+    }
+
+    // recv() failed (104: Connection reset by peer) while reading response header
+    // from upstream, NGINX log only.
+    #[test]
+    fn a_reset_alone_is_ambiguous_between_a_crash_and_an_oom_kill() {
+        let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
+        let ctx = Context::default();
+        let v = classify(&f, &ctx);
+        assert!(v.confidence <= Confidence::Ambiguous);
+        assert_eq!(v.facts.also_possible, Some(Cause::WorkerOomKilled));
+        assert!(
+            v.reason.contains("crashed") && v.reason.contains("OOM"),
+            "{}",
+            v.reason
+        );
+        let fix = fix_text(&v, &f, &ctx);
+        for check in [
+            "journalctl -k",
+            "killed process",
+            "exited on signal",
+            "coredumpctl",
+            "memory_limit",
+        ] {
+            assert!(fix.contains(check), "{check} missing: {fix}");
+        }
+        // A kernel log covering the time with no OOM kill rules the OOM killer out.
+        let mut ctx = Context::default();
+        kernel(
+            &mut ctx,
+            -60_000,
+            KernelEvent::Segfault {
+                pid: 1,
+                comm: "mysqld".into(),
+                detail: "at 0".into(),
+            },
+        );
+        let v = classify(&f, &ctx);
+        assert_eq!(v.facts.also_possible, None);
+    }
+
+    #[test]
+    fn sigkill_fixes_say_who_sends_it() {
+        let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
+        // No kernel log: an OOM kill or another sender.
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::WorkerOomKilled);
+        assert_eq!(v.facts.also_possible, Some(Cause::InvalidResponse));
+        let fix = fix_text(&v, &f, &ctx);
+        assert!(fix.contains("grep -i 'killed process 23114'"), "{fix}");
+        assert!(
+            fix.contains("process_control_timeout") && fix.contains("TimeoutStopSec"),
+            "{fix}"
+        );
+        // A kernel log without an OOM kill for it: someone else sent SIGKILL.
+        kernel(
+            &mut ctx,
+            -5,
+            KernelEvent::OomKilled {
+                pid: 999,
+                comm: "mysqld".into(),
+                anon_rss_kb: None,
+                memcg: false,
+            },
+        );
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::InvalidResponse);
+        let fix = fix_text(&v, &f, &ctx);
+        assert!(
+            fix.contains("Worker 23114 was killed with signal 9 (SIGKILL)")
+                && fix.contains("kill -9"),
+            "{fix}"
+        );
+        assert!(!fix.contains("crashed"), "{fix}");
+    }
+
+    #[test]
+    fn a_segfault_fix_is_about_extensions_and_core_dumps() {
+        let f = failure(AttemptEvent::ClosedPrematurely, Phase::Header, None, SOCK);
+        let mut ctx = Context::default();
+        fpm(&mut ctx, 0, exit(4242, Some(11), Some("SIGSEGV"), None));
+        let v = classify(&f, &ctx);
+        assert_eq!(v.cause, Cause::InvalidResponse);
+        let fix = fix_text(&v, &f, &ctx);
+        for want in ["crashed", "opcache", "php -m", "rlimit_core", "coredumpctl"] {
+            assert!(fix.contains(want), "{want} missing: {fix}");
+        }
+        assert!(!fix.contains("kills workers"), "{fix}");
     }
 }

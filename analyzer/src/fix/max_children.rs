@@ -1,4 +1,5 @@
-//! The fix when every FPM worker was busy: raise pm.max_children, sized to memory.
+//! The fix when every FPM worker was busy: raise pm.max_children, sized to memory;
+//! when connections found the listen backlog full, also the backlog's bounds.
 
 use super::{children_formula, setting_at, Known};
 
@@ -7,7 +8,6 @@ pub(super) fn fix(k: &Known) -> String {
         ctx,
         mem,
         facts,
-        unit,
         pool,
         ..
     } = *k;
@@ -29,9 +29,22 @@ pub(super) fn fix(k: &Known) -> String {
     match children_formula(ctx, facts, mem) {
         Some(formula) => s.push_str(&format!(" Size it with the memory you have: {}.", formula.text())),
         None => s.push_str(
-            " Size it as (total RAM MB - reserved MB) / average worker MB (`ps --no-headers -o rss -C php-fpm` for the worker size; or give --ram-mb/--worker-mb).",
+            " Size it as (total RAM MB - reserved MB) / average worker MB (worker size: `ps -o rss= -p $(pgrep -d, php-fpm)`; or give --ram-mb/--worker-mb).",
         ),
     }
-    s.push_str(&format!(" Then `sudo systemctl restart {unit}`."));
+    if facts.backlog_full {
+        let backlog = match pool {
+            Some(p) => format!("now {}", setting_at(p, "listen.backlog")),
+            None => "511 by default on Linux, unless set".to_string(),
+        };
+        s.push_str(&format!(
+            " New connections found FPM's listen queue full: it holds `listen.backlog` connections ({backlog}), capped by the kernel's `net.core.somaxconn` (`sysctl net.core.somaxconn`); raising both lets requests wait instead of failing, but only more workers or faster scripts serve them."
+        ));
+    }
+    s.push_str(&format!(
+        " Then {}`sudo systemctl restart {}`.",
+        k.find_unit(),
+        k.unit()
+    ));
     s
 }

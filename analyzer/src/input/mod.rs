@@ -1,8 +1,11 @@
 //! Finding, opening and recognising inputs.
 
 pub mod detect;
+pub mod framing;
 pub mod reader;
+pub mod route;
 pub mod stats;
+pub mod stdin;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::InputKind;
+use route::{side_of, Side};
 
 /// How an input's kind was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub enum DetectedBy {
     /// An empty file, recognised by its name. An empty kernel log still says
     /// something: no OOM kill and no crash happened.
     Name,
+    /// A config file reached through another config's `include`.
+    Include,
 }
 
 /// One file to read.
@@ -28,9 +34,45 @@ pub struct Input {
     pub path: PathBuf,
     /// The name used in evidence and messages.
     pub name: Arc<str>,
+    /// The file's role: what most of its first lines are, or what a flag said. It
+    /// decides which reader is the file's primary and settles lines the content
+    /// leaves open; every line is still read by its content.
     pub kind: InputKind,
     pub detected_by: DetectedBy,
     pub size: u64,
+    /// The log kinds seen in the lines looked at when recognising the file (and the
+    /// flag's): a file with lines of both sides is read by both readers.
+    pub kinds: Vec<InputKind>,
+}
+
+impl Input {
+    /// Whether the failure-side reader (records, NGINX error and access lines)
+    /// reads this file.
+    pub fn reads_failures(&self) -> bool {
+        self.has_side(Side::Failure)
+    }
+
+    /// Whether the context-side reader (FPM, kernel, journal lines) reads it.
+    pub fn reads_context(&self) -> bool {
+        self.has_side(Side::Context)
+    }
+
+    /// The side of the file's role (Neutral for configs).
+    pub fn primary(&self) -> Side {
+        side_of(self.kind)
+    }
+
+    fn has_side(&self, side: Side) -> bool {
+        // A config is read whole, as a config, by neither log reader.
+        if side_of(self.kind) == Side::Neutral {
+            return false;
+        }
+        side_of(self.kind) == side || self.kinds.iter().any(|k| side_of(*k) == side)
+    }
+
+    pub fn has_kind(&self, kind: InputKind) -> bool {
+        self.kind == kind || self.kinds.contains(&kind)
+    }
 }
 
 /// A path the user gave, with a kind when given by a flag.
@@ -70,24 +112,49 @@ pub struct Resolved {
     pub unreadable: Vec<InputError>,
     /// Latest year/month seen while sniffing (RFC 3164 year inference).
     pub latest_year_month: Option<(i16, i8)>,
+    /// Standard input, copied to a temporary file (removed when this is dropped).
+    pub stdin: Option<stdin::Spool>,
 }
 
 /// A file to sniff, and whether it was found in a directory (not named by the user).
 struct Candidate {
     path: PathBuf,
+    /// The name in reports (`stdin` for `-`).
+    name: String,
     from_dir: bool,
 }
 
 /// Expands directories (recursively, hidden entries skipped, names sorted), drops
 /// duplicates, and decides each file's kind. A path that does not exist is an
 /// error (nothing to report on a typo); an entry that cannot be read is skipped and
-/// listed, and the rest is still analysed.
+/// listed, and the rest is still analysed. `-` is standard input, copied to a
+/// temporary file first ([`stdin`]).
 pub fn resolve(requested: &[Requested]) -> Result<Resolved, InputError> {
     let mut out = Resolved::default();
     // (device, inode) of every file and directory taken: the same file reached
     // twice (a path given twice, a symlink, a bind mount) is read once.
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     for req in requested {
+        if stdin::is_stdin(&req.path) {
+            if out.stdin.is_some() {
+                return Err(InputError {
+                    name: "-".to_string(),
+                    error: "standard input can be given only once".to_string(),
+                });
+            }
+            let spool = stdin::Spool::from_stdin().map_err(|e| InputError {
+                name: stdin::NAME.to_string(),
+                error: e.to_string(),
+            })?;
+            let c = Candidate {
+                path: spool.path().to_path_buf(),
+                name: stdin::NAME.to_string(),
+                from_dir: false,
+            };
+            out.stdin = Some(spool);
+            take_file(req, c, &mut out);
+            continue;
+        }
         let meta = std::fs::metadata(&req.path).map_err(|e| InputError {
             name: req.path.display().to_string(),
             error: e.to_string(),
@@ -99,6 +166,7 @@ pub fn resolve(requested: &[Requested]) -> Result<Resolved, InputError> {
             if seen.insert((meta.dev(), meta.ino())) {
                 files.push(Candidate {
                     path: req.path.clone(),
+                    name: req.path.display().to_string(),
                     from_dir: false,
                 });
             }
@@ -128,9 +196,9 @@ pub fn resolve(requested: &[Requested]) -> Result<Resolved, InputError> {
 /// Sniffs one file and files it as an input or a skipped entry.
 fn take_file(req: &Requested, c: Candidate, out: &mut Resolved) {
     let file = c.path;
-    let name = file.display().to_string();
+    let name = c.name;
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    let sniffed = match detect::sniff(&file) {
+    let sniffed = match detect::sniff(&file, req.kind) {
         Ok(s) => s,
         Err(e) => {
             out.skipped.push(Skipped {
@@ -170,12 +238,17 @@ fn take_file(req: &Requested, c: Candidate, out: &mut Resolved) {
             return;
         }
     };
+    let mut kinds = sniffed.kinds;
+    if !kinds.contains(&kind) {
+        kinds.push(kind);
+    }
     out.inputs.push(Input {
         path: file,
         name: Arc::from(name.as_str()),
         kind,
         detected_by,
         size,
+        kinds,
     });
 }
 
@@ -255,6 +328,7 @@ fn walk_dir(
         }
         if seen.insert(id) {
             files.push(Candidate {
+                name: entry.path().display().to_string(),
                 path: entry.into_path(),
                 from_dir: true,
             });

@@ -160,10 +160,16 @@ impl Page<'_> {
         format!(r#"<time datetime="{}">{}</time>"#, Esc(&full), Esc(&shown))
     }
 
+    /// First and last dated failure.
     fn range(&self) -> Option<(EpochMs, EpochMs)> {
-        let first = self.summary.causes.values().map(|c| c.first).min()?;
-        let last = self.summary.causes.values().map(|c| c.last).max()?;
+        let first = self.summary.causes.values().filter_map(|c| c.first).min()?;
+        let last = self.summary.causes.values().filter_map(|c| c.last).max()?;
         Some((first, last))
+    }
+
+    /// `<time>` of an instant the inputs may not have given.
+    fn maybe_time(&self, at: Option<EpochMs>) -> String {
+        at.map_or_else(|| "unknown".to_string(), |t| self.time(t))
     }
 
     /// Causes present, in the guide's order (the stacking and legend order).
@@ -236,14 +242,26 @@ impl Page<'_> {
         let s = self.summary;
         o.push_str(r#"<header class="report-head">"#);
         o.push_str(r#"<p class="eyebrow">gatelog · post-incident report</p>"#);
+        let undated = if s.time_unknown > 0 {
+            format!(" ({} without any date)", thousands(s.time_unknown))
+        } else {
+            String::new()
+        };
         let _ = match self.range() {
             Some((f, l)) => write!(
                 o,
-                r#"<h1>NGINX answered 502/504 to {} request(s)</h1><p class="range">From {} to {} ({}) · times in {} ({})</p>"#,
+                r#"<h1>NGINX answered 502/504 to {} request(s)</h1><p class="range">From {} to {} ({}){undated} · times in {} ({})</p>"#,
                 thousands(s.total),
                 self.time(f),
                 self.time(l),
                 duration(l.0 - f.0),
+                Esc(&self.run.zone.name),
+                Esc(self.run.zone.source.as_str())
+            ),
+            None if s.total > 0 => write!(
+                o,
+                r#"<h1>NGINX answered 502/504 to {} request(s)</h1><p class="range">When is unknown: the lines have no dates · times in {} ({})</p>"#,
+                thousands(s.total),
                 Esc(&self.run.zone.name),
                 Esc(self.run.zone.source.as_str())
             ),
@@ -403,6 +421,13 @@ impl Page<'_> {
                 );
             }
         }
+        if self.summary.time_unknown > 0 {
+            let _ = write!(
+                o,
+                r#"<p class="note">{} failed request(s) had no date in any input (lines pasted without their time) and are not on the chart; the legend and the sections below count them.</p>"#,
+                thousands(self.summary.time_unknown)
+            );
+        }
         if self.run.markers.undated > 0 {
             let _ = write!(
                 o,
@@ -434,13 +459,23 @@ impl Page<'_> {
             );
         }
         for c in causes {
+            let _ = match (c.first, c.last) {
+                (Some(f), Some(l)) => write!(
+                    d,
+                    " {}: {} from {} to {}.",
+                    c.cause.slug(),
+                    c.count,
+                    self.t(f),
+                    self.t(l)
+                ),
+                _ => write!(d, " {}: {}, time unknown.", c.cause.slug(), c.count),
+            };
+        }
+        if self.summary.time_unknown > 0 {
             let _ = write!(
                 d,
-                " {}: {} from {} to {}.",
-                c.cause.slug(),
-                c.count,
-                self.t(c.first),
-                self.t(c.last)
+                " {} failure(s) without any date are not charted.",
+                self.summary.time_unknown
             );
         }
         for k in MarkerKind::ALL {
@@ -578,11 +613,19 @@ impl Page<'_> {
             .unwrap_or("");
         let _ = write!(
             o,
-            r#"<dl class="facts"><div><dt>Failed requests</dt><dd>{} ({})</dd></div><div><dt>First</dt><dd>{}</dd></div><div><dt>Last</dt><dd>{}</dd></div><div><dt>Confidence</dt><dd>{} <small>(strongest case: {})</small></dd></div></dl>"#,
+            r#"<dl class="facts"><div><dt>Failed requests</dt><dd>{} ({})</dd></div><div><dt>First</dt><dd>{}</dd></div><div><dt>Last</dt><dd>{}</dd></div>{}<div><dt>Confidence</dt><dd>{} <small>(strongest case: {})</small></dd></div></dl>"#,
             thousands(s.count),
             statuses.join(", "),
-            self.time(s.first),
-            self.time(s.last),
+            self.maybe_time(s.first),
+            self.maybe_time(s.last),
+            if s.time_unknown > 0 {
+                format!(
+                    "<div><dt>Time unknown</dt><dd>{}</dd></div>",
+                    thousands(s.time_unknown)
+                )
+            } else {
+                String::new()
+            },
             percent(s.mean_confidence()),
             strongest
         );
@@ -623,7 +666,7 @@ impl Page<'_> {
         let f = &c.failure;
         format!(
             r#"<p class="case">{label}: {} · {}{} · <span class="mono">{}</span> · confidence {} ({})</p>"#,
-            self.time(f.time),
+            self.maybe_time(f.time_known.then_some(f.time)),
             f.status,
             if f.status_inferred { " (inferred)" } else { "" },
             Esc(f.request.as_deref().unwrap_or("request not logged")),
@@ -709,7 +752,11 @@ impl Page<'_> {
             let _ = write!(
                 o,
                 r##"<tr data-cause="{slug}"><td class="nowrap">{}</td><td class="nowrap">{}{}</td><td class="wrap mono">{}</td><td class="nowrap">{}</td><td class="wrap mono">{}</td><td class="nowrap"><a class="cause-link" href="#cause-{slug}"><span class="swatch c-{slug}"></span> {slug}</a></td></tr>"##,
-                self.row_time(r.time, one_day),
+                if r.time_known {
+                    self.row_time(r.time, one_day)
+                } else {
+                    "unknown".to_string()
+                },
                 r.status,
                 if r.status_inferred {
                     r#"<span class="status-inferred" title="inferred from the error-log message">*</span>"#
@@ -743,7 +790,11 @@ impl Page<'_> {
                 i.error
                     .as_deref()
                     .map(|e| format!(r#"<br><span class="warn">read error: {}</span>"#, esc(e)))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    + &super::input_details(i)
+                        .iter()
+                        .map(|d| format!(r#"<br><small class="detail">{}</small>"#, esc(d)))
+                        .collect::<String>(),
                 i.kind.label(),
                 RunInfo::detected_by(i.detected_by),
                 thousands(i.lines_read),
@@ -868,11 +919,14 @@ fn evidence_list(o: &mut String, lines: &[&Evidence]) {
 
 impl<W: Write> Report for HtmlReport<W> {
     fn failure(&mut self, c: &Classified) -> io::Result<()> {
-        let t = c.failure.time.0;
-        let zone = &self.zone;
-        self.buckets
-            .get_or_insert_with(|| Buckets::new(offset_ms(zone, t)))
-            .add(t, c.verdict.cause);
+        // A failure without a date has no place on the timeline (the summary counts it).
+        if c.failure.time_known {
+            let t = c.failure.time.0;
+            let zone = &self.zone;
+            self.buckets
+                .get_or_insert_with(|| Buckets::new(offset_ms(zone, t)))
+                .add(t, c.verdict.cause);
+        }
         self.sample.add(c);
         Ok(())
     }

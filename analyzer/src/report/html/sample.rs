@@ -20,6 +20,8 @@ pub struct Row {
     /// Order of arrival (ties in time keep it).
     pub seq: u64,
     pub time: EpochMs,
+    /// False for a line without any date (its `time` only keeps the order).
+    pub time_known: bool,
     pub status: u16,
     pub status_inferred: bool,
     pub request: Option<String>,
@@ -48,6 +50,7 @@ impl Sample {
         let row = Row {
             seq: self.seq,
             time: f.time,
+            time_known: f.time_known,
             status: f.status,
             status_inferred: f.status_inferred,
             request: f.request.as_deref().map(|r| clip(r, TEXT_MAX)),

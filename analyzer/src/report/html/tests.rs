@@ -24,6 +24,7 @@ fn failure(t: i64, request: &str, peer: &str, evidence: &str, file: &str) -> Fai
     let file: Arc<str> = Arc::from(file);
     Failure {
         time: EpochMs(t),
+        time_known: true,
         pid: Some(1234),
         conn: Some(8),
         request_id: None,
@@ -72,6 +73,7 @@ fn run_info(name: &str, markers: Markers) -> RunInfo {
         kind: InputKind::NginxError,
         detected_by: DetectedBy::Content,
         size: 10,
+        kinds: vec![InputKind::NginxError],
     });
     stats.lines_read = 3;
     stats.not_understood(2, HOSTILE);
@@ -369,6 +371,39 @@ fn markers_near_the_failures_are_drawn_and_counted() {
     );
     assert!(page.contains("1 more event(s)"));
     assert_eq!(page.matches(r#"<tr data-kind="#).count(), 3);
+}
+
+#[test]
+fn failures_without_a_date_are_counted_not_charted() {
+    let dated = failure(T0, "GET /a HTTP/1.1", "unix:/s", "l", "e.log");
+    let mut undated = failure(T0, "GET /b HTTP/1.1", "unix:/s", "l", "e.log");
+    undated.time_known = false;
+    let failures = [
+        classified(dated, Cause::FpmNotRunning, "r", "f"),
+        classified(undated, Cause::FpmNotRunning, "r", "f"),
+    ];
+    let (page, _) = render(&failures, &run_info("e.log", Markers::default()));
+    let numbers = chart_numbers(&page);
+    // The chart has the dated one; legend and section count both.
+    assert_eq!(numbers, [("fpm-not-running".to_string(), 1, 1, 2)]);
+    assert!(page.contains("1 failed request(s) had no date in any input"));
+    assert!(page.contains("(1 without any date)"));
+    assert!(page.contains("<dt>Time unknown</dt><dd>1</dd>"));
+    assert_eq!(
+        page.matches(r#"<tr data-cause="fpm-not-running"><td class="nowrap">unknown</td>"#)
+            .count(),
+        1
+    );
+
+    // None dated: no chart, the header says so.
+    let mut only = failure(T0, "GET /c HTTP/1.1", "unix:/s", "l", "e.log");
+    only.time_known = false;
+    let (page, _) = render(
+        &[classified(only, Cause::Unknown, "r", "f")],
+        &run_info("e.log", Markers::default()),
+    );
+    assert!(page.contains("When is unknown: the lines have no dates"));
+    assert!(!page.contains(r#"<svg class="timeline""#));
 }
 
 #[test]
