@@ -1,4 +1,5 @@
-//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...`.
+//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...` and
+//! `gatelog doctor` (its arguments live in [`crate::doctor`]).
 
 use std::path::PathBuf;
 
@@ -15,6 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyze logs and configs. Every line is unwrapped from its framing (docker
@@ -25,6 +28,10 @@ pub enum Command {
     /// format. `-` reads standard input. Directories are read recursively; .gz and
     /// rotated files are fine.
     Analyze(AnalyzeArgs),
+    /// Check this host now: NGINX's FastCGI targets, the PHP-FPM pools, timeouts
+    /// and the last hour's OOM kills and crashes (read-only). Exit status 0: no
+    /// problem, 3: problems found, 2: bad usage, 1: could not run.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

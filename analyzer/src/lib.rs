@@ -12,6 +12,7 @@ pub mod analyze;
 pub mod classify;
 pub mod cli;
 pub mod context;
+pub mod doctor;
 pub mod failure;
 pub mod fix;
 pub mod input;

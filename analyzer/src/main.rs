@@ -19,6 +19,11 @@ fn main() {
         }
     };
     let code = match cli.command {
+        Command::Doctor(args) => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            gatelog_analyzer::doctor::main(&args, &mut out)
+        }
         Command::Analyze(args) => {
             if stdout_was_closed() {
                 eprintln!("gatelog: standard output is closed: there is nowhere to write the report (redirect it to a file or /dev/null)");

@@ -49,6 +49,8 @@ pub struct Pool {
     /// `php_admin_value[k] = v`.
     pub admin_values: Vec<(String, String)>,
     pub request_terminate_timeout: Option<String>,
+    /// Other pool lines `k = v` (`pm.status_path`, ...).
+    pub settings: Vec<(String, String)>,
 }
 
 impl Pool {
@@ -65,6 +67,7 @@ impl Pool {
             mode: "0660".into(),
             admin_values: Vec::new(),
             request_terminate_timeout: None,
+            settings: Vec::new(),
         }
     }
 
@@ -77,6 +80,12 @@ impl Pool {
 
     pub fn admin(mut self, k: &str, v: &str) -> Pool {
         self.admin_values.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Adds a pool line `k = v`.
+    pub fn set(mut self, k: &str, v: &str) -> Pool {
+        self.settings.push((k.to_string(), v.to_string()));
         self
     }
 
@@ -110,6 +119,9 @@ impl Pool {
         }
         for (k, v) in &self.admin_values {
             s.push_str(&format!("php_admin_value[{k}] = {v}\n"));
+        }
+        for (k, v) in &self.settings {
+            s.push_str(&format!("{k} = {v}\n"));
         }
         s
     }

@@ -25,7 +25,7 @@
 //! input summary, never fatal. A config given on the command line that another
 //! given config includes is read through that include only (once, in its block).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use crate::input::reader::{text, LineReader};
 use crate::input::stats::InputStats;
 use crate::input::{DetectedBy, Input, Skipped};
 use crate::model::InputKind;
-use crate::parse::fpm_conf::{ConfLine, FpmConfParser, FpmInclude};
+use crate::parse::fpm_conf::{ConfLine, FpmConfParser, FpmInclude, Setting};
 use crate::parse::nginx_conf::{self, Block, FileParser, Include, NginxConf};
 
 /// Files read for one main config, at most (a runaway glob).
@@ -57,6 +57,9 @@ pub struct Loaded {
     pub stats: Vec<(usize, InputStats)>,
     /// Include patterns that matched nothing, loops, limits reached.
     pub skipped: Vec<Skipped>,
+    /// The `[global]` settings of each FPM config (pid file, error_log), in input
+    /// order.
+    pub fpm_globals: Vec<BTreeMap<String, Setting>>,
 }
 
 /// Reads every config input (`(index in the input list, input)`), following includes.
@@ -68,7 +71,7 @@ pub fn load(inputs: &[(usize, Input)]) -> Loaded {
         .collect();
     let trees: Vec<Tree> = inputs
         .iter()
-        .map(|(index, input)| Tree::read(*index, input, inputs, &given))
+        .map(|(index, input)| Tree::read(*index, input, inputs, &given, None))
         .collect();
     // A given file that another given config includes is read there, in its block.
     let roots: Vec<PathBuf> = inputs.iter().map(|(_, i)| canonical(&i.path)).collect();
@@ -92,8 +95,24 @@ pub fn load(inputs: &[(usize, Input)]) -> Loaded {
         out.stats
             .extend(tree.rows.into_iter().map(|r| (r.index, r.stats)));
         out.skipped.extend(tree.skipped);
+        out.fpm_globals.extend(tree.fpm_global);
     }
     out
+}
+
+/// Reads one config whose text is already in memory (`nginx -T` or `php-fpm -tt`
+/// output captured from a command or standard input): a dump's includes are
+/// resolved among its own files; a file's includes are read from the disk.
+pub fn load_lines(input: &Input, lines: Vec<String>) -> Loaded {
+    let inputs = [(0, input.clone())];
+    let tree = Tree::read(0, input, &inputs, &HashMap::new(), Some(lines));
+    Loaded {
+        nginx: tree.nginx,
+        pools: tree.pools,
+        stats: tree.rows.into_iter().map(|r| (r.index, r.stats)).collect(),
+        skipped: tree.skipped,
+        fpm_globals: tree.fpm_global.into_iter().collect(),
+    }
 }
 
 /// `path` with symlinks resolved (itself when it cannot be).
@@ -172,6 +191,8 @@ struct Tree {
     skipped: Vec<Skipped>,
     /// Files reached through includes (canonical), not the main file itself.
     reached: HashSet<PathBuf>,
+    /// An FPM config's `[global]` settings.
+    fpm_global: Option<BTreeMap<String, Setting>>,
 }
 
 /// State while reading one tree.
@@ -198,6 +219,7 @@ impl Tree {
         input: &Input,
         inputs: &[(usize, Input)],
         given: &HashMap<PathBuf, usize>,
+        preloaded: Option<Vec<String>>,
     ) -> Tree {
         let prefix = input
             .path
@@ -223,8 +245,22 @@ impl Tree {
             rows: Vec::new(),
             skipped: Vec::new(),
             reached: HashSet::new(),
+            fpm_global: None,
         };
         let root = canonical(&input.path);
+        if let Some(lines) = preloaded {
+            let mut stats = InputStats::new(input);
+            stats.lines_read = lines.len() as u64;
+            r.files.insert(
+                root.clone(),
+                FileRead {
+                    name: Arc::clone(&input.name),
+                    lines: Arc::new(lines),
+                    row: 0,
+                },
+            );
+            r.rows.push(Row { index, stats });
+        }
         let lines = match r.open(&root, &input.path, Some(input), "") {
             Some(lines) => lines,
             None => {
@@ -248,6 +284,7 @@ impl Tree {
             InputKind::FpmConf => {
                 let mut parser = FpmConfParser::new(Arc::clone(&input.name));
                 r.fpm_file(&mut parser, Arc::clone(&input.name), &lines);
+                tree.fpm_global = Some(std::mem::take(&mut parser.global));
                 let pools = parser.finish();
                 r.count_fpm_used(&pools);
                 tree.pools = pools
@@ -995,6 +1032,35 @@ mod tests {
         assert_eq!(
             rebased("/etc/nginx/conf.d/*.conf", Path::new("/etc/nginx")),
             None
+        );
+    }
+
+    #[test]
+    fn text_in_memory_nginx_dump_and_fpm_globals() {
+        // `nginx -T` captured from the command (gatelog doctor): includes resolve
+        // among the dumped files, never the disk.
+        let dump = "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nnginx: configuration file /etc/nginx/nginx.conf test is successful\n# configuration file /etc/nginx/nginx.conf:\nuser www-data;\nhttp {\n\tinclude /etc/nginx/sites-enabled/*;\n}\n\n# configuration file /etc/nginx/sites-enabled/default:\nserver {\n\tlocation ~ \\.php$ {\n\t\tfastcgi_pass unix:/run/php/php8.2-fpm.sock;\n\t}\n}\n";
+        let lines: Vec<String> = dump.lines().map(str::to_string).collect();
+        let loaded = load_lines(&input(Path::new("nginx-T"), InputKind::NginxConf), lines);
+        let t = &loaded.nginx[0].targets;
+        assert_eq!(t.len(), 1);
+        assert_eq!(&*t[0].pass.file, "/etc/nginx/sites-enabled/default");
+        assert_eq!(t[0].pass.line, 3);
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+        // FPM's `-tt` dump: the [global] settings come back too.
+        let tt = "[03-Dec-2026 12:25:24] NOTICE: [global]\n[03-Dec-2026 12:25:24] NOTICE: \tpid = /run/php/php8.2-fpm.pid\n[03-Dec-2026 12:25:24] NOTICE: \terror_log = /var/log/php8.2-fpm.log\n[03-Dec-2026 12:25:24] NOTICE:  \n[03-Dec-2026 12:25:24] NOTICE: [www]\n[03-Dec-2026 12:25:24] NOTICE: \tlisten = /run/php/php8.2-fpm.sock\n[03-Dec-2026 12:25:24] NOTICE: \tpm.status_path = /fpm-status\n";
+        let lines: Vec<String> = tt.lines().map(str::to_string).collect();
+        let loaded = load_lines(&input(Path::new("php-fpm-tt"), InputKind::FpmConf), lines);
+        assert_eq!(loaded.pools.len(), 1);
+        assert_eq!(
+            loaded.pools[0].pool.get("pm.status_path"),
+            Some("/fpm-status")
+        );
+        assert_eq!(
+            loaded.fpm_globals[0]
+                .get("error_log")
+                .map(|s| s.value.as_str()),
+            Some("/var/log/php8.2-fpm.log")
         );
     }
 

@@ -49,7 +49,7 @@ impl Pool {
 }
 
 /// The keys that matter here; others are ignored.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 25] = [
     "listen",
     "listen.owner",
     "listen.group",
@@ -67,6 +67,15 @@ const KEYS: [&str; 17] = [
     "pm.max_spare_servers",
     "pm.max_requests",
     "request_terminate_timeout",
+    // The live checks of `gatelog doctor`: the status page, the ping, PHP's limits.
+    "pm.status_path",
+    "pm.status_listen",
+    "ping.path",
+    "ping.response",
+    "php_admin_value[max_execution_time]",
+    "php_value[max_execution_time]",
+    "php_admin_value[memory_limit]",
+    "php_value[memory_limit]",
 ];
 
 /// An `include=` met while parsing.

@@ -94,6 +94,9 @@ pub struct NginxConf {
     pub tuning: Vec<Directive>,
     /// The `user` directive (who the workers run as).
     pub user: Option<Directive>,
+    /// `load_module`, `gatelog` and `error_log` lines (for `gatelog doctor`: is the
+    /// module loaded, where do records and errors go).
+    pub logging: Vec<Directive>,
     /// Every address the passes resolve to; filled by [`NginxConf::resolve`].
     pub targets: Vec<Target>,
     next_block: u32,
@@ -513,6 +516,7 @@ impl FileParser {
             n if PASSES.contains(&n) => conf.passes.push(d),
             "set" if d.args.len() == 2 => conf.sets.push(d),
             "user" if self.stack.is_empty() => conf.user = Some(d),
+            "load_module" | "gatelog" | "error_log" => conf.logging.push(d),
             n if TUNING.contains(&n) => conf.tuning.push(d),
             _ => {}
         }

@@ -2,6 +2,7 @@
 
 mod analyzer;
 mod config;
+mod doctor;
 mod faults;
 mod html;
 mod logs;
@@ -23,5 +24,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(protocol::all());
     v.extend(logs::all());
     v.extend(config::all());
+    v.extend(doctor::all());
     v
 }
