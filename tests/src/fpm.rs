@@ -147,6 +147,23 @@ impl Fpm {
             0o644,
         )?;
         let log = prefix.path(&format!("logs/php-fpm-{}.log", pool.name));
+        Fpm::launch(prefix, pool, conf, log, cgroup_procs)
+    }
+
+    /// Starts php-fpm8.2 -F -y `conf` with a config the test wrote itself (e.g. a
+    /// Debian-layout `php-fpm.conf` with `include=`); `pool` says where it listens
+    /// and how many workers to wait for, `log` is its `error_log`.
+    pub fn start_conf(prefix: &Prefix, pool: Pool, conf: &Path, log: &Path) -> Result<Fpm, String> {
+        Fpm::launch(prefix, pool, conf.to_path_buf(), log.to_path_buf(), None)
+    }
+
+    fn launch(
+        prefix: &Prefix,
+        pool: Pool,
+        conf: PathBuf,
+        log: PathBuf,
+        cgroup_procs: Option<&Path>,
+    ) -> Result<Fpm, String> {
         let mut cmd = Command::new(PHP_FPM);
         cmd.arg("-F").arg("-y").arg(&conf);
         if let Some(procs) = cgroup_procs {

@@ -184,9 +184,23 @@ impl Nginx {
         conf: &NginxConf,
         ports: &[u16],
     ) -> Result<Nginx, String> {
-        flavour.check_binary()?;
         let text = conf.render(prefix);
         let conf_path = prefix.write("conf/nginx.conf", &text, 0o644)?;
+        Nginx::start_file(flavour, prefix, &conf_path, ports)
+    }
+
+    /// Starts NGINX with a config file the test wrote itself (e.g. a Debian-layout
+    /// tree reached through `include`) and waits as [`Nginx::start`] does. Its
+    /// `error_log` must be `logs/error.log` of the prefix.
+    pub fn start_file(
+        flavour: &Flavour,
+        prefix: &Prefix,
+        conf_path: &Path,
+        ports: &[u16],
+    ) -> Result<Nginx, String> {
+        flavour.check_binary()?;
+        let conf_path = conf_path.to_path_buf();
+        let text = read_or_empty(&conf_path);
         let mut cmd = Command::new(&flavour.binary);
         cmd.args(base_args(prefix, &conf_path));
         let mut proc = ProcGuard::spawn("nginx", cmd, &prefix.path("logs/nginx.stdio"))?;

@@ -277,7 +277,7 @@ pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Contex
         reason.push_str("; nothing in the input says this upstream is PHP-FPM (no `upstream:` scheme, FPM log, pool config or PHP socket name), so none of the seven PHP-FPM causes is given");
     } else {
         reason.push_str(&format!(
-            "; the upstream speaks {}, not FastCGI to PHP-FPM: none of the seven PHP-FPM causes applies",
+            "; the upstream speaks {}, not FastCGI: this is the backend's own problem, none of gatelog's seven causes applies",
             protocol_name(protocol)
         ));
     }

@@ -1,6 +1,9 @@
 //! The tests, by topic.
 
 mod analyzer;
+mod analyzer_configs;
+mod analyzer_http;
+mod analyzer_streams;
 mod config;
 mod doctor;
 mod faults;
@@ -17,6 +20,9 @@ pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = Vec::new();
     // The analyzer's mixed runs take the longest (~10 s each): they start first.
     v.extend(analyzer::all());
+    v.extend(analyzer_streams::all());
+    v.extend(analyzer_configs::all());
+    v.extend(analyzer_http::all());
     v.extend(html::all());
     v.extend(faults::all());
     v.extend(retries::all());
