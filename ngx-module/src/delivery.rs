@@ -27,11 +27,7 @@ pub enum Report {
     Recovered { lost: u64 },
     /// The file is no longer written by this process (exit, or its configuration was
     /// replaced): the last count and the total.
-    Final {
-        lost: u64,
-        total: u64,
-        when: Final,
-    },
+    Final { lost: u64, total: u64, when: Final },
 }
 
 /// When a [`Report::Final`] is written.
@@ -314,7 +310,10 @@ mod tests {
             assert_eq!(total, lost);
         }
         assert_eq!(reported, lost);
-        assert!(lines_per_second.iter().all(|&n| n <= 1), "{lines_per_second:?}");
+        assert!(
+            lines_per_second.iter().all(|&n| n <= 1),
+            "{lines_per_second:?}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! goes through [`guard`], so a panic can never unwind into C.
 
 mod conf;
+mod file;
 mod module;
 mod record;
 mod sink;
@@ -25,4 +26,39 @@ pub(crate) unsafe fn bytes<'a>(s: &ngx::ffi::ngx_str_t) -> &'a [u8] {
     } else {
         core::slice::from_raw_parts(s.data, s.len)
     }
+}
+
+/// Moves `value` into `pool`; it is dropped when the pool is destroyed. NULL when the
+/// pool is out of memory (then `value` is dropped at once).
+///
+/// # Safety
+/// `pool` must be a valid pool; the result must not be used after its destruction.
+pub(crate) unsafe fn pool_box<T>(pool: *mut ngx::ffi::ngx_pool_t, value: T) -> *mut T {
+    // ngx_palloc aligns to NGX_ALIGNMENT (a word).
+    const { assert!(core::mem::align_of::<T>() <= core::mem::size_of::<usize>()) };
+    // SAFETY: the caller guarantees `pool`.
+    let p = unsafe { ngx::ffi::ngx_palloc(pool, core::mem::size_of::<T>()) } as *mut T;
+    if p.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: as above.
+    let cln = unsafe { ngx::ffi::ngx_pool_cleanup_add(pool, 0) };
+    if cln.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: `p` is fresh, aligned pool memory of size_of::<T>() bytes; the cleanup
+    // drops it exactly once, when the pool is destroyed.
+    unsafe {
+        p.write(value);
+        (*cln).handler = Some(drop_in_pool::<T>);
+        (*cln).data = p.cast();
+    }
+    p
+}
+
+unsafe extern "C" fn drop_in_pool<T>(data: *mut core::ffi::c_void) {
+    guard((), || {
+        // SAFETY: `data` is the value pool_box wrote, dropped only here.
+        unsafe { core::ptr::drop_in_place(data as *mut T) }
+    })
 }

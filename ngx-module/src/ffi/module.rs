@@ -14,6 +14,7 @@ use ngx::ffi::{
 };
 
 use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
+use super::file::{exit_process as exit_files, retire_old_files};
 use super::record::record_for;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
@@ -71,6 +72,7 @@ pub static mut ngx_http_gatelog_module: ngx_module_t = ngx_module_t {
     commands: unsafe { addr_of_mut!(NGX_HTTP_GATELOG_COMMANDS[0]) },
     type_: NGX_HTTP_MODULE as usize,
     init_module: Some(init_module),
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
 
@@ -191,6 +193,8 @@ unsafe fn variable_is_used(cmcf: *mut ngx_http_core_main_conf_t, name: &[u8]) ->
 
 unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     guard(NGX_ERROR, || {
+        // Before NGINX closes the replaced cycle's files (reload).
+        retire_old_files(cycle);
         let ctxs = (*cycle).conf_ctx;
         if ctxs.is_null() {
             return NGX_OK;
@@ -205,6 +209,12 @@ unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         }
         NGX_OK
     })
+}
+
+/// A worker (or the single process) exits: buffered records are written and the
+/// records lost on write errors are reported.
+unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    guard((), exit_files)
 }
 
 /// Learns NGINX's HTTP log handler; does nothing else.
