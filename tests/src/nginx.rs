@@ -24,6 +24,11 @@ pub struct NginxConf {
     pub main_extra: String,
     /// The content of `http {}` after the fixed part (servers, upstreams, gatelog).
     pub http: String,
+    /// `master_process off`: one process serves and reloads itself on SIGHUP. Its error
+    /// log is then stderr (which the harness writes to `logs/error.log`): after a reload
+    /// NGINX keeps logging through the old configuration's log for the connections it
+    /// still serves, and a log file the reload closed would be a reused descriptor.
+    pub single_process: bool,
 }
 
 impl NginxConf {
@@ -33,6 +38,7 @@ impl NginxConf {
             error_log_level: "info".into(),
             main_extra: String::new(),
             http,
+            single_process: false,
         }
     }
 
@@ -46,10 +52,10 @@ impl NginxConf {
         format!(
             r#"{load}user www-data;
 worker_processes 1;
-master_process on;
+master_process {master};
 daemon off;
 pid {p}/run/nginx.pid;
-error_log {p}/logs/error.log {level};
+error_log {error_log} {level};
 {main_extra}
 events {{
     worker_connections 1024;
@@ -70,6 +76,12 @@ http {{
 }}
 "#,
             level = self.error_log_level,
+            master = if self.single_process { "off" } else { "on" },
+            error_log = if self.single_process {
+                "stderr".to_string()
+            } else {
+                format!("{p}/logs/error.log")
+            },
             main_extra = self.main_extra,
             fmt = ACCESS_FORMAT,
             http = self.http,
@@ -189,7 +201,12 @@ impl Nginx {
         let conf_path = prefix.write("conf/nginx.conf", &text, 0o644)?;
         let mut cmd = Command::new(&flavour.binary);
         cmd.args(base_args(prefix, &conf_path));
-        let mut proc = ProcGuard::spawn("nginx", cmd, &prefix.path("logs/nginx.stdio"))?;
+        let stdio = if conf.single_process {
+            "logs/error.log"
+        } else {
+            "logs/nginx.stdio"
+        };
+        let mut proc = ProcGuard::spawn("nginx", cmd, &prefix.path(stdio))?;
         let nginx = Nginx {
             flavour: flavour.clone(),
             conf_path,
@@ -224,7 +241,9 @@ impl Nginx {
             },
         };
         let mut nginx = nginx;
-        nginx.wait_worker()?;
+        if !conf.single_process {
+            nginx.wait_worker()?;
+        }
         Ok(nginx)
     }
 
@@ -260,6 +279,11 @@ impl Nginx {
     /// `nginx -s reopen` (SIGUSR1 through the pid file, as logrotate does).
     pub fn reopen(&self) -> Result<(), String> {
         self.signal_cmd("reopen")
+    }
+
+    /// `nginx -s reload` (SIGHUP through the pid file).
+    pub fn reload(&self) -> Result<(), String> {
+        self.signal_cmd("reload")
     }
 
     fn signal_cmd(&self, what: &str) -> Result<(), String> {
