@@ -118,8 +118,10 @@ impl Delivery {
 }
 
 impl Report {
-    /// The error-log text for file `name`; `strerror` gives the text of an errno.
-    pub fn text(&self, name: &str, strerror: impl Fn(i32) -> String) -> String {
+    /// The error-log text: `call` is the system call (`write()`, `send()`), `target`
+    /// what it writes to, as it should appear (`"/var/log/g.json"`, `syslog server
+    /// "127.0.0.1:514"`); `strerror` gives the text of an errno.
+    pub fn text(&self, call: &str, target: &str, strerror: impl Fn(i32) -> String) -> String {
         let lost = |n: u64| {
             format!(
                 "{n} record{} lost since the last message",
@@ -131,7 +133,7 @@ impl Report {
                 failure: Failure::Errno(e),
                 lost: n,
             } => format!(
-                "gatelog: write() to \"{name}\" failed ({e}: {}); {}",
+                "gatelog: {call} to {target} failed ({e}: {}); {}",
                 strerror(e),
                 lost(n)
             ),
@@ -139,21 +141,21 @@ impl Report {
                 failure: Failure::Incomplete { written, of },
                 lost: n,
             } => format!(
-                "gatelog: write() to \"{name}\" was incomplete: {written} of {of}; {}",
+                "gatelog: {call} to {target} was incomplete: {written} of {of}; {}",
                 lost(n)
             ),
             Report::Recovered { lost: n } => {
-                format!("gatelog: writing to \"{name}\" works again; {}", lost(n))
+                format!("gatelog: {call} to {target} works again; {}", lost(n))
             }
             Report::Final {
                 lost: n,
                 total,
                 when,
             } => format!(
-                "gatelog: {} writing to \"{name}\"; {}, {total} in all by this process",
+                "gatelog: {}, {call} to {target}: {}, {total} in all by this process",
                 match when {
                     Final::Exit => "at exit",
-                    Final::Reload => "at reload, done",
+                    Final::Reload => "at reload",
                 },
                 lost(n)
             ),
@@ -323,13 +325,13 @@ mod tests {
             lost: 1532,
         };
         assert_eq!(
-            f.text("/var/log/g.json", strerror),
+            f.text("write()", "\"/var/log/g.json\"", strerror),
             "gatelog: write() to \"/var/log/g.json\" failed (28: No space left on device); \
              1532 records lost since the last message"
         );
         assert_eq!(
-            Report::Recovered { lost: 1 }.text("g", strerror),
-            "gatelog: writing to \"g\" works again; 1 record lost since the last message"
+            Report::Recovered { lost: 1 }.text("send()", "syslog server \"127.0.0.1:514\"", strerror),
+            "gatelog: send() to syslog server \"127.0.0.1:514\" works again; 1 record lost since the last message"
         );
         assert_eq!(
             Report::Final {
@@ -337,8 +339,8 @@ mod tests {
                 total: 9,
                 when: Final::Exit
             }
-            .text("g", strerror),
-            "gatelog: at exit writing to \"g\"; 0 records lost since the last message, 9 in all by this process"
+            .text("write()", "\"g\"", strerror),
+            "gatelog: at exit, write() to \"g\": 0 records lost since the last message, 9 in all by this process"
         );
         assert_eq!(
             Report::Failed {
@@ -348,7 +350,7 @@ mod tests {
                 },
                 lost: 1
             }
-            .text("g", strerror),
+            .text("write()", "\"g\"", strerror),
             "gatelog: write() to \"g\" was incomplete: 10 of 900; 1 record lost since the last message"
         );
     }

@@ -11,8 +11,8 @@ use ngx::ffi::{
 };
 
 use super::file;
-use super::sink::Sink;
-use super::{bytes, guard};
+use super::sink::{Sink, SyslogSink};
+use super::{bytes, guard, pool_box};
 use crate::args::{conf_error_message, parse_target, syslog_error, Target};
 
 const CONF_OK: *mut c_char = ptr::null_mut();
@@ -123,7 +123,12 @@ pub unsafe extern "C" fn cmd_gatelog(
                     let why = conf_error_message(&said);
                     return conf_error(cf, &syslog_error(&value, why.as_deref()));
                 }
-                Some(Sink::Syslog(peer))
+                let sink = pool_box((*cf).pool, SyslogSink::new(peer, (*cf).cycle));
+                if sink.is_null() {
+                    return CONF_ERROR;
+                }
+                SyslogSink::register(sink);
+                Some(Sink::Syslog(sink))
             }
             Target::File {
                 path,

@@ -26,11 +26,10 @@ use std::sync::Mutex;
 
 use ngx::ffi::{
     ngx_add_timer, ngx_conf_full_name, ngx_conf_t, ngx_cycle, ngx_cycle_t, ngx_del_timer,
-    ngx_event_t, ngx_list_push, ngx_list_t, ngx_log_error_core, ngx_log_t, ngx_open_file_t,
-    ngx_pcalloc, ngx_time, NGX_LOG_ALERT,
+    ngx_event_t, ngx_list_push, ngx_list_t, ngx_log_t, ngx_open_file_t, ngx_pcalloc, ngx_time,
 };
 
-use super::{bytes, guard, pool_box};
+use super::{bytes, guard, log_report, pool_box};
 use crate::delivery::{cut, records, Delivery, Failure, Final, Report};
 
 const NGX_OK: isize = 0;
@@ -234,28 +233,17 @@ impl RecordFile {
         unsafe { self.log(r) };
     }
 
-    /// Logs `report` at alert on the current cycle's error log.
+    /// Logs `report` (see [`log_report`]).
     ///
     /// # Safety
     /// `self.file` must be valid (it is while this struct lives: same pool).
     unsafe fn log(&self, report: Option<Report>) {
-        let Some(report) = report else {
-            return;
-        };
-        // SAFETY: ngx_cycle is the current cycle; its log is valid while it is current.
-        let log: *mut ngx_log_t = unsafe { (*ngx_cycle).log };
-        // SAFETY: checked for NULL first.
-        if log.is_null() || unsafe { (*log).log_level } < NGX_LOG_ALERT as usize {
+        if report.is_none() {
             return;
         }
         // SAFETY: the caller guarantees `file`; its name is NGINX-owned pool memory.
         let name = String::from_utf8_lossy(unsafe { bytes(&(*self.file).name) }).into_owned();
-        let text = report.text(&name, strerror);
-        let Ok(text) = std::ffi::CString::new(text.replace('\0', "\\0")) else {
-            return;
-        };
-        // SAFETY: "%s" with one NUL-terminated string that outlives the call.
-        unsafe { ngx_log_error_core(NGX_LOG_ALERT as _, log, 0, c"%s".as_ptr(), text.as_ptr()) };
+        log_report(report, "write()", &format!("\"{name}\""));
     }
 }
 
@@ -265,15 +253,6 @@ fn show(b: &[u8]) -> String {
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// The text of an errno, as NGINX prints it after `errno: `.
-fn strerror(e: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(e).to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
 }
 
 /// Writes the rest of `data` after a short write of `written` bytes, for as long as

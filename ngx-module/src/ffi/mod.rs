@@ -62,3 +62,41 @@ unsafe extern "C" fn drop_in_pool<T>(data: *mut core::ffi::c_void) {
         unsafe { core::ptr::drop_in_place(data as *mut T) }
     })
 }
+
+/// Logs a write report at alert on the current cycle's error log (see
+/// `crate::delivery`): `call` is the system call, `target` what it writes to.
+pub(crate) fn log_report(report: Option<crate::delivery::Report>, call: &str, target: &str) {
+    let Some(report) = report else {
+        return;
+    };
+    // SAFETY: ngx_cycle is this process's current cycle; its log is valid while it is
+    // current.
+    let log = unsafe { (*ngx::ffi::ngx_cycle).log };
+    // SAFETY: checked for NULL first.
+    if log.is_null() || unsafe { (*log).log_level } < ngx::ffi::NGX_LOG_ALERT as usize {
+        return;
+    }
+    let text = report.text(call, target, strerror);
+    let Ok(text) = std::ffi::CString::new(text.replace('\0', "\\0")) else {
+        return;
+    };
+    // SAFETY: "%s" with one NUL-terminated string that outlives the call.
+    unsafe {
+        ngx::ffi::ngx_log_error_core(
+            ngx::ffi::NGX_LOG_ALERT as _,
+            log,
+            0,
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        )
+    };
+}
+
+/// The text of an errno, as NGINX prints it after `errno: `.
+pub(crate) fn strerror(e: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}

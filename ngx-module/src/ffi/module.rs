@@ -16,6 +16,7 @@ use ngx::ffi::{
 use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
 use super::file::{exit_process as exit_files, retire_old_files};
 use super::record::record_for;
+use super::sink::exit_process as exit_syslog;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
 use super::{bytes, guard};
@@ -214,7 +215,10 @@ unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// A worker (or the single process) exits: buffered records are written and the
 /// records lost on write errors are reported.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
-    guard((), exit_files)
+    guard((), || {
+        exit_files();
+        exit_syslog();
+    })
 }
 
 /// Learns NGINX's HTTP log handler; does nothing else.

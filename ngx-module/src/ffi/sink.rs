@@ -1,15 +1,26 @@
-//! Where a location's records go: a record file (see `file.rs`) or syslog through
-//! NGINX's own syslog client.
+//! Where a location's records go: a record file (see `file.rs`) or a syslog server.
+//!
+//! Syslog datagrams carry NGINX's own header (`ngx_syslog_add_header`, so PRI, time,
+//! hostname and tag read as `access_log syslog:` writes them) but are sent by gatelog:
+//! NGINX's `ngx_syslog_send` logs every failed send, one error line per record or two
+//! when the server is down, and a record storm would flood the error log. gatelog
+//! counts the records it could not send and reports them like file write errors (at
+//! most one line per second, the count since the last line, and a total at exit).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use ngx::ffi::{ngx_cycle, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_syslog_send};
+use core::ffi::c_int;
+use std::sync::Mutex;
+
+use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_time};
 
 use super::file::RecordFile;
+use super::{bytes, log_report};
+use crate::delivery::{Delivery, Failure, Final};
 
 pub enum Sink {
     File(*mut RecordFile),
-    Syslog(*mut ngx_syslog_peer_t),
+    Syslog(*mut SyslogSink),
 }
 
 impl Sink {
@@ -23,30 +34,168 @@ impl Sink {
             // SAFETY: see above; the event loop is single-threaded, so this is the
             // only reference to the file while it writes.
             Sink::File(file) => unsafe { (*file).write(line) },
-            // SAFETY: see above.
-            Sink::Syslog(peer) => unsafe { write_syslog(peer, line) },
+            // SAFETY: as for files.
+            Sink::Syslog(s) => unsafe { (*s).write(line) },
         }
     }
 }
 
-/// # Safety
-/// `peer` is a peer set up by `ngx_syslog_process_conf`.
-unsafe fn write_syslog(peer: *mut ngx_syslog_peer_t, line: &[u8]) {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    // "<PRI>Mon dd hh:mm:ss " + hostname + " " + tag + ": "
-    // SAFETY: the current cycle and the peer are valid (see above).
-    let header_max = 32 + unsafe { (*ngx_cycle).hostname.len + (*peer).tag.len };
-    let mut msg: Vec<u8> = Vec::with_capacity(header_max + line.len());
-    let start = msg.as_mut_ptr();
-    // SAFETY: the header is at most `header_max` bytes, within msg's capacity.
-    let end = unsafe { ngx_syslog_add_header(peer, start) };
-    let header_len = (end as usize)
-        .saturating_sub(start as usize)
-        .min(header_max);
-    // SAFETY: ngx_syslog_add_header initialised these bytes.
-    unsafe { msg.set_len(header_len) };
-    msg.extend_from_slice(line);
-    // Errors are logged by ngx_syslog_send itself.
-    // SAFETY: a live buffer of msg.len() bytes.
-    let _ = unsafe { ngx_syslog_send(peer, msg.as_mut_ptr(), msg.len()) };
+/// One `gatelog syslog:` destination of one configuration cycle (in its pool).
+pub struct SyslogSink {
+    /// Parsed by `ngx_syslog_process_conf` (server, facility, severity, tag).
+    peer: *mut ngx_syslog_peer_t,
+    cycle: *mut ngx_cycle_t,
+    /// This process's connected datagram socket, made on the first record (-1: none).
+    fd: c_int,
+    delivery: Delivery,
+}
+
+/// Every live [`SyslogSink`] of this process (addresses), for the report at exit.
+static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SyslogSink {
+    /// A sink for `peer`, registered for the report at exit once it has its final
+    /// address (see [`SyslogSink::register`]).
+    pub fn new(peer: *mut ngx_syslog_peer_t, cycle: *mut ngx_cycle_t) -> SyslogSink {
+        SyslogSink {
+            peer,
+            cycle,
+            fd: -1,
+            delivery: Delivery::default(),
+        }
+    }
+
+    /// Adds the sink (now at its final address in the pool) to the exit report.
+    pub fn register(this: *mut SyslogSink) {
+        live().push(this as usize);
+    }
+
+    fn target(&self) -> String {
+        // SAFETY: the peer is pool memory of the same cycle as this sink.
+        let name = unsafe { bytes(&(*self.peer).server.name) };
+        format!("syslog server \"{}\"", String::from_utf8_lossy(name))
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        // "<PRI>Mon dd hh:mm:ss " + hostname + " " + tag + ": "
+        // SAFETY: the current cycle and the peer are valid (see Sink::write).
+        let header_max = 32 + unsafe { (*ngx_cycle).hostname.len + (*self.peer).tag.len };
+        let mut msg: Vec<u8> = Vec::with_capacity(header_max + line.len());
+        let start = msg.as_mut_ptr();
+        // SAFETY: the header is at most `header_max` bytes, within msg's capacity.
+        let end = unsafe { ngx_syslog_add_header(self.peer, start) };
+        let header_len = (end as usize)
+            .saturating_sub(start as usize)
+            .min(header_max);
+        // SAFETY: ngx_syslog_add_header initialised these bytes.
+        unsafe { msg.set_len(header_len) };
+        msg.extend_from_slice(line);
+        let now = ngx_time();
+        let report = match self.send(&msg) {
+            Ok(()) => self.delivery.written(now),
+            Err(f) => self.delivery.failed(now, 1, f),
+        };
+        if report.is_some() {
+            log_report(report, "send()", &self.target());
+        }
+    }
+
+    fn send(&mut self, msg: &[u8]) -> Result<(), Failure> {
+        if self.fd < 0 {
+            self.fd = self.connect()?;
+        }
+        // SAFETY: a live buffer of msg.len() bytes on our own socket.
+        let n = unsafe { libc::send(self.fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 && n as usize == msg.len() {
+            return Ok(());
+        }
+        if n >= 0 {
+            return Err(Failure::Incomplete {
+                written: n as usize,
+                of: msg.len(),
+            });
+        }
+        let e = errno();
+        // A refused or unreachable server: start afresh with the next record, as NGINX
+        // does. A full socket buffer (EAGAIN) only loses this record.
+        if e != libc::EAGAIN {
+            self.close();
+        }
+        Err(Failure::Errno(e))
+    }
+
+    fn connect(&self) -> Result<c_int, Failure> {
+        // SAFETY: the peer's server address was set by ngx_parse_url at configuration.
+        let (sa, len) = unsafe { ((*self.peer).server.sockaddr, (*self.peer).server.socklen) };
+        if sa.is_null() {
+            return Err(Failure::Errno(libc::EDESTADDRREQ));
+        }
+        // SAFETY: reading the family of a valid sockaddr.
+        let family = c_int::from(unsafe { (*sa).sa_family });
+        // SAFETY: plain socket(2) and connect(2) on the peer's own address; the
+        // descriptor is closed on failure.
+        unsafe {
+            let fd = libc::socket(
+                family,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            if fd < 0 {
+                return Err(Failure::Errno(errno()));
+            }
+            if libc::connect(fd, sa.cast(), len) != 0 {
+                let e = errno();
+                libc::close(fd);
+                return Err(Failure::Errno(e));
+            }
+            Ok(fd)
+        }
+    }
+
+    fn close(&mut self) {
+        if self.fd >= 0 {
+            // SAFETY: our own socket, closed once.
+            unsafe { libc::close(self.fd) };
+            self.fd = -1;
+        }
+    }
+
+    fn finish(&mut self, when: Final) {
+        let report = self.delivery.finish(ngx_time(), when);
+        if report.is_some() {
+            log_report(report, "send()", &self.target());
+        }
+    }
+}
+
+impl Drop for SyslogSink {
+    /// Runs when the cycle's pool is destroyed.
+    fn drop(&mut self) {
+        let me = self as *mut SyslogSink as usize;
+        live().retain(|&p| p != me);
+        self.close();
+        // The log of the cycle being destroyed may already be closed.
+        // SAFETY: ngx_cycle is the current cycle of this process.
+        if !core::ptr::eq(unsafe { ngx_cycle }, self.cycle) {
+            self.finish(Final::Reload);
+        }
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Exit of a worker (or of the single process): report the records not sent.
+pub fn exit_process() {
+    let sinks: Vec<usize> = live().clone();
+    for p in sinks {
+        // SAFETY: LIVE holds only sinks not yet dropped (Drop removes them).
+        unsafe { (*(p as *mut SyslogSink)).finish(Final::Exit) };
+    }
 }

@@ -26,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("full_disk_in_a_storm", full_disk as Body),
         ("reload_and_reopen_in_a_storm", reload_and_reopen as Body),
         ("single_process_reload_with_flush", single_process as Body),
+        ("dead_syslog_server_in_a_storm", dead_syslog as Body),
     ]
 }
 
@@ -148,6 +149,21 @@ fn gatelog_lines(error_log: &Path) -> Result<Vec<GatelogLine>, String> {
     Ok(out)
 }
 
+/// At most one non-final line per process and second for each target.
+fn at_most_one_per_second(lines: &[&GatelogLine], errs: &mut Errors) {
+    let mut per_second: BTreeMap<(u32, &str, &str), usize> = BTreeMap::new();
+    for l in lines.iter().filter(|l| !l.last_word) {
+        *per_second.entry((l.pid, &l.file, &l.second)).or_default() += 1;
+    }
+    for ((pid, file, second), n) in per_second {
+        if n > 1 {
+            errs.push(format!(
+                "{n} gatelog lines about {file} from pid {pid} in second {second}"
+            ));
+        }
+    }
+}
+
 /// The records of `files` (every line one JSON record), their request ids unique and
 /// each one a failure the storm saw.
 fn read_records(files: &[PathBuf], f: &Failures, errs: &mut Errors) -> Vec<Value> {
@@ -256,17 +272,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
         if !mine.iter().any(|l| l.last_word) {
             errs.push(format!("{name}: no count of lost records at exit"));
         }
-        let mut per_second: BTreeMap<(u32, &str), usize> = BTreeMap::new();
-        for l in mine.iter().filter(|l| !l.last_word) {
-            *per_second.entry((l.pid, &l.second)).or_default() += 1;
-        }
-        for ((pid, second), n) in per_second {
-            if n > 1 {
-                errs.push(format!(
-                    "{name}: {n} gatelog lines from pid {pid} in second {second}"
-                ));
-            }
-        }
+        at_most_one_per_second(&mine, &mut errs);
     }
     // Only 64 KiB were free before the filler was deleted.
     if written_bytes < 512 << 10 {
@@ -434,4 +440,70 @@ fn no_gatelog_lines(nginx: &Nginx) -> Result<(), String> {
             lines.iter().map(|l| &l.text).take(5).collect::<Vec<_>>()
         ))
     }
+}
+
+/// A storm whose records go to a syslog server that is not there (a closed UDP port):
+/// every other datagram comes back as ECONNREFUSED. NGINX's own syslog client would log
+/// each failure; gatelog logs at most one line per second, and the counts in its lines
+/// add up to the total it reports at exit.
+fn dead_syslog(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "dead-syslog")?;
+    if let Some(s) = skip_without_module(&lab, "a dead syslog server") {
+        return s;
+    }
+    let dead = RefusedPort::new()?;
+    // A UDP port nobody listens on.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| format!("udp: {e}"))?
+        .port();
+    let port = free_port()?;
+    let body = storm_location(
+        &lab,
+        &format!("127.0.0.1:{}", dead.port),
+        &[format!("syslog:server=127.0.0.1:{closed},tag=gatelog_e2e")],
+        false,
+    );
+    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let storm = Storm::start(port, "/storm/x", 3);
+    storm.wait_until(1500);
+    let result = storm.stop();
+    nginx.quit()?;
+    let mut errs = Errors::default();
+    let f = failures(&result, &[], &mut errs);
+    let lines = gatelog_lines(&nginx.error_log)?;
+    let mine: Vec<&GatelogLine> = lines.iter().collect();
+    at_most_one_per_second(&mine, &mut errs);
+    let total_re = Regex::new(r"(\d+) in all by this process").map_err(|e| e.to_string())?;
+    let total: Option<u64> = lines
+        .iter()
+        .filter(|l| l.last_word)
+        .find_map(|l| total_re.captures(&l.text).and_then(|c| c[1].parse().ok()));
+    let summed: u64 = lines.iter().map(|l| l.lost).sum();
+    match total {
+        None => errs.push("no count of unsent records at exit".to_string()),
+        Some(t) if t != summed => errs.push(format!(
+            "the lines count {summed} unsent records, the exit line says {t} in all"
+        )),
+        Some(t) if t == 0 || t > f.ids.len() as u64 => errs.push(format!(
+            "{t} records reported unsent for {} failures",
+            f.ids.len()
+        )),
+        Some(_) => {}
+    }
+    if !lines
+        .iter()
+        .any(|l| l.text.contains("(111: Connection refused)"))
+    {
+        errs.push("no ECONNREFUSED line: did the records go to syslog?");
+    }
+    let log = std::fs::read_to_string(&nginx.error_log).unwrap_or_default();
+    let nginx_own = log.lines().filter(|l| l.contains("send() failed")).count();
+    if nginx_own > 0 {
+        errs.push(format!(
+            "NGINX logged {nginx_own} syslog send() failures itself"
+        ));
+    }
+    errs.into_result()?;
+    Ok(Verdict::Passed)
 }
