@@ -12,7 +12,7 @@
 //! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
 //!   seven causes as reusable functions that leave their logs in a directory.
 //! - [`storm`]: keep-alive connections sending requests as fast as NGINX answers;
-//!   [`tmpfs`]: a small tmpfs to fill (a real full disk).
+//!   [`tmpfs`]: a small tmpfs to fill (a real full disk); [`valgrind`]: memcheck mode.
 //! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
 //!   report against the injected causes.
 
@@ -33,3 +33,4 @@ pub mod records;
 pub mod scenarios;
 pub mod storm;
 pub mod tmpfs;
+pub mod valgrind;

@@ -8,6 +8,7 @@ use crate::env::Flavour;
 use crate::net::wait_tcp;
 use crate::prefix::Prefix;
 use crate::proc::ProcGuard;
+use crate::valgrind;
 
 /// The log format of the access log every test gets: it maps a request id to the
 /// connection number NGINX prints as `*N` (works with and without the module).
@@ -161,11 +162,20 @@ pub fn nginx_t(
 ) -> Result<TestOutput, String> {
     flavour.check_binary()?;
     let path = prefix.write(&format!("conf/{name}"), conf, 0o644)?;
-    let out = Command::new(&flavour.binary)
+    let tag = format!("t-{}", name.trim_end_matches(".conf"));
+    let mut cmd = if valgrind::enabled() {
+        valgrind::command(&flavour.binary, &prefix.path("logs"), &tag)
+    } else {
+        Command::new(&flavour.binary)
+    };
+    let out = cmd
         .arg("-t")
         .args(base_args(prefix, &path))
         .output()
         .map_err(|e| format!("running {} -t: {e}", flavour.binary.display()))?;
+    if valgrind::enabled() {
+        eprintln!("{}", valgrind::check(&prefix.path("logs"), &tag)?);
+    }
     let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stdout));
     Ok(TestOutput {
@@ -185,6 +195,8 @@ pub struct Nginx {
     pub error_log: PathBuf,
     pub access_log: PathBuf,
     prefix_root: PathBuf,
+    /// Runs under valgrind (memcheck mode).
+    memcheck: bool,
 }
 
 impl Nginx {
@@ -199,8 +211,15 @@ impl Nginx {
         flavour.check_binary()?;
         let text = conf.render(prefix);
         let conf_path = prefix.write("conf/nginx.conf", &text, 0o644)?;
-        let mut cmd = Command::new(&flavour.binary);
+        let memcheck = valgrind::enabled();
+        let mut cmd = if memcheck {
+            valgrind::command(&flavour.binary, &prefix.path("logs"), "nginx")
+        } else {
+            Command::new(&flavour.binary)
+        };
         cmd.args(base_args(prefix, &conf_path));
+        // Memcheck makes start-up (and everything else) many times slower.
+        let slow = if memcheck { 6 } else { 1 };
         let stdio = if conf.single_process {
             "logs/error.log"
         } else {
@@ -213,9 +232,10 @@ impl Nginx {
             error_log: prefix.path("logs/error.log"),
             access_log: prefix.path("logs/access.log"),
             prefix_root: prefix.root().to_path_buf(),
+            memcheck,
             proc: {
                 // Wait for the listening sockets, watching for an early exit.
-                let deadline = std::time::Instant::now() + Duration::from_secs(15);
+                let deadline = std::time::Instant::now() + Duration::from_secs(15 * slow);
                 for &port in ports {
                     loop {
                         if let Some(st) = proc.exited() {
@@ -248,7 +268,8 @@ impl Nginx {
     }
 
     fn wait_worker(&mut self) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let slow = if self.memcheck { 6 } else { 1 };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10 * slow);
         while std::time::Instant::now() < deadline {
             if let Some(st) = self.proc.exited() {
                 return Err(format!(
@@ -317,7 +338,35 @@ impl Nginx {
     /// Graceful stop (SIGQUIT): workers finish and flush their buffers.
     pub fn quit(&mut self) -> Result<(), String> {
         self.proc.signal(libc::SIGQUIT)?;
-        self.proc.wait_exit(Duration::from_secs(10)).map(|_| ())
+        let slow = if self.memcheck { 6 } else { 1 };
+        self.proc
+            .wait_exit(Duration::from_secs(10 * slow))
+            .map(|_| ())
+    }
+}
+
+impl Drop for Nginx {
+    /// In memcheck mode: a graceful stop (so memcheck checks the exit paths and leaks),
+    /// then the logs are read, and an error in a gatelog frame fails the test (a panic
+    /// here reaches the test runner, or the thread that ran this NGINX).
+    fn drop(&mut self) {
+        if !self.memcheck {
+            return;
+        }
+        if self.proc.exited().is_none() && self.proc.signal(libc::SIGQUIT).is_ok() {
+            let _ = self.proc.wait_exit(Duration::from_secs(60));
+        }
+        // The worker writes its leak report after the master saw it exit; the
+        // process group is gone once every report is written.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while crate::proc::group_alive(self.proc.pid()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match valgrind::check(&self.prefix_root.join("logs"), "nginx") {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) if !std::thread::panicking() => panic!("{e}"),
+            Err(e) => eprintln!("{e}"),
+        }
     }
 }
 

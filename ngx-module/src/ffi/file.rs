@@ -22,13 +22,13 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use std::sync::Mutex;
 
 use ngx::ffi::{
     ngx_add_timer, ngx_conf_full_name, ngx_conf_t, ngx_cycle, ngx_cycle_t, ngx_del_timer,
     ngx_event_t, ngx_list_push, ngx_list_t, ngx_log_t, ngx_open_file_t, ngx_pcalloc, ngx_time,
 };
 
+use super::live::{Linked, Live};
 use super::{bytes, guard, log_report, pool_box};
 use crate::delivery::{cut, records, Delivery, Failure, Final, Report};
 
@@ -57,22 +57,26 @@ pub struct RecordFile {
     /// Set when the cycle was replaced: records of its remaining requests go to this
     /// duplicate of the old descriptor (-1 when `dup` failed: they are counted as lost).
     retired_fd: Option<c_int>,
+    /// The next file on [`LIVE`].
+    next_live: *mut RecordFile,
 }
 
-/// Every live [`RecordFile`] of this process (addresses), for the report at exit: in
+/// Every live [`RecordFile`] of this process, for the report at exit: in
 /// single-process mode files of replaced cycles are no longer in the current cycle.
-static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static LIVE: Live<RecordFile> = Live::new();
 
-fn live() -> std::sync::MutexGuard<'static, Vec<usize>> {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+impl Linked for RecordFile {
+    fn next_live(&mut self) -> &mut *mut RecordFile {
+        &mut self.next_live
+    }
 }
 
 impl Drop for RecordFile {
     /// Runs when the cycle's pool is destroyed: after a reload (at once in the master,
     /// when its last connection is gone in single-process mode) or after `nginx -t`.
     fn drop(&mut self) {
-        let me = self as *mut RecordFile as usize;
-        live().retain(|&p| p != me);
+        // SAFETY: the list holds only files not yet dropped.
+        unsafe { LIVE.remove(self) };
         if let Some(b) = &self.buffer {
             // SAFETY: the event is pool memory of this same cycle, not yet freed (pool
             // cleanups run before the pool's memory is released); a set timer is in
@@ -400,6 +404,7 @@ pub unsafe fn open(
         delivery: Delivery::default(),
         newline_owed: false,
         retired_fd: None,
+        next_live: ptr::null_mut(),
     };
     // SAFETY: the cycle's pool outlives every use of the file (requests and timers of
     // the cycle); `pool_box` drops it when the pool is destroyed.
@@ -409,7 +414,8 @@ pub unsafe fn open(
     }
     // SAFETY: as above.
     unsafe { (*file).data = rf.cast() };
-    live().push(rf as usize);
+    // SAFETY: `rf` is at its final address; Drop removes it.
+    unsafe { LIVE.push(rf) };
     Ok(rf)
 }
 
@@ -542,13 +548,12 @@ pub unsafe fn retire_old_files(cycle: *mut ngx_cycle_t) {
 /// Exit of a worker (or of the single process): write what is buffered and report
 /// the records this process lost.
 pub fn exit_process() {
-    let files: Vec<usize> = live().clone();
-    for p in files {
-        // SAFETY: LIVE holds only RecordFiles not yet dropped (Drop removes them).
-        let rf = unsafe { &mut *(p as *mut RecordFile) };
-        rf.settle();
-        let r = rf.delivery.finish(ngx_time(), Final::Exit);
-        // SAFETY: see `RecordFile::log`.
-        unsafe { rf.log(r) };
-    }
+    // SAFETY: the list holds only files not yet dropped.
+    unsafe {
+        LIVE.each(|rf| {
+            rf.settle();
+            let r = rf.delivery.finish(ngx_time(), Final::Exit);
+            rf.log(r);
+        })
+    };
 }

@@ -3,6 +3,7 @@
 
 mod conf;
 mod file;
+mod live;
 mod module;
 mod record;
 mod sink;

@@ -10,11 +10,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use core::ffi::c_int;
-use std::sync::Mutex;
 
 use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_time};
 
 use super::file::RecordFile;
+use super::live::{Linked, Live};
 use super::{bytes, log_report};
 use crate::delivery::{Delivery, Failure, Final};
 
@@ -48,13 +48,17 @@ pub struct SyslogSink {
     /// This process's connected datagram socket, made on the first record (-1: none).
     fd: c_int,
     delivery: Delivery,
+    /// The next sink on [`LIVE`].
+    next_live: *mut SyslogSink,
 }
 
-/// Every live [`SyslogSink`] of this process (addresses), for the report at exit.
-static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Every live [`SyslogSink`] of this process, for the report at exit.
+static LIVE: Live<SyslogSink> = Live::new();
 
-fn live() -> std::sync::MutexGuard<'static, Vec<usize>> {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+impl Linked for SyslogSink {
+    fn next_live(&mut self) -> &mut *mut SyslogSink {
+        &mut self.next_live
+    }
 }
 
 impl SyslogSink {
@@ -66,12 +70,17 @@ impl SyslogSink {
             cycle,
             fd: -1,
             delivery: Delivery::default(),
+            next_live: core::ptr::null_mut(),
         }
     }
 
     /// Adds the sink (now at its final address in the pool) to the exit report.
-    pub fn register(this: *mut SyslogSink) {
-        live().push(this as usize);
+    ///
+    /// # Safety
+    /// `this` is pool memory that stays valid until the sink is dropped.
+    pub unsafe fn register(this: *mut SyslogSink) {
+        // SAFETY: the caller guarantees `this`; Drop removes it.
+        unsafe { LIVE.push(this) };
     }
 
     fn target(&self) -> String {
@@ -176,8 +185,8 @@ impl SyslogSink {
 impl Drop for SyslogSink {
     /// Runs when the cycle's pool is destroyed.
     fn drop(&mut self) {
-        let me = self as *mut SyslogSink as usize;
-        live().retain(|&p| p != me);
+        // SAFETY: the list holds only sinks not yet dropped.
+        unsafe { LIVE.remove(self) };
         self.close();
         // The log of the cycle being destroyed may already be closed.
         // SAFETY: ngx_cycle is the current cycle of this process.
@@ -193,9 +202,6 @@ fn errno() -> i32 {
 
 /// Exit of a worker (or of the single process): report the records not sent.
 pub fn exit_process() {
-    let sinks: Vec<usize> = live().clone();
-    for p in sinks {
-        // SAFETY: LIVE holds only sinks not yet dropped (Drop removes them).
-        unsafe { (*(p as *mut SyslogSink)).finish(Final::Exit) };
-    }
+    // SAFETY: the list holds only sinks not yet dropped.
+    unsafe { LIVE.each(|s| s.finish(Final::Exit)) };
 }
