@@ -1,5 +1,7 @@
 //! Configuration: the module's main and location confs and the `gatelog` directive.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
@@ -53,28 +55,36 @@ pub fn recovered_offset() -> usize {
 
 pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     guard(ptr::null_mut(), || {
-        let lc = ngx_pcalloc((*cf).pool, core::mem::size_of::<LocConf>()) as *mut LocConf;
-        if lc.is_null() {
-            return ptr::null_mut();
+        // SAFETY: cf and its pool are valid during parsing; zeroed pool memory is then initialised field by field.
+        unsafe {
+            let lc = ngx_pcalloc((*cf).pool, core::mem::size_of::<LocConf>()) as *mut LocConf;
+            if lc.is_null() {
+                return ptr::null_mut();
+            }
+            (*lc).recovered = NGX_CONF_UNSET as ngx_flag_t;
+            (*lc).sinks = ptr::null_mut();
+            (*lc).set = false;
+            lc.cast()
         }
-        (*lc).recovered = NGX_CONF_UNSET as ngx_flag_t;
-        (*lc).sinks = ptr::null_mut();
-        (*lc).set = false;
-        lc.cast()
     })
 }
 
+/// # Safety
+/// `prev` and `conf` are location confs this module created.
 pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
-    if !(*conf).set {
-        (*conf).sinks = (*prev).sinks;
-        (*conf).set = (*prev).set;
-    }
-    if (*conf).recovered == NGX_CONF_UNSET as ngx_flag_t {
-        (*conf).recovered = if (*prev).recovered == NGX_CONF_UNSET as ngx_flag_t {
-            0
-        } else {
-            (*prev).recovered
-        };
+    // SAFETY: both confs are valid (caller).
+    unsafe {
+        if !(*conf).set {
+            (*conf).sinks = (*prev).sinks;
+            (*conf).set = (*prev).set;
+        }
+        if (*conf).recovered == NGX_CONF_UNSET as ngx_flag_t {
+            (*conf).recovered = if (*prev).recovered == NGX_CONF_UNSET as ngx_flag_t {
+                0
+            } else {
+                (*prev).recovered
+            };
+        }
     }
 }
 
@@ -85,80 +95,85 @@ pub unsafe extern "C" fn cmd_gatelog(
     conf: *mut c_void,
 ) -> *mut c_char {
     guard(CONF_ERROR, || {
-        let lc = conf as *mut LocConf;
-        let args_arr = (*cf).args;
-        let elts =
-            core::slice::from_raw_parts((*args_arr).elts as *const ngx_str_t, (*args_arr).nelts);
-        let args: Vec<&[u8]> = elts[1..].iter().map(|s| bytes(s)).collect();
-
-        let target = match parse_target(&args, parse_size, parse_time_ms) {
-            Ok(t) => t,
-            Err(msg) => return conf_error(cf, &msg),
-        };
-        let off = matches!(target, Target::Off);
-        // `off` is a level's only word about gatelog; destinations may be several.
-        if (*lc).set && (off || (*lc).sinks.is_null()) {
-            return conf_error(
-                cf,
-                "\"off\" cannot be combined with other gatelog directives at the same level",
+        // SAFETY: NGINX calls a directive handler with the configuration being parsed (its args array holds the directive and its arguments) and this level's conf, which this module created.
+        unsafe {
+            let lc = conf as *mut LocConf;
+            let args_arr = (*cf).args;
+            let elts = core::slice::from_raw_parts(
+                (*args_arr).elts as *const ngx_str_t,
+                (*args_arr).nelts,
             );
-        }
-        let sink = match target {
-            Target::Off => None,
-            Target::Syslog(value) => {
-                let peer = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_syslog_peer_t>())
-                    as *mut ngx_syslog_peer_t;
-                if peer.is_null() {
-                    return CONF_ERROR;
-                }
-                // NGINX's own parser reads cf->args[1], exactly as for access_log, and
-                // cuts it at its commas: keep the value for the message.
-                let value = value.to_vec();
-                let mut said = Vec::new();
-                let failed = capture_conf_errors(cf, &mut said, || {
-                    // SAFETY: cf and peer are valid; the parser only reads cf->args.
-                    unsafe { !ngx_syslog_process_conf(cf, peer).is_null() }
-                });
-                if failed {
-                    let why = conf_error_message(&said);
-                    return conf_error(cf, &syslog_error(&value, why.as_deref()));
-                }
-                let sink = pool_box((*cf).pool, SyslogSink::new(peer, (*cf).cycle));
-                if sink.is_null() {
-                    return CONF_ERROR;
-                }
-                SyslogSink::register(sink);
-                Some(Sink::Syslog(sink))
+            let args: Vec<&[u8]> = elts[1..].iter().map(|s| bytes(s)).collect();
+
+            let target = match parse_target(&args, parse_size, parse_time_ms) {
+                Ok(t) => t,
+                Err(msg) => return conf_error(cf, &msg),
+            };
+            let off = matches!(target, Target::Off);
+            // `off` is a level's only word about gatelog; destinations may be several.
+            if (*lc).set && (off || (*lc).sinks.is_null()) {
+                return conf_error(
+                    cf,
+                    "\"off\" cannot be combined with other gatelog directives at the same level",
+                );
             }
-            Target::File {
-                path,
-                buffer,
-                flush_ms,
-            } => {
-                let shown = String::from_utf8_lossy(path).into_owned();
-                let rf = match file::open(cf, elts[1]) {
-                    Ok(rf) => rf,
-                    Err(e) => return conf_error(cf, &e),
-                };
-                if buffer > 0 {
-                    if let Err(e) = file::set_buffer(cf, rf, buffer, flush_ms) {
-                        return conf_error(cf, &format!("\"{shown}\" {e}"));
+            let sink = match target {
+                Target::Off => None,
+                Target::Syslog(value) => {
+                    let peer = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_syslog_peer_t>())
+                        as *mut ngx_syslog_peer_t;
+                    if peer.is_null() {
+                        return CONF_ERROR;
+                    }
+                    // NGINX's own parser reads cf->args[1], exactly as for access_log, and
+                    // cuts it at its commas: keep the value for the message.
+                    let value = value.to_vec();
+                    let mut said = Vec::new();
+                    // The parser reads cf->args only; cf and peer are valid.
+                    let failed = capture_conf_errors(cf, &mut said, || {
+                        !ngx_syslog_process_conf(cf, peer).is_null()
+                    });
+                    if failed {
+                        let why = conf_error_message(&said);
+                        return conf_error(cf, &syslog_error(&value, why.as_deref()));
+                    }
+                    let sink = pool_box((*cf).pool, SyslogSink::new(peer, (*cf).cycle));
+                    if sink.is_null() {
+                        return CONF_ERROR;
+                    }
+                    SyslogSink::register(sink);
+                    Some(Sink::Syslog(sink))
+                }
+                Target::File {
+                    path,
+                    buffer,
+                    flush_ms,
+                } => {
+                    let shown = String::from_utf8_lossy(path).into_owned();
+                    let rf = match file::open(cf, elts[1]) {
+                        Ok(rf) => rf,
+                        Err(e) => return conf_error(cf, &e),
+                    };
+                    if buffer > 0 {
+                        if let Err(e) = file::set_buffer(cf, rf, buffer, flush_ms) {
+                            return conf_error(cf, &format!("\"{shown}\" {e}"));
+                        }
+                    }
+                    Some(Sink::File(rf))
+                }
+            };
+            if let Some(sink) = sink {
+                if (*lc).sinks.is_null() {
+                    (*lc).sinks = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
+                    if (*lc).sinks.is_null() {
+                        return CONF_ERROR;
                     }
                 }
-                Some(Sink::File(rf))
+                (*(*lc).sinks).push(sink);
             }
-        };
-        if let Some(sink) = sink {
-            if (*lc).sinks.is_null() {
-                (*lc).sinks = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
-                if (*lc).sinks.is_null() {
-                    return CONF_ERROR;
-                }
-            }
-            (*(*lc).sinks).push(sink);
+            (*lc).set = true;
+            CONF_OK
         }
-        (*lc).set = true;
-        CONF_OK
     })
 }
 
@@ -218,6 +233,7 @@ fn parse_size(v: &[u8]) -> Option<usize> {
         len: v.len(),
         data: v.as_ptr() as *mut u8,
     };
+    // SAFETY: NGINX reads s.len bytes of the argument (which outlives the call).
     let n = unsafe { ngx_parse_size(&mut s) };
     usize::try_from(n).ok()
 }
@@ -227,19 +243,26 @@ fn parse_time_ms(v: &[u8]) -> Option<u64> {
         len: v.len(),
         data: v.as_ptr() as *mut u8,
     };
+    // SAFETY: NGINX reads s.len bytes of the argument (which outlives the call).
     let n = unsafe { ngx_parse_time(&mut s, 0) };
     u64::try_from(n).ok()
 }
 
 /// Logs `"gatelog" directive <msg>` at emerg (NGINX appends the file and line).
+///
+/// # Safety
+/// `cf` is the configuration being parsed.
 unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
-    let text = std::ffi::CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
-    ngx_conf_log_error(
-        NGX_LOG_EMERG as _,
-        cf,
-        0,
-        c"\"gatelog\" directive: %s".as_ptr(),
-        text.as_ptr(),
-    );
-    CONF_ERROR
+    // SAFETY: a NUL-terminated message for "%s"; cf is valid (caller).
+    unsafe {
+        let text = std::ffi::CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
+        ngx_conf_log_error(
+            NGX_LOG_EMERG as _,
+            cf,
+            0,
+            c"\"gatelog\" directive: %s".as_ptr(),
+            text.as_ptr(),
+        );
+        CONF_ERROR
+    }
 }

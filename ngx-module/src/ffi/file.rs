@@ -296,7 +296,9 @@ fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
 fn cut_back(fd: c_int, partial: usize) -> bool {
     // SAFETY: fstat into a zeroed stat owned here.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+    // SAFETY: fstat writes into `st`, owned here.
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    if rc != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
         return false;
     }
     // SAFETY: lseek/ftruncate on our descriptor; SEEK_CUR with 0 does not move it.
@@ -362,10 +364,9 @@ pub unsafe fn open(
     // SAFETY: NGINX's own path resolution (prefix-relative), allocating from the
     // cycle's pool; the result is NUL-terminated like every configuration word.
     if unsafe { ngx_conf_full_name(cycle, &mut full, 0) } != NGX_OK {
-        return Err(format!(
-            "cannot make a full path of \"{}\"",
-            show(unsafe { bytes(&name) })
-        ));
+        // SAFETY: `name` is the directive's argument, alive during parsing.
+        let shown = show(unsafe { bytes(&name) });
+        return Err(format!("cannot make a full path of \"{shown}\""));
     }
     // SAFETY: `full` now points to pool memory of full.len bytes.
     let path = unsafe { bytes(&full) };

@@ -1,5 +1,9 @@
 //! Everything that touches NGINX structures. Each `extern "C"` function NGINX calls
-//! goes through [`guard`], so a panic can never unwind into C.
+//! goes through [`guard`], so a panic can never unwind into C. Every unsafe operation
+//! sits in an `unsafe` block that says why it is sound (`// SAFETY:`), also inside
+//! `unsafe fn`s.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod conf;
 mod file;
@@ -25,7 +29,8 @@ pub(crate) unsafe fn bytes<'a>(s: &ngx::ffi::ngx_str_t) -> &'a [u8] {
     if s.data.is_null() || s.len == 0 {
         &[]
     } else {
-        core::slice::from_raw_parts(s.data, s.len)
+        // SAFETY: the caller guarantees s.len readable bytes at s.data.
+        unsafe { core::slice::from_raw_parts(s.data, s.len) }
     }
 }
 
