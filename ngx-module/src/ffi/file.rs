@@ -246,7 +246,7 @@ impl RecordFile {
             return;
         }
         // SAFETY: the caller guarantees `file`; its name is NGINX-owned pool memory.
-        let name = String::from_utf8_lossy(unsafe { bytes(&(*self.file).name) }).into_owned();
+        let name = String::from_utf8_lossy(unsafe { path_of(self.file) }).into_owned();
         log_report(report, "write()", &format!("\"{name}\""));
     }
 }
@@ -309,6 +309,16 @@ fn cut_back(fd: c_int, partial: usize) -> bool {
     }
     // SAFETY: as above.
     unsafe { libc::ftruncate(fd, end - partial) == 0 }
+}
+
+/// The path of one of our entries (its name without the counted NUL, see [`open`]).
+///
+/// # Safety
+/// `file` is a valid entry made by [`open`].
+unsafe fn path_of<'a>(file: *mut ngx_open_file_t) -> &'a [u8] {
+    // SAFETY: the caller guarantees `file`; its name is pool memory of its cycle.
+    let name = unsafe { bytes(&(*file).name) };
+    name.strip_suffix(b"\0").unwrap_or(name)
 }
 
 /// The record file of `file`, if it is one of ours.
@@ -374,9 +384,11 @@ pub unsafe fn open(
     // SAFETY: the cycle's open_files list is initialised before parsing.
     unsafe {
         each_file(&mut (*cycle).open_files, |f| {
-            if found.is_none() && bytes(&(*f).name) == path {
+            if found.is_none() {
                 if let Some(rf) = record_file_of(f) {
-                    found = Some(rf as *mut RecordFile);
+                    if path_of(f) == path {
+                        found = Some(rf as *mut RecordFile);
+                    }
                 }
             }
         })
@@ -385,16 +397,29 @@ pub unsafe fn open(
         return Ok(rf);
     }
     try_open(path)?;
+    // Checked before the entry is pushed (see below for why the NUL matters).
+    // SAFETY: ngx_conf_full_name leaves a NUL-terminated string (a configuration word,
+    // or a copy made with ngx_cpystrn): full.len + 1 bytes are readable.
+    if unsafe { *full.data.add(full.len) } != 0 {
+        return Err(format!("\"{}\": not a NUL-terminated path", show(path)));
+    }
     // SAFETY: pushing to the cycle's open_files list, as ngx_conf_open_file does.
     let file = unsafe { ngx_list_push(&mut (*cycle).open_files) } as *mut ngx_open_file_t;
     if file.is_null() {
         return Err(format!("\"{}\": out of memory", show(path)));
     }
+    // The entry's name length counts the terminating NUL: ngx_conf_open_file() (which
+    // access_log and error_log use) matches entries by length and bytes and must never
+    // hand ours, with a RecordFile in `data`, to another module. NGINX opens, reopens
+    // and names files by `name.data` as a C string, so nothing else changes.
     // SAFETY: `file` is a fresh list element; NGINX opens it after parsing because its
     // name is set, and calls `flush` before reopening it and at exit.
     unsafe {
         (*file).fd = NGX_INVALID_FILE;
-        (*file).name = full;
+        (*file).name = ngx::ffi::ngx_str_t {
+            len: full.len + 1,
+            data: full.data,
+        };
         (*file).data = ptr::null_mut();
         (*file).flush = Some(file_flush);
     }

@@ -28,6 +28,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("reload_and_reopen_in_a_storm", reload_and_reopen as Body),
         ("single_process_reload_with_flush", single_process as Body),
         ("dead_syslog_server_in_a_storm", dead_syslog as Body),
+        ("gatelog_and_access_log_share_a_path", shared_path as Body),
     ]
 }
 
@@ -533,6 +534,76 @@ fn dead_syslog(flavour: &Flavour) -> TestResult {
             "NGINX logged {nginx_own} syslog send() failures itself"
         ));
     }
+    errs.into_result()?;
+    Ok(Verdict::Passed)
+}
+
+/// `gatelog` and a buffered `access_log` on one path: each keeps its own descriptor and
+/// buffer (NGINX's access_log reads a shared file entry's buffer as its own), so the file
+/// holds the access lines and the records, each whole, after a graceful exit.
+fn shared_path(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "shared-path")?;
+    if let Some(s) = skip_without_module(&lab, "a path shared with access_log") {
+        return s;
+    }
+    let dead = RefusedPort::new()?;
+    let port = free_port()?;
+    let shared = lab.prefix.path("logs/shared.log");
+    let extra = format!(
+        "            gatelog {p} buffer=4k flush=100ms;\n            access_log {p} e2e buffer=4k flush=100ms;\n",
+        p = shared.display()
+    );
+    let body = lab.php_location(
+        "/shared/",
+        &format!("127.0.0.1:{}", dead.port),
+        Timeouts::DEFAULT,
+        &extra,
+    );
+    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = gatelog_e2e::client::get(port, &format!("/shared/{i}"))?;
+        if r.status != 502 {
+            return Err(format!("/shared/{i} answered {}", r.status));
+        }
+        ids.push(r.request_id);
+    }
+    nginx.quit()?;
+    let text =
+        std::fs::read_to_string(&shared).map_err(|e| format!("{}: {e}", shared.display()))?;
+    let mut errs = Errors::default();
+    let (mut access, mut recs) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        if line.starts_with("rid=") {
+            access.push(line);
+        } else {
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) => recs.push(v),
+                Err(e) => errs.push(format!(
+                    "neither an access line nor a record ({e}): {line:?}"
+                )),
+            }
+        }
+    }
+    for id in &ids {
+        if access
+            .iter()
+            .filter(|l| l.starts_with(&format!("rid={id} ")))
+            .count()
+            != 1
+        {
+            errs.push(format!("no single access line for {id}:\n{text}"));
+        }
+        if recs
+            .iter()
+            .filter(|r| r["request_id"] == id.as_str())
+            .count()
+            != 1
+        {
+            errs.push(format!("no single record for {id}:\n{text}"));
+        }
+    }
+    errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
     Ok(Verdict::Passed)
 }
