@@ -2,8 +2,8 @@
 //!
 //! Syslog datagrams carry NGINX's own header (`ngx_syslog_add_header`, so PRI, time,
 //! hostname and tag read as `access_log syslog:` writes them) but are sent by gatelog:
-//! NGINX's `ngx_syslog_send` logs every failed send, one error line per record or two
-//! when the server is down, and a record storm would flood the error log. gatelog
+//! NGINX's `ngx_syslog_send` logs every failed send (with the server down, an error line
+//! for every second record), and a record storm would flood the error log. gatelog
 //! counts the records it could not send and reports them like file write errors (at
 //! most one line per second, the count since the last line, and a total at exit).
 
