@@ -5,22 +5,24 @@ use std::io::{self, Write};
 
 use crate::classify::Classifier;
 use crate::cli::{AnalyzeArgs, Format};
-use crate::context::load::{self, Loader, LOOKAHEAD_MS, LOOKBACK_MS};
+use crate::context::load::{self, Loader};
 use crate::context::{align, Context};
 use crate::failure::Failure;
 use crate::fix::{self, MemoryOverrides};
 use crate::input::stats::InputStats;
 use crate::input::{self, Requested};
+use crate::join::History;
 use crate::join::Joiner;
-use crate::join::{History, JOIN_WINDOW_MS};
 use crate::model::InputKind;
 use crate::progress::Progress;
+use crate::report::html::HtmlReport;
 use crate::report::json::JsonReport;
 use crate::report::markdown::MarkdownReport;
 use crate::report::text::TextReport;
 use crate::report::{Classified, Report, RunInfo, Summary};
 use crate::stream::{Merger, Source};
 use crate::time::{self, EpochMs, Zone};
+use crate::windows::{CONTEXT_KEEP_MS, CONTEXT_LOOKAHEAD_MS, CONTEXT_STEP_MS};
 
 /// Why a run did not succeed, with the exit status it maps to.
 #[derive(Debug)]
@@ -84,14 +86,17 @@ fn requested(args: &AnalyzeArgs) -> Vec<Requested> {
     flagged_reqs
 }
 
-/// How far ahead of the stream the context is read at each step.
-const CONTEXT_STEP_MS: i64 = 10_000;
+fn is_config(kind: InputKind) -> bool {
+    matches!(kind, InputKind::NginxConf | InputKind::FpmConf)
+}
 
-fn is_failure_side(kind: InputKind) -> bool {
-    matches!(
-        kind,
-        InputKind::Records | InputKind::NginxError | InputKind::NginxAccess
-    )
+/// The configs alone, for failures without a time: what they say holds at any time.
+fn timeless_context(configs: &[(usize, input::Input)]) -> Context {
+    let mut ctx = Context::default();
+    // Read once already; what they say is the same now.
+    let _ = load::load_configs(configs, &mut ctx);
+    ctx.finish();
+    ctx
 }
 
 /// Runs `gatelog analyze`, writing the report to `out`.
@@ -110,10 +115,29 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let since = parse_time("--since", &args.since)?;
     let until = parse_time("--until", &args.until)?;
     let boot_time = parse_time("--boot-time", &args.boot_time)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(RunError::Usage(format!(
+                "--until {} is before --since {}: no failure can be in that window",
+                args.until.as_deref().unwrap_or_default(),
+                args.since.as_deref().unwrap_or_default()
+            )));
+        }
+    }
     let reqs = requested(args);
     if reqs.is_empty() {
         return Err(RunError::Usage(
             "no input given: name log files, configs or directories (see --help)".to_string(),
+        ));
+    }
+    if reqs
+        .iter()
+        .filter(|r| input::stdin::is_stdin(&r.path))
+        .count()
+        > 1
+    {
+        return Err(RunError::Usage(
+            "- (standard input) can be given only once".to_string(),
         ));
     }
     let resolved = input::resolve(&reqs).map_err(|e| RunError::Input(e.to_string()))?;
@@ -128,13 +152,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     let total_bytes: u64 = resolved.inputs.iter().map(|i| i.size).sum();
     let mut progress = Progress::new(total_bytes);
-    let mut read_errors: Vec<String> = Vec::new();
+    // Entries that could not be read are in the report's skipped list; the exit
+    // status says some input was missing.
+    let mut read_errors: Vec<String> = resolved.unreadable.iter().map(|e| e.to_string()).collect();
 
     // 1. A first look at the kernel and FPM logs, to place raw dmesg times.
     let context_inputs: Vec<_> = resolved
         .inputs
         .iter()
-        .filter(|i| !is_failure_side(i.kind))
+        .filter(|i| i.reads_context())
         .cloned()
         .collect();
     let pre = load::prescan(&context_inputs, &zone, reference)
@@ -145,10 +171,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut sources = Vec::new();
     let mut source_index = Vec::new();
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if !is_failure_side(inp.kind) {
+        // A file mixing NGINX and FPM lines (a container stream) is read by both
+        // sides, each taking its own lines.
+        if !inp.reads_failures() {
             continue;
         }
-        match Source::open(inp.clone(), &zone) {
+        match Source::open(inp.clone(), &zone, reference) {
             Ok(s) => {
                 sources.push(s);
                 source_index.push(i);
@@ -175,8 +203,17 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
+    let configs: Vec<(usize, input::Input)> = resolved
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| is_config(i.kind))
+        .map(|(k, i)| (k, i.clone()))
+        .collect();
+    let (config_stats, config_skipped) = load::load_configs(&configs, &mut ctx);
+    context_stats.extend(config_stats);
     for (i, inp) in resolved.inputs.iter().enumerate() {
-        if is_failure_side(inp.kind) {
+        if !inp.reads_context() || is_config(inp.kind) {
             continue;
         }
         match loader.open(inp, &mut ctx) {
@@ -192,6 +229,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         Format::Json => Box::new(JsonReport::new(&mut *out, zone.clone())),
         Format::Text => Box::new(TextReport::new(&mut *out, zone.clone())),
         Format::Markdown => Box::new(MarkdownReport::new(&mut *out, zone.clone())),
+        Format::Html => Box::new(HtmlReport::new(&mut *out, zone.clone())),
     };
     let mut summary = Summary::default();
     let mut classifier = Classifier::default();
@@ -199,18 +237,40 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         resolved
             .inputs
             .iter()
-            .any(|i| i.kind == InputKind::NginxAccess),
+            .any(|i| i.has_kind(InputKind::NginxAccess)),
     );
+    // Failures without any date are classified apart: with the configs but with no
+    // FPM, kernel or journal line and no stream history, which are all placed by time.
+    let mut timeless: Option<(Context, History)> = None;
+    let mut timeless_classifier = Classifier::default();
+    let timed_context = resolved.inputs.iter().any(|i| i.reads_context());
     let per_failure_fix = args.format == Format::Json;
     let mut outside_window = 0u64;
     let mut write_error: Option<io::Error> = None;
+    // Set when the report can no longer be written (a closed pipe): reading on
+    // would only burn time.
+    let stop = std::cell::Cell::new(false);
     {
         let mut handle = |f: Failure, ctx: &Context, hist: &History| {
-            if since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u) {
+            // --since/--until cannot place a failure without a time: it is kept.
+            let outside = since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u);
+            if f.time_known && outside {
                 outside_window += 1;
                 return;
             }
-            let verdict = classifier.classify(&f, ctx, hist);
+            let (verdict, ctx) = if f.time_known {
+                (classifier.classify(&f, ctx, hist), ctx)
+            } else {
+                let (tctx, thist) = timeless
+                    .get_or_insert_with(|| (timeless_context(&configs), History::default()));
+                let mut v = timeless_classifier.classify(&f, tctx, thist);
+                if timed_context {
+                    v.reason.push_str(
+                        " (the line has no date, so the FPM, kernel and journal logs given were not used for it: they are matched by time)",
+                    );
+                }
+                (v, &*tctx)
+            };
             // Writing the fix costs; text and markdown show it only for the examples.
             let fix = if per_failure_fix || summary.would_keep(verdict.cause, verdict.confidence) {
                 fix::fix_for(&verdict, &f, ctx, mem)
@@ -226,6 +286,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
             if write_error.is_none() {
                 if let Err(e) = report.failure(&c) {
                     write_error = Some(e);
+                    stop.set(true);
                 }
             }
         };
@@ -233,15 +294,18 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         let mut ctx_until = EpochMs(i64::MIN);
         let mut n: u64 = 0;
         while let Some((t, item)) = merger.next() {
+            if stop.get() {
+                break;
+            }
             n += 1;
             if n % 1024 == 0 {
                 progress.tick_total(merger.raw_bytes());
             }
-            if ctx_until < t.plus_ms(LOOKAHEAD_MS) {
+            if ctx_until < t.plus_ms(CONTEXT_LOOKAHEAD_MS) {
                 // Context up to a step ahead; nothing older than any failure still
                 // pending can need.
-                ctx_until = t.plus_ms(LOOKAHEAD_MS + CONTEXT_STEP_MS);
-                let cutoff = t.minus_ms(LOOKBACK_MS + JOIN_WINDOW_MS + 60_000);
+                ctx_until = t.plus_ms(CONTEXT_LOOKAHEAD_MS + CONTEXT_STEP_MS);
+                let cutoff = t.minus_ms(CONTEXT_KEEP_MS);
                 read_errors.extend(loader.advance(ctx_until, cutoff, &mut ctx, &mut progress));
             }
             joiner.push(t, item, &mut |f, _| completed.push(f));
@@ -280,9 +344,20 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         all_stats.push((source_index[k], s.stats));
     }
     all_stats.sort_by_key(|(i, _)| *i);
+    // A file read by both sides: one entry, the two readers' counts added.
+    let mut inputs: Vec<(usize, InputStats)> = Vec::with_capacity(all_stats.len());
+    for (i, s) in all_stats {
+        match inputs.last_mut() {
+            // Same input and same file: a config's includes share its index.
+            Some((j, prev)) if *j == i && prev.name == s.name && !is_config(s.kind) => {
+                prev.merge(s)
+            }
+            _ => inputs.push((i, s)),
+        }
+    }
     let run_info = RunInfo {
-        inputs: all_stats.into_iter().map(|(_, s)| s).collect(),
-        skipped: resolved.skipped,
+        inputs: inputs.into_iter().map(|(_, s)| s).collect(),
+        skipped: resolved.skipped.into_iter().chain(config_skipped).collect(),
         zone: zone.clone(),
         alignment: ctx.alignment.clone(),
         since,
@@ -290,6 +365,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         dropped_events: ctx.dropped_events,
         outside_window,
         joined_lines: joiner.joined_lines,
+        markers: std::mem::take(&mut ctx.markers),
     };
     report
         .finish(&summary, &run_info)

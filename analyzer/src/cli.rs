@@ -1,4 +1,5 @@
-//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...`.
+//! Command line: `gatelog analyze [PATH...] [--format text|markdown|json] ...` and
+//! `gatelog doctor` (its arguments live in [`crate::doctor`]).
 
 use std::path::PathBuf;
 
@@ -15,12 +16,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyze logs and configs; every input's kind is detected from its content
-    /// unless given with one of the flags below. Directories are read recursively;
-    /// .gz and rotated files are fine.
+    /// Analyze logs and configs. Every line is unwrapped from its framing (docker
+    /// logs -t, docker compose prefixes, kubectl --prefix/--timestamps, syslog,
+    /// journalctl short*/json, docker json-file) and read by its content, so one
+    /// file may mix NGINX, PHP-FPM, kernel and journal lines. The flags below set a
+    /// file's role (how lines its content leaves open are read), never its lines'
+    /// format. `-` reads standard input. Directories are read recursively; .gz and
+    /// rotated files are fine.
     Analyze(AnalyzeArgs),
+    /// Check this host now: NGINX's FastCGI targets, the PHP-FPM pools, timeouts
+    /// and the last hour's OOM kills and crashes (read-only). Exit status 0: no
+    /// problem, 3: problems found, 2: bad usage, 1: could not run.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,27 +39,33 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    /// One self-contained page with a timeline, for people who were not on call.
+    Html,
 }
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Logs, configs or directories; the kind of each file is detected.
+    /// Logs, configs or directories (`-`: standard input); what each file is, is
+    /// detected from its lines.
     pub paths: Vec<PathBuf>,
 
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 
-    /// gatelog.v1 records (JSON lines from the NGINX module).
+    /// gatelog.v1 records (JSON lines from the NGINX module). Like every flag
+    /// below: sets the file's role; its lines are still read by their content.
+    /// `-`: standard input.
     #[arg(long = "records", value_name = "PATH")]
     pub records: Vec<PathBuf>,
-    /// NGINX error log.
+    /// NGINX error log (also in a docker/compose/kubectl stream or syslog).
     #[arg(long = "nginx-log", value_name = "PATH")]
     pub nginx_log: Vec<PathBuf>,
     /// NGINX access log (combined or JSON).
     #[arg(long = "access-log", value_name = "PATH")]
     pub access_log: Vec<PathBuf>,
-    /// PHP-FPM error log.
+    /// PHP-FPM error log: its own file, `error_log = syslog`, the journal, or a
+    /// container's stderr.
     #[arg(long = "fpm-log", value_name = "PATH")]
     pub fpm_log: Vec<PathBuf>,
     /// Kernel log: dmesg (raw, -T, -x, iso), kern.log, journalctl -k.
@@ -80,12 +97,16 @@ pub struct AnalyzeArgs {
     pub boot_time: Option<String>,
 
     /// RAM for the pm.max_children formula (default: from the OOM dump).
-    #[arg(long = "ram-mb", value_name = "MB")]
+    #[arg(long = "ram-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=MAX_MB))]
     pub ram_mb: Option<u64>,
     /// Memory reserved for everything but PHP (default: a quarter of RAM).
-    #[arg(long = "reserved-mb", value_name = "MB")]
+    #[arg(long = "reserved-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(0..=MAX_MB))]
     pub reserved_mb: Option<u64>,
     /// Average PHP worker memory (default: from the OOM dump).
-    #[arg(long = "worker-mb", value_name = "MB")]
+    #[arg(long = "worker-mb", value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=MAX_MB))]
     pub worker_mb: Option<u64>,
 }
+
+/// Largest memory figure accepted (1 PiB in MB): anything above is a typo, and the
+/// pm.max_children formula stays far from overflow.
+const MAX_MB: u64 = 1 << 30;

@@ -28,7 +28,12 @@ pub struct SeenIn {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
+    /// When NGINX logged it; for a line without any date (pasted into a ticket) the
+    /// time of its file's previous dated line, only to keep the stream in order.
     pub time: EpochMs,
+    /// False when no input dated the failure: reports show the time as unknown,
+    /// and it is not correlated by time with FPM, kernel or journal lines.
+    pub time_known: bool,
     pub pid: Option<u32>,
     pub conn: Option<u64>,
     pub request_id: Option<String>,

@@ -8,19 +8,11 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::failure::Failure;
-use crate::model::{AttemptEvent, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Evidence, EvidenceSource, Peer, Phase, Protocol};
 use crate::parse::access::AccessEntry;
 use crate::stream::Item;
 use crate::time::EpochMs;
-
-/// How long after its last line a failure may still gain lines. A record is written
-/// when the request ends, right after the last attempt's line; NGINX workers write
-/// slightly out of order; 5 s covers both.
-pub const JOIN_WINDOW_MS: i64 = 5_000;
-
-/// How long observations are kept for the classifier (longer than any sane
-/// fastcgi_read_timeout window).
-const HISTORY_MS: i64 = 15 * 60_000;
+use crate::windows::{HISTORY_MS, JOIN_WINDOW_MS};
 
 /// (NGINX worker pid, connection number); synthetic keys use pid u32::MAX.
 type Key = (u32, u64);
@@ -62,6 +54,11 @@ pub struct History {
 
 impl History {
     fn observe(&mut self, t: EpochMs, f: &Failure) {
+        // The history serves the PHP-FPM rules: an HTTP backend answering would pass
+        // for FPM answering elsewhere.
+        if !matches!(f.protocol, Protocol::Fastcgi | Protocol::Unknown) {
+            return;
+        }
         for a in &f.attempts {
             let Some(peer) = &a.peer else { continue };
             let refused = matches!(
@@ -259,6 +256,7 @@ impl Joiner {
         // A 502/504 without an error-log line or record.
         let failure = Failure {
             time: t,
+            time_known: true,
             pid: None,
             conn: entry.conn,
             request_id: entry.request_id,
@@ -367,7 +365,9 @@ impl Joiner {
                 continue;
             };
             for (i, (_, f)) in slot.failures.iter().enumerate() {
-                let fits = !f.seen_in.access_log
+                // A line without a date joins nothing by time.
+                let fits = f.time_known
+                    && !f.seen_in.access_log
                     && same_request(&f.request, &entry.request)
                     && (f.status_inferred || f.status == entry.status)
                     // Without a connection number only time ties them together.
@@ -394,6 +394,7 @@ impl Joiner {
                 let access_only =
                     p.attempts.is_empty() && !p.seen_in.record && !p.seen_in.error_log;
                 let fits = access_only
+                    && f.time_known
                     && same_request(&p.request, &f.request)
                     && (f.status_inferred || f.status == p.status)
                     && (p.conn.is_some() && p.conn == f.conn
@@ -496,7 +497,11 @@ impl Joiner {
             .drain()
             .flat_map(|(_, slot)| slot.failures.into_iter().map(|(_, f)| f))
             .collect();
-        rest.sort_by_key(|f| f.time);
+        // Ties (lines without a date share their file's last time) in file order.
+        rest.sort_by(|a, b| {
+            let at = |f: &Failure| f.evidence.first().map(|e| (e.file.clone(), e.line));
+            a.time.cmp(&b.time).then_with(|| at(a).cmp(&at(b)))
+        });
         for f in rest {
             out(f, &self.history);
         }
@@ -513,7 +518,8 @@ impl Joiner {
 fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize> {
     let event = |x: &Failure| x.decisive().map(|a| a.event);
     pending.iter().position(|(_, p)| {
-        if !same_request(&p.request, &f.request) {
+        // A line without a date joins nothing by time (its time only keeps order).
+        if !same_request(&p.request, &f.request) || !p.time_known || !f.time_known {
             return false;
         }
         match (p.seen_in.record, f.seen_in.record) {
@@ -526,7 +532,11 @@ fn partner(pending: &[(u64, Failure)], f: &Failure, t: EpochMs) -> Option<usize>
             }
             (true, false) => {
                 // A record takes one error-log line per attempt.
-                let lines = p.evidence.iter().filter(|e| e.source == "nginx").count();
+                let lines = p
+                    .evidence
+                    .iter()
+                    .filter(|e| e.source == EvidenceSource::Nginx)
+                    .count();
                 within(f.time, record_window(p))
                     && lines < p.attempts.len().max(1)
                     && (event(f).is_none() || p.attempts.iter().any(|a| Some(a.event) == event(f)))
@@ -602,6 +612,7 @@ mod tests {
     fn failure(t: i64, conn: u64, record: bool, peer: &str) -> Failure {
         Failure {
             time: EpochMs(t),
+            time_known: true,
             pid: Some(10),
             conn: Some(conn),
             request_id: None,
@@ -630,7 +641,11 @@ mod tests {
                 access_log: false,
             },
             evidence: vec![Evidence::new(
-                if record { "record" } else { "nginx" },
+                if record {
+                    EvidenceSource::Record
+                } else {
+                    EvidenceSource::Nginx
+                },
                 &Arc::from("f"),
                 t as u64,
                 "x",
@@ -730,7 +745,12 @@ mod tests {
 
     #[test]
     fn stderr_attaches_to_the_following_failure() {
-        let ev = Evidence::new("nginx", &Arc::from("f"), 1, "FastCGI sent in stderr");
+        let ev = Evidence::new(
+            EvidenceSource::Nginx,
+            &Arc::from("f"),
+            1,
+            "FastCGI sent in stderr",
+        );
         let out = run(vec![
             (
                 900,
@@ -765,7 +785,12 @@ mod tests {
                 conn,
                 upstream_addr: None,
             },
-            evidence: Evidence::new("access", &Arc::from("access.log"), t as u64, "a"),
+            evidence: Evidence::new(
+                EvidenceSource::Access,
+                &Arc::from("access.log"),
+                t as u64,
+                "a",
+            ),
         }
     }
 

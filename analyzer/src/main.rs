@@ -1,10 +1,12 @@
 //! `gatelog`: exit status 0 when the analysis ran (whatever it found), 2 on bad
-//! usage, 1 when an input could not be read (named in the message).
+//! usage, 1 when an input could not be read (named in the message) or the report
+//! could not be written. A reader that stops early (`gatelog analyze ... | head`)
+//! is not an error: like other command-line tools, gatelog then stops quietly.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use clap::Parser;
-use gatelog_analyzer::analyze;
+use gatelog_analyzer::analyze::{self, RunError};
 use gatelog_analyzer::cli::{Cli, Command};
 
 fn main() {
@@ -17,13 +19,27 @@ fn main() {
         }
     };
     let code = match cli.command {
+        Command::Doctor(args) => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            gatelog_analyzer::doctor::main(&args, &mut out)
+        }
         Command::Analyze(args) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+            if stdout_was_closed() {
+                eprintln!("gatelog: standard output is closed: there is nowhere to write the report (redirect it to a file or /dev/null)");
+                std::process::exit(1);
+            }
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
             let result = analyze::run(&args, &mut out);
-            let _ = out.flush();
+            let flushed = out.flush();
+            let result = match (result, flushed) {
+                (Ok(()), Err(e)) => Err(RunError::Output(e)),
+                (r, _) => r,
+            };
             match result {
                 Ok(()) => 0,
+                Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
                 Err(e) => {
                     eprintln!("gatelog: {e}");
                     e.exit_code()
@@ -32,4 +48,23 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Whether the process was started with standard output closed (`>&-`). Rust's
+/// runtime then opens /dev/null read-write on fd 1 before `main`, so writes would
+/// vanish without an error; a shell's `>/dev/null` opens it write-only.
+fn stdout_was_closed() -> bool {
+    let Ok(target) = std::fs::read_link("/proc/self/fd/1") else {
+        return false;
+    };
+    if target.as_os_str() != "/dev/null" {
+        return false;
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
+        return false;
+    };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 == 0o2)
 }

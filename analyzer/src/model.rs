@@ -112,17 +112,60 @@ impl InputKind {
     }
 
     /// The `source` of evidence taken from this kind of input.
-    pub fn evidence_source(self) -> &'static str {
+    pub fn evidence_source(self) -> EvidenceSource {
         match self {
-            InputKind::Records => "record",
-            InputKind::NginxError => "nginx",
-            InputKind::NginxAccess => "access",
-            InputKind::Fpm => "fpm",
-            InputKind::Kernel => "kernel",
-            InputKind::Journal => "journal",
-            InputKind::NginxConf => "nginx-conf",
-            InputKind::FpmConf => "fpm-conf",
+            InputKind::Records => EvidenceSource::Record,
+            InputKind::NginxError => EvidenceSource::Nginx,
+            InputKind::NginxAccess => EvidenceSource::Access,
+            InputKind::Fpm => EvidenceSource::Fpm,
+            InputKind::Kernel => EvidenceSource::Kernel,
+            InputKind::Journal => EvidenceSource::Journal,
+            InputKind::NginxConf => EvidenceSource::NginxConf,
+            InputKind::FpmConf => EvidenceSource::FpmConf,
         }
+    }
+}
+
+/// What kind of line a piece of evidence is (`evidence[].source` in the JSON report;
+/// the strings are a stable interface). It names the line's content, which a mixed
+/// stream can make differ from the kind of the file it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceSource {
+    /// A gatelog.v1 record.
+    Record,
+    /// An NGINX error-log line.
+    Nginx,
+    /// An NGINX access-log line.
+    Access,
+    /// A PHP-FPM log line (file, syslog or journal).
+    Fpm,
+    Kernel,
+    /// A systemd (or other journal/syslog) line that is neither FPM's nor the kernel's.
+    Journal,
+    NginxConf,
+    FpmConf,
+}
+
+impl EvidenceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceSource::Record => "record",
+            EvidenceSource::Nginx => "nginx",
+            EvidenceSource::Access => "access",
+            EvidenceSource::Fpm => "fpm",
+            EvidenceSource::Kernel => "kernel",
+            EvidenceSource::Journal => "journal",
+            EvidenceSource::NginxConf => "nginx-conf",
+            EvidenceSource::FpmConf => "fpm-conf",
+        }
+    }
+}
+
+impl fmt::Display for EvidenceSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`: reports align the column with `{:<7}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -138,8 +181,7 @@ pub const EVIDENCE_TEXT_MAX: usize = 600;
 /// One line that supports a verdict, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
-    /// record, nginx, access, fpm, kernel, journal, nginx-conf, fpm-conf.
-    pub source: &'static str,
+    pub source: EvidenceSource,
     pub file: Arc<str>,
     /// 1-based line number in the (decompressed) file.
     pub line: u64,
@@ -147,13 +189,13 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    pub fn new(source: &'static str, file: &Arc<str>, line: u64, text: &str) -> Evidence {
+    pub fn new(source: EvidenceSource, file: &Arc<str>, line: u64, text: &str) -> Evidence {
         Evidence::clipped(source, file, line, text, EVIDENCE_TEXT_MAX)
     }
 
     /// Evidence cut at `max` bytes.
     pub fn clipped(
-        source: &'static str,
+        source: EvidenceSource,
         file: &Arc<str>,
         line: u64,
         text: &str,
@@ -299,6 +341,26 @@ mod tests {
             serde_json::to_string(&Cause::WorkerOomKilled).unwrap(),
             "\"worker-oom-killed\""
         );
+    }
+
+    #[test]
+    fn evidence_sources_keep_their_strings() {
+        use EvidenceSource as S;
+        let all = [
+            (S::Record, "record"),
+            (S::Nginx, "nginx"),
+            (S::Access, "access"),
+            (S::Fpm, "fpm"),
+            (S::Kernel, "kernel"),
+            (S::Journal, "journal"),
+            (S::NginxConf, "nginx-conf"),
+            (S::FpmConf, "fpm-conf"),
+        ];
+        for (s, text) in all {
+            assert_eq!(s.as_str(), text);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{text}\""));
+        }
+        assert_eq!(format!("{:<7}|", S::Fpm), "fpm    |");
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl EpochMs {
 
     /// Absolute distance in milliseconds.
     pub fn distance(self, other: EpochMs) -> i64 {
-        (self.0 - other.0).abs()
+        self.0.saturating_sub(other.0).saturating_abs()
     }
 }
 
@@ -172,8 +172,30 @@ impl LocalClock {
 /// by the caller) to an instant.
 pub fn civil_utc(civil: Civil) -> Option<EpochMs> {
     let dt = civil.to_datetime()?;
-    let ts = TimeZone::UTC.to_timestamp(dt).ok()?;
-    Some(EpochMs(ts.as_millisecond()))
+    match TimeZone::UTC.to_timestamp(dt) {
+        Ok(ts) => Some(EpochMs(ts.as_millisecond())),
+        // jiff's timestamps end a day before 9999-12-31T23:59:59Z, a time people
+        // do type as "until the end"; plain arithmetic covers the rest.
+        Err(_) => {
+            let days = days_from_civil(i64::from(civil.year), civil.month.into(), civil.day.into());
+            let secs = days * 86_400
+                + i64::from(civil.hour) * 3_600
+                + i64::from(civil.minute) * 60
+                + i64::from(civil.second);
+            Some(EpochMs(secs * 1_000 + i64::from(civil.micros) / 1_000))
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `Jan`..`Dec` (C locale, as strftime `%b` writes them) to 1..=12.
@@ -429,8 +451,20 @@ pub fn parse_user_time(s: &str, zone: &Zone) -> Option<EpochMs> {
         }
     }
     let dt: DateTime = s.replace('T', " ").parse().ok()?;
-    let ts = zone.tz.to_timestamp(dt).ok()?;
-    Some(EpochMs(ts.as_millisecond()))
+    match zone.tz.to_timestamp(dt) {
+        Ok(ts) => Some(EpochMs(ts.as_millisecond())),
+        // Past jiff's range (the last hours of year 9999): the zone's offset cannot
+        // matter there.
+        Err(_) => civil_utc(Civil {
+            year: dt.year(),
+            month: dt.month(),
+            day: dt.day(),
+            hour: dt.hour(),
+            minute: dt.minute(),
+            second: dt.second(),
+            micros: 0,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -443,6 +477,25 @@ mod tests {
 
     // 2026-04-02T14:23:17Z
     const T: i64 = 1_775_139_797_000;
+
+    #[test]
+    fn user_times_up_to_the_end_of_year_9999() {
+        let utc = Zone::utc();
+        assert_eq!(
+            parse_user_time("9999-12-31T23:59:59Z", &utc),
+            Some(EpochMs(253_402_300_799_000))
+        );
+        assert_eq!(
+            parse_user_time("9999-12-31T23:59:59+00:00", &utc),
+            Some(EpochMs(253_402_300_799_000))
+        );
+        assert_eq!(
+            parse_user_time("9999-12-31 23:59:59", &utc),
+            Some(EpochMs(253_402_300_799_000))
+        );
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 4, 2), 20_545);
+    }
 
     #[test]
     fn nginx_time() {

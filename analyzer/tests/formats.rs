@@ -1,7 +1,7 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
 //! report is checked against docs/gatelog.report.v1.schema.json by a small validator
 //! of the keywords that schema uses (type, required, properties, items, enum, const,
-//! $ref, anyOf, minimum, maximum, maxItems, pattern prefix checks are left out).
+//! $ref, anyOf, minimum, maximum, maxItems, propertyNames, pattern prefix checks are left out).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -116,6 +116,17 @@ fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Ve
     ) {
         for (k, x) in obj {
             validate(x, extra, root, &format!("{path}.{k}"), errors);
+        }
+    }
+    if let (Some(names), Some(obj)) = (schema.get("propertyNames"), v.as_object()) {
+        for k in obj.keys() {
+            validate(
+                &Value::String(k.clone()),
+                names,
+                root,
+                &format!("{path} key {k}"),
+                errors,
+            );
         }
     }
     if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
@@ -308,7 +319,7 @@ fn lines_not_understood_are_counted_and_shown() {
     let log = dir.join("error.log");
     std::fs::write(
         &log,
-        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a\n\
+        "2026/04/02 14:23:17 [crit] 1#1: *1 connect() to unix:/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/x.sock:\"\n\
          garbage before the next entry? no: a continuation line\n\
          2026/04/02 14:23:18 [bogus] 1#1: *2 not a level\n\
          \u{0}\u{1}binary\n",
@@ -449,4 +460,59 @@ fn record_error_line_and_access_entry_are_one_failure() {
     assert_eq!(failures[1]["status_inferred"], false);
     assert_eq!(report["summary"]["joined_lines"], 3);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn configs_read_through_includes_match_the_schema() {
+    // Included files get their own input rows (`detected_by: include`), a missing one
+    // a row with its error, a glob matching nothing a `skipped` entry.
+    let dir = temp_dir("includes");
+    let nginx = dir.join("nginx/nginx.conf");
+    std::fs::create_dir_all(dir.join("nginx/sites-enabled")).unwrap();
+    std::fs::write(
+        &nginx,
+        "http {\n    include sites-enabled/*;\n    include conf.d/*.conf;\n    include missing.conf;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("nginx/sites-enabled/app"),
+        "server {\n    location ~ \\.php$ { fastcgi_pass unix:/run/php/php7.2-fpm.sock; }\n}\n",
+    )
+    .unwrap();
+    let error = root().join("tests/fixtures/conf/php-version/error.log");
+    let o = gatelog(&[
+        "analyze",
+        "--format",
+        "json",
+        nginx.to_str().unwrap(),
+        error.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let schema = schema();
+    let mut errors = Vec::new();
+    validate(&report, &schema, &schema, "$", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let inputs = report["inputs"].as_array().unwrap();
+    let by = |suffix: &str| {
+        inputs
+            .iter()
+            .find(|i| i["file"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} in {inputs:#?}"))
+    };
+    assert_eq!(by("sites-enabled/app")["detected_by"], "include");
+    assert_eq!(by("sites-enabled/app")["lines_used"], 1);
+    assert!(by("missing.conf")["error"]
+        .as_str()
+        .unwrap()
+        .contains("nginx.conf:4"));
+    let skipped = report["skipped"].as_array().unwrap();
+    assert!(skipped
+        .iter()
+        .any(|s| s["file"].as_str().unwrap().ends_with("conf.d/*.conf")));
 }

@@ -84,10 +84,44 @@ fn cause_6_worker_oom_killed() {
 
 #[test]
 fn cause_7_invalid_response() {
-    assert_eq!(
-        causes("7-invalid-response"),
-        ["invalid-response", "invalid-response"]
-    );
+    // The guide's lines as it prints them carry no `upstream:` context and come
+    // with no FPM input: nothing says the upstream is PHP-FPM, so no PHP-FPM cause.
+    let (_, bare) = analyze_json(&[fixture("7-invalid-response").to_str().unwrap()]);
+    for f in bare["failures"].as_array().unwrap() {
+        assert_eq!(f["cause"], "unknown", "{f}");
+        assert!(
+            f["reason"].as_str().unwrap().contains("PHP-FPM"),
+            "{}",
+            f["reason"]
+        );
+        assert!(
+            !f["fix"].as_str().unwrap().contains("systemctl"),
+            "{}",
+            f["fix"]
+        );
+    }
+    // The same lines as NGINX writes them in front of PHP-FPM (with the upstream's
+    // scheme) are cause 7.
+    let text = std::fs::read_to_string(fixture("7-invalid-response/error.log")).unwrap();
+    let dir = std::env::temp_dir().join(format!("gatelog-guide7-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("error.log");
+    let with_context: String = text
+        .lines()
+        .map(|l| {
+            format!("{l}, client: 10.0.0.1, server: yourdomain.com, request: \"GET / HTTP/2.0\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"yourdomain.com\"\n")
+        })
+        .collect();
+    std::fs::write(&log, with_context).unwrap();
+    let (_, json) = analyze_json(&[log.to_str().unwrap()]);
+    let got: Vec<&str> = json["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["invalid-response", "invalid-response"]);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -20,7 +20,9 @@ pub enum Event {
     ClosedPrematurely,
     /// `upstream sent invalid header`, invalid status, bad Content-Length, ...
     InvalidHeader,
-    /// FastCGI framing errors: bad version, record type, request id, record order.
+    /// The response broke its protocol's framing: FastCGI records (version, type,
+    /// request id, stdout ended before the header), gRPC's HTTP/2 frames and streams,
+    /// HTTP/1.1 chunks.
     ProtocolError,
     /// `upstream sent too big header`.
     HeaderTooBig,
@@ -120,7 +122,10 @@ impl Phase {
             "SSL handshaking to upstream" => Phase::Tls,
             "sending request to upstream" => Phase::Send,
             "reading response header from upstream" => Phase::Header,
-            "reading upstream" | "sending to client" => Phase::Body,
+            // The status went out before an upgraded connection (WebSocket) is proxied.
+            "reading upstream" | "sending to client" | "proxying upgraded connection" => {
+                Phase::Body
+            }
             _ => return None,
         })
     }

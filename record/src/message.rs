@@ -1,12 +1,19 @@
-//! Reading the upstream failure out of one formatted NGINX error-log line.
+//! The one reader of NGINX's upstream error messages: what a formatted error-log line
+//! says about an upstream attempt.
 //!
 //! NGINX keeps an upstream failure's errno nowhere but in the text it formats
 //! (`ngx_log_errno` prints ` (<errno>: <strerror>)`), so the module reads the line
-//! NGINX itself produced: the number is by construction the one in the error log.
-//! Templates are matched at the start of the message only; the client-controlled
-//! tail (request line, Host, referrer) is never interpreted.
+//! NGINX itself produced, and the analyzer reads the same lines from files: both go
+//! through this module, so a request seen as a record and as its error-log line gets
+//! the same event and errno and joins into one failure. Templates are matched at the
+//! start of the message only; the client-controlled tail (request line, Host,
+//! referrer) is never interpreted.
+//!
+//! Every template NGINX 1.22 and 1.28 log for an upstream, and the ones that look
+//! alike but are not upstream failures, are listed with the event expected in
+//! `record/tests/templates.rs`; add a line there when NGINX adds a message.
 
-use crate::event::{Event, Level};
+use crate::event::{Event, Level, Phase};
 
 /// The parts of `YYYY/MM/DD HH:MM:SS [level] pid#tid: *conn message...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,22 +68,39 @@ pub struct Failure<'a> {
     pub message: &'a [u8],
     /// The failing call wrote to the upstream (writev/send/sendfile/SSL_write).
     pub send_side: bool,
+    /// The phase the line itself states: implied by the event (a connect, resolver or
+    /// TLS failure) or named by ` while <action>`. Readers of plain logs use it; the
+    /// module derives the phase from connection state instead (see `Phase::from_action`).
+    pub phase: Option<Phase>,
 }
 
-/// Classifies the message part of a line (`rest` of [`split_prefix`]).
+/// Classifies the part of a line after its prefix (`rest` of [`split_prefix`]):
+/// message, errno, ` while <action>` and context.
 ///
-/// `action` is the `log->action` NGINX appends as ` while <action>`, when known; it
-/// locates the end of the message exactly. Returns `None` for lines that are not
-/// about an upstream attempt.
+/// `action` is the `log->action` NGINX appends as ` while <action>`, when known (the
+/// module knows it); it locates the end of the message exactly. Without it, the
+/// action is read from the text. Returns `None` for lines that are not about an
+/// upstream attempt.
 pub fn classify<'a>(rest: &'a [u8], action: Option<&[u8]>) -> Option<UpstreamLine<'a>> {
     let rest = trim_newline(rest);
-    let end = message_end(rest, action);
-    let msg = &rest[..end];
+    let (end, found) = split_tail(rest, action);
+    classify_message(&rest[..end], action.or(found), end < rest.len())
+}
 
+/// Classifies a message already cut from its line: `message` is what NGINX formatted
+/// with its errno part (` (111: Connection refused)`), without ` while <action>` and
+/// context; `action` is the text after ` while `, if the line has one; `complete` is
+/// false when the line ended inside the message (cut at NGINX's 2048-byte limit, or
+/// pasted without its tail).
+pub fn classify_message<'a>(
+    message: &'a [u8],
+    action: Option<&[u8]>,
+    complete: bool,
+) -> Option<UpstreamLine<'a>> {
+    let msg = trim_newline(message);
     if let Some(body) = msg.strip_prefix(b"FastCGI sent in stderr: \"") {
         // The text is quoted but inner quotes are not escaped: the closing quote is the
-        // last one before the tail. A line cut at 2048 bytes has no tail.
-        let complete = end < rest.len();
+        // last one. A line cut at 2048 bytes has none of its own.
         return Some(match body.iter().rposition(|&b| b == b'"') {
             Some(q) if complete => UpstreamLine::FastcgiStderr {
                 text: &body[..q],
@@ -89,144 +113,381 @@ pub fn classify<'a>(rest: &'a [u8], action: Option<&[u8]>) -> Option<UpstreamLin
         });
     }
 
-    let (event, has_errno) = template(msg)?;
-    let (errno, error, message) = if has_errno {
-        match errno_part(msg) {
-            Some((n, text, close)) => (Some(n), Some(text), &msg[..close]),
-            None => (None, None, msg),
-        }
-    } else {
-        (None, None, msg)
+    let t = template(msg, action)?;
+    let side = action.map_or(Side::Either, action_side);
+    // The same calls fail on the client's connection: a known client-side action
+    // says the line is about the client, not the upstream.
+    if side == Side::Client || (side == Side::ClientWrites && t.send_side) {
+        return None;
+    }
+    let (errno, error) = match t.errno.then(|| trailing_errno(msg)).flatten() {
+        Some((n, text)) => (Some(n), Some(text)),
+        None => (None, None),
     };
-    let send_side = event == Event::SendFailed;
-    let event = match (event, errno) {
+    let event = match (t.event, errno) {
         (Event::RecvFailed | Event::SendFailed, Some(104)) => Event::Reset,
         (e, _) => e,
+    };
+    let phase = match event {
+        Event::ConnectFailed | Event::NoLiveUpstreams => Some(Phase::Connect),
+        Event::ResolveFailed => Some(Phase::Resolve),
+        Event::SslFailed => Some(Phase::Tls),
+        _ => action
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(Phase::from_action),
     };
     Some(UpstreamLine::Failure(Failure {
         event,
         errno,
         error,
-        message,
-        send_side,
+        message: msg,
+        send_side: t.send_side,
+        phase,
     }))
 }
 
-/// Known message starts and whether NGINX appends an errno to them.
-fn template(msg: &[u8]) -> Option<(Event, bool)> {
-    const TABLE: &[(&[u8], Event, bool)] = &[
-        (b"connect() to ", Event::ConnectFailed, true),
-        (b"connect() failed", Event::ConnectFailed, true),
+/// Whether `rest` (a line's text after its prefix) starts like a message this reader
+/// knows. Cheap next to [`classify`]: a reader of large logs skips the lines that are
+/// not about an upstream before it splits them. Never false for a line [`classify`]
+/// reads as an upstream line.
+pub fn may_concern_upstream(rest: &[u8]) -> bool {
+    rest.starts_with(b"FastCGI sent in stderr: ")
+        || STARTS.iter().any(|(start, _)| rest.starts_with(start))
+        || rest.starts_with(b"kevent() reported about an closed connection")
+        || rest.starts_with(b"upstream sent ")
+        || rest.starts_with(b"no resolver defined to resolve ")
+        || find(rest, b" could not be resolved (").is_some()
+}
+
+/// The peer named in `connect() to <peer> failed (...)`.
+pub fn connect_peer(message: &[u8]) -> Option<&[u8]> {
+    let rest = message.strip_prefix(b"connect() to ")?;
+    let end = rfind(rest, b" failed")?;
+    Some(&rest[..end])
+}
+
+/// What a template says: the event, whether NGINX appends an errno, and whether the
+/// failing call wrote.
+#[derive(Debug, Clone, Copy)]
+struct Template {
+    event: Event,
+    errno: bool,
+    send_side: bool,
+}
+
+const fn t(event: Event, errno: bool) -> Template {
+    Template {
+        event,
+        errno,
+        send_side: false,
+    }
+}
+
+const fn send(event: Event) -> Template {
+    Template {
+        event,
+        errno: true,
+        send_side: true,
+    }
+}
+
+/// Message starts, most specific first. Why an event is chosen:
+/// - connection level (the socket failed, timed out or was closed): `ConnectFailed`,
+///   `TimedOut`, `RecvFailed`/`SendFailed` (`Reset` when the errno is ECONNRESET),
+///   `ClosedPrematurely` (the upstream closed the connection: FIN);
+/// - the response broke its protocol's framing, including an orderly end of a
+///   protocol stream before the response was complete (FastCGI stdout, a gRPC stream):
+///   `ProtocolError` — the upstream process is alive and ended the stream itself;
+/// - the response's header (or trailer) is invalid: `InvalidHeader`, `HeaderTooBig`.
+const STARTS: &[(&[u8], Template)] = {
+    use Event::*;
+    &[
+        // src/event/ngx_event_connect.c, src/http/ngx_http_upstream.c (test_connect)
+        (b"connect() to ", t(ConnectFailed, true)),
+        (b"connect() failed", t(ConnectFailed, true)),
         (
             b"kevent() reported that connect() failed",
-            Event::ConnectFailed,
-            true,
+            t(ConnectFailed, true),
         ),
-        (b"upstream timed out", Event::TimedOut, true),
-        (b"recv() failed", Event::RecvFailed, true),
-        (b"readv() failed", Event::RecvFailed, true),
-        (b"SSL_read() failed", Event::RecvFailed, true),
-        (b"writev() failed", Event::SendFailed, true),
-        (b"send() failed", Event::SendFailed, true),
-        (b"sendfile() failed", Event::SendFailed, true),
-        (b"SSL_write() failed", Event::SendFailed, true),
+        // src/http/ngx_http_upstream.c
+        (b"upstream timed out", t(TimedOut, true)),
+        (b"no live upstreams", t(NoLiveUpstreams, false)),
         (
-            b"upstream prematurely closed",
-            Event::ClosedPrematurely,
-            false,
+            b"upstream prematurely closed connection",
+            t(ClosedPrematurely, false),
         ),
-        (b"upstream sent too big header", Event::HeaderTooBig, false),
         (
             b"upstream prematurely sent response",
-            Event::PrematurelySent,
-            false,
+            t(PrematurelySent, false),
+        ),
+        (
+            b"upstream SSL certificate verify error: ",
+            t(SslFailed, false),
+        ),
+        (
+            b"upstream SSL certificate does not match ",
+            t(SslFailed, false),
+        ),
+        // src/os/unix/ngx_recv.c, ngx_readv_chain.c, ngx_send.c, ngx_writev_chain.c,
+        // ngx_linux_sendfile_chain.c; src/event/ngx_event_openssl.c, ngx_event_pipe.c
+        (b"recv() failed", t(RecvFailed, true)),
+        (b"readv() failed", t(RecvFailed, true)),
+        (b"ioctl(FIONREAD) failed", t(RecvFailed, true)),
+        (b"SSL_read() failed", t(RecvFailed, true)),
+        (
+            b"kevent() reported that upstream closed connection",
+            t(RecvFailed, true),
+        ),
+        (b"writev() failed", send(SendFailed)),
+        (b"send() failed", send(SendFailed)),
+        (b"send() returned zero", send(SendFailed)),
+        (b"sendfile() failed", send(SendFailed)),
+        (b"SSL_write() failed", send(SendFailed)),
+        (b"SSL_sendfile() failed", send(SendFailed)),
+        (b"SSL_do_handshake() failed", t(SslFailed, true)),
+        (
+            b"peer closed connection in SSL handshake",
+            t(SslFailed, true),
+        ),
+        // src/http/modules/ngx_http_fastcgi_module.c
+        (
+            b"upstream prematurely closed FastCGI ",
+            t(ProtocolError, false),
         ),
         (
             b"upstream sent unsupported FastCGI protocol version",
-            Event::ProtocolError,
-            false,
+            t(ProtocolError, false),
         ),
         (
             b"upstream sent invalid FastCGI record type",
-            Event::ProtocolError,
-            false,
+            t(ProtocolError, false),
         ),
         (
-            b"upstream sent unexpected FastCGI",
-            Event::ProtocolError,
-            false,
+            b"upstream sent unexpected FastCGI ",
+            t(ProtocolError, false),
         ),
-        (b"upstream sent ", Event::InvalidHeader, false),
-        (b"SSL_do_handshake() failed", Event::SslFailed, true),
+        // src/http/modules/ngx_http_grpc_module.c: HTTP/2 framing
         (
-            b"peer closed connection in SSL handshake",
-            Event::SslFailed,
-            true,
+            b"upstream prematurely closed stream",
+            t(ProtocolError, false),
         ),
-        (b"upstream SSL certificate", Event::SslFailed, false),
-        (b"no live upstreams", Event::NoLiveUpstreams, false),
         (
-            b"no resolver defined to resolve ",
-            Event::ResolveFailed,
-            false,
+            b"upstream rejected request with error ",
+            t(ProtocolError, false),
         ),
-    ];
-    for (prefix, event, errno) in TABLE {
-        if msg.starts_with(prefix) {
-            return Some((*event, *errno));
-        }
+        (b"upstream sent goaway with error ", t(ProtocolError, false)),
+        (b"upstream violated ", t(ProtocolError, false)),
+        (
+            b"upstream sent unexpected http2 frame",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent unexpected push promise frame",
+            t(ProtocolError, false),
+        ),
+        (b"upstream sent frame for ", t(ProtocolError, false)),
+        (b"upstream sent data frame for ", t(ProtocolError, false)),
+        (
+            b"upstream sent trailer without end stream flag",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent response body larger than ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too short http2 frame",
+            t(ProtocolError, false),
+        ),
+        (b"upstream sent too large http2 ", t(ProtocolError, false)),
+        (b"upstream sent http2 ", t(ProtocolError, false)),
+        (b"upstream sent invalid http2 ", t(ProtocolError, false)),
+        (b"upstream sent zero http2 ", t(ProtocolError, false)),
+        (
+            b"upstream sent truncated http2 header",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent invalid encoded header",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent headers frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent rst stream frame with ",
+            t(ProtocolError, false),
+        ),
+        (b"upstream sent goaway frame with ", t(ProtocolError, false)),
+        (
+            b"upstream sent window update frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too large window update",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent settings frame with ",
+            t(ProtocolError, false),
+        ),
+        (
+            b"upstream sent too many settings frames",
+            t(ProtocolError, false),
+        ),
+        (b"upstream sent ping frame with ", t(ProtocolError, false)),
+        (
+            b"upstream sent too many ping frames",
+            t(ProtocolError, false),
+        ),
+        // src/http/modules/ngx_http_proxy_module.c: HTTP/1.1 chunked framing
+        (
+            b"upstream sent invalid chunked response",
+            t(ProtocolError, false),
+        ),
+        // every protocol: the response header
+        (b"upstream sent too big header", t(HeaderTooBig, false)),
+    ]
+};
+
+/// `upstream sent ...` messages that are warnings: NGINX ignores the excess or the
+/// duplicate and goes on, the response is not failed.
+const WARNINGS: &[&[u8]] = &[
+    b"upstream sent more data than specified in ",
+    b"upstream sent data after ",
+];
+
+fn template(msg: &[u8], action: Option<&[u8]>) -> Option<Template> {
+    if let Some((_, t)) = STARTS.iter().find(|(start, _)| msg.starts_with(start)) {
+        return Some(*t);
     }
-    // `<host> could not be resolved (<rcode>: <text>)`: the number is a resolver rcode,
-    // not an errno, so it is kept in the message only.
-    if find(msg, b" could not be resolved (").is_some() {
-        return Some((Event::ResolveFailed, false));
+    // `kevent() reported about an closed connection` (FreeBSD) is logged by both
+    // recv and send; the action tells which.
+    if msg.starts_with(b"kevent() reported about an closed connection") {
+        return Some(if action == Some(b"sending request to upstream") {
+            send(Event::SendFailed)
+        } else {
+            t(Event::RecvFailed, true)
+        });
+    }
+    if msg.starts_with(b"upstream sent ") {
+        if WARNINGS.iter().any(|w| msg.starts_with(w)) || msg.ends_with(b", ignored") {
+            return None;
+        }
+        // Invalid status, header, trailer, Content-Length, Transfer-Encoding,
+        // `:status`, duplicate header lines (the ones NGINX does not ignore), and any
+        // other complaint about what the upstream sent.
+        return Some(t(Event::InvalidHeader, false));
+    }
+    // `no resolver defined to resolve <host>` (request time); the configuration-time
+    // `... resolve names at run time in upstream "x" in file:line` is not a request's.
+    if let Some(host) = msg.strip_prefix(b"no resolver defined to resolve ") {
+        return is_name(host).then_some(t(Event::ResolveFailed, false));
+    }
+    // `<host> could not be resolved (<rcode>: <text>)`: the number is a resolver
+    // rcode (3: Host not found, 110: Operation timed out), not an errno, so it stays
+    // in the message only.
+    if let Some(i) = find(msg, b" could not be resolved (") {
+        return is_name(&msg[..i]).then_some(t(Event::ResolveFailed, false));
     }
     None
 }
 
-/// Finds ` (<digits>: <text>)` and returns the number, the text and the offset just
-/// past the `)`.
-fn errno_part(msg: &[u8]) -> Option<(i32, &[u8], usize)> {
-    let mut from = 0;
-    while let Some(i) = find(&msg[from..], b" (") {
-        let start = from + i + 2;
-        let digits = msg[start..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if digits > 0 && msg[start + digits..].starts_with(b": ") {
-            let n: i32 = std::str::from_utf8(&msg[start..start + digits])
-                .ok()?
-                .parse()
-                .ok()?;
-            let text_start = start + digits + 2;
-            let close = text_start + memchr(b')', &msg[text_start..])?;
-            return Some((n, &msg[text_start..close], close + 1));
-        }
-        from = start;
-    }
-    None
+/// A host name or address as NGINX prints `%V` of a name to resolve: one word.
+fn is_name(b: &[u8]) -> bool {
+    !b.is_empty() && !b.iter().any(|c| c.is_ascii_whitespace() || *c == b'"')
 }
 
-/// Where the message ends and NGINX's ` while <action>, client: ...` tail begins.
-fn message_end(rest: &[u8], action: Option<&[u8]>) -> usize {
+/// Which connection NGINX was working on when it logged the line, by its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// An action of the upstream (`connecting to upstream`, ...).
+    Upstream,
+    /// `sending to client`: the response body goes to the client while the upstream is
+    /// read (buffered proxying reads upstream under this action), so reads there are
+    /// the upstream's and writes the client's.
+    ClientWrites,
+    /// The client's connection or NGINX's own work; no upstream is involved.
+    Client,
+    /// Not known (a third-party module's action) or either side (upgraded connections).
+    Either,
+}
+
+fn action_side(action: &[u8]) -> Side {
+    match action {
+        b"connecting to upstream"
+        | b"SSL handshaking to upstream"
+        | b"sending request to upstream"
+        | b"reading response header from upstream"
+        | b"reading upstream" => Side::Upstream,
+        b"sending to client" => Side::ClientWrites,
+        // src/http/ngx_http_request.c, v2/, ngx_http_static_module.c, ngx_http_core
+        // (resolver, OCSP), ngx_log.c: the actions NGINX sets outside upstream work.
+        b"waiting for request"
+        | b"SSL handshaking"
+        | b"reading PROXY protocol"
+        | b"reading client request line"
+        | b"reading client request headers"
+        | b"reading client pipelined request line"
+        | b"processing HTTP/2 connection"
+        | b"sending response to client"
+        | b"sending flv to client"
+        | b"sending mp4 to client"
+        | b"keepalive"
+        | b"closing request"
+        | b"logging request"
+        | b"resolving"
+        | b"requesting certificate status"
+        | b"logging to syslog" => Side::Client,
+        _ => Side::Either,
+    }
+}
+
+/// The ` (<errno>: <strerror>)` NGINX appends at the very end of the message
+/// (`ngx_log_errno`, after a `...` when the message overflowed).
+fn trailing_errno(msg: &[u8]) -> Option<(i32, &[u8])> {
+    let inner = msg.strip_suffix(b")")?;
+    let open = rfind(inner, b" (")?;
+    let inner = &inner[open + 2..];
+    let colon = find(inner, b": ")?;
+    let n = parse_u64(&inner[..colon])?;
+    let n = i32::try_from(n).ok()?;
+    Some((n, &inner[colon + 2..]))
+}
+
+/// Where the message ends and NGINX's ` while <action>, client: ...` tail begins, and
+/// the action found there.
+fn split_tail<'a>(rest: &'a [u8], action: Option<&[u8]>) -> (usize, Option<&'a [u8]>) {
+    const WHILE: &[u8] = b" while ";
     if let Some(action) = action {
         let mut needle = Vec::with_capacity(action.len() + 20);
-        needle.extend_from_slice(b" while ");
+        needle.extend_from_slice(WHILE);
         needle.extend_from_slice(action);
         needle.extend_from_slice(b", client: ");
         if let Some(i) = find(rest, &needle) {
-            return i;
+            let a = i + WHILE.len();
+            return (i, Some(&rest[a..a + action.len()]));
         }
     }
     if let Some(i) = find(rest, b", client: ") {
-        // Without a known action the tail may still start with " while ".
-        if let Some(w) = rfind(&rest[..i], b" while ") {
-            return w;
+        // Without a known action the tail may still start with " while "; the last one
+        // before the context is NGINX's (an SSL error text can hold "while" too).
+        if let Some(w) = rfind(&rest[..i], WHILE) {
+            return (w, Some(&rest[w + WHILE.len()..i]));
         }
-        return i;
+        return (i, None);
     }
-    rest.len()
+    // No context: cut at 2048 bytes, or pasted without it. A trailing known action
+    // still ends the message.
+    if let Some(w) = rfind(rest, WHILE) {
+        let a = &rest[w + WHILE.len()..];
+        let known = std::str::from_utf8(a).is_ok_and(|a| Phase::from_action(a).is_some());
+        if known || action_side(a) != Side::Either {
+            return (w, Some(a));
+        }
+    }
+    (rest.len(), None)
 }
 
 fn trim_newline(b: &[u8]) -> &[u8] {
@@ -282,9 +543,14 @@ mod tests {
         assert_eq!(f.event, Event::ConnectFailed);
         assert_eq!(f.errno, Some(2));
         assert_eq!(f.error, Some(&b"No such file or directory"[..]));
+        assert_eq!(f.phase, Some(Phase::Connect));
         assert_eq!(
             f.message,
             &b"connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory)"[..]
+        );
+        assert_eq!(
+            connect_peer(f.message),
+            Some(&b"unix:/run/php/php8.2-fpm.sock"[..])
         );
     }
 
@@ -296,6 +562,7 @@ mod tests {
         let line = b"2026/04/02 14:24:17 [error] 1234#1234: *5682 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 203.0.113.7, server: example.com";
         let (_, f) = failure(line, Some(b"reading response header from upstream"));
         assert_eq!((f.event, f.errno), (Event::TimedOut, Some(110)));
+        assert_eq!(f.phase, Some(Phase::Header));
         assert_eq!(
             f.message,
             &b"upstream timed out (110: Connection timed out)"[..]
@@ -309,8 +576,8 @@ mod tests {
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 writev() failed (32: Broken pipe) while sending request to upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
         assert_eq!(
-            (f.event, f.errno, f.send_side),
-            (Event::SendFailed, Some(32), true)
+            (f.event, f.errno, f.send_side, f.phase),
+            (Event::SendFailed, Some(32), true, Some(Phase::Send))
         );
         let line = b"2026/04/02 14:25:41 [error] 9#9: *1 upstream prematurely closed connection while reading response header from upstream, client: 1.2.3.4, server: x";
         let (_, f) = failure(line, None);
@@ -319,34 +586,35 @@ mod tests {
     }
 
     #[test]
-    fn invalid_and_protocol_and_nolive() {
-        for (msg, ev) in [
-            (&b"upstream sent too big header"[..], Event::HeaderTooBig),
-            (
-                b"upstream sent invalid header: \"X\\x01\" while",
-                Event::InvalidHeader,
-            ),
-            (
-                b"upstream sent unsupported FastCGI protocol version: 72",
-                Event::ProtocolError,
-            ),
-            (
-                b"upstream sent unexpected FastCGI record: 3",
-                Event::ProtocolError,
-            ),
-            (b"no live upstreams", Event::NoLiveUpstreams),
-            (
-                b"php.invalid could not be resolved (3: Host not found)",
-                Event::ResolveFailed,
-            ),
-        ] {
-            let mut line = b"2026/04/02 14:25:41 [error] 9#9: *1 ".to_vec();
-            line.extend_from_slice(msg);
-            line.extend_from_slice(b", client: 1.2.3.4, server: x");
-            let (_, f) = failure(&line, None);
-            assert_eq!(f.event, ev, "{}", String::from_utf8_lossy(msg));
-            assert_eq!(f.errno, None);
-        }
+    fn client_side_lines_are_not_upstream_failures() {
+        // Real lines: a client that went away while NGINX sent it the response body.
+        let line = b"2026/04/02 14:25:41 [info] 9#9: *1 writev() failed (32: Broken pipe) while sending to client, client: 1.2.3.4, server: x, request: \"GET /big HTTP/1.1\", upstream: \"http://127.0.0.1:3000/big\", host: \"x\"";
+        let p = split_prefix(line).expect("prefix");
+        assert_eq!(classify(p.rest, None), None);
+        assert_eq!(classify(p.rest, Some(b"sending to client")), None);
+        // ... but the upstream is read under the same action (buffered proxying).
+        let line = b"2026/04/02 14:25:41 [error] 9#9: *1 readv() failed (104: Connection reset by peer) while sending to client, client: 1.2.3.4, server: x";
+        let (_, f) = failure(line, None);
+        assert_eq!((f.event, f.phase), (Event::Reset, Some(Phase::Body)));
+        let line = b"2026/04/02 14:25:41 [crit] 9#9: *1 SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::bad key share) while SSL handshaking, client: 1.2.3.4, server: 0.0.0.0:443";
+        let p = split_prefix(line).expect("prefix");
+        assert_eq!(classify(p.rest, None), None);
+    }
+
+    #[test]
+    fn ssl_text_with_while_and_a_trailing_errno() {
+        let line = b"2026/04/02 14:25:41 [error] 9#9: *1 SSL_read() failed (SSL: error:0A000126:SSL routines::unexpected eof while reading) (104: Connection reset by peer) while reading upstream, client: 1.2.3.4, server: x";
+        let (_, f) = failure(line, None);
+        assert_eq!(
+            (f.event, f.errno, f.phase),
+            (Event::Reset, Some(104), Some(Phase::Body))
+        );
+        let line = b"2026/04/02 14:25:41 [error] 9#9: *1 SSL_do_handshake() failed (SSL: error:0A000086:SSL routines::certificate verify failed) while SSL handshaking to upstream, client: 1.2.3.4, server: x";
+        let (_, f) = failure(line, None);
+        assert_eq!(
+            (f.event, f.errno, f.phase),
+            (Event::SslFailed, None, Some(Phase::Tls))
+        );
     }
 
     #[test]

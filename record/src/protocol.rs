@@ -107,7 +107,10 @@ mod tests {
     fn schemes_as_nginx_prints_them() {
         // Values copied from real error lines.
         let cases = [
-            ("fastcgi://unix:/run/php/php8.2-fpm.sock:", Protocol::Fastcgi),
+            (
+                "fastcgi://unix:/run/php/php8.2-fpm.sock:",
+                Protocol::Fastcgi,
+            ),
             ("fastcgi://127.0.0.1:9000", Protocol::Fastcgi),
             ("http://127.0.0.1:3000/api/users", Protocol::Http),
             ("http://unix:/tmp/gunicorn.sock:/", Protocol::Http),

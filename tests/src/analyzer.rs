@@ -339,6 +339,220 @@ impl Inputs {
             Inputs::Directory => &["record", "error_log"],
         }
     }
+
+    /// These inputs of the evidence directory `dir` as a [`Given`].
+    pub fn given(self, dir: &Path) -> Given {
+        let mut g = Given::new(self.name());
+        g.seen_in = self.seen_in().to_vec();
+        g.has_records = self.has_records();
+        g.has_configs = self.has_configs();
+        match self {
+            Inputs::Directory => g.dir(dir, expected_kind),
+            _ => {
+                let args = self.args(dir);
+                let mut it = args.into_iter().peekable();
+                while let Some(a) = it.next() {
+                    let a = PathBuf::from(a);
+                    let flag = a.to_string_lossy().strip_prefix("--").map(str::to_string);
+                    match flag {
+                        Some(flag) => {
+                            let Some(path) = it.next().map(PathBuf::from) else {
+                                break;
+                            };
+                            let kind = path
+                                .file_name()
+                                .and_then(|n| expected_kind(&n.to_string_lossy()))
+                                .unwrap_or("");
+                            g = g.flag(&flag, &path, kind);
+                        }
+                        None => {
+                            let kind = a
+                                .file_name()
+                                .and_then(|n| expected_kind(&n.to_string_lossy()))
+                                .unwrap_or("");
+                            g = g.file(&a, kind);
+                        }
+                    }
+                }
+                g
+            }
+        }
+    }
+}
+
+/// What the report must say about one file given to the analyzer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// Read as this kind (`nginx-error`, `fpm`, ...).
+    Is(&'static str),
+    /// Read, as any kind: a stream that mixes NGINX and FPM lines.
+    Any,
+    /// Not a log or config: listed in `skipped`.
+    Skipped,
+}
+
+/// One file of a [`Given`].
+#[derive(Debug, Clone)]
+pub struct GivenFile {
+    pub path: PathBuf,
+    pub kind: FileKind,
+    /// `detected_by` values accepted for it.
+    pub by: Vec<&'static str>,
+    /// A framing its `framings` must count lines for (`rfc3339-timestamp`, ...).
+    pub framing: Option<&'static str>,
+    /// Kinds its `lines_by_kind` must count lines for (a mixed stream: both sides).
+    pub line_kinds: Vec<&'static str>,
+}
+
+/// One way of asking for a report: the arguments, and what the report must say
+/// about each input and each failure's joins.
+#[derive(Debug, Clone)]
+pub struct Given {
+    /// For messages (`[name] ...`).
+    pub name: String,
+    /// The arguments after `--format X`.
+    pub args: Vec<OsString>,
+    pub files: Vec<GivenFile>,
+    /// Sources every failure must be `seen_in`.
+    pub seen_in: Vec<&'static str>,
+    /// Records are among the inputs: every failure must carry its `request_id`.
+    pub has_records: bool,
+    /// Configs are among the inputs: `fix_mentions_with_conf` apply.
+    pub has_configs: bool,
+    /// The logs are re-framed (docker, compose, syslog): an evidence text may be
+    /// the end of its file's line (the line without the carrier's prefix).
+    pub framed: bool,
+}
+
+impl Given {
+    pub fn new(name: &str) -> Given {
+        Given {
+            name: name.to_string(),
+            args: Vec::new(),
+            files: Vec::new(),
+            seen_in: Vec::new(),
+            has_records: false,
+            has_configs: false,
+            framed: false,
+        }
+    }
+
+    /// `--<flag> <path>`: read as `kind` (empty: any kind), `detected_by` "flag".
+    pub fn flag(mut self, flag: &str, path: &Path, kind: &'static str) -> Given {
+        self.args.push(format!("--{flag}").into());
+        self.args.push(path.as_os_str().to_owned());
+        self.files.push(GivenFile {
+            path: path.to_path_buf(),
+            kind: if kind.is_empty() {
+                FileKind::Any
+            } else {
+                FileKind::Is(kind)
+            },
+            by: vec!["flag"],
+            framing: None,
+            line_kinds: Vec::new(),
+        });
+        self
+    }
+
+    /// A file whose kind the analyzer must detect: read as `kind` (empty: any kind),
+    /// `detected_by` "content" (or "name" for an empty file).
+    pub fn file(mut self, path: &Path, kind: &'static str) -> Given {
+        let empty = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
+        self.args.push(path.as_os_str().to_owned());
+        self.files.push(GivenFile {
+            path: path.to_path_buf(),
+            kind: if kind.is_empty() {
+                FileKind::Any
+            } else {
+                FileKind::Is(kind)
+            },
+            by: if empty {
+                vec!["content", "name"]
+            } else {
+                vec!["content"]
+            },
+            framing: None,
+            line_kinds: Vec::new(),
+        });
+        self
+    }
+
+    /// A directory: each file in it must be read as `kind_of(name)`, or skipped
+    /// where that is None.
+    pub fn dir(mut self, dir: &Path, kind_of: fn(&str) -> Option<&'static str>) -> Given {
+        self.args.push(dir.as_os_str().to_owned());
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.sort();
+        for p in paths {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let empty = std::fs::metadata(&p).map(|m| m.len() == 0).unwrap_or(true);
+            self.files.push(GivenFile {
+                kind: match kind_of(&name) {
+                    Some(k) => FileKind::Is(k),
+                    None => FileKind::Skipped,
+                },
+                by: if empty {
+                    vec!["content", "name"]
+                } else {
+                    vec!["content"]
+                },
+                path: p,
+                framing: None,
+                line_kinds: Vec::new(),
+            });
+        }
+        self
+    }
+
+    /// The file added last must be reported with lines in `framing`.
+    pub fn framing(mut self, framing: &'static str) -> Given {
+        if let Some(f) = self.files.last_mut() {
+            f.framing = Some(framing);
+        }
+        self
+    }
+
+    /// The file added last must have lines of each of `kinds` in `lines_by_kind`.
+    pub fn line_kinds(mut self, kinds: &[&'static str]) -> Given {
+        if let Some(f) = self.files.last_mut() {
+            f.line_kinds = kinds.to_vec();
+        }
+        self
+    }
+
+    /// Extra arguments that name no input (`--since X`, `--tz Y`).
+    pub fn arg(mut self, a: &str) -> Given {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn seen_in(mut self, v: &[&'static str]) -> Given {
+        self.seen_in = v.to_vec();
+        self
+    }
+
+    pub fn records(mut self) -> Given {
+        self.has_records = true;
+        self
+    }
+
+    pub fn configs(mut self) -> Given {
+        self.has_configs = true;
+        self
+    }
+
+    pub fn framed(mut self) -> Given {
+        self.framed = true;
+        self
+    }
 }
 
 /// nginx.conf and php-fpm-*.conf in `dir`.
@@ -362,7 +576,7 @@ pub fn config_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The kind the analyzer must detect for a file of the evidence directory (None:
 /// it must skip it).
-fn expected_kind(name: &str) -> Option<&'static str> {
+pub fn expected_kind(name: &str) -> Option<&'static str> {
     match name {
         "gatelog.jsonl" => Some("records"),
         "nginx-error.log" => Some("nginx-error"),
@@ -391,6 +605,14 @@ pub struct Sent {
     pub fix_mentions: Vec<String>,
     /// Text the fix must contain when the configs are among the inputs.
     pub fix_mentions_with_conf: Vec<String>,
+    /// The report's `upstream_protocol` (None: not checked).
+    pub protocol: Option<&'static str>,
+    /// The reason must contain one of these (case-insensitive; empty: not checked).
+    pub reason_any: Vec<String>,
+    /// The reason or the fix must contain one of these (empty: not checked).
+    pub mention_any: Vec<String>,
+    /// Neither the reason nor the fix may contain any of these (case-sensitive).
+    pub forbid: Vec<String>,
 }
 
 impl Sent {
@@ -408,6 +630,10 @@ impl Sent {
             cite: Vec::new(),
             fix_mentions: Vec::new(),
             fix_mentions_with_conf: Vec::new(),
+            protocol: None,
+            reason_any: Vec::new(),
+            mention_any: Vec::new(),
+            forbid: Vec::new(),
         }
     }
 }
@@ -425,6 +651,10 @@ pub struct Expect {
     pub cite: Vec<(&'static str, String)>,
     pub fix_mentions: Vec<String>,
     pub fix_mentions_with_conf: Vec<String>,
+    pub protocol: Option<&'static str>,
+    pub reason_any: Vec<String>,
+    pub mention_any: Vec<String>,
+    pub forbid: Vec<String>,
 }
 
 /// The failures the report must contain: every 502/504 line of `access_log`, which
@@ -472,6 +702,10 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
                 cite: s.cite.clone(),
                 fix_mentions: s.fix_mentions.clone(),
                 fix_mentions_with_conf: s.fix_mentions_with_conf.clone(),
+                protocol: s.protocol,
+                reason_any: s.reason_any.clone(),
+                mention_any: s.mention_any.clone(),
+                forbid: s.forbid.clone(),
             });
         }
     }
@@ -570,12 +804,43 @@ impl Files {
 
 /// Whether evidence `text` (cut at 600 bytes with `…`, a multi-line entry joined
 /// with `\n`) is the file's line `line`.
-fn evidence_matches(text: &str, line: &str) -> bool {
+fn evidence_matches(text: &str, line: &str, framed: bool) -> bool {
     let first = text.split('\n').next().unwrap_or("");
-    match first.strip_suffix('…') {
-        Some(cut) => line.starts_with(cut),
-        None => first == line,
+    // A coloured line (docker compose) may be cited without its colour codes.
+    if framed && line.contains('\x1b') {
+        let plain = strip_ansi(line);
+        if plain != line && evidence_matches(text, &plain, true) {
+            return true;
+        }
     }
+    // A config line may be cited without its indentation.
+    match (first.strip_suffix('…'), framed) {
+        (Some(cut), false) => line.starts_with(cut) || line.trim_start().starts_with(cut),
+        (None, false) => first == line || (!first.is_empty() && first == line.trim()),
+        // A re-framed line: the text may be what follows the carrier's prefix.
+        (Some(cut), true) => !cut.is_empty() && line.contains(cut),
+        (None, true) => !first.is_empty() && line.ends_with(first),
+    }
+}
+
+/// `line` without ANSI CSI sequences (`ESC [ ... final byte`), as a terminal shows it.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in @..~.
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The pid in FPM's `child N exited ...` line.
@@ -610,39 +875,24 @@ fn kernel_pid(text: &str) -> Option<u32> {
 
 /// Unix ms of an FPM log line's `[23-Nov-2026 22:16:50]` (local time), if any.
 pub fn fpm_line_ms(text: &str) -> Option<i64> {
-    let inner = text.strip_prefix('[')?.split(']').next()?;
-    let (date, time) = inner.split_once(' ')?;
-    let mut d = date.split('-');
-    let day: i32 = d.next()?.parse().ok()?;
-    let name = d.next()?;
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == name)? as i32;
-    let year: i32 = d.next()?.parse().ok()?;
-    let mut t = time.split(['.', ':']);
-    let h: i32 = t.next()?.parse().ok()?;
-    let mi: i32 = t.next()?.parse().ok()?;
-    let sec: i32 = t.next()?.parse().ok()?;
-    // SAFETY: an all-zero tm is a valid argument; mktime only reads and normalises it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon;
-    tm.tm_mday = day;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    tm.tm_isdst = -1;
-    // SAFETY: tm is a valid, initialised struct owned by this frame.
-    let secs = unsafe { libc::mktime(&mut tm) };
-    (secs != -1).then_some(secs as i64 * 1000)
+    crate::clock::fpm_line_ms(text)
 }
 
 /// Checks a JSON report against the expected failures; returns every problem
 /// (misclassifications described with the analyzer's reason and evidence).
 pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect]) -> Vec<String> {
-    let tag = inputs.name();
+    check_given_report(report, &inputs.given(dir), dir, expect)
+}
+
+/// Checks a JSON report asked for with `given` against the expected failures;
+/// evidence files are relative to `dir` (or absolute).
+pub fn check_given_report(
+    report: &Value,
+    given: &Given,
+    dir: &Path,
+    expect: &[Expect],
+) -> Vec<String> {
+    let tag = given.name.as_str();
     let mut errs = Vec::new();
     match report_schema() {
         Ok(schema) => {
@@ -659,7 +909,7 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
     if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v1") {
         errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v1\""));
     }
-    check_inputs(report, inputs, dir, &mut errs);
+    check_inputs(report, given, &mut errs);
 
     let failures: Vec<&Value> = report
         .get("failures")
@@ -697,7 +947,7 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
             "[{tag}] [{}] {} (conn {}, request_id {}, {})",
             x.phase, x.request, x.conn, x.request_id, x.status
         );
-        if inputs.has_records() && rid != Some(x.request_id.as_str()) {
+        if given.has_records && rid != Some(x.request_id.as_str()) {
             errs.push(format!(
                 "{what}: request_id is {rid:?} although the record has {}",
                 x.request_id
@@ -706,7 +956,7 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
         if conn != Some(x.conn) {
             errs.push(format!("{what}: conn is {conn:?}, NGINX's *{}", x.conn));
         }
-        if rid.is_some() && !inputs.has_records() {
+        if rid.is_some() && !given.has_records {
             errs.push(format!(
                 "{what}: request_id {rid:?} without records or a JSON access log"
             ));
@@ -744,14 +994,15 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        for want in inputs.seen_in() {
+        for want in &given.seen_in {
             if !seen_in.contains(want) {
                 errs.push(format!(
                     "{what}: seen_in {seen_in:?} lacks {want:?} (not joined across inputs?)"
                 ));
             }
         }
-        check_evidence(f, x, &what, dir, &mut files, &mut errs);
+        check_evidence(f, x, &what, dir, given.framed, &mut files, &mut errs);
+        check_words(f, x, &what, &mut errs);
         let fix = s(f, "fix");
         let lower = fix.to_lowercase();
         let words = fix_words(x.cause);
@@ -762,7 +1013,7 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
         }
         if cause == x.cause {
             let mut mentions: Vec<&String> = x.fix_mentions.iter().collect();
-            if inputs.has_configs() {
+            if given.has_configs {
                 mentions.extend(&x.fix_mentions_with_conf);
             }
             for m in mentions {
@@ -823,11 +1074,62 @@ pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect
     errs
 }
 
+/// The protocol, the reason's words, the address named, the words nobody may use.
+fn check_words(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+    if let Some(p) = x.protocol {
+        let got = f.get("upstream_protocol").unwrap_or(&Value::Null);
+        if got.as_str() != Some(p) {
+            errs.push(format!(
+                "{what}: upstream_protocol is {got}, NGINX spoke {p}; {}",
+                describe(f)
+            ));
+        }
+    }
+    let reason = s(f, "reason");
+    let fix = s(f, "fix");
+    let lower = reason.to_lowercase();
+    if !x.reason_any.is_empty()
+        && !x
+            .reason_any
+            .iter()
+            .any(|w| lower.contains(&w.to_lowercase()))
+    {
+        errs.push(format!(
+            "{what}: the reason names none of {:?} (what NGINX saw): {reason:?}",
+            x.reason_any
+        ));
+    }
+    if !x.mention_any.is_empty()
+        && !x
+            .mention_any
+            .iter()
+            .any(|m| reason.contains(m.as_str()) || fix.contains(m.as_str()))
+    {
+        errs.push(format!(
+            "{what}: neither the reason nor the fix names {:?}: reason {reason:?}, fix {fix:?}",
+            x.mention_any
+        ));
+    }
+    for (field, text) in [("reason", reason), ("fix", fix)] {
+        let said: Vec<&String> = x
+            .forbid
+            .iter()
+            .filter(|w| text.contains(w.as_str()))
+            .collect();
+        if !said.is_empty() {
+            errs.push(format!(
+                "{what}: the {field} says {said:?}, which does not apply to this upstream: {text:?}"
+            ));
+        }
+    }
+}
+
 fn check_evidence(
     f: &Value,
     x: &Expect,
     what: &str,
     dir: &Path,
+    framed: bool,
     files: &mut Files,
     errs: &mut Vec<String>,
 ) {
@@ -848,7 +1150,7 @@ fn check_evidence(
         let text = s(e, "text");
         let path = dir.join(file);
         match files.line(&path, n) {
-            Some(l) if evidence_matches(text, &l) => {}
+            Some(l) if evidence_matches(text, &l, framed) => {}
             Some(l) => errs.push(format!(
                 "{what}: evidence {file}:{n} is {text:?} but that line of the file is {l:?}"
             )),
@@ -902,8 +1204,8 @@ fn check_evidence(
     }
 }
 
-fn check_inputs(report: &Value, inputs: Inputs, dir: &Path, errs: &mut Vec<String>) {
-    let tag = inputs.name();
+fn check_inputs(report: &Value, given: &Given, errs: &mut Vec<String>) {
+    let tag = given.name.as_str();
     let listed: Vec<&Value> = report
         .get("inputs")
         .and_then(Value::as_array)
@@ -914,51 +1216,52 @@ fn check_inputs(report: &Value, inputs: Inputs, dir: &Path, errs: &mut Vec<Strin
         .and_then(Value::as_array)
         .map(|a| a.iter().map(|v| s(v, "file").to_string()).collect())
         .unwrap_or_default();
-    let given: Vec<PathBuf> = match inputs {
-        Inputs::Directory => std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default(),
-        _ => inputs
-            .args(dir)
-            .into_iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .collect(),
+    // The report names files as given (absolute here) or relative to the directory
+    // given: compare by path, else by file name.
+    let same = |reported: &str, p: &Path| -> bool {
+        let r = Path::new(reported);
+        r == p || (r.is_relative() && p.ends_with(r)) || (r.file_name() == p.file_name())
     };
-    for p in given {
+    for gf in &given.files {
+        let p = &gf.path;
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let empty = std::fs::metadata(&p).map(|m| m.len() == 0).unwrap_or(true);
-        let entry = listed.iter().find(|i| {
-            Path::new(s(i, "file"))
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                == Some(name.as_str().into())
-        });
-        let in_skipped = skipped.iter().any(|f| {
-            Path::new(f).file_name().map(|n| n.to_string_lossy()) == Some(name.as_str().into())
-        });
-        match (expected_kind(&name), entry) {
-            (Some(kind), Some(i)) => {
-                if s(i, "kind") != kind {
+        let empty = std::fs::metadata(p).map(|m| m.len() == 0).unwrap_or(true);
+        let entry = listed.iter().find(|i| same(s(i, "file"), p));
+        let in_skipped = skipped.iter().any(|f| same(f, p));
+        match (&gf.kind, entry) {
+            (FileKind::Skipped, None) => {
+                if !in_skipped {
                     errs.push(format!(
-                        "[{tag}] {name} was read as {:?}, it is {kind:?}",
-                        s(i, "kind")
+                        "[{tag}] {name} is neither read nor listed as skipped"
                     ));
                 }
-                // Given with a flag: "flag"; otherwise by content, or by name for an
-                // empty file.
-                let by: &[&str] = match (inputs, empty) {
-                    (Inputs::ErrorLog, _) => &["flag"],
-                    (_, false) => &["content"],
-                    (_, true) => &["content", "name"],
-                };
-                if !by.contains(&s(i, "detected_by")) {
+            }
+            (FileKind::Skipped, Some(i)) => errs.push(format!(
+                "[{tag}] {name} is not a log or config but was read as {:?}",
+                s(i, "kind")
+            )),
+            (_, None) if empty && in_skipped => {}
+            (kind, None) => errs.push(format!(
+                "[{tag}] {name} ({kind:?}) is not among the inputs read{}",
+                if in_skipped { " (it was skipped)" } else { "" }
+            )),
+            (kind, Some(i)) => {
+                if let FileKind::Is(k) = kind {
+                    if s(i, "kind") != *k {
+                        errs.push(format!(
+                            "[{tag}] {name} was read as {:?}, it is {k:?}",
+                            s(i, "kind")
+                        ));
+                    }
+                }
+                if !gf.by.contains(&s(i, "detected_by")) {
                     errs.push(format!(
-                        "[{tag}] {name}: detected_by {:?}, expected one of {by:?}",
-                        s(i, "detected_by")
+                        "[{tag}] {name}: detected_by {:?}, expected one of {:?}",
+                        s(i, "detected_by"),
+                        gf.by
                     ));
                 }
                 let nu = i
@@ -967,28 +1270,38 @@ fn check_inputs(report: &Value, inputs: Inputs, dir: &Path, errs: &mut Vec<Strin
                     .unwrap_or(0);
                 if nu > 0 {
                     errs.push(format!(
-                        "[{tag}] {name}: {nu} line(s) of a real {kind} not understood: {}",
+                        "[{tag}] {name}: {nu} line(s) of real logs not understood: {}",
                         i.get("not_understood_examples").unwrap_or(&Value::Null)
                     ));
                 }
                 if !i.get("error").unwrap_or(&Value::Null).is_null() {
                     errs.push(format!("[{tag}] {name}: read error {}", i["error"]));
                 }
-            }
-            (Some(_), None) if empty && in_skipped => {}
-            (Some(kind), None) => errs.push(format!(
-                "[{tag}] {name} ({kind}) is not among the inputs read{}",
-                if in_skipped { " (it was skipped)" } else { "" }
-            )),
-            (None, Some(i)) => errs.push(format!(
-                "[{tag}] {name} is not a log or config but was read as {:?}",
-                s(i, "kind")
-            )),
-            (None, None) => {
-                if !in_skipped {
-                    errs.push(format!(
-                        "[{tag}] {name} is neither read nor listed as skipped"
-                    ));
+                for k in &gf.line_kinds {
+                    let n = i
+                        .get("lines_by_kind")
+                        .and_then(|m| m.get(*k))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    if n == 0 {
+                        errs.push(format!(
+                            "[{tag}] {name}: no line read as {k:?}: lines_by_kind {}",
+                            i.get("lines_by_kind").unwrap_or(&Value::Null)
+                        ));
+                    }
+                }
+                if let Some(fr) = gf.framing {
+                    let n = i
+                        .get("framings")
+                        .and_then(|m| m.get(fr))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    if n == 0 {
+                        errs.push(format!(
+                            "[{tag}] {name}: no line counted in framing {fr:?}: framings {}",
+                            i.get("framings").unwrap_or(&Value::Null)
+                        ));
+                    }
                 }
             }
         }
@@ -998,12 +1311,19 @@ fn check_inputs(report: &Value, inputs: Inputs, dir: &Path, errs: &mut Vec<Strin
 /// Runs the analyzer on `dir` with each of `inputs` and checks every report;
 /// returns all problems.
 pub fn check_all(dir: &Path, inputs: &[Inputs], expect: &[Expect]) -> Result<Vec<String>, String> {
+    let given: Vec<Given> = inputs.iter().map(|i| i.given(dir)).collect();
+    check_given(dir, &given, expect)
+}
+
+/// Runs the analyzer (in `dir`) once per [`Given`] and checks every report; returns
+/// all problems.
+pub fn check_given(dir: &Path, given: &[Given], expect: &[Expect]) -> Result<Vec<String>, String> {
     let mut errs = Vec::new();
-    for &i in inputs {
-        let r = analyze("json", i.args(dir), dir)?;
+    for g in given {
+        let r = analyze("json", g.args.clone(), dir)?;
         match r.json() {
-            Ok(report) => errs.extend(check_report(&report, i, dir, expect)),
-            Err(e) => errs.push(format!("[{}] {e}", i.name())),
+            Ok(report) => errs.extend(check_given_report(&report, g, dir, expect)),
+            Err(e) => errs.push(format!("[{}] {e}", g.name)),
         }
     }
     Ok(errs)
@@ -1036,10 +1356,45 @@ mod tests {
 
     #[test]
     fn evidence_text_is_compared_with_the_line() {
-        assert!(evidence_matches("abc", "abc"));
-        assert!(!evidence_matches("abc", "abcd"));
-        assert!(evidence_matches("ab…", "abcd"));
-        assert!(evidence_matches("abc\nsecond", "abc"));
+        assert!(evidence_matches("abc", "abc", false));
+        assert!(!evidence_matches("abc", "abcd", false));
+        assert!(evidence_matches("ab…", "abcd", false));
+        assert!(evidence_matches("abc\nsecond", "abc", false));
+        assert!(evidence_matches(
+            "fastcgi_pass x;",
+            "    fastcgi_pass x;",
+            false
+        ));
+        assert!(evidence_matches("fastcgi_p…", "    fastcgi_pass x;", false));
+        assert!(!evidence_matches("", "    ", false));
+        assert!(!evidence_matches("abc", "web-1  | abc", false));
+        assert!(evidence_matches("abc", "web-1  | abc", true));
+        assert!(evidence_matches("ab…", "web-1  | abcd", true));
+        assert!(!evidence_matches("abc", "web-1  | abcd", true));
+        assert!(!evidence_matches("", "web-1  | abcd", true));
+        let coloured = "\x1b[33mphp-1  | \x1b[0m[03-Dec-2026 12:58:32] NOTICE: x";
+        assert!(evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            true
+        ));
+        assert!(evidence_matches(
+            "[03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            true
+        ));
+        assert!(evidence_matches(coloured, coloured, true));
+        assert!(!evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: y",
+            coloured,
+            true
+        ));
+        assert!(!evidence_matches(
+            "php-1  | [03-Dec-2026 12:58:32] NOTICE: x",
+            coloured,
+            false
+        ));
+        assert_eq!(strip_ansi("\x1b[36;1mweb-1  | \x1b[0mA"), "web-1  | A");
     }
 
     #[test]

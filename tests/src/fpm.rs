@@ -49,6 +49,8 @@ pub struct Pool {
     /// `php_admin_value[k] = v`.
     pub admin_values: Vec<(String, String)>,
     pub request_terminate_timeout: Option<String>,
+    /// Other pool lines `k = v` (`pm.status_path`, ...).
+    pub settings: Vec<(String, String)>,
 }
 
 impl Pool {
@@ -65,6 +67,7 @@ impl Pool {
             mode: "0660".into(),
             admin_values: Vec::new(),
             request_terminate_timeout: None,
+            settings: Vec::new(),
         }
     }
 
@@ -77,6 +80,12 @@ impl Pool {
 
     pub fn admin(mut self, k: &str, v: &str) -> Pool {
         self.admin_values.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Adds a pool line `k = v`.
+    pub fn set(mut self, k: &str, v: &str) -> Pool {
+        self.settings.push((k.to_string(), v.to_string()));
         self
     }
 
@@ -111,6 +120,9 @@ impl Pool {
         for (k, v) in &self.admin_values {
             s.push_str(&format!("php_admin_value[{k}] = {v}\n"));
         }
+        for (k, v) in &self.settings {
+            s.push_str(&format!("{k} = {v}\n"));
+        }
         s
     }
 }
@@ -135,6 +147,23 @@ impl Fpm {
             0o644,
         )?;
         let log = prefix.path(&format!("logs/php-fpm-{}.log", pool.name));
+        Fpm::launch(prefix, pool, conf, log, cgroup_procs)
+    }
+
+    /// Starts php-fpm8.2 -F -y `conf` with a config the test wrote itself (e.g. a
+    /// Debian-layout `php-fpm.conf` with `include=`); `pool` says where it listens
+    /// and how many workers to wait for, `log` is its `error_log`.
+    pub fn start_conf(prefix: &Prefix, pool: Pool, conf: &Path, log: &Path) -> Result<Fpm, String> {
+        Fpm::launch(prefix, pool, conf.to_path_buf(), log.to_path_buf(), None)
+    }
+
+    fn launch(
+        prefix: &Prefix,
+        pool: Pool,
+        conf: PathBuf,
+        log: PathBuf,
+        cgroup_procs: Option<&Path>,
+    ) -> Result<Fpm, String> {
         let mut cmd = Command::new(PHP_FPM);
         cmd.arg("-F").arg("-y").arg(&conf);
         if let Some(procs) = cgroup_procs {

@@ -15,11 +15,19 @@
 //!   [`tmpfs`]: a small tmpfs to fill (a real full disk); [`valgrind`]: memcheck mode.
 //! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
 //!   report against the injected causes.
+//! - [`backend`]: a loopback HTTP backend (TCP or unix socket) that answers, hangs,
+//!   resets or is stopped: upstreams that are not PHP-FPM.
+//! - [`reframe`]: the same real log lines as docker, compose and syslog carry them;
+//!   [`clock`]: the local and carrier time stamps they need.
+//! - [`browser`]: headless Chromium over WebDriver, for the HTML report.
 
 pub mod analyzer;
+pub mod backend;
+pub mod browser;
 pub mod cgroup;
 pub mod check;
 pub mod client;
+pub mod clock;
 pub mod env;
 pub mod errlog;
 pub mod fpm;
@@ -30,6 +38,7 @@ pub mod nginx;
 pub mod prefix;
 pub mod proc;
 pub mod records;
+pub mod reframe;
 pub mod scenarios;
 pub mod storm;
 pub mod tmpfs;

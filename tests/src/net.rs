@@ -15,6 +15,15 @@ fn handed_out() -> &'static Mutex<HashSet<u16>> {
     PORTS.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
+/// Marks `port` as taken by a listener this process bound itself, so that
+/// [`free_port`] never hands it out (also after the listener is closed: a stopped
+/// backend's port must stay refused).
+pub fn reserve_port(port: u16) {
+    if let Ok(mut set) = handed_out().lock() {
+        set.insert(port);
+    }
+}
+
 /// A loopback TCP port that was free a moment ago and that this process has not
 /// handed out before (parallel tests never get the same port).
 pub fn free_port() -> Result<u16, String> {

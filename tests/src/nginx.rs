@@ -208,9 +208,35 @@ impl Nginx {
         conf: &NginxConf,
         ports: &[u16],
     ) -> Result<Nginx, String> {
-        flavour.check_binary()?;
         let text = conf.render(prefix);
         let conf_path = prefix.write("conf/nginx.conf", &text, 0o644)?;
+        Nginx::launch(flavour, prefix, &conf_path, ports, conf.single_process)
+    }
+
+    /// Starts NGINX with a config file the test wrote itself (e.g. a Debian-layout
+    /// tree reached through `include`) and waits as [`Nginx::start`] does. Its
+    /// `error_log` must be `logs/error.log` of the prefix.
+    pub fn start_file(
+        flavour: &Flavour,
+        prefix: &Prefix,
+        conf_path: &Path,
+        ports: &[u16],
+    ) -> Result<Nginx, String> {
+        Nginx::launch(flavour, prefix, conf_path, ports, false)
+    }
+
+    /// `single_process`: the configuration says `master_process off` and logs to stderr
+    /// (see [`NginxConf::single_process`]).
+    fn launch(
+        flavour: &Flavour,
+        prefix: &Prefix,
+        conf_path: &Path,
+        ports: &[u16],
+        single_process: bool,
+    ) -> Result<Nginx, String> {
+        flavour.check_binary()?;
+        let conf_path = conf_path.to_path_buf();
+        let text = read_or_empty(&conf_path);
         let memcheck = valgrind::enabled();
         let mut cmd = if memcheck {
             valgrind::command(&flavour.binary, &prefix.path("logs"), "nginx")
@@ -220,7 +246,7 @@ impl Nginx {
         cmd.args(base_args(prefix, &conf_path));
         // Memcheck makes start-up (and everything else) many times slower.
         let slow = if memcheck { 6 } else { 1 };
-        let stdio = if conf.single_process {
+        let stdio = if single_process {
             "logs/error.log"
         } else {
             "logs/nginx.stdio"
@@ -261,7 +287,7 @@ impl Nginx {
             },
         };
         let mut nginx = nginx;
-        if !conf.single_process {
+        if !single_process {
             nginx.wait_worker()?;
         }
         Ok(nginx)

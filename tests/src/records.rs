@@ -265,6 +265,14 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
                     }
                 }
             }
+            "propertyNames" => {
+                // Each key of the object, as a string, against the subschema.
+                if let Some(o) = v.as_object() {
+                    for key in o.keys() {
+                        check(root, kv, &Value::String(key.clone()), &format!("{at}.{key} (name)"), errs);
+                    }
+                }
+            }
             "items" => {
                 if let Some(a) = v.as_array() {
                     for (i, item) in a.iter().enumerate() {
@@ -418,5 +426,19 @@ mod tests {
                 && e.contains("$.m.504"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn property_names() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "propertyNames": { "enum": ["plain", "syslog"] },
+            "additionalProperties": { "type": "integer", "minimum": 1 }
+        });
+        let ok = serde_json::json!({"plain": 3, "syslog": 1});
+        assert!(validate_against(&schema, &ok).is_empty());
+        let bad = serde_json::json!({"plain": 3, "smoke-signals": 1});
+        let e = validate_against(&schema, &bad).join("\n");
+        assert!(e.contains("smoke-signals"), "{e}");
     }
 }

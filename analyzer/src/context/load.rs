@@ -1,34 +1,34 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
 //! into the [`Context`].
 //!
-//! Configs are read whole (they are small). Logs are read incrementally, in step with
-//! the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
+//! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs
+//! are read incrementally, in step with the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
 //! of the failures being classified, and [`Context::evict_before`] drops what is too
 //! old to matter, so the index holds a time window, not the whole log.
+//!
+//! Each line is unwrapped and routed by its content ([`crate::input::route`]): FPM
+//! shipped through syslog, a container stream mixing NGINX and FPM lines, a journal
+//! of several units all give their FPM, kernel and systemd lines here, and their
+//! NGINX lines to the failure-side reader of the same file.
 
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Context, PoolConf, Timed};
+use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
+use crate::input::framing::{strip_ansi, Layer};
 use crate::input::reader::{text, LineReader};
-use crate::input::stats::InputStats;
-use crate::input::Input;
-use crate::model::{Evidence, InputKind};
-use crate::parse::fpm::{self, FpmEvent, FpmLine};
-use crate::parse::fpm_conf::{ConfLine, FpmConfParser};
+use crate::input::route::{LineKind, Routed, Router, Side};
+use crate::input::stats::{take, InputStats, Take};
+use crate::input::{Input, Skipped};
+use crate::model::{Evidence, EvidenceSource, InputKind};
+use crate::parse::fpm::{FpmEvent, FpmLine};
 use crate::parse::journal;
 use crate::parse::kernel::{self, KernelEvent};
-use crate::parse::nginx_conf::NginxConfParser;
-use crate::parse::syslog::{self, Envelope, SysTime};
+use crate::parse::syslog::SysTime;
 use crate::progress::Progress;
 use crate::time::{EpochMs, LocalClock, Zone};
+use crate::windows::{CONTEXT_LOOKAHEAD_MS, CONTEXT_LOOKBACK_MS, WORKER_OUTPUT_MS};
 
-/// How far back of a failure the classifier looks (request timers up to 10 min,
-/// max_children warnings a read timeout back, kernel lines 2 min), with margin.
-pub const LOOKBACK_MS: i64 = 15 * 60_000;
-/// How far ahead of a failure the classifier looks (FPM's `execution timed out`
-/// after NGINX's 504, a worker's exit logged after NGINX's line).
-pub const LOOKAHEAD_MS: i64 = 60_000;
 /// Bound on kept events of one kind inside the window; past it, events are counted
 /// as dropped.
 const MAX_EVENTS: usize = 2_000_000;
@@ -44,12 +44,17 @@ pub struct ContextReader {
     reader: LineReader,
     buf: Vec<u8>,
     pub stats: InputStats,
+    /// For raw `dmesg -T` times.
     clock: LocalClock,
-    envelope: Envelope,
-    /// Time of the last dated line: where the reader stands, and the time of
-    /// undated worker output.
+    router: Router,
+    /// This reader is the file's primary: it also counts framings and the lines
+    /// that belong to neither side.
+    primary: bool,
+    /// The failure-side reader reads this file too.
+    failure_reads: bool,
+    /// Time of the last dated line (of any kind): where the reader stands, and the
+    /// time of undated worker output.
     last_time: Option<EpochMs>,
-    in_worker_output: bool,
     done: bool,
 }
 
@@ -82,37 +87,44 @@ impl Loader {
         }
     }
 
-    /// Opens a context input: a config is read whole now (its stats are returned);
-    /// a log is opened for incremental reading.
+    /// Opens a context log for incremental reading (configs: [`load_configs`]).
     pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut stats = InputStats::new(input);
+        let reader = LineReader::open(&input.path)?;
+        let stats = InputStats::new(input);
         match input.kind {
-            InputKind::FpmConf => {
-                load_fpm_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
-            InputKind::NginxConf => {
-                load_nginx_conf(input, &mut reader, ctx, &mut stats)?;
-                Ok(Some(stats))
-            }
-            InputKind::Fpm | InputKind::Kernel | InputKind::Journal => {
-                if input.kind == InputKind::Fpm {
+            _ if input.reads_context() => {
+                // What the file holds, known from its first lines: a classification
+                // before the reader reaches the file's first FPM line still knows
+                // that an FPM log is there.
+                if input.has_kind(InputKind::Fpm) {
                     ctx.has_fpm_log = true;
+                    // Debian names the log after the version: php7.0-fpm.log.
+                    let file = input
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("");
+                    if let Some(v) = php_version_in(file) {
+                        ctx.note_php_version(PhpVersionSeen {
+                            version: v.to_string(),
+                            seen_in: format!("the FPM log file {file}"),
+                        });
+                    }
                 }
-                if input.kind == InputKind::Kernel {
+                if input.has_kind(InputKind::Kernel) {
                     // Even an empty kernel log tells: no OOM kill, no crash.
                     ctx.has_kernel_log = true;
                 }
                 self.readers.push(ContextReader {
+                    router: Router::new(&self.sink.zone, self.reference, Some(input.kind)),
+                    primary: input.primary() != Side::Failure,
+                    failure_reads: input.reads_failures(),
                     input: input.clone(),
                     reader,
                     buf: Vec::with_capacity(4096),
                     stats,
                     clock: LocalClock::new(&self.sink.zone),
-                    envelope: Envelope::new(LocalClock::new(&self.sink.zone), self.reference),
                     last_time: None,
-                    in_worker_output: false,
                     done: false,
                 });
                 ctx.kernel_open = self.kernel_open();
@@ -123,9 +135,9 @@ impl Loader {
     }
 
     fn kernel_open(&self) -> bool {
-        self.readers
-            .iter()
-            .any(|r| !r.done && matches!(r.input.kind, InputKind::Kernel | InputKind::Journal))
+        self.readers.iter().any(|r| {
+            !r.done && (r.input.has_kind(InputKind::Kernel) || r.input.has_kind(InputKind::Journal))
+        })
     }
 
     /// Reads every log up to the first line dated after `until`, evicting events
@@ -162,7 +174,9 @@ impl Loader {
                     since_evict = 0;
                     let reader_cut = r
                         .last_time
-                        .map_or(evict_before, |t| t.minus_ms(LOOKBACK_MS + LOOKAHEAD_MS))
+                        .map_or(evict_before, |t| {
+                            t.minus_ms(CONTEXT_LOOKBACK_MS + CONTEXT_LOOKAHEAD_MS)
+                        })
                         .min(evict_before);
                     ctx.evict_before(reader_cut);
                 }
@@ -189,8 +203,8 @@ impl Loader {
                 errors.extend(self.advance(EpochMs(i64::MAX), EpochMs(i64::MIN), ctx, progress));
                 break;
             };
-            let until = t.plus_ms(LOOKBACK_MS);
-            errors.extend(self.advance(until, until.minus_ms(LOOKBACK_MS), ctx, progress));
+            let until = t.plus_ms(CONTEXT_LOOKBACK_MS);
+            errors.extend(self.advance(until, until.minus_ms(CONTEXT_LOOKBACK_MS), ctx, progress));
         }
         errors
     }
@@ -204,36 +218,85 @@ impl Loader {
 impl Sink {
     fn line(&mut self, r: &mut ContextReader, ctx: &mut Context) {
         let line_no = r.reader.line_no();
-        let line = text(&r.buf).into_owned();
-        match r.input.kind {
-            InputKind::Fpm => self.fpm_line(r, ctx, &line, line_no),
-            _ => self.system_line(r, ctx, &line, line_no),
+        let buf = std::mem::take(&mut r.buf);
+        let text = text(&buf);
+        let clean = strip_ansi(&text);
+        let routed = r.router.route(&clean);
+        if r.primary {
+            r.stats.count_framing(routed.framed.layers);
         }
-    }
-
-    fn fpm_line(&mut self, r: &mut ContextReader, ctx: &mut Context, line: &str, line_no: u64) {
-        match fpm::parse_line(line) {
-            Some(parsed) => {
+        // Where the reader stands: any dated line, NGINX's included.
+        if let Some(t) = routed.time {
+            r.last_time = Some(t);
+        }
+        match take(routed.kind, Side::Context, r.primary, r.failure_reads) {
+            Take::Leave => {}
+            Take::Unread => {
+                r.stats.count_kind(routed.kind);
                 r.stats.parsed();
-                let at = parsed.civil.and_then(|c| r.clock.to_epoch(c));
-                if let Some(t) = at {
-                    r.stats.saw_time(t);
-                    r.last_time = Some(t);
+                r.stats.other_role_unread += 1;
+            }
+            Take::Own => {
+                if routed.kind != LineKind::Unknown {
+                    r.stats.count_kind(routed.kind);
                 }
-                r.in_worker_output = matches!(parsed.event, FpmEvent::WorkerOutput { .. });
-                // Worker output has no timestamp: it gets the time of the last dated line.
-                let at = at.or(r.last_time);
-                let name = r.input.name.clone();
-                if self.keep_fpm(ctx, parsed, at, || {
-                    Evidence::new("fpm", &name, line_no, line)
-                }) {
+                let used = match routed.kind {
+                    LineKind::Fpm => self.fpm_line(r, ctx, routed, &clean, line_no),
+                    LineKind::Kernel => self.kernel_line(r, ctx, &routed, &clean, line_no),
+                    LineKind::Journal => self.journal_line(r, ctx, &routed, &clean, line_no),
+                    LineKind::Blank | LineKind::Other => {
+                        r.stats.parsed();
+                        false
+                    }
+                    _ => {
+                        r.stats.not_understood(line_no, &clean);
+                        false
+                    }
+                };
+                if used {
                     r.stats.lines_used += 1;
                 }
             }
-            // A stack trace or other raw worker output after a PHP message.
-            None if r.in_worker_output || line.trim().is_empty() => r.stats.parsed(),
-            None => r.stats.not_understood(line_no, line),
         }
+        drop(clean);
+        drop(text);
+        r.buf = buf;
+    }
+
+    fn fpm_line(
+        &mut self,
+        r: &mut ContextReader,
+        ctx: &mut Context,
+        routed: Routed<'_>,
+        line: &str,
+        line_no: u64,
+    ) -> bool {
+        r.stats.parsed();
+        ctx.has_fpm_log = true;
+        let Some(parsed) = routed.fpm else {
+            // A continuation of worker output (a stack trace), FPM's access log, or
+            // a syslog record of FPM's that says nothing the causes need.
+            return false;
+        };
+        if let Some(t) = routed.time {
+            r.stats.saw_time(t);
+        }
+        // `php8.2-fpm[812]:` in the journal names the version.
+        if let Some(v) = routed.framed.ident.as_deref().and_then(php_version_in) {
+            ctx.note_php_version(PhpVersionSeen {
+                version: v.to_string(),
+                seen_in: format!(
+                    "{} lines in the journal",
+                    routed.framed.ident.as_deref().unwrap_or("")
+                ),
+            });
+        }
+        // Worker output has no timestamp: it gets the time of the last dated line.
+        let at = routed.time.or(r.last_time);
+        let name = r.input.name.clone();
+        self.keep_fpm(ctx, parsed, at, || {
+            Evidence::new(EvidenceSource::Fpm, &name, line_no, line)
+        })
     }
 
     /// Stores an FPM event when it can matter; returns whether it was kept.
@@ -289,108 +352,116 @@ impl Sink {
         if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
             let said = self.recent_output.iter().rposition(|o| {
                 matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
-                    && o.at.is_some_and(|a| a <= t && a >= t.minus_ms(30_000))
+                    && o.at
+                        .is_some_and(|a| a <= t && a >= t.minus_ms(WORKER_OUTPUT_MS))
             });
             if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
                 ctx.fpm.push(out);
             }
         }
-        ctx.fpm.push(Timed {
+        let timed = Timed {
             at,
             boot_secs: None,
             evidence: evidence(),
             event: line.event,
-        });
+        };
+        ctx.markers.fpm(&timed);
+        ctx.fpm.push(timed);
         true
     }
 
-    fn system_line(&mut self, r: &mut ContextReader, ctx: &mut Context, line: &str, line_no: u64) {
-        if line.trim().is_empty() {
-            r.stats.parsed();
-            return;
-        }
-        let source = r.input.kind.evidence_source();
-        let name = r.input.name.clone();
-        let evidence = || Evidence::new(source, &name, line_no, line);
-        let used = if line.starts_with('{') {
-            match syslog::parse_journal_json(line) {
-                Some(l) => {
-                    r.stats.parsed();
-                    self.dispatch(r, ctx, &l.ident, &l.message, l.time, evidence)
-                }
-                None => {
-                    r.stats.not_understood(line_no, line);
-                    return;
-                }
-            }
-        } else if let Some((time, msg)) = kernel::split_dmesg_line(line, &mut r.clock) {
-            r.stats.parsed();
-            ctx.has_kernel_log = true;
-            self.kernel_message(r, ctx, msg, time, evidence)
-        } else if let Some(l) = r.envelope.parse(line) {
-            r.stats.parsed();
-            let (ident, message, time) = (l.ident.to_string(), l.message.to_string(), l.time);
-            self.dispatch(r, ctx, &ident, &message, time, evidence)
-        } else {
-            r.stats.not_understood(line_no, line);
-            return;
-        };
-        if used {
-            r.stats.lines_used += 1;
-        }
-    }
-
-    /// Routes a system-log message by its identifier.
-    fn dispatch(
+    fn kernel_line(
         &mut self,
         r: &mut ContextReader,
         ctx: &mut Context,
-        ident: &str,
-        msg: &str,
-        time: SysTime,
-        evidence: impl FnOnce() -> Evidence,
+        routed: &Routed<'_>,
+        line: &str,
+        line_no: u64,
     ) -> bool {
-        if ident == "kernel" {
-            ctx.has_kernel_log = true;
+        let name = r.input.name.clone();
+        let evidence = || Evidence::new(EvidenceSource::Kernel, &name, line_no, line);
+        ctx.has_kernel_log = true;
+        let inner: &str = &routed.framed.inner;
+        let layers = routed.framed.layers;
+        if layers.contains(Layer::Syslog) || layers.contains(Layer::JournalJson) {
+            r.stats.parsed();
+            let time = routed.framed.time.unwrap_or(SysTime {
+                wall: None,
+                boot_secs: None,
+            });
+            return self.kernel_message(r, ctx, inner, time, evidence);
+        }
+        if let Some((time, msg)) = kernel::split_dmesg_line(inner, &mut r.clock) {
+            r.stats.parsed();
+            // A stamp around dmesg's own line: the stamp is the wall time.
+            let time = SysTime {
+                wall: time.wall.or(routed.time),
+                boot_secs: time.boot_secs,
+            };
             return self.kernel_message(r, ctx, msg, time, evidence);
         }
+        // A stamped line of a kernel log that names no format of its own.
+        r.stats.parsed();
+        let time = SysTime {
+            wall: routed.time,
+            boot_secs: None,
+        };
+        self.kernel_message(r, ctx, inner, time, evidence)
+    }
+
+    /// systemd's lines: unit events of the FPM unit, systemd-oomd, systemd-coredump.
+    fn journal_line(
+        &mut self,
+        r: &mut ContextReader,
+        ctx: &mut Context,
+        routed: &Routed<'_>,
+        line: &str,
+        line_no: u64,
+    ) -> bool {
+        r.stats.parsed();
+        let ident = routed.framed.ident.as_deref().unwrap_or("");
+        let msg: &str = &routed.framed.inner;
+        let time = routed.framed.time.unwrap_or(SysTime {
+            wall: routed.time,
+            boot_secs: None,
+        });
         if let Some(t) = time.wall {
             r.stats.saw_time(t);
-            r.last_time = Some(t);
         }
+        let name = r.input.name.clone();
+        let evidence = || Evidence::new(EvidenceSource::Journal, &name, line_no, line);
         if ident == "systemd-coredump" {
             return match kernel::parse_coredump(msg) {
                 Some(ev) => push_kernel(ctx, time, ev, evidence),
                 None => false,
             };
         }
-        if ident.starts_with("systemd") {
-            return match journal::parse_message(ident, msg) {
-                Some(m) => {
-                    if ctx.units.len() >= MAX_EVENTS {
-                        ctx.dropped_events += 1;
-                        return false;
-                    }
-                    ctx.units.push(Timed {
-                        at: time.wall,
-                        boot_secs: time.boot_secs,
-                        evidence: evidence(),
-                        event: m,
+        match journal::parse_message(ident, msg) {
+            Some(m) => {
+                if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
+                    let seen_in =
+                        format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
+                    ctx.note_php_version(PhpVersionSeen {
+                        version: v.to_string(),
+                        seen_in,
                     });
-                    true
                 }
-                None => false,
-            };
-        }
-        if ident.starts_with("php") {
-            ctx.has_fpm_log = true;
-            if let Some(parsed) = fpm::parse_syslog_message(msg) {
-                // The journal's stdout records keep FPM's own (local) timestamp.
-                let at = parsed.civil.and_then(|c| r.clock.to_epoch(c)).or(time.wall);
-                return self.keep_fpm(ctx, parsed, at, evidence);
+                if ctx.units.len() >= MAX_EVENTS {
+                    ctx.dropped_events += 1;
+                    return false;
+                }
+                let timed = Timed {
+                    at: time.wall,
+                    boot_secs: time.boot_secs,
+                    evidence: evidence(),
+                    event: m,
+                };
+                ctx.markers.unit(&timed);
+                ctx.units.push(timed);
+                true
             }
+            None => false,
         }
-        false
     }
 
     fn kernel_message(
@@ -479,12 +550,14 @@ fn push_kernel(
         ctx.dropped_events += 1;
         return false;
     }
-    ctx.kernel.push(Timed {
+    let timed = Timed {
         at: time.wall,
         boot_secs: time.boot_secs,
         evidence: evidence(),
         event,
-    });
+    };
+    ctx.markers.kernel(&timed);
+    ctx.kernel.push(timed);
     true
 }
 
@@ -506,41 +579,52 @@ pub struct Prescan {
 
 /// Reads the kernel logs until a line with both clocks (or enough OOM/crash pids),
 /// then the FPM logs until one of those pids exits: enough to align raw dmesg,
-/// without holding anything.
+/// without holding anything. Files are routed line by line as the readers do, so a
+/// syslog or container stream gives its kernel and FPM lines.
 pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Result<Prescan> {
     let mut out = Prescan::default();
     let mut candidates: Vec<(u32, f64)> = Vec::new();
     let mut buf = Vec::with_capacity(4096);
     for input in inputs
         .iter()
-        .filter(|i| matches!(i.kind, InputKind::Kernel | InputKind::Journal))
+        .filter(|i| i.has_kind(InputKind::Kernel) || i.has_kind(InputKind::Journal))
     {
         let mut reader = LineReader::open(&input.path)?;
         let mut clock = LocalClock::new(zone);
-        let mut envelope = Envelope::new(LocalClock::new(zone), reference);
+        let mut router = Router::new(zone, reference, Some(input.kind));
         while reader.next_line(&mut buf)? {
             let line = text(&buf);
-            let (time, msg) = if line.starts_with('{') {
-                match syslog::parse_journal_json(&line) {
-                    Some(l) if l.ident == "kernel" => (l.time, l.message),
-                    _ => continue,
-                }
-            } else if let Some((time, msg)) = kernel::split_dmesg_line(&line, &mut clock) {
-                (time, msg.to_string())
-            } else if let Some(l) = envelope.parse(&line) {
-                if l.ident != "kernel" {
-                    continue;
-                }
-                match kernel::split_boot_stamp(l.message) {
-                    Some((secs, rest)) => (
+            let clean = strip_ansi(&line);
+            let r = router.route(&clean);
+            if r.kind != LineKind::Kernel {
+                continue;
+            }
+            let inner: &str = &r.framed.inner;
+            let (time, msg) = if r.framed.layers.contains(Layer::Syslog)
+                || r.framed.layers.contains(Layer::JournalJson)
+            {
+                let time = r.framed.time.unwrap_or(SysTime {
+                    wall: None,
+                    boot_secs: None,
+                });
+                match (time.boot_secs, kernel::split_boot_stamp(inner)) {
+                    (None, Some((secs, rest))) => (
                         SysTime {
-                            wall: l.time.wall,
+                            wall: time.wall,
                             boot_secs: Some(secs),
                         },
-                        rest.to_string(),
+                        rest,
                     ),
-                    None => (l.time, l.message.to_string()),
+                    _ => (time, inner),
                 }
+            } else if let Some((time, msg)) = kernel::split_dmesg_line(inner, &mut clock) {
+                (
+                    SysTime {
+                        wall: time.wall.or(r.time),
+                        boot_secs: time.boot_secs,
+                    },
+                    msg,
+                )
             } else {
                 continue;
             };
@@ -554,7 +638,7 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
                     if out.boot_secs.len() < 64 {
                         out.boot_secs.push(s);
                     }
-                    if let Some(ev) = kernel::parse_message(&msg) {
+                    if let Some(ev) = kernel::parse_message(msg) {
                         if matches!(
                             ev,
                             KernelEvent::OomKilled { .. }
@@ -577,15 +661,14 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
     if !out.needs_alignment {
         return Ok(out);
     }
-    for input in inputs.iter().filter(|i| i.kind == InputKind::Fpm) {
+    for input in inputs.iter().filter(|i| i.has_kind(InputKind::Fpm)) {
         let mut reader = LineReader::open(&input.path)?;
-        let mut clock = LocalClock::new(zone);
+        let mut router = Router::new(zone, reference, Some(input.kind));
         while reader.next_line(&mut buf)? {
             let line = text(&buf);
-            let Some(parsed) = fpm::parse_line(&line) else {
-                continue;
-            };
-            let Some(at) = parsed.civil.and_then(|c| clock.to_epoch(c)) else {
+            let clean = strip_ansi(&line);
+            let r = router.route(&clean);
+            let (Some(parsed), Some(at)) = (r.fpm, r.time) else {
                 continue;
             };
             out.fpm_first.get_or_insert(at);
@@ -606,51 +689,17 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
     Ok(out)
 }
 
-fn load_fpm_conf(
-    input: &Input,
-    reader: &mut LineReader,
+/// Reads the NGINX and FPM configs (following their includes) into the context.
+/// Returns a row per file read, with the index of the input it belongs to, and what
+/// was named but not read (include patterns that match nothing, loops). Never fails:
+/// an unreadable file is a row with its error.
+pub fn load_configs(
+    inputs: &[(usize, Input)],
     ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = FpmConfParser::default();
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        match parser.feed(&line, reader.line_no()) {
-            ConfLine::Understood => stats.parsed(),
-            ConfLine::NotUnderstood => stats.not_understood(reader.line_no(), &line),
-        }
-    }
-    for pool in parser.finish() {
-        stats.lines_used += pool.settings.len() as u64;
-        ctx.pools.push(PoolConf {
-            file: input.name.clone(),
-            pool,
-        });
-    }
-    Ok(())
-}
-
-fn load_nginx_conf(
-    input: &Input,
-    reader: &mut LineReader,
-    ctx: &mut Context,
-    stats: &mut InputStats,
-) -> io::Result<()> {
-    let mut parser = NginxConfParser::new(&input.name);
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        stats.lines_read += 1;
-        let line = text(&buf);
-        if parser.feed(&line, reader.line_no()) {
-            stats.parsed();
-        } else {
-            stats.not_understood(reader.line_no(), &line);
-        }
-    }
-    let conf = parser.finish();
-    stats.lines_used += (conf.passes.len() + conf.tuning.len()) as u64;
-    ctx.nginx.push(conf);
-    Ok(())
+) -> (Vec<(usize, InputStats)>, Vec<Skipped>) {
+    let loaded = conf_tree::load(inputs);
+    ctx.nginx.extend(loaded.nginx);
+    ctx.pools.extend(loaded.pools);
+    ctx.finish_configs();
+    (loaded.stats, loaded.skipped)
 }

@@ -5,18 +5,21 @@
 //! of the logs. [`load`] fills it; the queries here serve the classifier.
 
 pub mod align;
+pub mod conf_tree;
 pub mod load;
+pub mod markers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Evidence, Peer};
+use crate::model::{Evidence, EvidenceSource, Peer, Protocol};
 use crate::parse::fpm::FpmEvent;
 use crate::parse::fpm_conf::Pool;
 use crate::parse::journal::UnitMessage;
 use crate::parse::kernel::{self, KernelEvent};
-use crate::parse::nginx_conf::NginxConf;
+use crate::parse::nginx_conf::{Directive, NginxConf, Target};
 use crate::time::EpochMs;
+use crate::windows::{KERNEL_COVER_MARGIN_MS, LOG_SLACK_MS, WORKER_OUTPUT_MS};
 
 pub use align::Alignment;
 
@@ -33,6 +36,8 @@ pub struct Timed<T> {
 /// A pool section and the file it came from.
 #[derive(Debug, Clone)]
 pub struct PoolConf {
+    /// The file of its `listen` (settings may come from several files: each
+    /// [`Setting`](crate::parse::fpm_conf::Setting) has its own).
     pub file: Arc<str>,
     pub pool: Pool,
 }
@@ -42,11 +47,81 @@ impl PoolConf {
         self.pool.get("listen").map(Peer::from_fpm_listen)
     }
 
-    /// Evidence for one of the pool's settings.
+    /// Evidence for one of the pool's settings, with the file it was written in.
     pub fn evidence(&self, key: &str) -> Option<Evidence> {
         let s = self.pool.setting(key)?;
-        Some(Evidence::new("fpm-conf", &self.file, s.line, &s.text))
+        Some(Evidence::new(
+            EvidenceSource::FpmConf,
+            &s.file,
+            s.line,
+            &s.text,
+        ))
     }
+
+    /// Where a setting is written, `file:line`, for fixes; None when unset. A
+    /// `php-fpm -tt` dump is not the file to edit, and says so.
+    pub fn place_of(&self, key: &str) -> Option<String> {
+        let s = self.pool.setting(key)?;
+        Some(if self.pool.dumped {
+            format!("php-fpm -tt output {}:{}", s.file, s.line)
+        } else {
+            format!("{}:{}", s.file, s.line)
+        })
+    }
+}
+
+/// What the NGINX config says about one upstream (a group, or one address), for the
+/// classifier and the fixes. From [`Context::nginx_upstream`].
+#[derive(Debug, Clone)]
+pub struct UpstreamConf<'a> {
+    /// The `upstream {}` group: named by the key, or holding the peer as a server.
+    pub group: Option<&'a str>,
+    /// What NGINX speaks to it, from the `*_pass` lines that reach it; `Unknown`
+    /// when they disagree.
+    pub protocol: Protocol,
+    /// The group's `server` lines (address, `weight=`, `max_fails=`, `backup`, ...).
+    pub servers: Vec<&'a Directive>,
+    /// The `*_pass` lines that send requests there.
+    pub passes: Vec<&'a Directive>,
+    /// Every address it resolves to, each with the line that writes it.
+    pub targets: Vec<&'a Target>,
+}
+
+/// A PHP version that some input shows an FPM for, and what shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhpVersionSeen {
+    /// `7.0`, `8.2`.
+    pub version: String,
+    /// In plain words: `the FPM log file php7.0-fpm.log`, `unit php7.0-fpm.service in
+    /// the journal`, `pool www listens on /run/php/php7.0-fpm.sock (www.conf:41)`.
+    pub seen_in: String,
+}
+
+/// The PHP version in an FPM socket, log, binary or unit name: `php7.2-fpm.sock`,
+/// `php7.0-fpm.log`, `php-fpm7.4`, `php8.2-fpm.service`.
+pub fn php_version_in(name: &str) -> Option<&str> {
+    fn version_at(s: &str) -> Option<&str> {
+        let end = s
+            .bytes()
+            .position(|b| !(b.is_ascii_digit() || b == b'.'))
+            .unwrap_or(s.len());
+        let v = s[..end].trim_end_matches('.');
+        (v.contains('.') && v.as_bytes().first().is_some_and(u8::is_ascii_digit)).then_some(v)
+    }
+    let mut rest = name;
+    while let Some(i) = rest.find("php") {
+        let after = &rest[i + 3..];
+        if let Some(v) = after.strip_prefix("-fpm").and_then(version_at) {
+            return Some(v);
+        }
+        if let Some(v) = version_at(after) {
+            if after[v.len()..].starts_with("-fpm") {
+                return Some(v);
+            }
+        }
+        rest = after;
+    }
+    None
 }
 
 /// Memory figures from the OOM dumps, for the pm.max_children formula.
@@ -93,8 +168,14 @@ pub struct Context {
     pub has_kernel_log: bool,
     pub kernel_span: Option<(EpochMs, EpochMs)>,
     pub fpm_span: Option<(EpochMs, EpochMs)>,
+    /// PHP versions the inputs show an FPM for (pool sockets, FPM log file names,
+    /// units), the first few.
+    pub php_versions: Vec<PhpVersionSeen>,
     /// Events not kept because a bound was reached.
     pub dropped_events: u64,
+    /// Lifecycle changes, OOM kills and worker deaths of the whole run, for the
+    /// report's timeline (kept after the events leave the window).
+    pub markers: markers::Markers,
     /// Built by `finish`: FPM up/down transitions in time order (from FPM's lifecycle
     /// lines and systemd's unit messages), with their evidence.
     lifecycle: Vec<(EpochMs, bool, Evidence)>,
@@ -271,6 +352,163 @@ impl Context {
             .any(|(_, _, e)| e == ev)
     }
 
+    /// Called once the configs are read: notes the PHP versions their pools name.
+    pub fn finish_configs(&mut self) {
+        let seen: Vec<PhpVersionSeen> = self
+            .pools
+            .iter()
+            .filter_map(|p| {
+                let listen = p.pool.setting("listen")?;
+                Some(PhpVersionSeen {
+                    version: php_version_in(&listen.value)?.to_string(),
+                    seen_in: format!(
+                        "pool {} listens on {} ({}:{})",
+                        p.pool.name, listen.value, listen.file, listen.line
+                    ),
+                })
+            })
+            .collect();
+        for v in seen {
+            self.note_php_version(v);
+        }
+    }
+
+    /// Notes a PHP version an input shows (bounded: the first 16 distinct sources).
+    pub fn note_php_version(&mut self, seen: PhpVersionSeen) {
+        if self.php_versions.len() < 16 && !self.php_versions.contains(&seen) {
+            self.php_versions.push(seen);
+        }
+    }
+
+    /// When `peer` names a PHP version (`/run/php/php7.2-fpm.sock`) that no input
+    /// shows an FPM for, while inputs show FPM for other versions: the peer's
+    /// version and what the inputs show instead.
+    pub fn php_version_mismatch<'a>(
+        &'a self,
+        peer: &'a Peer,
+    ) -> Option<(&'a str, Vec<&'a PhpVersionSeen>)> {
+        let wanted = php_version_in(peer.unix_path()?)?;
+        if self.php_versions.is_empty() || self.php_versions.iter().any(|v| v.version == wanted) {
+            return None;
+        }
+        Some((wanted, self.php_versions.iter().collect()))
+    }
+
+    /// Every address NGINX passes requests to, per the configs given.
+    pub fn nginx_targets(&self) -> impl Iterator<Item = &Target> {
+        self.nginx.iter().flat_map(|c| c.targets.iter())
+    }
+
+    /// What the NGINX config says about an upstream, by group name (`no live
+    /// upstreams` names the group: `upstream: "fastcgi://php_backend"`) or by peer
+    /// (`unix:/run/php/php8.2-fpm.sock`, `127.0.0.1:9000`, with or without scheme).
+    /// None when no config given names it.
+    pub fn nginx_upstream(&self, key: &str) -> Option<UpstreamConf<'_>> {
+        let peer = Peer::from_nginx(key);
+        for conf in &self.nginx {
+            let (group, targets): (Option<&str>, Vec<&Target>) =
+                match conf.upstreams.get_key_value(peer.as_str()) {
+                    Some((name, _)) => (
+                        Some(name.as_str()),
+                        conf.targets
+                            .iter()
+                            .filter(|t| t.group.as_deref() == Some(name.as_str()))
+                            .collect(),
+                    ),
+                    None => {
+                        let t: Vec<&Target> = conf
+                            .targets
+                            .iter()
+                            .filter(|t| t.peer == peer || peer.reaches(&t.peer))
+                            .collect();
+                        let g = t.first().and_then(|t| t.group.as_deref());
+                        (
+                            g.filter(|g| t.iter().all(|t| t.group.as_deref() == Some(*g))),
+                            t,
+                        )
+                    }
+                };
+            if group.is_none() && targets.is_empty() {
+                continue;
+            }
+            let servers = group
+                .and_then(|g| conf.upstreams.get(g))
+                .map(|s| s.iter().collect())
+                .unwrap_or_default();
+            let mut passes: Vec<&Directive> = Vec::new();
+            for t in &targets {
+                if !passes
+                    .iter()
+                    .any(|p| p.file == t.pass.file && p.line == t.pass.line)
+                {
+                    passes.push(&t.pass);
+                }
+            }
+            if let Some(g) = group {
+                // A group no resolved pass reaches may still be named by one.
+                for p in conf.passes.iter().filter(|p| p.arg().ends_with(g)) {
+                    if !passes.iter().any(|q| q.file == p.file && q.line == p.line) {
+                        passes.push(p);
+                    }
+                }
+            }
+            let mut protocols = targets.iter().map(|t| t.protocol);
+            let protocol = match protocols.next() {
+                Some(first) if protocols.all(|p| p == first) => first,
+                _ => Protocol::Unknown,
+            };
+            return Some(UpstreamConf {
+                group,
+                protocol,
+                servers,
+                passes,
+                targets,
+            });
+        }
+        None
+    }
+
+    /// The config lines that write `peer` as an address (the line to change when
+    /// it is wrong): a group's `server`, a `*_pass`, a `set`/`map` line. One per place.
+    pub fn nginx_lines_for(&self, peer: &Peer) -> Vec<&Directive> {
+        let mut out: Vec<&Directive> = Vec::new();
+        for t in self.nginx_targets() {
+            if (t.peer == *peer || peer.reaches(&t.peer))
+                && !out
+                    .iter()
+                    .any(|d| d.file == t.written_at.file && d.line == t.written_at.line)
+            {
+                out.push(&t.written_at);
+            }
+        }
+        out
+    }
+
+    /// The read timeout NGINX applies to requests sent to `peer`: the directive in
+    /// force where its `*_pass` is written (None inside: not set there, NGINX's
+    /// default 60 s). None when no config given passes to `peer`. When several
+    /// passes reach it with different values, the longest (a failure after it
+    /// cannot be a read timeout of a shorter one).
+    pub fn nginx_read_timeout_for(&self, peer: &Peer) -> Option<Option<(i64, &Directive)>> {
+        let mut found: Option<Option<(i64, &Directive)>> = None;
+        for conf in &self.nginx {
+            for t in conf
+                .targets
+                .iter()
+                .filter(|t| t.peer == *peer || peer.reaches(&t.peer))
+            {
+                let here = conf
+                    .read_timeout_for(&t.pass)
+                    .and_then(|d| Some((parse_nginx_duration_ms(d.arg())?, d)));
+                found = Some(match (found.flatten(), here) {
+                    (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
+                    (a, b) => a.or(b),
+                });
+            }
+        }
+        found
+    }
+
     /// Addresses FPM listens on: pool `listen` values, with their evidence and pool.
     pub fn listens(&self) -> Vec<(Peer, Evidence, &str)> {
         self.pools
@@ -323,10 +561,14 @@ impl Context {
         near: EpochMs,
         window_ms: i64,
     ) -> Option<&Timed<FpmEvent>> {
-        range(&self.fpm, near.minus_ms(window_ms), near.plus_ms(2_000))
-            .iter()
-            .rev()
-            .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
+        range(
+            &self.fpm,
+            near.minus_ms(window_ms),
+            near.plus_ms(LOG_SLACK_MS),
+        )
+        .iter()
+        .rev()
+        .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
     }
 
     /// FPM request-timer lines (`executing too slow` or `execution timed out`) in
@@ -350,10 +592,14 @@ impl Context {
 
     /// Worker output (PHP fatal errors) of child `pid` near `t`.
     pub fn worker_output_of(&self, pid: u32, t: EpochMs) -> Option<&Timed<FpmEvent>> {
-        range(&self.fpm, t.minus_ms(30_000), t.plus_ms(2_000))
-            .iter()
-            .rev()
-            .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
+        range(
+            &self.fpm,
+            t.minus_ms(WORKER_OUTPUT_MS),
+            t.plus_ms(LOG_SLACK_MS),
+        )
+        .iter()
+        .rev()
+        .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
     }
 
     /// The kernel's OOM kill of `pid` (any OOM line naming it). When both sides have
@@ -442,12 +688,14 @@ impl Context {
         if self.kernel_open
             && self
                 .kernel_span
-                .is_some_and(|(a, _)| t >= a.minus_ms(600_000))
+                .is_some_and(|(a, _)| t >= a.minus_ms(KERNEL_COVER_MARGIN_MS))
         {
             return true;
         }
         match self.kernel_span {
-            Some((a, b)) => t >= a.minus_ms(600_000) && t <= b.plus_ms(600_000),
+            Some((a, b)) => {
+                t >= a.minus_ms(KERNEL_COVER_MARGIN_MS) && t <= b.plus_ms(KERNEL_COVER_MARGIN_MS)
+            }
             // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
             None => true,
         }
@@ -466,20 +714,12 @@ impl Context {
         })
     }
 
-    /// Where NGINX is configured to pass to `peer` (fastcgi_pass lines), for fixes.
+    /// Where the NGINX config writes `peer` (`file:line: text`), for fixes.
     pub fn nginx_passes_to(&self, peer: &Peer) -> Vec<String> {
-        let mut out = Vec::new();
-        for c in &self.nginx {
-            for d in &c.passes {
-                let targets = c.resolve(d.arg());
-                if targets.iter().any(|t| Peer::from_nginx(t) == *peer)
-                    || Peer::from_nginx(d.arg()) == *peer
-                {
-                    out.push(format!("{}:{}: {}", d.file, d.line, d.text()));
-                }
-            }
-        }
-        out
+        self.nginx_lines_for(peer)
+            .into_iter()
+            .map(|d| format!("{}: {}", d.place(), d.text()))
+            .collect()
     }
 
     /// The NGINX worker user (`user` directive).
@@ -576,6 +816,95 @@ mod tests {
         assert_eq!(parse_fpm_duration_secs("30s"), Some(30));
         assert_eq!(parse_fpm_duration_secs("5m"), Some(300));
         assert_eq!(parse_fpm_duration_secs("0"), Some(0));
+    }
+
+    fn nginx_ctx(text: &str) -> Context {
+        use crate::parse::nginx_conf::FileParser;
+        let mut conf = NginxConf::default();
+        let mut p = FileParser::new(Arc::from("/etc/nginx/conf.d/app.conf"), Vec::new(), 0);
+        for (i, l) in text.lines().enumerate() {
+            p.feed(&mut conf, l, i as u64 + 1);
+        }
+        conf.resolve();
+        Context {
+            nginx: vec![conf],
+            ..Context::default()
+        }
+    }
+
+    const APP: &str = "upstream php_backend {
+    server unix:/run/php/a.sock max_fails=1;
+    server 127.0.0.1:9001 backup;
+}
+server {
+    fastcgi_read_timeout 30s;
+    location ~ \\.php$ { fastcgi_pass php_backend; }
+    location /slow/ { fastcgi_pass php_backend; fastcgi_read_timeout 5m; }
+    location /node/ { proxy_pass http://localhost:3000; }
+}
+";
+
+    #[test]
+    fn upstream_by_group_name_or_peer() {
+        let ctx = nginx_ctx(APP);
+        // `no live upstreams` names the group: upstream: "fastcgi://php_backend".
+        let u = ctx.nginx_upstream("fastcgi://php_backend").unwrap();
+        assert_eq!(u.group, Some("php_backend"));
+        assert_eq!(u.protocol, Protocol::Fastcgi);
+        assert_eq!(
+            u.servers.iter().map(|d| d.text()).collect::<Vec<_>>(),
+            [
+                "server unix:/run/php/a.sock max_fails=1;",
+                "server 127.0.0.1:9001 backup;"
+            ]
+        );
+        assert_eq!(u.passes.iter().map(|d| d.line).collect::<Vec<_>>(), [7, 8]);
+        // A failing peer finds its group and the `server` line that names it.
+        let u = ctx.nginx_upstream("127.0.0.1:9001").unwrap();
+        assert_eq!(u.group, Some("php_backend"));
+        assert_eq!(u.targets.len(), 2, "one per pass");
+        assert!(u.targets.iter().all(|t| t.written_at.line == 3));
+        // A direct pass, `localhost` reaching 127.0.0.1.
+        let u = ctx.nginx_upstream("http://127.0.0.1:3000/api").unwrap();
+        assert_eq!((u.group, u.protocol), (None, Protocol::Http));
+        assert_eq!(u.passes[0].place(), "/etc/nginx/conf.d/app.conf:9");
+        assert!(ctx.nginx_upstream("10.0.0.9:80").is_none());
+        assert_eq!(
+            ctx.nginx_passes_to(&Peer::from_nginx("unix:/run/php/a.sock")),
+            ["/etc/nginx/conf.d/app.conf:2: server unix:/run/php/a.sock max_fails=1;"]
+        );
+    }
+
+    #[test]
+    fn read_timeout_where_the_pass_is() {
+        let ctx = nginx_ctx(APP);
+        // Two locations pass to the group: the longer timeout bounds both.
+        let (ms, d) = ctx
+            .nginx_read_timeout_for(&Peer::from_nginx("unix:/run/php/a.sock"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((ms, d.line), (300_000, 8));
+        // Passed to, but no proxy_read_timeout anywhere: NGINX's default.
+        assert_eq!(
+            ctx.nginx_read_timeout_for(&Peer::from_nginx("127.0.0.1:3000"))
+                .map(|o| o.is_none()),
+            Some(true)
+        );
+        // Not passed to at all: the config does not say.
+        assert!(ctx
+            .nginx_read_timeout_for(&Peer::from_nginx("127.0.0.1:9"))
+            .is_none());
+    }
+
+    #[test]
+    fn php_versions_in_names() {
+        assert_eq!(php_version_in("/run/php/php7.2-fpm.sock"), Some("7.2"));
+        assert_eq!(php_version_in("php7.0-fpm.log"), Some("7.0"));
+        assert_eq!(php_version_in("php8.2-fpm.service"), Some("8.2"));
+        assert_eq!(php_version_in("php-fpm7.4"), Some("7.4"));
+        assert_eq!(php_version_in("/run/php/php-fpm.sock"), None);
+        assert_eq!(php_version_in("/run/php/www.sock"), None);
+        assert_eq!(php_version_in("php8-fpm"), None);
     }
 
     #[test]

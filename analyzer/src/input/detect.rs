@@ -1,24 +1,25 @@
-//! Recognising what an input is by its first lines. Each line votes for the kinds it
-//! fits; the kind with most votes wins. Explicit flags (`--fpm-log` ...) bypass this.
+//! Recognising what an input is by its first lines (and, for a large plain file, its
+//! last ones). Each line is unwrapped and routed as the readers will route it
+//! ([`super::route`]); the kind with most lines is the file's role, and every log
+//! kind seen is noted so that a file mixing NGINX and PHP-FPM lines is read by both
+//! readers. A flag (`--fpm-log` ...) sets the role instead, never the lines' kinds.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::LazyLock;
 
-use regex::Regex;
-
+use super::framing::strip_ansi;
 use super::reader::{text, LineReader};
+use super::route::{LineKind, Router};
 use crate::model::InputKind;
-use crate::parse::{access, fpm, fpm_conf, kernel, nginx, nginx_conf, syslog};
-use crate::time::{self, LocalClock, Zone};
+use crate::parse::{fpm_conf, nginx_conf};
+use crate::time::{EpochMs, Zone};
 
-/// Lines looked at; enough to get past a header or a few odd lines.
-const SNIFF_LINES: usize = 200;
-
-static COMBINED_ACCESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^\S+ \S+ .*?\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] ""#)
-        .expect("static regex")
-});
+/// Lines looked at from the start; enough to get past a header or a few odd lines.
+const SNIFF_LINES: usize = 1000;
+/// Bytes looked at from the end of a large uncompressed file: container streams mix
+/// kinds throughout, but a stream whose FPM lines start late is still seen.
+const SNIFF_TAIL_BYTES: u64 = 64 * 1024;
 
 /// What sniffing found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,119 +29,154 @@ pub struct Sniffed {
     pub empty: bool,
     /// Year and month of the latest dated line seen (for RFC 3164 lines without year).
     pub latest_year_month: Option<(i16, i8)>,
+    /// Every log kind seen (configs are not log kinds).
+    pub kinds: Vec<InputKind>,
 }
 
-/// The kinds a single line fits.
-pub fn line_votes(
-    line: &str,
-    envelope: &mut syslog::Envelope,
-    clock: &mut LocalClock,
-) -> Vec<InputKind> {
-    let t = line.trim_end();
-    if t.trim().is_empty() {
-        return Vec::new();
-    }
-    if t.starts_with('{') {
-        if t.contains("gatelog.v1") {
-            return vec![InputKind::Records];
-        }
-        if t.contains("\"__REALTIME_TIMESTAMP\"") || t.contains("\"__CURSOR\"") {
-            return if t.contains("\"_TRANSPORT\":\"kernel\"") {
-                vec![InputKind::Kernel]
-            } else {
-                vec![InputKind::Journal]
-            };
-        }
-        if t.contains("\"status\"") {
-            return vec![InputKind::NginxAccess];
-        }
-        return Vec::new();
-    }
-    if nginx::is_entry_start(t.as_bytes()) {
-        return vec![InputKind::NginxError];
-    }
-    if t.starts_with('[') && time::parse_fpm_time(&t.as_bytes()[1..]).is_some() {
-        return vec![InputKind::Fpm];
-    }
-    if kernel::split_dmesg_line(t, clock).is_some() {
-        return vec![InputKind::Kernel];
-    }
-    if let Some(l) = envelope.parse(t) {
-        return if l.ident == "kernel" {
-            vec![InputKind::Kernel]
-        } else {
-            vec![InputKind::Journal]
-        };
-    }
-    if COMBINED_ACCESS.is_match(t) || (t.contains("status=") && access::parse_line(t).is_some()) {
-        return vec![InputKind::NginxAccess];
-    }
-    if fpm::parse_line(t).is_some() {
-        return vec![InputKind::Fpm];
-    }
-    let mut votes = Vec::new();
-    if fpm_conf::looks_like_fpm_conf(t) {
-        votes.push(InputKind::FpmConf);
-    }
-    if nginx_conf::looks_like_nginx_conf(t) {
-        votes.push(InputKind::NginxConf);
-    }
-    votes
+/// Votes of the lines looked at.
+#[derive(Default)]
+struct Tally {
+    counts: Vec<(InputKind, usize)>,
+    latest: Option<(i16, i8)>,
+    seen: usize,
+    binary: usize,
+    nonblank: usize,
 }
 
-/// Reads the first lines of `path` and guesses its kind.
-pub fn sniff(path: &Path) -> io::Result<Sniffed> {
-    let mut reader = LineReader::open(path)?;
-    let zone = Zone::utc();
-    let mut clock = LocalClock::new(&zone);
-    let mut envelope = syslog::Envelope::new(LocalClock::new(&zone), (2000, 1));
-    let mut counts: Vec<(InputKind, usize)> = Vec::new();
-    let mut latest: Option<(i16, i8)> = None;
-    let mut seen = 0;
-    let mut binary = 0;
-    let mut nonblank = 0;
-    let mut buf = Vec::with_capacity(4096);
-    while reader.next_line(&mut buf)? {
-        let line = &buf[..];
-        if line.contains(&0) {
-            binary += 1;
+impl Tally {
+    fn vote(&mut self, kind: InputKind) {
+        match self.counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.counts.push((kind, 1)),
         }
-        let line = text(line);
+    }
+
+    fn line(&mut self, raw: &[u8], router: &mut Router) {
+        self.seen += 1;
+        if raw.contains(&0) {
+            self.binary += 1;
+        }
+        let line = text(raw);
         if !line.trim().is_empty() {
-            nonblank += 1;
+            self.nonblank += 1;
         }
-        if let Some(ym) = year_month(&line) {
-            latest = Some(latest.map_or(ym, |l| l.max(ym)));
+        let clean = strip_ansi(&line);
+        let r = router.route(&clean);
+        // A syslog header has no year: only a date written out counts.
+        let full_date = r.framed.exact || r.dated;
+        if let Some(ym) = r.time.filter(|_| full_date).and_then(year_month) {
+            self.latest = Some(self.latest.map_or(ym, |l| l.max(ym)));
         }
-        for kind in line_votes(&line, &mut envelope, &mut clock) {
-            match counts.iter_mut().find(|(k, _)| *k == kind) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((kind, 1)),
+        if r.continuation {
+            return;
+        }
+        // `php-fpm -tt` prints the settings as FPM log lines, and also writes them to
+        // FPM's error_log: they vote for both, so a dump alone is a config (a tie goes
+        // to the first vote) and a log holding one stays a log (its other lines
+        // decide).
+        if fpm_conf::looks_like_fpm_dump(clean.trim_end()) {
+            self.vote(InputKind::FpmConf);
+            self.vote(InputKind::Fpm);
+            return;
+        }
+        match r.kind {
+            LineKind::Blank => {}
+            // A syslog or journal line of another program: a journal.
+            LineKind::Other => self.vote(InputKind::Journal),
+            LineKind::Unknown => {
+                let t = clean.trim_end();
+                if fpm_conf::looks_like_fpm_conf(t) {
+                    self.vote(InputKind::FpmConf);
+                }
+                if nginx_conf::looks_like_nginx_conf(t) {
+                    self.vote(InputKind::NginxConf);
+                }
+            }
+            k => {
+                if let Some(kind) = k.input_kind() {
+                    self.vote(kind);
+                }
             }
         }
-        seen += 1;
-        if seen >= SNIFF_LINES {
-            break;
-        }
     }
-    if binary > seen / 2 {
+}
+
+/// Reads the first lines of `path` (and the last of a large plain file) and guesses
+/// its kind. `flag`: the role given on the command line, if any.
+pub fn sniff(path: &Path, flag: Option<InputKind>) -> io::Result<Sniffed> {
+    let mut reader = LineReader::open(path)?;
+    let zone = Zone::utc();
+    let mut router = Router::new(&zone, (2000, 1), flag);
+    let mut tally = Tally::default();
+    let mut buf = Vec::with_capacity(4096);
+    while tally.seen < SNIFF_LINES && reader.next_line(&mut buf)? {
+        tally.line(&buf, &mut router);
+    }
+    if tally.seen >= SNIFF_LINES {
+        sniff_tail(path, reader.raw_bytes(), flag, &mut tally)?;
+    }
+    if tally.binary > tally.seen / 2 {
         return Ok(Sniffed {
             kind: None,
             empty: false,
-            latest_year_month: latest,
+            latest_year_month: tally.latest,
+            kinds: Vec::new(),
         });
     }
-    // Most votes wins; on a tie the earlier vote (the order above) wins.
-    let kind = counts
+    // Most votes wins; on a tie the earlier vote wins.
+    let kind = tally
+        .counts
         .iter()
         .enumerate()
         .max_by_key(|(i, (_, n))| (*n, usize::MAX - i))
         .map(|(_, (k, _))| *k);
+    let kinds = tally
+        .counts
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !matches!(k, InputKind::NginxConf | InputKind::FpmConf))
+        .collect();
     Ok(Sniffed {
         kind,
-        empty: nonblank == 0,
-        latest_year_month: latest,
+        empty: tally.nonblank == 0,
+        latest_year_month: tally.latest,
+        kinds,
     })
+}
+
+/// The last lines of an uncompressed file much larger than what was read.
+fn sniff_tail(
+    path: &Path,
+    consumed: u64,
+    flag: Option<InputKind>,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut magic = [0u8; 2];
+    if file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b] {
+        return Ok(());
+    }
+    if size <= consumed.saturating_add(SNIFF_TAIL_BYTES) {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(size - SNIFF_TAIL_BYTES))?;
+    let mut r = BufReader::new(file.take(SNIFF_TAIL_BYTES));
+    let mut buf = Vec::with_capacity(4096);
+    // The first line is cut.
+    r.read_until(b'\n', &mut buf)?;
+    let mut router = Router::new(&Zone::utc(), (2000, 1), flag);
+    let stop = tally.seen + SNIFF_LINES;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 || tally.seen >= stop {
+            return Ok(());
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        tally.line(&buf, &mut router);
+    }
 }
 
 /// The kind an (empty) file's name suggests: `kern.log`, `dmesg.txt`, `php8.2-fpm.log`,
@@ -165,18 +201,11 @@ pub fn kind_from_name(path: &Path) -> Option<InputKind> {
     })
 }
 
-/// The year and month of a line that carries a full date (NGINX, FPM, ISO).
-fn year_month(line: &str) -> Option<(i16, i8)> {
-    let b = line.as_bytes();
-    if let Some(c) = time::parse_nginx_time(b) {
-        return Some((c.year, c.month));
-    }
-    if b.first() == Some(&b'[') {
-        if let Some((c, _)) = time::parse_fpm_time(&b[1..]) {
-            return Some((c.year, c.month));
-        }
-    }
-    None
+/// The year and month of an instant (UTC is close enough for a year reference).
+fn year_month(at: EpochMs) -> Option<(i16, i8)> {
+    let ts = jiff::Timestamp::from_millisecond(at.0).ok()?;
+    let d = ts.to_zoned(jiff::tz::TimeZone::UTC);
+    Some((d.year(), d.month()))
 }
 
 #[cfg(test)]
@@ -192,7 +221,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("input");
         std::fs::write(&p, content).unwrap();
-        let k = sniff(&p).unwrap().kind;
+        let k = sniff(&p, None).unwrap().kind;
         std::fs::remove_dir_all(&dir).ok();
         k
     }

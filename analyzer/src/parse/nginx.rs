@@ -5,10 +5,13 @@
 //! `FastCGI sent in stderr` message). The context (`, client: ..., server: ...,
 //! request: "...", upstream: "...", host: "..."`) is parsed from the right, because
 //! the message itself may contain `, client:` and quotes are not escaped. Lines can be
-//! cut at 2048 bytes, losing the context: what is left is still used.
+//! cut at 2048 bytes, losing the context: what is left is still used. Lines pasted
+//! without the date (as people paste them into tickets), or without `pid#tid:`, or
+//! the message alone with its context, are read by [`parse_undated_head`].
 
 use std::sync::LazyLock;
 
+use gatelog_record::message::{self, UpstreamLine};
 use memchr::memmem;
 
 use crate::model::{AttemptEvent, Phase};
@@ -60,16 +63,16 @@ pub struct Context<'a> {
 /// One entry, split into its parts (borrowed from the entry text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'a> {
-    pub civil: Civil,
+    /// None for a line pasted without its date.
+    pub civil: Option<Civil>,
+    /// Empty for a line pasted without its level.
     pub level: &'a str,
-    pub pid: u32,
+    /// None for a line pasted without `pid#tid:`.
+    pub pid: Option<u32>,
     pub conn: Option<u64>,
-    /// The message without errno, action and context.
+    /// The message as NGINX printed it, with its ` (N: strerror)` part, without
+    /// action and context. What it means is read by [`classify_message`].
     pub message: &'a str,
-    /// The message with its ` (N: strerror)` part, as NGINX printed it.
-    pub message_with_errno: &'a str,
-    pub errno: Option<i32>,
-    pub errno_text: Option<&'a str>,
     pub action: Option<&'a str>,
     pub context: Context<'a>,
     /// The line reached NGINX's 2048-byte cap (the context may be missing).
@@ -79,9 +82,12 @@ pub struct Entry<'a> {
 /// The head of an entry: what every line has, parsed cheaply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head<'a> {
-    pub civil: Civil,
+    /// None for a line pasted without its date.
+    pub civil: Option<Civil>,
+    /// Empty for a line pasted without its level.
     pub level: &'a str,
-    pub pid: u32,
+    /// None for a line pasted without `pid#tid:`.
+    pub pid: Option<u32>,
     pub conn: Option<u64>,
     /// Everything after `pid#tid: [*conn ]`.
     pub body: &'a str,
@@ -109,24 +115,76 @@ pub fn parse_head(entry: &str) -> Option<Head<'_>> {
     if rest.as_bytes().get(colon + 1) != Some(&b' ') {
         return None;
     }
-    let mut body = &rest[colon + 2..];
-    let mut conn = None;
+    let (conn, body) = split_conn(&rest[colon + 2..]);
+    Some(Head {
+        civil: Some(civil),
+        level,
+        pid: Some(pid),
+        conn,
+        body,
+        len: entry.len(),
+    })
+}
+
+/// `*N ` before the message.
+fn split_conn(body: &str) -> (Option<u64>, &str) {
     if let Some(after_star) = body.strip_prefix('*') {
         let digits = after_star.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
-            conn = after_star[..digits].parse().ok();
-            body = after_star[digits..]
-                .strip_prefix(' ')
-                .unwrap_or(&after_star[digits..]);
+            let rest = &after_star[digits..];
+            return (
+                after_star[..digits].parse().ok(),
+                rest.strip_prefix(' ').unwrap_or(rest),
+            );
         }
     }
+    (None, body)
+}
+
+/// The head of a line pasted without NGINX's date: `[error] 1234#1234: *5 msg`,
+/// `[error] *5 msg`, `1234#1234: *5 msg`. With `bare`, a line with none of these is
+/// taken whole as the message (the caller has checked that it is an upstream
+/// message with its context). `None` when the text starts like a dated entry or
+/// has none of the parts and `bare` is false.
+pub fn parse_undated_head(line: &str, bare: bool) -> Option<Head<'_>> {
+    if is_entry_start(line.as_bytes()) {
+        return None;
+    }
+    let mut rest = line.trim_start();
+    let mut level = "";
+    if let Some(r) = rest.strip_prefix('[') {
+        let close = memchr::memchr(b']', r.as_bytes())?;
+        if !LEVELS.contains(&&r[..close]) {
+            return None;
+        }
+        level = &r[..close];
+        rest = r[close + 1..].trim_start();
+    }
+    let mut pid = None;
+    if let Some(hash) = memchr::memchr(b'#', rest.as_bytes()) {
+        let tid_end = rest[hash + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let after = &rest[hash + 1 + tid_end..];
+        if hash > 0 && tid_end > 0 && after.starts_with(": ") {
+            if let Ok(p) = rest[..hash].parse() {
+                pid = Some(p);
+                rest = &after[2..];
+            }
+        }
+    }
+    let (conn, body) = split_conn(rest);
+    if level.is_empty() && pid.is_none() && !bare {
+        return None;
+    }
     Some(Head {
-        civil,
+        civil: None,
         level,
         pid,
         conn,
         body,
-        len: entry.len(),
+        len: line.len(),
     })
 }
 
@@ -135,22 +193,17 @@ pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
     parse_head(entry).map(split_body)
 }
 
-/// Splits a head's body into message, errno, action and context.
+/// Splits a head's body into message, action and context.
 pub fn split_body(h: Head<'_>) -> Entry<'_> {
     let truncated = h.len >= MAX_ERROR_STR - 1;
     let (head, context) = split_context(h.body);
-    let (head, action) = split_action(head);
-    let message_with_errno = head;
-    let (message, errno, errno_text) = split_errno(head);
+    let (message, action) = split_action(head);
     Entry {
         civil: h.civil,
         level: h.level,
         pid: h.pid,
         conn: h.conn,
         message,
-        message_with_errno,
-        errno,
-        errno_text,
         action,
         context,
         truncated,
@@ -229,98 +282,58 @@ fn split_action(head: &str) -> (&str, Option<&str>) {
     (head, None)
 }
 
-/// Splits a trailing ` (N: strerror)` off the message. NGINX may put `...` before it
-/// when the message overflowed.
-fn split_errno(head: &str) -> (&str, Option<i32>, Option<&str>) {
-    if head.ends_with(')') {
-        if let Some(i) = memchr::memrchr(b'(', head.as_bytes())
-            .and_then(|i| i.checked_sub(1))
-            .filter(|&i| head.as_bytes()[i] == b' ')
-        {
-            let inner = &head[i + 2..head.len() - 1];
-            if let Some((n, text)) = inner.split_once(": ") {
-                if let Ok(n) = n.parse::<i32>() {
-                    let msg = head[..i].trim_end_matches("...");
-                    return (msg, Some(n), Some(text));
-                }
-            }
+/// What an entry says about an upstream, read by the one reader of NGINX's upstream
+/// messages (`gatelog_record::message`, which the module's error-log tap uses too), so
+/// that an error line and the record of the same request agree; `None` for messages
+/// unrelated to upstreams (static files `open() ... failed (2: ...)`, client errors,
+/// start-up notices) and for the client's side of a connection.
+pub fn classify_message<'a>(e: &Entry<'a>) -> Option<UpstreamMessage<'a>> {
+    // A line whose tail was found was not cut inside the message.
+    let complete = e.action.is_some() || e.context.client.is_some();
+    let m = e.message;
+    let read = message::classify_message(m.as_bytes(), e.action.map(str::as_bytes), complete)?;
+    Some(match read {
+        UpstreamLine::FastcgiStderr { text, .. } => {
+            UpstreamMessage::FastcgiStderr { text: sub(m, text) }
         }
-    }
-    (head, None, None)
+        UpstreamLine::Failure(f) => UpstreamMessage::Failure(LineFailure {
+            event: f.event,
+            phase: f.phase,
+            errno: f.errno,
+            message: sub(m, f.message),
+            peer: message::connect_peer(f.message).map(|p| sub(m, p)),
+        }),
+    })
 }
 
-/// What kind of upstream message this is; `None` for messages unrelated to upstreams
-/// (static files `open() ... failed (2: ...)`, client errors, start-up notices).
-pub fn classify_message(message: &str, errno: Option<i32>) -> Option<UpstreamMessage> {
-    use AttemptEvent as E;
-    let m = message;
-    let event = if m.starts_with("connect() to ")
-        || m.starts_with("connect() failed")
-        || m.starts_with("kevent() reported that connect() failed")
-    {
-        E::ConnectFailed
-    } else if m.starts_with("upstream timed out") {
-        E::TimedOut
-    } else if m.starts_with("recv() failed")
-        || m.starts_with("readv() failed")
-        || m.starts_with("SSL_read() failed")
-    {
-        if errno == Some(104) {
-            E::Reset
-        } else {
-            E::RecvFailed
-        }
-    } else if m.starts_with("writev() failed")
-        || m.starts_with("send() failed")
-        || m.starts_with("sendfile() failed")
-        || m.starts_with("SSL_write() failed")
-    {
-        E::SendFailed
-    } else if m.starts_with("upstream prematurely closed connection") {
-        E::ClosedPrematurely
-    } else if m.starts_with("upstream prematurely closed FastCGI")
-        || m.starts_with("upstream sent unexpected FastCGI")
-        || m.starts_with("upstream sent unsupported FastCGI")
-        || m.starts_with("upstream sent invalid FastCGI")
-    {
-        E::ProtocolError
-    } else if m.starts_with("upstream sent too big header") {
-        E::HeaderTooBig
-    } else if m.starts_with("upstream sent invalid header")
-        || m.starts_with("upstream sent invalid status")
-        || m.starts_with("upstream sent duplicate header")
-        || m.starts_with("upstream sent invalid \"Content-Length\"")
-        || m.starts_with("upstream sent \"Content-Length\" and")
-        || m.starts_with("upstream sent unknown \"Transfer-Encoding\"")
-        || m.starts_with("upstream sent no valid")
-    {
-        E::InvalidHeader
-    } else if m.starts_with("upstream prematurely sent response") {
-        E::PrematurelySent
-    } else if m.starts_with("no live upstreams") {
-        E::NoLiveUpstreams
-    } else if m.starts_with("FastCGI sent in stderr: ") {
-        return Some(UpstreamMessage::FastcgiStderr);
-    } else if m.contains(" could not be resolved") || m.starts_with("no resolver defined") {
-        E::ResolveFailed
-    } else if m.starts_with("SSL_do_handshake() failed")
-        || m.starts_with("upstream SSL certificate")
-        || m.starts_with("peer closed connection in SSL handshake")
-    {
-        E::SslFailed
-    } else {
-        return None;
-    };
-    Some(UpstreamMessage::Failure(event))
+/// `part`, a slice the reader cut from `s`'s bytes, as a `&str` of `s`. The reader
+/// cuts at ASCII delimiters, so the bounds are character boundaries.
+fn sub<'a>(s: &'a str, part: &[u8]) -> &'a str {
+    let start = (part.as_ptr() as usize).wrapping_sub(s.as_ptr() as usize);
+    s.get(start..start + part.len()).unwrap_or("")
 }
 
 /// An upstream-related message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamMessage {
+pub enum UpstreamMessage<'a> {
     /// An attempt failed.
-    Failure(AttemptEvent),
-    /// `FastCGI sent in stderr`: context for the request, not a failure by itself.
-    FastcgiStderr,
+    Failure(LineFailure<'a>),
+    /// `FastCGI sent in stderr: "<text>"`: context for the request, not a failure by
+    /// itself.
+    FastcgiStderr { text: &'a str },
+}
+
+/// A failed attempt, as one error line states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFailure<'a> {
+    pub event: AttemptEvent,
+    /// Implied by the event (connect, resolver, TLS) or named by ` while <action>`.
+    pub phase: Option<Phase>,
+    pub errno: Option<i32>,
+    /// The message as NGINX printed it, errno part included.
+    pub message: &'a str,
+    /// The peer of `connect() to <peer> failed`.
+    pub peer: Option<&'a str>,
 }
 
 /// The status NGINX answers for a failed attempt (reference §2.1: timeouts give 504,
@@ -341,19 +354,6 @@ pub fn inferred_status(event: AttemptEvent, phase: Option<Phase>) -> Option<u16>
     })
 }
 
-/// The peer named in `connect() to <peer> failed`.
-pub fn connect_peer(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("connect() to ")?;
-    let end = rest.rfind(" failed")?;
-    Some(&rest[..end])
-}
-
-/// The text of a `FastCGI sent in stderr: "<text>"` message.
-pub fn stderr_text(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("FastCGI sent in stderr: \"")?;
-    Some(rest.strip_suffix('"').unwrap_or(rest))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,32 +362,50 @@ mod tests {
         parse_entry(s).unwrap_or_else(|| panic!("not parsed: {s}"))
     }
 
-    fn event(s: &str) -> Option<UpstreamMessage> {
-        let e = entry(s);
-        classify_message(e.message, e.errno)
+    fn failure<'a>(e: &Entry<'a>) -> LineFailure<'a> {
+        match classify_message(e) {
+            Some(UpstreamMessage::Failure(f)) => f,
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    /// The event of a failure line; `None` for any other line.
+    fn event_of(e: &Entry<'_>) -> Option<AttemptEvent> {
+        match classify_message(e) {
+            Some(UpstreamMessage::Failure(f)) => Some(f.event),
+            _ => None,
+        }
+    }
+
+    fn event(s: &str) -> Option<AttemptEvent> {
+        event_of(&entry(s))
+    }
+
+    fn stderr<'a>(e: &Entry<'a>) -> Option<&'a str> {
+        match classify_message(e) {
+            Some(UpstreamMessage::FastcgiStderr { text }) => Some(text),
+            _ => None,
+        }
     }
 
     use AttemptEvent as E;
-    use UpstreamMessage::Failure as F;
 
     #[test]
     fn connect_failures() {
         let s = r#"2026/04/02 14:23:17 [crit] 1234#1234: *5678 connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#;
         let e = entry(s);
         assert_eq!(e.level, "crit");
-        assert_eq!(e.pid, 1234);
+        assert_eq!(e.pid, Some(1234));
         assert_eq!(e.conn, Some(5678));
-        assert_eq!(e.errno, Some(2));
-        assert_eq!(e.errno_text, Some("No such file or directory"));
         assert_eq!(e.action, Some("connecting to upstream"));
         assert_eq!(
             e.message,
-            "connect() to unix:/run/php/php8.2-fpm.sock failed"
+            "connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory)"
         );
-        assert_eq!(
-            connect_peer(e.message),
-            Some("unix:/run/php/php8.2-fpm.sock")
-        );
+        let f = failure(&e);
+        assert_eq!((f.errno, f.phase), (Some(2), Some(Phase::Connect)));
+        assert_eq!(f.message, e.message);
+        assert_eq!(f.peer, Some("unix:/run/php/php8.2-fpm.sock"));
         assert_eq!(e.context.client, Some("203.0.113.7"));
         assert_eq!(e.context.server, Some("example.com"));
         assert_eq!(e.context.request, Some("GET /index.php HTTP/1.1"));
@@ -396,30 +414,24 @@ mod tests {
             Some("fastcgi://unix:/run/php/php8.2-fpm.sock:")
         );
         assert_eq!(e.context.host, Some("example.com"));
-        assert_eq!(
-            classify_message(e.message, e.errno),
-            Some(F(E::ConnectFailed))
-        );
+        assert_eq!(event_of(&e), Some(E::ConnectFailed));
 
         let e = entry(
             r#"2026/04/02 14:23:17 [crit] 1234#1234: *5679 connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "GET / HTTP/2.0", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com", referrer: "https://example.com/login""#,
         );
-        assert_eq!(e.errno, Some(13));
+        assert_eq!(failure(&e).errno, Some(13));
         assert_eq!(e.context.host, Some("example.com"));
         let e = entry(
             r#"2026/04/02 14:23:17 [error] 1234#1234: *5680 connect() to unix:/run/php/php8.2-fpm.sock failed (11: Resource temporarily unavailable) while connecting to upstream, client: 203.0.113.7, server: example.com, request: "POST /api/save HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#,
         );
-        assert_eq!(e.errno, Some(11));
+        assert_eq!(failure(&e).errno, Some(11));
         let e = entry(
             r#"2026/04/02 14:23:17 [error] 1234#1234: *5681 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.7, server: _, request: "GET /index.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "10.0.0.5""#,
         );
-        assert_eq!(e.errno, Some(111));
+        assert_eq!(failure(&e).errno, Some(111));
         assert_eq!(e.context.server, Some("_"));
         assert_eq!(e.context.upstream, Some("fastcgi://127.0.0.1:9000"));
-        assert_eq!(
-            classify_message(e.message, e.errno),
-            Some(F(E::ConnectFailed))
-        );
+        assert_eq!(event_of(&e), Some(E::ConnectFailed));
         assert_eq!(
             inferred_status(E::ConnectFailed, Some(Phase::Connect)),
             Some(502)
@@ -430,9 +442,9 @@ mod tests {
     fn timeouts_resets_and_closes() {
         let t = r#"2026/04/02 14:24:17 [error] 1234#1234: *5682 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /report.php?id=7 HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#;
         let e = entry(t);
-        assert_eq!(e.errno, Some(110));
+        assert_eq!(failure(&e).errno, Some(110));
         assert_eq!(e.action, Some("reading response header from upstream"));
-        assert_eq!(classify_message(e.message, e.errno), Some(F(E::TimedOut)));
+        assert_eq!(event_of(&e), Some(E::TimedOut));
         assert_eq!(
             inferred_status(
                 E::TimedOut,
@@ -445,25 +457,25 @@ mod tests {
             event(
                 r#"2026/04/02 14:24:17 [error] 7#7: *1 upstream timed out (110: Operation timed out) while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
             ),
-            Some(F(E::TimedOut))
+            Some(E::TimedOut)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:25:41 [error] 1234#1234: *5683 upstream prematurely closed connection while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "GET /export.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "example.com""#
             ),
-            Some(F(E::ClosedPrematurely))
+            Some(E::ClosedPrematurely)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:25:41 [error] 1234#1234: *5684 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 203.0.113.7, server: example.com, request: "POST /upload.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "example.com""#
             ),
-            Some(F(E::Reset))
+            Some(E::Reset)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:25:41 [error] 1#1: *9 writev() failed (32: Broken pipe) while sending request to upstream, client: 10.0.0.1, server: a, request: "POST /u HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#
             ),
-            Some(F(E::SendFailed))
+            Some(E::SendFailed)
         );
         // Body phase: the status was already sent; not a 502/504.
         let e = entry(
@@ -481,33 +493,30 @@ mod tests {
             event(
                 r#"2026/04/02 14:23:19 [error] 1234#1234: *5688 upstream sent too big header while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/x.sock:", host: "a""#
             ),
-            Some(F(E::HeaderTooBig))
+            Some(E::HeaderTooBig)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent invalid header: "X-Bad\x00..." while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
             ),
-            Some(F(E::InvalidHeader))
+            Some(E::InvalidHeader)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
             ),
-            Some(F(E::ProtocolError))
+            Some(E::ProtocolError)
         );
         assert_eq!(
             event(
                 r#"2026/04/02 14:23:19 [error] 1#1: *1 upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "a""#
             ),
-            Some(F(E::ProtocolError))
+            Some(E::ProtocolError)
         );
         let e = entry(
             r#"2026/04/02 14:23:19 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 10.0.0.1, server: a, request: "GET / HTTP/1.1", upstream: "fastcgi://php", host: "a""#,
         );
-        assert_eq!(
-            classify_message(e.message, e.errno),
-            Some(F(E::NoLiveUpstreams))
-        );
+        assert_eq!(event_of(&e), Some(E::NoLiveUpstreams));
         assert_eq!(e.context.upstream, Some("fastcgi://php"));
     }
 
@@ -515,11 +524,8 @@ mod tests {
     fn fastcgi_stderr_multiline_with_inner_quotes() {
         let s = "2026/04/02 14:23:18 [error] 1234#1234: *5685 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\" not found in /var/www/html/index.php:3\nStack trace:\n#0 {main}\n  thrown in /var/www/html/index.php on line 3\" while reading response header from upstream, client: 203.0.113.7, server: example.com, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"example.com\"";
         let e = entry(s);
-        assert_eq!(
-            classify_message(e.message, e.errno),
-            Some(UpstreamMessage::FastcgiStderr)
-        );
-        let text = stderr_text(e.message).unwrap();
+        assert!(stderr(&e).is_some());
+        let text = stderr(&e).unwrap();
         assert!(
             text.starts_with("PHP message: PHP Fatal error:  Uncaught Error: Class \"App\\Foo\"")
         );
@@ -531,16 +537,14 @@ mod tests {
         let e = entry(s);
         assert_eq!(e.context.client, Some("203.0.113.7"));
         assert_eq!(
-            stderr_text(e.message),
+            stderr(&e),
             Some("PHP message: bad input, client: evil, server: x")
         );
         // `client: ...` after the guide's abbreviated example.
         let e = entry(
             r#"2026/04/02 14:23:18 [error] 1234#1234: *5686 FastCGI sent in stderr: "PHP message: PHP Warning:  Undefined variable $x in /var/www/html/a.php on line 5; PHP message: PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted (tried to allocate 20480 bytes) in /var/www/html/a.php on line 9" while reading response header from upstream, client: ..."#,
         );
-        assert!(stderr_text(e.message)
-            .unwrap()
-            .contains("Allowed memory size"));
+        assert!(stderr(&e).unwrap().contains("Allowed memory size"));
     }
 
     #[test]
@@ -554,14 +558,15 @@ mod tests {
         assert!(e.truncated);
         assert_eq!(e.conn, Some(42));
         assert_eq!(e.context, Context::default());
-        assert_eq!(
-            classify_message(e.message, e.errno),
-            Some(UpstreamMessage::FastcgiStderr)
-        );
+        assert!(stderr(&e).is_some());
         // errno survives truncation behind "...".
         let e = entry("2026/04/02 14:23:18 [error] 1#1: *43 upstream timed out... (110: Connection timed out)");
-        assert_eq!(e.errno, Some(110));
-        assert_eq!(e.message, "upstream timed out");
+        let f = failure(&e);
+        assert_eq!((f.event, f.errno), (E::TimedOut, Some(110)));
+        assert_eq!(
+            f.message,
+            "upstream timed out... (110: Connection timed out)"
+        );
     }
 
     #[test]
@@ -569,12 +574,50 @@ mod tests {
         let e = entry(
             r#"2026/04/02 14:23:17 [error] 1234#1234: *12 open() "/var/www/html/favicon.ico" failed (2: No such file or directory), client: 203.0.113.7, server: example.com, request: "GET /favicon.ico HTTP/1.1", host: "example.com""#,
         );
-        assert_eq!(e.errno, Some(2));
-        assert_eq!(classify_message(e.message, e.errno), None);
+        assert_eq!(classify_message(&e), None);
         let e = entry("2026/04/02 14:23:17 [notice] 1234#1234: signal process started");
         assert_eq!(e.conn, None);
-        assert_eq!(classify_message(e.message, e.errno), None);
+        assert_eq!(event_of(&e), None);
         assert!(parse_entry("Stack trace:").is_none());
         assert!(parse_entry("2026/04/02 14:23:17 [bogus] 1#1: x").is_none());
+    }
+
+    #[test]
+    fn lines_pasted_without_the_date() {
+        // As pasted into tickets: the date cut off, then also the pid, then all but
+        // the message and its context.
+        let full = r#"[error] 1234#1234: *5 connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/php7.2-fpm.sock:", host: "example.com""#;
+        let h = parse_undated_head(full, false).unwrap();
+        assert_eq!(
+            (h.civil, h.level, h.pid, h.conn),
+            (None, "error", Some(1234), Some(5))
+        );
+        let e = split_body(h);
+        let f = failure(&e);
+        assert_eq!((f.event, f.errno), (E::ConnectFailed, Some(2)));
+        assert_eq!(f.peer, Some("unix:/run/php/php7.2-fpm.sock"));
+        assert_eq!(e.context.server, Some("example.com"));
+
+        let h = parse_undated_head(r#"[crit] *5 connect() to unix:/run/php/php7.2-fpm.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1""#, false).unwrap();
+        assert_eq!((h.level, h.pid, h.conn), ("crit", None, Some(5)));
+        assert_eq!(failure(&split_body(h)).errno, Some(13));
+
+        let h = parse_undated_head(r#"11#11: *3 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.1, server: _, request: "GET /slow.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:9000", host: "x""#, false).unwrap();
+        assert_eq!((h.level, h.pid, h.conn), ("", Some(11), Some(3)));
+
+        let bare = r#"connect() to unix:/run/php/php7.2-fpm.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: example.com, request: "GET / HTTP/1.1", upstream: "fastcgi://unix:/run/php/php7.2-fpm.sock:", host: "example.com""#;
+        assert!(parse_undated_head(bare, false).is_none());
+        let e = split_body(parse_undated_head(bare, true).unwrap());
+        assert_eq!((e.pid, e.conn, failure(&e).errno), (None, None, Some(2)));
+        assert_eq!(e.action, Some("connecting to upstream"));
+
+        // Not undated NGINX lines.
+        assert!(
+            parse_undated_head("[ERROR] [pool www] cannot get uid for user 'www'", false).is_none()
+        );
+        assert!(parse_undated_head("[www]", false).is_none());
+        assert!(parse_undated_head("Stack trace:", false).is_none());
+        assert!(parse_undated_head(full.trim_start_matches("[error] "), false).is_some());
+        assert!(parse_undated_head("2026/04/02 14:23:17 [error] 1#1: x", true).is_none());
     }
 }

@@ -22,7 +22,8 @@ pub struct JsonReport<W: Write> {
 
 #[derive(Serialize)]
 struct FailureJson<'a> {
-    time: String,
+    /// null when no input dated the failure (a line pasted without its date).
+    time: Option<String>,
     conn: Option<u64>,
     pid: Option<u32>,
     request_id: Option<&'a str>,
@@ -74,6 +75,18 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Which readers read an input: `failures` (records, NGINX lines), `context`
+/// (FPM, kernel, journal lines); both for a mixed stream, none for a config.
+fn read_for(i: &crate::input::stats::InputStats) -> Vec<&'static str> {
+    [
+        i.read_for_failures.then_some("failures"),
+        i.read_for_context.then_some("context"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 impl<W: Write> Report for JsonReport<W> {
     fn failure(&mut self, c: &Classified) -> io::Result<()> {
         self.start()?;
@@ -89,7 +102,7 @@ impl<W: Write> Report for JsonReport<W> {
             seen_in.push("access_log");
         }
         let obj = FailureJson {
-            time: self.zone.format(f.time),
+            time: f.time_known.then(|| self.zone.format(f.time)),
             conn: f.conn,
             pid: f.pid,
             request_id: f.request_id.as_deref(),
@@ -97,13 +110,13 @@ impl<W: Write> Report for JsonReport<W> {
             status_inferred: f.status_inferred,
             peer: f.peer.as_ref().map(|p| p.as_str()),
             upstream: f.upstream.as_deref(),
-            upstream_protocol: f.protocol,
+            upstream_protocol: c.verdict.facts.protocol.unwrap_or(f.protocol),
             request: f.request.as_deref(),
             client: f.client.as_deref(),
             server: f.server.as_deref(),
             host: f.host.as_deref(),
             cause: c.verdict.cause.slug(),
-            confidence: round2(c.verdict.confidence),
+            confidence: c.verdict.confidence.value(),
             reason: &c.verdict.reason,
             evidence: c.evidence(),
             fix: &c.fix,
@@ -129,8 +142,9 @@ impl<W: Write> Report for JsonReport<W> {
                     "cause": s.cause.slug(),
                     "title": s.cause.title(),
                     "count": s.count,
-                    "first": z.format(s.first),
-                    "last": z.format(s.last),
+                    "first": s.first.map(|t| z.format(t)),
+                    "last": s.last.map(|t| z.format(t)),
+                    "time_unknown": s.time_unknown,
                     "by_status": s.by_status.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
                     "mean_confidence": round2(s.mean_confidence()),
                     "reasons": s.reasons.iter().map(|(r, n)| json!({"reason": r, "count": n})).collect::<Vec<_>>(),
@@ -156,6 +170,11 @@ impl<W: Write> Report for JsonReport<W> {
                     "last": i.last.map(|t| z.format(t)),
                     "not_understood_examples": i.examples,
                     "error": i.error,
+                    "lines_by_kind": i.kinds().map(|(k, n)| (k.to_string(), serde_json::Value::from(n))).collect::<serde_json::Map<_, _>>(),
+                    "framings": i.framing_counts().map(|(k, n)| (k.to_string(), serde_json::Value::from(n))).collect::<serde_json::Map<_, _>>(),
+                    "lines_other_side_unread": i.other_role_unread,
+                    "failures_time_unknown": i.time_unknown,
+                    "read_for": read_for(i),
                 })
             })
             .collect();
@@ -186,6 +205,7 @@ impl<W: Write> Report for JsonReport<W> {
                 "outside_window": run.outside_window,
                 "joined_lines": run.joined_lines,
                 "dropped_context_events": run.dropped_events,
+                "time_unknown": summary.time_unknown,
             },
             "timeline": timeline,
             "timeline_incidents_dropped": summary.incidents_dropped,

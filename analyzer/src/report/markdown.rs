@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{percent, Classified, Report, RunInfo, Summary};
+use super::{input_details, percent, when, Classified, Report, RunInfo, Summary};
 use crate::model::clip;
 use crate::time::Zone;
 
@@ -60,6 +60,14 @@ impl<W: Write> Report for MarkdownReport<W> {
                 summary.total,
                 by_status.join(", ")
             )?;
+            if summary.time_unknown > 0 {
+                writeln!(o)?;
+                writeln!(
+                    o,
+                    "{} of them come from lines without any date (pasted without NGINX's date prefix): their time is unknown, they are not on the timeline, and they were not correlated by time with the FPM, kernel or journal logs.",
+                    summary.time_unknown
+                )?;
+            }
             writeln!(o)?;
             writeln!(
                 o,
@@ -73,8 +81,10 @@ impl<W: Write> Report for MarkdownReport<W> {
                     s.cause.title(),
                     s.cause.slug(),
                     s.count,
-                    z.format_short(s.first),
-                    z.format_short(s.last),
+                    s.first
+                        .map_or_else(|| "time unknown".to_string(), |t| z.format_short(t)),
+                    s.last
+                        .map_or_else(|| "time unknown".to_string(), |t| z.format_short(t)),
                     percent(s.mean_confidence())
                 )?;
             }
@@ -120,10 +130,9 @@ impl<W: Write> Report for MarkdownReport<W> {
             writeln!(o)?;
             writeln!(
                 o,
-                "{} failure(s) from {} to {}.",
+                "{} failure(s), {}.",
                 s.count,
-                z.format_short(s.first),
-                z.format_short(s.last)
+                when(z, s.first, s.last, s.time_unknown)
             )?;
             writeln!(o)?;
             writeln!(o, "**Why:**")?;
@@ -136,7 +145,7 @@ impl<W: Write> Report for MarkdownReport<W> {
                 writeln!(
                     o,
                     "**Evidence** (strongest case, confidence {}):",
-                    percent(best.verdict.confidence)
+                    percent(best.verdict.confidence.value())
                 )?;
                 writeln!(o)?;
                 writeln!(o, "```text")?;
@@ -174,6 +183,18 @@ impl<W: Write> Report for MarkdownReport<W> {
                 i.lines_not_understood,
                 i.lines_used
             )?;
+        }
+        let details: Vec<_> = run
+            .inputs
+            .iter()
+            .map(|i| (i, input_details(i)))
+            .filter(|(_, d)| !d.is_empty())
+            .collect();
+        if !details.is_empty() {
+            writeln!(o)?;
+            for (i, d) in details {
+                writeln!(o, "- {}: {}.", i.name, d.join("; "))?;
+            }
         }
         for s in &run.skipped {
             writeln!(o, "\nSkipped {}: {}.", s.name, s.reason)?;

@@ -3,6 +3,7 @@
 //! a few strongest examples, a timeline of incidents), so memory does not grow with
 //! the number of failures.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -10,7 +11,8 @@ pub mod text;
 use std::collections::BTreeMap;
 use std::io;
 
-use crate::classify::Verdict;
+use crate::classify::{Confidence, Verdict};
+use crate::context::markers::Markers;
 use crate::context::Alignment;
 use crate::failure::Failure;
 use crate::input::stats::InputStats;
@@ -55,8 +57,11 @@ impl Classified {
 pub struct CauseSummary {
     pub cause: Cause,
     pub count: u64,
-    pub first: EpochMs,
-    pub last: EpochMs,
+    /// First and last dated failure (None when no failure of the cause had a time).
+    pub first: Option<EpochMs>,
+    pub last: Option<EpochMs>,
+    /// Failures without any time (lines pasted without their date).
+    pub time_unknown: u64,
     pub by_status: BTreeMap<u16, u64>,
     pub confidence_sum: f64,
     pub examples: Vec<Classified>,
@@ -97,11 +102,13 @@ pub struct Summary {
     pub by_status: BTreeMap<u16, u64>,
     pub incidents: Vec<Incident>,
     pub incidents_dropped: u64,
+    /// Failures without any time: not on the timeline.
+    pub time_unknown: u64,
 }
 
 impl Summary {
     /// Whether a failure of `cause` with `confidence` would become an example.
-    pub fn would_keep(&self, cause: Cause, confidence: f64) -> bool {
+    pub fn would_keep(&self, cause: Cause, confidence: Confidence) -> bool {
         self.causes.get(&cause).map_or(true, |s| {
             s.examples.len() < EXAMPLES_PER_CAUSE
                 || s.examples
@@ -118,18 +125,23 @@ impl Summary {
         let s = self.causes.entry(cause).or_insert_with(|| CauseSummary {
             cause,
             count: 0,
-            first: f.time,
-            last: f.time,
+            first: None,
+            last: None,
+            time_unknown: 0,
             by_status: BTreeMap::new(),
             confidence_sum: 0.0,
             examples: Vec::new(),
             reasons: Vec::new(),
         });
         s.count += 1;
-        s.first = s.first.min(f.time);
-        s.last = s.last.max(f.time);
+        if f.time_known {
+            s.first = Some(s.first.map_or(f.time, |t| t.min(f.time)));
+            s.last = Some(s.last.map_or(f.time, |t| t.max(f.time)));
+        } else {
+            s.time_unknown += 1;
+        }
         *s.by_status.entry(f.status).or_default() += 1;
-        s.confidence_sum += c.verdict.confidence;
+        s.confidence_sum += c.verdict.confidence.value();
         match s.reasons.iter().position(|(r, _)| *r == c.verdict.reason) {
             Some(i) => s.reasons[i].1 += 1,
             None if s.reasons.len() < MAX_REASONS => s.reasons.push((c.verdict.reason.clone(), 1)),
@@ -157,6 +169,11 @@ impl Summary {
     fn add_incident(&mut self, c: &Classified) {
         let f = &c.failure;
         let cause = c.verdict.cause;
+        if !f.time_known {
+            // A timeline has no place for it; the count says it exists.
+            self.time_unknown += 1;
+            return;
+        }
         if let Some(inc) = self.incidents.iter_mut().rev().take(8).find(|i| {
             i.cause == cause && f.time >= i.first && f.time <= i.last.plus_ms(INCIDENT_GAP_MS)
         }) {
@@ -203,6 +220,8 @@ pub struct RunInfo {
     pub outside_window: u64,
     /// Lines joined into failures seen elsewhere (record + error log).
     pub joined_lines: u64,
+    /// FPM lifecycle changes, OOM kills and worker deaths (for timelines).
+    pub markers: Markers,
 }
 
 impl RunInfo {
@@ -211,6 +230,7 @@ impl RunInfo {
             DetectedBy::Flag => "flag",
             DetectedBy::Content => "content",
             DetectedBy::Name => "name",
+            DetectedBy::Include => "include",
         }
     }
 }
@@ -219,6 +239,59 @@ impl RunInfo {
 pub trait Report {
     fn failure(&mut self, c: &Classified) -> io::Result<()>;
     fn finish(&mut self, summary: &Summary, run: &RunInfo) -> io::Result<()>;
+}
+
+/// What an input summary line leaves out, in words: the kinds of lines a mixed
+/// file held, its framings, the lines of the other side nobody read, the failures
+/// without a time. Empty for a plain file of one kind.
+pub fn input_details(i: &InputStats) -> Vec<String> {
+    let mut out = Vec::new();
+    let kinds: Vec<_> = i.kinds().filter(|(k, _)| *k != "blank").collect();
+    let framings: Vec<_> = i.framing_counts().collect();
+    let plain_only = framings.iter().all(|(f, _)| *f == "plain");
+    if kinds.len() > 1 || !plain_only {
+        let list = |v: &[(&str, u64)]| {
+            v.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut line = format!("lines: {}", list(&kinds));
+        if !plain_only {
+            line.push_str(&format!("; framing: {}", list(&framings)));
+        }
+        if i.read_for_failures && i.read_for_context {
+            line.push_str("; read for the failures and for the context");
+        }
+        out.push(line);
+    }
+    if i.other_role_unread > 0 {
+        out.push(format!(
+            "{} line(s) of the other side (NGINX vs PHP-FPM/kernel/journal) appear only after the lines the file was recognised by and were counted, not read",
+            i.other_role_unread
+        ));
+    }
+    if i.time_unknown > 0 {
+        out.push(format!(
+            "{} failure line(s) without any date: their time is unknown",
+            i.time_unknown
+        ));
+    }
+    out
+}
+
+/// When a cause's failures happened, for text and markdown: `first X, last Y`,
+/// with how many had no time, or `time unknown` when none had one.
+pub fn when(z: &Zone, first: Option<EpochMs>, last: Option<EpochMs>, unknown: u64) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) if unknown > 0 => format!(
+            "first {}, last {} ({unknown} with time unknown)",
+            z.format_short(a),
+            z.format_short(b)
+        ),
+        (Some(a), Some(b)) => format!("first {}, last {}", z.format_short(a), z.format_short(b)),
+        _ => "time unknown (no date on the lines)".to_string(),
+    }
 }
 
 /// `0.95` -> `95%`.

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{percent, Classified, Report, RunInfo, Summary};
+use super::{input_details, percent, when, Classified, Report, RunInfo, Summary};
 use crate::model::{clip, Evidence};
 use crate::time::Zone;
 
@@ -48,15 +48,24 @@ impl<W: Write> Report for TextReport<W> {
         if summary.total == 0 {
             writeln!(o, "gatelog: no 502/504 found in the inputs.")?;
         } else {
-            let first = summary.causes.values().map(|c| c.first).min();
-            let last = summary.causes.values().map(|c| c.last).max();
+            let first = summary.causes.values().filter_map(|c| c.first).min();
+            let last = summary.causes.values().filter_map(|c| c.last).max();
+            let span = match (first, last) {
+                (Some(a), Some(b)) => {
+                    format!("from {} to {}", z.format_short(a), z.format_short(b))
+                }
+                _ => "time unknown (no date on the lines)".to_string(),
+            };
+            let unknown = if summary.time_unknown > 0 && first.is_some() {
+                format!(", {} with time unknown", summary.time_unknown)
+            } else {
+                String::new()
+            };
             writeln!(
                 o,
-                "gatelog: {} failure(s) ({}) from {} to {}",
+                "gatelog: {} failure(s) ({}) {span}{unknown}",
                 summary.total,
                 statuses(&summary.by_status),
-                first.map_or_else(String::new, |t| z.format_short(t)),
-                last.map_or_else(String::new, |t| z.format_short(t)),
             )?;
         }
         writeln!(
@@ -73,13 +82,12 @@ impl<W: Write> Report for TextReport<W> {
             };
             writeln!(
                 o,
-                "{number}{} — {}: {} failure(s) ({}), first {}, last {}, confidence {}",
+                "{number}{} — {}: {} failure(s) ({}), {}, confidence {}",
                 s.cause.slug(),
                 s.cause.title(),
                 s.count,
                 statuses(&s.by_status),
-                z.format_short(s.first),
-                z.format_short(s.last),
+                when(z, s.first, s.last, s.time_unknown),
                 percent(s.mean_confidence()),
             )?;
             for (reason, n) in s.reasons.iter().take(3) {
@@ -111,6 +119,9 @@ impl<W: Write> Report for TextReport<W> {
                     .map(|e| format!(", READ ERROR: {e}"))
                     .unwrap_or_default(),
             )?;
+            for d in input_details(i) {
+                writeln!(o, "      {d}")?;
+            }
             for ex in &i.examples {
                 writeln!(o, "      not understood, line {}: {}", ex.line, ex.text)?;
             }

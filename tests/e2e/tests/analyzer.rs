@@ -43,14 +43,14 @@ fn sock_path(listen: &Listen) -> String {
 }
 
 /// Pids of `child N exited on signal SIG` lines in an FPM log.
-fn deaths(log: &str, signal: u32) -> Vec<u32> {
+pub(super) fn deaths(log: &str, signal: u32) -> Vec<u32> {
     log.lines()
         .filter(|l| l.contains(&format!("exited on signal {signal} ")))
         .flat_map(pids_in_fpm_log)
         .collect()
 }
 
-fn read(p: &Path) -> String {
+pub(super) fn read(p: &Path) -> String {
     std::fs::read(p)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
@@ -58,7 +58,7 @@ fn read(p: &Path) -> String {
 
 /// Waits until the access log has every response and (with the module) the records
 /// file holds `failed` records: NGINX writes both in the log phase.
-fn settle(lab: &Lab, resps: &[&Response], failed: usize) -> Result<(), String> {
+pub(super) fn settle(lab: &Lab, resps: &[&Response], failed: usize) -> Result<(), String> {
     check::wait_access(
         &lab.prefix.path("logs/access.log"),
         resps,
@@ -70,7 +70,7 @@ fn settle(lab: &Lab, resps: &[&Response], failed: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn report_errors(what: &str, errs: Vec<String>, dir: &Path) -> Result<(), String> {
+pub(super) fn report_errors(what: &str, errs: Vec<String>, dir: &Path) -> Result<(), String> {
     if errs.is_empty() {
         return Ok(());
     }
@@ -83,7 +83,7 @@ fn report_errors(what: &str, errs: Vec<String>, dir: &Path) -> Result<(), String
 }
 
 /// The inputs to try: all three with the module, only the error log without it.
-fn inputs_for(lab: &Lab) -> &'static [Inputs] {
+pub(super) fn inputs_for(lab: &Lab) -> &'static [Inputs] {
     if lab.with_module() {
         &Inputs::ALL
     } else {
@@ -91,7 +91,7 @@ fn inputs_for(lab: &Lab) -> &'static [Inputs] {
     }
 }
 
-fn finish_verdict(lab: &Lab, what: &str) -> Verdict {
+pub(super) fn finish_verdict(lab: &Lab, what: &str) -> Verdict {
     if lab.with_module() {
         Verdict::Passed
     } else {
@@ -102,7 +102,12 @@ fn finish_verdict(lab: &Lab, what: &str) -> Verdict {
 }
 
 /// What a fault's failures must show in the report besides the cause.
-fn sent_for(fault: Fault, run: &FaultRun, window: (i64, i64), fpm_log: &str) -> Vec<Sent> {
+pub(super) fn sent_for(
+    fault: Fault,
+    run: &FaultRun,
+    window: (i64, i64),
+    fpm_log: &str,
+) -> Vec<Sent> {
     let cause = slug(fault.cause());
     let sock = run
         .upstream
@@ -125,9 +130,10 @@ fn sent_for(fault: Fault, run: &FaultRun, window: (i64, i64), fpm_log: &str) -> 
             }
             match fault {
                 Fault::SocketPermission => {
+                    // The pool file to edit, and the owner to give the socket: the
+                    // user NGINX's workers run as (nginx.conf's `user www-data`).
                     s.fix_mentions_with_conf.push("php-fpm-www.conf".into());
-                    s.fix_mentions_with_conf
-                        .push("listen.owner = www-data".into());
+                    s.fix_mentions_with_conf.push("www-data".into());
                 }
                 Fault::WrongSocketPath => {
                     // FPM's own socket, from its pool config.

@@ -1,8 +1,13 @@
 //! The tests, by topic.
 
 mod analyzer;
+mod analyzer_configs;
+mod analyzer_http;
+mod analyzer_streams;
 mod config;
+mod doctor;
 mod faults;
+mod html;
 mod logs;
 mod protocol;
 mod reliability;
@@ -16,6 +21,10 @@ pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = Vec::new();
     // The analyzer's mixed runs take the longest (~10 s each): they start first.
     v.extend(analyzer::all());
+    v.extend(analyzer_streams::all());
+    v.extend(analyzer_configs::all());
+    v.extend(analyzer_http::all());
+    v.extend(html::all());
     v.extend(reliability::all());
     v.extend(faults::all());
     v.extend(retries::all());
@@ -23,5 +32,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(protocol::all());
     v.extend(logs::all());
     v.extend(config::all());
+    v.extend(doctor::all());
     v
 }

@@ -1,0 +1,35 @@
+//! EACCES on connect: the NGINX worker user may not open FPM's socket.
+
+use super::{Confidence, Verdict};
+use crate::context::Context;
+use crate::model::{Cause, Peer};
+use crate::parse::fpm::FpmEvent;
+
+pub(super) fn permission_denied(peer: Option<&Peer>, ctx: &Context) -> Verdict {
+    let mut v = Verdict::new(
+        Cause::SocketPermissionDenied,
+        Confidence::Certain,
+        "connect() got EACCES: the NGINX worker user may not open the FPM socket (listen.owner/listen.group/listen.mode)",
+    );
+    if let Some(pool) = peer.and_then(|p| ctx.pool_for_peer(p)) {
+        for key in [
+            "listen.owner",
+            "listen.group",
+            "listen.mode",
+            "listen.acl_users",
+        ] {
+            if let Some(e) = pool.evidence(key) {
+                v = v.with(&e);
+            }
+        }
+    }
+    for e in ctx.fpm_errors().filter(|e| {
+        matches!(
+            e.event,
+            FpmEvent::ChownFailed { .. } | FpmEvent::UserError { .. }
+        )
+    }) {
+        v = v.with(&e.evidence);
+    }
+    v
+}
