@@ -145,8 +145,8 @@ unsafe fn build(
     record_recovered: bool,
     capture: &RequestCapture,
 ) -> Option<Built> {
-    // SAFETY: `r` is live (caller): its connection, confs, upstream and header fields are NGINX-
-    // owned memory valid during the request; NULL pointers are checked before use.
+    // SAFETY: `r` is live (caller): its connection, confs, upstream and header fields are
+    // NGINX-owned memory valid during the request; NULL pointers are checked before use.
     unsafe {
         let states = state_views(r);
         let attempts = build_attempts(&states, &capture.events);
