@@ -10,6 +10,7 @@ mod faults;
 mod html;
 mod logs;
 mod protocol;
+mod reliability;
 mod retries;
 mod upstreams;
 
@@ -24,6 +25,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(analyzer_configs::all());
     v.extend(analyzer_http::all());
     v.extend(html::all());
+    v.extend(reliability::all());
     v.extend(faults::all());
     v.extend(retries::all());
     v.extend(upstreams::all());
