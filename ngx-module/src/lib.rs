@@ -10,6 +10,7 @@
 pub mod args;
 pub mod attempts;
 pub mod capture;
+pub mod delivery;
 pub mod phase;
 
 #[cfg(not(test))]

@@ -11,6 +11,8 @@
 //! - [`cgroup`], [`kmsg`]: a memory cgroup for real OOM kills; the kernel log.
 //! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
 //!   seven causes as reusable functions that leave their logs in a directory.
+//! - [`storm`]: keep-alive connections sending requests as fast as NGINX answers;
+//!   [`tmpfs`]: a small tmpfs to fill (a real full disk); [`valgrind`]: memcheck mode.
 //! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
 //!   report against the injected causes.
 
@@ -29,3 +31,6 @@ pub mod prefix;
 pub mod proc;
 pub mod records;
 pub mod scenarios;
+pub mod storm;
+pub mod tmpfs;
+pub mod valgrind;

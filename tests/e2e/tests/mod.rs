@@ -6,6 +6,7 @@ mod doctor;
 mod faults;
 mod logs;
 mod protocol;
+mod reliability;
 mod retries;
 mod upstreams;
 
@@ -16,6 +17,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
     let mut v = Vec::new();
     // The analyzer's mixed runs take the longest (~10 s each): they start first.
     v.extend(analyzer::all());
+    v.extend(reliability::all());
     v.extend(faults::all());
     v.extend(retries::all());
     v.extend(upstreams::all());
