@@ -5,6 +5,7 @@ mod config;
 mod doctor;
 mod faults;
 mod logs;
+mod metrics;
 mod protocol;
 mod reliability;
 mod retries;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(upstreams::all());
     v.extend(protocol::all());
     v.extend(logs::all());
+    v.extend(metrics::all());
     v.extend(config::all());
     v.extend(doctor::all());
     v
