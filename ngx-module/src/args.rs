@@ -118,6 +118,47 @@ pub fn syslog_error(value: &[u8], nginx_said: Option<&str>) -> String {
     }
 }
 
+/// `gatelog_metrics zone=NAME:SIZE`: the zone's name and size. `min` is the smallest
+/// size NGINX's slab allocator can lay out with room for a table (8 pages, as NGINX's
+/// own zones require).
+pub fn parse_metrics_zone<'a>(
+    args: &[&'a [u8]],
+    parse_size: impl Fn(&[u8]) -> Option<usize>,
+    min: usize,
+) -> Result<(&'a [u8], usize), String> {
+    let [arg] = args else {
+        return Err("needs exactly one parameter, zone=NAME:SIZE".into());
+    };
+    let Some(value) = arg.strip_prefix(b"zone=") else {
+        return Err(format!(
+            "invalid parameter \"{}\", expected zone=NAME:SIZE",
+            show(arg)
+        ));
+    };
+    let Some(colon) = value.iter().rposition(|&b| b == b':') else {
+        return Err(format!(
+            "invalid zone \"{}\", expected NAME:SIZE",
+            show(value)
+        ));
+    };
+    let (name, size) = (&value[..colon], &value[colon + 1..]);
+    if name.is_empty() {
+        return Err(format!("invalid zone \"{}\": empty name", show(value)));
+    }
+    let size_n = match parse_size(size) {
+        Some(n) if n > 0 => n,
+        _ => return Err(format!("invalid zone size \"{}\"", show(size))),
+    };
+    if size_n < min {
+        return Err(format!(
+            "zone \"{}\" is too small: {} bytes, at least {min}",
+            show(name),
+            size_n
+        ));
+    }
+    Ok((name, size_n))
+}
+
 fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -225,6 +266,46 @@ mod tests {
         assert_eq!(
             syslog_error(b"syslog:", None),
             "invalid syslog destination \"syslog:\""
+        );
+    }
+
+    #[test]
+    fn metrics_zone() {
+        fn size(v: &[u8]) -> Option<usize> {
+            match v {
+                b"1m" => Some(1 << 20),
+                b"16k" => Some(16384),
+                _ => None,
+            }
+        }
+        fn p<'a>(a: &[&'a [u8]]) -> Result<(&'a [u8], usize), String> {
+            parse_metrics_zone(a, size, 32768)
+        }
+        assert_eq!(p(&[b"zone=gl:1m"]), Ok((&b"gl"[..], 1 << 20)));
+        assert_eq!(p(&[b"zone=a:b:1m"]), Ok((&b"a:b"[..], 1 << 20)));
+        assert_eq!(
+            p(&[]),
+            Err("needs exactly one parameter, zone=NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"size=1m"]),
+            Err("invalid parameter \"size=1m\", expected zone=NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl"]),
+            Err("invalid zone \"gl\", expected NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"zone=:1m"]),
+            Err("invalid zone \":1m\": empty name".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl:lots"]),
+            Err("invalid zone size \"lots\"".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl:16k"]),
+            Err("zone \"gl\" is too small: 16384 bytes, at least 32768".into())
         );
     }
 }

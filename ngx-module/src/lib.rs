@@ -11,6 +11,7 @@ pub mod args;
 pub mod attempts;
 pub mod capture;
 pub mod delivery;
+pub mod metrics;
 pub mod phase;
 
 #[cfg(not(test))]

@@ -30,6 +30,8 @@ pub struct NginxConf {
     /// NGINX keeps logging through the old configuration's log for the connections it
     /// still serves, and a log file the reload closed would be a reused descriptor.
     pub single_process: bool,
+    /// `worker_processes` (1 unless a test needs several, e.g. shared counters).
+    pub worker_processes: u32,
 }
 
 impl NginxConf {
@@ -40,6 +42,7 @@ impl NginxConf {
             main_extra: String::new(),
             http,
             single_process: false,
+            worker_processes: 1,
         }
     }
 
@@ -52,7 +55,7 @@ impl NginxConf {
         };
         format!(
             r#"{load}user www-data;
-worker_processes 1;
+worker_processes {workers};
 master_process {master};
 daemon off;
 pid {p}/run/nginx.pid;
@@ -77,6 +80,7 @@ http {{
 }}
 "#,
             level = self.error_log_level,
+            workers = self.worker_processes,
             master = if self.single_process { "off" } else { "on" },
             error_log = if self.single_process {
                 "stderr".to_string()

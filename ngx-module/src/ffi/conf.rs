@@ -21,8 +21,11 @@ const CONF_OK: *mut c_char = ptr::null_mut();
 const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char; // NGX_CONF_ERROR is (char *) -1
 
 /// http{}-level state: the error_log wrappers made for this configuration cycle.
-#[derive(Default)]
 pub struct MainConf {
+    /// The `gatelog_metrics` zone, NULL without one.
+    pub metrics_zone: *mut ngx::ffi::ngx_shm_zone_t,
+    /// Some location has `gatelog_metrics_status` (it needs the zone).
+    pub metrics_status_used: bool,
     /// (original head, wrapper) for each distinct error_log chain a location uses.
     pub wrappers: Vec<(*mut ngx_log_t, *mut ngx_log_t)>,
     /// Index of `$request_id`.

@@ -8,6 +8,7 @@
 mod conf;
 mod file;
 mod live;
+mod metrics;
 mod module;
 mod record;
 mod sink;

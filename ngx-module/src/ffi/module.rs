@@ -6,17 +6,19 @@ use core::ffi::{c_char, c_void};
 use core::ptr::{self, addr_of, addr_of_mut};
 
 use ngx::ffi::{
-    ngx_array_push, ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_t, ngx_cycle_t,
-    ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_main_conf_t, ngx_http_core_module,
-    ngx_http_get_variable_index, ngx_http_handler_pt, ngx_http_module, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_phases_NGX_HTTP_POST_READ_PHASE,
-    ngx_http_request_t, ngx_http_variable_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_1MORE,
-    NGX_CONF_FLAG, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
+    ngx_array_push, ngx_command_t, ngx_conf_log_error, ngx_conf_set_flag_slot, ngx_conf_t,
+    ngx_cycle_t, ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_main_conf_t,
+    ngx_http_core_module, ngx_http_get_variable_index, ngx_http_handler_pt, ngx_http_module,
+    ngx_http_module_t, ngx_http_phases_NGX_HTTP_LOG_PHASE,
+    ngx_http_phases_NGX_HTTP_POST_READ_PHASE, ngx_http_request_t, ngx_http_variable_t, ngx_int_t,
+    ngx_module_t, ngx_str_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE,
+    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
 
 use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
 use super::file::{exit_process as exit_files, retire_old_files};
+use super::metrics::{cmd_metrics, cmd_metrics_status, table_of};
 use super::record::record_for;
 use super::sink::exit_process as exit_syslog;
 use super::tap::{learn_http_log_handler, refresh, wrap};
@@ -41,7 +43,7 @@ static NGX_HTTP_GATELOG_CTX: ngx_http_module_t = ngx_http_module_t {
 
 const CONTEXTS: usize = (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF) as usize;
 
-static mut NGX_HTTP_GATELOG_COMMANDS: [ngx_command_t; 3] = [
+static mut NGX_HTTP_GATELOG_COMMANDS: [ngx_command_t; 5] = [
     ngx_command_t {
         name: ngx_str_t {
             len: 7,
@@ -64,6 +66,28 @@ static mut NGX_HTTP_GATELOG_COMMANDS: [ngx_command_t; 3] = [
         offset: 0, // set in preconfiguration: offset_of! is not const-evaluable through the FFI type here
         post: ptr::null_mut(),
     },
+    ngx_command_t {
+        name: ngx_str_t {
+            len: 15,
+            data: c"gatelog_metrics".as_ptr() as *mut u8,
+        },
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE) as usize,
+        set: Some(cmd_metrics),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_str_t {
+            len: 22,
+            data: c"gatelog_metrics_status".as_ptr() as *mut u8,
+        },
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as usize,
+        set: Some(cmd_metrics_status),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
     ngx_command_t::empty(),
 ];
 
@@ -81,6 +105,10 @@ pub static mut ngx_http_gatelog_module: ngx_module_t = ngx_module_t {
 };
 
 ngx::ngx_modules!(ngx_http_gatelog_module);
+
+pub(super) fn http_ctx_index() -> usize {
+    ctx_index()
+}
 
 fn ctx_index() -> usize {
     // SAFETY: NGINX sets ctx_index when it loads the configuration; read only.
@@ -142,6 +170,8 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
         // SAFETY: cf and its pool are valid during parsing.
         unsafe {
             let mc = MainConf {
+                metrics_zone: ptr::null_mut(),
+                metrics_status_used: false,
                 wrappers: Vec::new(),
                 request_id_index: -1,
             };
@@ -182,6 +212,15 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
             let Some(mc) = main_conf(cf) else {
                 return NGX_ERROR;
             };
+            if mc.metrics_status_used && mc.metrics_zone.is_null() {
+                ngx_conf_log_error(
+                    NGX_LOG_EMERG as _,
+                    cf,
+                    0,
+                    c"\"gatelog_metrics_status\" directive: needs \"gatelog_metrics zone=NAME:SIZE\" in http{}".as_ptr(),
+                );
+                return NGX_ERROR;
+            }
             let cmcf = *(*conf_ctx(cf))
                 .main_conf
                 .add(ngx_http_core_module.ctx_index)
@@ -293,12 +332,19 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
                 return NGX_OK;
             };
             let sinks = lc.sinks();
-            if sinks.is_empty() {
+            // Zones stay mapped for a worker's lifetime; the zone is this request's cycle's.
+            let metrics = main_conf_of_request(r).and_then(|mc| table_of(mc.metrics_zone));
+            if sinks.is_empty() && metrics.is_none() {
                 return NGX_OK;
             }
             if let Some(built) = record_for(r, lc.recovered == 1) {
                 for sink in sinks {
                     sink.write(&built.json);
+                }
+                if let Some((table, _)) = metrics {
+                    for key in built.tally.keys() {
+                        table.add(&key, 1);
+                    }
                 }
             }
             NGX_OK

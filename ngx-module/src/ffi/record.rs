@@ -19,6 +19,7 @@ use super::module::{main_conf_of_request, ngx_http_gatelog_module};
 use super::{bytes, guard};
 use crate::attempts::{build_attempts, verdict, StateView, Verdict};
 use crate::capture::{Built, RequestCapture};
+use crate::metrics::Tally;
 
 /// Pool cleanup that owns a request's capture. Its address also identifies the
 /// capture in the pool's cleanup list: `r->ctx` is wiped by internal redirects
@@ -214,10 +215,18 @@ unsafe fn build(
         };
         let mut json = Vec::with_capacity(1024);
         record.write_line(&mut json);
+        let tally = Tally::from_record(
+            record.upstream.as_deref(),
+            status,
+            origin,
+            recovered,
+            &record.attempts,
+        );
         Some(Built {
             json,
             last_errno,
             last_phase,
+            tally,
         })
     }
 }

@@ -9,6 +9,7 @@ mod doctor;
 mod faults;
 mod html;
 mod logs;
+mod metrics;
 mod protocol;
 mod reliability;
 mod retries;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(upstreams::all());
     v.extend(protocol::all());
     v.extend(logs::all());
+    v.extend(metrics::all());
     v.extend(config::all());
     v.extend(doctor::all());
     v
