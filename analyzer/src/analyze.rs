@@ -15,6 +15,7 @@ use crate::join::History;
 use crate::join::Joiner;
 use crate::model::InputKind;
 use crate::progress::Progress;
+use crate::report::html::HtmlReport;
 use crate::report::json::JsonReport;
 use crate::report::markdown::MarkdownReport;
 use crate::report::text::TextReport;
@@ -228,6 +229,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         Format::Json => Box::new(JsonReport::new(&mut *out, zone.clone())),
         Format::Text => Box::new(TextReport::new(&mut *out, zone.clone())),
         Format::Markdown => Box::new(MarkdownReport::new(&mut *out, zone.clone())),
+        Format::Html => Box::new(HtmlReport::new(&mut *out, zone.clone())),
     };
     let mut summary = Summary::default();
     let mut classifier = Classifier::default();
@@ -363,6 +365,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         dropped_events: ctx.dropped_events,
         outside_window,
         joined_lines: joiner.joined_lines,
+        markers: std::mem::take(&mut ctx.markers),
     };
     report
         .finish(&summary, &run_info)

@@ -39,6 +39,8 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    /// One self-contained page with a timeline, for people who were not on call.
+    Html,
 }
 
 #[derive(Debug, Args)]

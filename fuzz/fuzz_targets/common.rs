@@ -34,6 +34,8 @@ pub fn analyze(args: &[String]) {
     let Ok(cli) = Cli::try_parse_from(argv) else {
         return;
     };
-    let Command::Analyze(a) = cli.command;
+    let Command::Analyze(a) = cli.command else {
+        return;
+    };
     let _ = analyze::run(&a, &mut std::io::sink());
 }

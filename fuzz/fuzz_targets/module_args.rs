@@ -1,5 +1,6 @@
 //! The `gatelog` directive's arguments as NGINX hands them over (words of the
-//! config line): any words give a target or an error message, never a panic.
+//! config line): any words give a target or an error message, never a panic; nor does
+//! reading NGINX's message about a `syslog:` argument (`conf_error_message`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +31,9 @@ fn time_ms(v: &[u8]) -> Option<u64> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(msg) = args::conf_error_message(data) {
+        let _ = args::syslog_error(data, Some(&msg));
+    }
     let words: Vec<&[u8]> = data.split(|&b| b == b' ').collect();
     if let Ok(args::Target::File { buffer, .. }) = args::parse_target(&words, size, time_ms) {
         assert!(buffer <= args::MAX_BUFFER);

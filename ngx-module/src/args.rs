@@ -78,6 +78,87 @@ pub fn parse_target<'a>(
     })
 }
 
+/// The message of one error-log line NGINX formatted for a configuration error
+/// (`2024/05/01 12:00:00 [emerg] 7#7: unknown syslog facility "x" in /etc/nginx.conf:12`),
+/// without the time, level, pid and the ` in FILE:LINE` NGINX appends.
+pub fn conf_error_message(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_end_matches(['\n', '\r']);
+    // "[level] pid#tid: " ends the prefix.
+    let after_level = &line[line.find("] ")? + 2..];
+    let (pid, msg) = after_level.split_once(": ")?;
+    if !pid.contains('#') {
+        return None;
+    }
+    let msg = match msg.rfind(" in ") {
+        Some(i) if is_conf_location(&msg[i + 4..]) => &msg[..i],
+        _ => msg,
+    };
+    Some(msg.to_owned())
+}
+
+/// `FILE:LINE` or `command line` (where NGINX says a configuration error is).
+fn is_conf_location(s: &str) -> bool {
+    if s == "command line" {
+        return true;
+    }
+    s.rsplit_once(':').is_some_and(|(file, line)| {
+        !file.is_empty() && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The `gatelog` error for a `syslog:` argument NGINX's syslog parser refused, naming
+/// the argument and saying what NGINX said about it.
+pub fn syslog_error(value: &[u8], nginx_said: Option<&str>) -> String {
+    match nginx_said {
+        Some(why) if !why.is_empty() => {
+            format!("invalid syslog destination \"{}\": {why}", show(value))
+        }
+        _ => format!("invalid syslog destination \"{}\"", show(value)),
+    }
+}
+
+/// `gatelog_metrics zone=NAME:SIZE`: the zone's name and size. `min` is the smallest
+/// size NGINX's slab allocator can lay out with room for a table (8 pages, as NGINX's
+/// own zones require).
+pub fn parse_metrics_zone<'a>(
+    args: &[&'a [u8]],
+    parse_size: impl Fn(&[u8]) -> Option<usize>,
+    min: usize,
+) -> Result<(&'a [u8], usize), String> {
+    let [arg] = args else {
+        return Err("needs exactly one parameter, zone=NAME:SIZE".into());
+    };
+    let Some(value) = arg.strip_prefix(b"zone=") else {
+        return Err(format!(
+            "invalid parameter \"{}\", expected zone=NAME:SIZE",
+            show(arg)
+        ));
+    };
+    let Some(colon) = value.iter().rposition(|&b| b == b':') else {
+        return Err(format!(
+            "invalid zone \"{}\", expected NAME:SIZE",
+            show(value)
+        ));
+    };
+    let (name, size) = (&value[..colon], &value[colon + 1..]);
+    if name.is_empty() {
+        return Err(format!("invalid zone \"{}\": empty name", show(value)));
+    }
+    let size_n = match parse_size(size) {
+        Some(n) if n > 0 => n,
+        _ => return Err(format!("invalid zone size \"{}\"", show(size))),
+    };
+    if size_n < min {
+        return Err(format!(
+            "zone \"{}\" is too small: {} bytes, at least {min}",
+            show(name),
+            size_n
+        ));
+    }
+    Ok((name, size_n))
+}
+
 fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -151,5 +232,80 @@ mod tests {
         assert!(parse(&[b"off", b"x"]).is_err());
         assert!(parse(&[b"syslog:server=x", b"buffer=1k"]).is_err());
         assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn nginx_conf_errors_lose_their_prefix_and_location() {
+        let said = |l: &[u8]| conf_error_message(l);
+        assert_eq!(
+            said(b"2026/05/01 12:00:00 [emerg] 3117#3117: unknown syslog facility \"nowhere\" in /tmp/p/conf/bad5.conf:14\n")
+                .as_deref(),
+            Some("unknown syslog facility \"nowhere\"")
+        );
+        assert_eq!(
+            said(b"2026/05/01 12:00:00 [emerg] 1#1: no syslog server specified in command line\n")
+                .as_deref(),
+            Some("no syslog server specified")
+        );
+        assert_eq!(
+            said(b"2026/05/01 12:00:00 [emerg] 1#1: invalid port in syslog server \"127.0.0.1:99999\" in /etc/nginx/nginx.conf:3\n")
+                .as_deref(),
+            Some("invalid port in syslog server \"127.0.0.1:99999\"")
+        );
+        // A message that merely contains " in " keeps it.
+        assert_eq!(
+            said(b"2026/05/01 12:00:00 [emerg] 1#1: host not found in syslog server \"x\"")
+                .as_deref(),
+            Some("host not found in syslog server \"x\"")
+        );
+        assert_eq!(said(b"garbage"), None);
+        assert_eq!(
+            syslog_error(b"syslog:server=1.2.3.4,facility=nowhere", Some("unknown syslog facility \"nowhere\"")),
+            "invalid syslog destination \"syslog:server=1.2.3.4,facility=nowhere\": unknown syslog facility \"nowhere\""
+        );
+        assert_eq!(
+            syslog_error(b"syslog:", None),
+            "invalid syslog destination \"syslog:\""
+        );
+    }
+
+    #[test]
+    fn metrics_zone() {
+        fn size(v: &[u8]) -> Option<usize> {
+            match v {
+                b"1m" => Some(1 << 20),
+                b"16k" => Some(16384),
+                _ => None,
+            }
+        }
+        fn p<'a>(a: &[&'a [u8]]) -> Result<(&'a [u8], usize), String> {
+            parse_metrics_zone(a, size, 32768)
+        }
+        assert_eq!(p(&[b"zone=gl:1m"]), Ok((&b"gl"[..], 1 << 20)));
+        assert_eq!(p(&[b"zone=a:b:1m"]), Ok((&b"a:b"[..], 1 << 20)));
+        assert_eq!(
+            p(&[]),
+            Err("needs exactly one parameter, zone=NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"size=1m"]),
+            Err("invalid parameter \"size=1m\", expected zone=NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl"]),
+            Err("invalid zone \"gl\", expected NAME:SIZE".into())
+        );
+        assert_eq!(
+            p(&[b"zone=:1m"]),
+            Err("invalid zone \":1m\": empty name".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl:lots"]),
+            Err("invalid zone size \"lots\"".into())
+        );
+        assert_eq!(
+            p(&[b"zone=gl:16k"]),
+            Err("zone \"gl\" is too small: 16384 bytes, at least 32768".into())
+        );
     }
 }

@@ -49,6 +49,8 @@ pub struct Built {
     /// errno and phase of the last failed attempt.
     pub last_errno: Option<i32>,
     pub last_phase: Option<Phase>,
+    /// What the record adds to the `gatelog_metrics` counters.
+    pub tally: crate::metrics::Tally,
 }
 
 impl RequestCapture {

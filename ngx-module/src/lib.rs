@@ -10,6 +10,8 @@
 pub mod args;
 pub mod attempts;
 pub mod capture;
+pub mod delivery;
+pub mod metrics;
 pub mod phase;
 
 #[cfg(not(test))]

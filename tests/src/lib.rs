@@ -11,15 +11,19 @@
 //! - [`cgroup`], [`kmsg`]: a memory cgroup for real OOM kills; the kernel log.
 //! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
 //!   seven causes as reusable functions that leave their logs in a directory.
+//! - [`storm`]: keep-alive connections sending requests as fast as NGINX answers;
+//!   [`tmpfs`]: a small tmpfs to fill (a real full disk); [`valgrind`]: memcheck mode.
 //! - [`analyzer`]: runs the real `gatelog analyze` on that evidence and checks its
 //!   report against the injected causes.
 //! - [`backend`]: a loopback HTTP backend (TCP or unix socket) that answers, hangs,
 //!   resets or is stopped: upstreams that are not PHP-FPM.
 //! - [`reframe`]: the same real log lines as docker, compose and syslog carry them;
 //!   [`clock`]: the local and carrier time stamps they need.
+//! - [`browser`]: headless Chromium over WebDriver, for the HTML report.
 
 pub mod analyzer;
 pub mod backend;
+pub mod browser;
 pub mod cgroup;
 pub mod check;
 pub mod client;
@@ -36,3 +40,6 @@ pub mod proc;
 pub mod records;
 pub mod reframe;
 pub mod scenarios;
+pub mod storm;
+pub mod tmpfs;
+pub mod valgrind;

@@ -8,6 +8,7 @@ use crate::env::Flavour;
 use crate::net::wait_tcp;
 use crate::prefix::Prefix;
 use crate::proc::ProcGuard;
+use crate::valgrind;
 
 /// The log format of the access log every test gets: it maps a request id to the
 /// connection number NGINX prints as `*N` (works with and without the module).
@@ -24,6 +25,13 @@ pub struct NginxConf {
     pub main_extra: String,
     /// The content of `http {}` after the fixed part (servers, upstreams, gatelog).
     pub http: String,
+    /// `master_process off`: one process serves and reloads itself on SIGHUP. Its error
+    /// log is then stderr (which the harness writes to `logs/error.log`): after a reload
+    /// NGINX keeps logging through the old configuration's log for the connections it
+    /// still serves, and a log file the reload closed would be a reused descriptor.
+    pub single_process: bool,
+    /// `worker_processes` (1 unless a test needs several, e.g. shared counters).
+    pub worker_processes: u32,
 }
 
 impl NginxConf {
@@ -33,6 +41,8 @@ impl NginxConf {
             error_log_level: "info".into(),
             main_extra: String::new(),
             http,
+            single_process: false,
+            worker_processes: 1,
         }
     }
 
@@ -45,11 +55,11 @@ impl NginxConf {
         };
         format!(
             r#"{load}user www-data;
-worker_processes 1;
-master_process on;
+worker_processes {workers};
+master_process {master};
 daemon off;
 pid {p}/run/nginx.pid;
-error_log {p}/logs/error.log {level};
+error_log {error_log} {level};
 {main_extra}
 events {{
     worker_connections 1024;
@@ -70,6 +80,13 @@ http {{
 }}
 "#,
             level = self.error_log_level,
+            workers = self.worker_processes,
+            master = if self.single_process { "off" } else { "on" },
+            error_log = if self.single_process {
+                "stderr".to_string()
+            } else {
+                format!("{p}/logs/error.log")
+            },
             main_extra = self.main_extra,
             fmt = ACCESS_FORMAT,
             http = self.http,
@@ -149,11 +166,20 @@ pub fn nginx_t(
 ) -> Result<TestOutput, String> {
     flavour.check_binary()?;
     let path = prefix.write(&format!("conf/{name}"), conf, 0o644)?;
-    let out = Command::new(&flavour.binary)
+    let tag = format!("t-{}", name.trim_end_matches(".conf"));
+    let mut cmd = if valgrind::enabled() {
+        valgrind::command(&flavour.binary, &prefix.path("logs"), &tag)
+    } else {
+        Command::new(&flavour.binary)
+    };
+    let out = cmd
         .arg("-t")
         .args(base_args(prefix, &path))
         .output()
         .map_err(|e| format!("running {} -t: {e}", flavour.binary.display()))?;
+    if valgrind::enabled() {
+        eprintln!("{}", valgrind::check(&prefix.path("logs"), &tag)?);
+    }
     let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stdout));
     Ok(TestOutput {
@@ -173,6 +199,8 @@ pub struct Nginx {
     pub error_log: PathBuf,
     pub access_log: PathBuf,
     prefix_root: PathBuf,
+    /// Runs under valgrind (memcheck mode).
+    memcheck: bool,
 }
 
 impl Nginx {
@@ -186,7 +214,7 @@ impl Nginx {
     ) -> Result<Nginx, String> {
         let text = conf.render(prefix);
         let conf_path = prefix.write("conf/nginx.conf", &text, 0o644)?;
-        Nginx::start_file(flavour, prefix, &conf_path, ports)
+        Nginx::launch(flavour, prefix, &conf_path, ports, conf.single_process)
     }
 
     /// Starts NGINX with a config file the test wrote itself (e.g. a Debian-layout
@@ -198,21 +226,46 @@ impl Nginx {
         conf_path: &Path,
         ports: &[u16],
     ) -> Result<Nginx, String> {
+        Nginx::launch(flavour, prefix, conf_path, ports, false)
+    }
+
+    /// `single_process`: the configuration says `master_process off` and logs to stderr
+    /// (see [`NginxConf::single_process`]).
+    fn launch(
+        flavour: &Flavour,
+        prefix: &Prefix,
+        conf_path: &Path,
+        ports: &[u16],
+        single_process: bool,
+    ) -> Result<Nginx, String> {
         flavour.check_binary()?;
         let conf_path = conf_path.to_path_buf();
         let text = read_or_empty(&conf_path);
-        let mut cmd = Command::new(&flavour.binary);
+        let memcheck = valgrind::enabled();
+        let mut cmd = if memcheck {
+            valgrind::command(&flavour.binary, &prefix.path("logs"), "nginx")
+        } else {
+            Command::new(&flavour.binary)
+        };
         cmd.args(base_args(prefix, &conf_path));
-        let mut proc = ProcGuard::spawn("nginx", cmd, &prefix.path("logs/nginx.stdio"))?;
+        // Memcheck makes start-up (and everything else) many times slower.
+        let slow = if memcheck { 6 } else { 1 };
+        let stdio = if single_process {
+            "logs/error.log"
+        } else {
+            "logs/nginx.stdio"
+        };
+        let mut proc = ProcGuard::spawn("nginx", cmd, &prefix.path(stdio))?;
         let nginx = Nginx {
             flavour: flavour.clone(),
             conf_path,
             error_log: prefix.path("logs/error.log"),
             access_log: prefix.path("logs/access.log"),
             prefix_root: prefix.root().to_path_buf(),
+            memcheck,
             proc: {
                 // Wait for the listening sockets, watching for an early exit.
-                let deadline = std::time::Instant::now() + Duration::from_secs(15);
+                let deadline = std::time::Instant::now() + Duration::from_secs(15 * slow);
                 for &port in ports {
                     loop {
                         if let Some(st) = proc.exited() {
@@ -238,12 +291,15 @@ impl Nginx {
             },
         };
         let mut nginx = nginx;
-        nginx.wait_worker()?;
+        if !single_process {
+            nginx.wait_worker()?;
+        }
         Ok(nginx)
     }
 
     fn wait_worker(&mut self) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let slow = if self.memcheck { 6 } else { 1 };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10 * slow);
         while std::time::Instant::now() < deadline {
             if let Some(st) = self.proc.exited() {
                 return Err(format!(
@@ -274,6 +330,11 @@ impl Nginx {
     /// `nginx -s reopen` (SIGUSR1 through the pid file, as logrotate does).
     pub fn reopen(&self) -> Result<(), String> {
         self.signal_cmd("reopen")
+    }
+
+    /// `nginx -s reload` (SIGHUP through the pid file).
+    pub fn reload(&self) -> Result<(), String> {
+        self.signal_cmd("reload")
     }
 
     fn signal_cmd(&self, what: &str) -> Result<(), String> {
@@ -307,7 +368,35 @@ impl Nginx {
     /// Graceful stop (SIGQUIT): workers finish and flush their buffers.
     pub fn quit(&mut self) -> Result<(), String> {
         self.proc.signal(libc::SIGQUIT)?;
-        self.proc.wait_exit(Duration::from_secs(10)).map(|_| ())
+        let slow = if self.memcheck { 6 } else { 1 };
+        self.proc
+            .wait_exit(Duration::from_secs(10 * slow))
+            .map(|_| ())
+    }
+}
+
+impl Drop for Nginx {
+    /// In memcheck mode: a graceful stop (so memcheck checks the exit paths and leaks),
+    /// then the logs are read, and an error in a gatelog frame fails the test (a panic
+    /// here reaches the test runner, or the thread that ran this NGINX).
+    fn drop(&mut self) {
+        if !self.memcheck {
+            return;
+        }
+        if self.proc.exited().is_none() && self.proc.signal(libc::SIGQUIT).is_ok() {
+            let _ = self.proc.wait_exit(Duration::from_secs(60));
+        }
+        // The worker writes its leak report after the master saw it exit; the
+        // process group is gone once every report is written.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while crate::proc::group_alive(self.proc.pid()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match valgrind::check(&self.prefix_root.join("logs"), "nginx") {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) if !std::thread::panicking() => panic!("{e}"),
+            Err(e) => eprintln!("{e}"),
+        }
     }
 }
 

@@ -33,11 +33,25 @@ pub fn finish_deferred(remove: bool) -> Vec<PathBuf> {
     list
 }
 
+/// 32 random bits from the kernel (the time, should getrandom(2) fail).
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: getrandom(2) writes at most 4 bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n == 4 {
+        u32::from_ne_bytes(b)
+    } else {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    }
+}
+
 fn keep_env() -> bool {
     std::env::var(KEEP_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-/// `/tmp/gatelog-e2e-<pid>-<n>-<label>` with `logs/ run/ www/ tmp/ conf/` inside, all
+/// `/tmp/gatelog-e2e-<pid>-<random>-<n>-<label>` with `logs/ run/ www/ tmp/ conf/` inside, all
 /// mode 0755 so NGINX and PHP-FPM workers running as www-data reach sockets and
 /// scripts. Removed on drop unless [`Prefix::keep`] was called, the thread is
 /// panicking, `GATELOG_E2E_KEEP` is set, or removal is deferred to the test runner
@@ -58,16 +72,23 @@ impl Prefix {
             .collect();
         // Unix socket paths are limited to 107 bytes: keep the prefix short.
         clean.truncate(24);
-        let root = PathBuf::from(format!(
-            "/tmp/gatelog-e2e-{}-{}-{}",
-            std::process::id(),
-            n,
-            clean
-        ));
-        if root.exists() {
-            fs::remove_dir_all(&root)
-                .map_err(|e| format!("removing stale {}: {e}", root.display()))?;
-        }
+        // The pid alone is not unique: test runs in other PID namespaces share /tmp
+        // and may have the same pid. A random token makes the name unique, and the
+        // directory is created exclusively: an existing one is never reused or removed.
+        let root = loop {
+            let root = PathBuf::from(format!(
+                "/tmp/gatelog-e2e-{}-{:08x}-{}-{}",
+                std::process::id(),
+                random_u32(),
+                n,
+                clean
+            ));
+            match fs::create_dir(&root) {
+                Ok(()) => break root,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("mkdir {}: {e}", root.display())),
+            }
+        };
         let p = Prefix {
             root,
             keep: AtomicBool::new(false),

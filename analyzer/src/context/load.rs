@@ -359,12 +359,14 @@ impl Sink {
                 ctx.fpm.push(out);
             }
         }
-        ctx.fpm.push(Timed {
+        let timed = Timed {
             at,
             boot_secs: None,
             evidence: evidence(),
             event: line.event,
-        });
+        };
+        ctx.markers.fpm(&timed);
+        ctx.fpm.push(timed);
         true
     }
 
@@ -448,12 +450,14 @@ impl Sink {
                     ctx.dropped_events += 1;
                     return false;
                 }
-                ctx.units.push(Timed {
+                let timed = Timed {
                     at: time.wall,
                     boot_secs: time.boot_secs,
                     evidence: evidence(),
                     event: m,
-                });
+                };
+                ctx.markers.unit(&timed);
+                ctx.units.push(timed);
                 true
             }
             None => false,
@@ -546,12 +550,14 @@ fn push_kernel(
         ctx.dropped_events += 1;
         return false;
     }
-    ctx.kernel.push(Timed {
+    let timed = Timed {
         at: time.wall,
         boot_secs: time.boot_secs,
         evidence: evidence(),
         event,
-    });
+    };
+    ctx.markers.kernel(&timed);
+    ctx.kernel.push(timed);
     true
 }
 

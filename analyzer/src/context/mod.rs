@@ -7,6 +7,7 @@
 pub mod align;
 pub mod conf_tree;
 pub mod load;
+pub mod markers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -172,6 +173,9 @@ pub struct Context {
     pub php_versions: Vec<PhpVersionSeen>,
     /// Events not kept because a bound was reached.
     pub dropped_events: u64,
+    /// Lifecycle changes, OOM kills and worker deaths of the whole run, for the
+    /// report's timeline (kept after the events leave the window).
+    pub markers: markers::Markers,
     /// Built by `finish`: FPM up/down transitions in time order (from FPM's lifecycle
     /// lines and systemd's unit messages), with their evidence.
     lifecycle: Vec<(EpochMs, bool, Evidence)>,

@@ -3,6 +3,7 @@
 //! a few strongest examples, a timeline of incidents), so memory does not grow with
 //! the number of failures.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use crate::classify::{Confidence, Verdict};
+use crate::context::markers::Markers;
 use crate::context::Alignment;
 use crate::failure::Failure;
 use crate::input::stats::InputStats;
@@ -218,6 +220,8 @@ pub struct RunInfo {
     pub outside_window: u64,
     /// Lines joined into failures seen elsewhere (record + error log).
     pub joined_lines: u64,
+    /// FPM lifecycle changes, OOM kills and worker deaths (for timelines).
+    pub markers: Markers,
 }
 
 impl RunInfo {

@@ -1,172 +1,207 @@
-//! Writing records: to a file (unbuffered or through a bounded buffer, reopened by
-//! NGINX on USR1) or to syslog through NGINX's own syslog client.
+//! Where a location's records go: a record file (see `file.rs`) or a syslog server.
+//!
+//! Syslog datagrams carry NGINX's own header (`ngx_syslog_add_header`, so PRI, time,
+//! hostname and tag read as `access_log syslog:` writes them) but are sent by gatelog:
+//! NGINX's `ngx_syslog_send` logs every failed send (with the server down, an error line
+//! for every second record), and a record storm would flood the error log. gatelog
+//! counts the records it could not send and reports them like file write errors (at
+//! most one line per second, the count since the last line, and a total at exit).
 
-use core::ptr;
+#![deny(unsafe_op_in_unsafe_fn)]
 
-use ngx::ffi::{
-    ngx_add_timer, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_log_error_core, ngx_log_t,
-    ngx_open_file_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_syslog_send, ngx_time,
-    NGX_LOG_ALERT,
-};
+use core::ffi::c_int;
 
-use super::guard;
+use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_time};
+
+use super::file::RecordFile;
+use super::live::{Linked, Live};
+use super::{bytes, log_report};
+use crate::delivery::{Delivery, Failure, Final};
 
 pub enum Sink {
-    File(*mut ngx_open_file_t),
-    Syslog(*mut ngx_syslog_peer_t),
-}
-
-/// The buffer of one file; lives in `file->data` so all locations writing the file
-/// share it, and NGINX's reopen and exit paths flush it through `file->flush`.
-pub struct FileBuffer {
-    buf: Vec<u8>,
-    pub flush_ms: Option<u64>,
-    event: *mut ngx_event_t,
-    /// Last time a write error was logged, so a full disk does not flood the log.
-    last_error_log: i64,
-}
-
-impl FileBuffer {
-    pub fn new(size: usize, flush_ms: Option<u64>, event: *mut ngx_event_t) -> FileBuffer {
-        FileBuffer {
-            buf: Vec::with_capacity(size),
-            flush_ms,
-            event,
-            last_error_log: 0,
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.buf.capacity()
-    }
+    File(*mut RecordFile),
+    Syslog(*mut SyslogSink),
 }
 
 impl Sink {
     /// Writes one record line (with its newline).
     ///
     /// # Safety
-    /// Called from a worker's event loop with the cycle's pointers valid.
+    /// Called from a worker's event loop; the pointers are pool memory of the cycle
+    /// whose configuration holds this sink, alive while its requests run.
     pub unsafe fn write(&self, line: &[u8]) {
         match *self {
-            Sink::File(file) => write_file(file, line),
-            Sink::Syslog(peer) => write_syslog(peer, line),
+            // SAFETY: see above; the event loop is single-threaded, so this is the
+            // only reference to the file while it writes.
+            Sink::File(file) => unsafe { (*file).write(line) },
+            // SAFETY: as for files.
+            Sink::Syslog(s) => unsafe { (*s).write(line) },
         }
     }
 }
 
-unsafe fn buffer_of(file: *mut ngx_open_file_t) -> Option<&'static mut FileBuffer> {
-    let ours: unsafe extern "C" fn(*mut ngx_open_file_t, *mut ngx_log_t) = file_buffer_flush;
-    match (*file).flush {
-        Some(f) if f as usize == ours as usize && !(*file).data.is_null() => {
-            Some(&mut *((*file).data as *mut FileBuffer))
+/// One `gatelog syslog:` destination of one configuration cycle (in its pool).
+pub struct SyslogSink {
+    /// Parsed by `ngx_syslog_process_conf` (server, facility, severity, tag).
+    peer: *mut ngx_syslog_peer_t,
+    cycle: *mut ngx_cycle_t,
+    /// This process's connected datagram socket, made on the first record (-1: none).
+    fd: c_int,
+    delivery: Delivery,
+    /// The next sink on [`LIVE`].
+    next_live: *mut SyslogSink,
+}
+
+/// Every live [`SyslogSink`] of this process, for the report at exit.
+static LIVE: Live<SyslogSink> = Live::new();
+
+impl Linked for SyslogSink {
+    fn next_live(&mut self) -> &mut *mut SyslogSink {
+        &mut self.next_live
+    }
+}
+
+impl SyslogSink {
+    /// A sink for `peer`, registered for the report at exit once it has its final
+    /// address (see [`SyslogSink::register`]).
+    pub fn new(peer: *mut ngx_syslog_peer_t, cycle: *mut ngx_cycle_t) -> SyslogSink {
+        SyslogSink {
+            peer,
+            cycle,
+            fd: -1,
+            delivery: Delivery::default(),
+            next_live: core::ptr::null_mut(),
         }
-        _ => None,
     }
-}
 
-unsafe fn write_file(file: *mut ngx_open_file_t, line: &[u8]) {
-    let Some(b) = buffer_of(file) else {
-        write_fd(file, line, None);
-        return;
-    };
-    let cap = b.buf.capacity();
-    if line.len() > cap - b.buf.len() {
-        flush(file, b);
+    /// Adds the sink (now at its final address in the pool) to the exit report.
+    ///
+    /// # Safety
+    /// `this` is pool memory that stays valid until the sink is dropped.
+    pub unsafe fn register(this: *mut SyslogSink) {
+        // SAFETY: the caller guarantees `this`; Drop removes it.
+        unsafe { LIVE.push(this) };
     }
-    if line.len() > cap {
-        write_fd(file, line, Some(b));
-        return;
+
+    fn target(&self) -> String {
+        // SAFETY: the peer is pool memory of the same cycle as this sink.
+        let name = unsafe { bytes(&(*self.peer).server.name) };
+        format!("syslog server \"{}\"", String::from_utf8_lossy(name))
     }
-    if b.buf.is_empty() && !b.event.is_null() {
-        if let Some(ms) = b.flush_ms {
-            ngx_add_timer(b.event, ms as _);
+
+    fn write(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        // "<PRI>Mon dd hh:mm:ss " + hostname + " " + tag + ": "
+        // SAFETY: the current cycle and the peer are valid (see Sink::write).
+        let header_max = 32 + unsafe { (*ngx_cycle).hostname.len + (*self.peer).tag.len };
+        let mut msg: Vec<u8> = Vec::with_capacity(header_max + line.len());
+        let start = msg.as_mut_ptr();
+        // SAFETY: the header is at most `header_max` bytes, within msg's capacity.
+        let end = unsafe { ngx_syslog_add_header(self.peer, start) };
+        let header_len = (end as usize)
+            .saturating_sub(start as usize)
+            .min(header_max);
+        // SAFETY: ngx_syslog_add_header initialised these bytes.
+        unsafe { msg.set_len(header_len) };
+        msg.extend_from_slice(line);
+        let now = ngx_time();
+        let report = match self.send(&msg) {
+            Ok(()) => self.delivery.written(now),
+            Err(f) => self.delivery.failed(now, 1, f),
+        };
+        if report.is_some() {
+            log_report(report, "send()", &self.target());
         }
     }
-    b.buf.extend_from_slice(line);
-}
 
-unsafe fn flush(file: *mut ngx_open_file_t, b: &mut FileBuffer) {
-    if !b.buf.is_empty() {
-        let data = core::mem::take(&mut b.buf);
-        write_fd(file, &data, Some(b));
-        b.buf = data;
-        b.buf.clear();
-    }
-    if !b.event.is_null() && (*b.event).timer_set() != 0 {
-        ngx_del_timer(b.event);
-    }
-}
-
-unsafe fn write_fd(file: *mut ngx_open_file_t, data: &[u8], b: Option<&mut FileBuffer>) {
-    let n = libc::write((*file).fd, data.as_ptr().cast(), data.len());
-    if n >= 0 && n as usize == data.len() {
-        return;
-    }
-    let err = if n < 0 { *libc::__errno_location() } else { 0 };
-    let now = ngx_time();
-    if let Some(b) = b {
-        if now == b.last_error_log {
-            return;
+    fn send(&mut self, msg: &[u8]) -> Result<(), Failure> {
+        if self.fd < 0 {
+            self.fd = self.connect()?;
         }
-        b.last_error_log = now;
-    }
-    let log = (*ngx_cycle).log;
-    if log.is_null() || (*log).log_level < NGX_LOG_ALERT as usize {
-        return;
-    }
-    if n < 0 {
-        ngx_log_error_core(
-            NGX_LOG_ALERT as _,
-            log,
-            err,
-            c"gatelog: write() to \"%s\" failed".as_ptr(),
-            (*file).name.data,
-        );
-    } else {
-        ngx_log_error_core(
-            NGX_LOG_ALERT as _,
-            log,
-            0,
-            c"gatelog: write() to \"%s\" was incomplete: %z of %uz".as_ptr(),
-            (*file).name.data,
-            n,
-            data.len(),
-        );
-    }
-}
-
-unsafe fn write_syslog(peer: *mut ngx_syslog_peer_t, line: &[u8]) {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    // "<PRI>Mon dd hh:mm:ss " + hostname + " " + tag + ": "
-    let header_max = 32 + (*ngx_cycle).hostname.len + (*peer).tag.len;
-    let mut msg: Vec<u8> = Vec::with_capacity(header_max + line.len());
-    let start = msg.as_mut_ptr();
-    let end = ngx_syslog_add_header(peer, start);
-    let header_len = (end as usize)
-        .saturating_sub(start as usize)
-        .min(header_max);
-    msg.set_len(header_len);
-    msg.extend_from_slice(line);
-    // Errors are logged by ngx_syslog_send itself, rate-limited by NGINX.
-    let _ = ngx_syslog_send(peer, msg.as_mut_ptr(), msg.len());
-}
-
-/// `file->flush`: called by NGINX before reopening the file (USR1) and when a worker
-/// exits, and by gatelog when the buffer is full.
-pub unsafe extern "C" fn file_buffer_flush(file: *mut ngx_open_file_t, _log: *mut ngx_log_t) {
-    guard((), || {
-        if let Some(b) = buffer_of(file) {
-            flush(file, b);
+        // SAFETY: a live buffer of msg.len() bytes on our own socket.
+        let n = unsafe { libc::send(self.fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 && n as usize == msg.len() {
+            return Ok(());
         }
-    })
+        if n >= 0 {
+            return Err(Failure::Incomplete {
+                written: n as usize,
+                of: msg.len(),
+            });
+        }
+        let e = errno();
+        // A refused or unreachable server: start afresh with the next record, as NGINX
+        // does. A full socket buffer (EAGAIN) only loses this record.
+        if e != libc::EAGAIN {
+            self.close();
+        }
+        Err(Failure::Errno(e))
+    }
+
+    fn connect(&self) -> Result<c_int, Failure> {
+        // SAFETY: the peer's server address was set by ngx_parse_url at configuration.
+        let (sa, len) = unsafe { ((*self.peer).server.sockaddr, (*self.peer).server.socklen) };
+        if sa.is_null() {
+            return Err(Failure::Errno(libc::EDESTADDRREQ));
+        }
+        // SAFETY: reading the family of a valid sockaddr.
+        let family = c_int::from(unsafe { (*sa).sa_family });
+        // SAFETY: plain socket(2) and connect(2) on the peer's own address; the
+        // descriptor is closed on failure.
+        unsafe {
+            let fd = libc::socket(
+                family,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            if fd < 0 {
+                return Err(Failure::Errno(errno()));
+            }
+            if libc::connect(fd, sa.cast(), len) != 0 {
+                let e = errno();
+                libc::close(fd);
+                return Err(Failure::Errno(e));
+            }
+            Ok(fd)
+        }
+    }
+
+    fn close(&mut self) {
+        if self.fd >= 0 {
+            // SAFETY: our own socket, closed once.
+            unsafe { libc::close(self.fd) };
+            self.fd = -1;
+        }
+    }
+
+    fn finish(&mut self, when: Final) {
+        let report = self.delivery.finish(ngx_time(), when);
+        if report.is_some() {
+            log_report(report, "send()", &self.target());
+        }
+    }
 }
 
-/// The flush= timer.
-pub unsafe extern "C" fn flush_timer_handler(ev: *mut ngx_event_t) {
-    guard((), || {
-        let file = (*ev).data as *mut ngx_open_file_t;
-        if !file.is_null() {
-            file_buffer_flush(file, ptr::null_mut());
+impl Drop for SyslogSink {
+    /// Runs when the cycle's pool is destroyed.
+    fn drop(&mut self) {
+        // SAFETY: the list holds only sinks not yet dropped.
+        unsafe { LIVE.remove(self) };
+        self.close();
+        // The log of the cycle being destroyed may already be closed.
+        // SAFETY: ngx_cycle is the current cycle of this process.
+        if !core::ptr::eq(unsafe { ngx_cycle }, self.cycle) {
+            self.finish(Final::Reload);
         }
-    })
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Exit of a worker (or of the single process): report the records not sent.
+pub fn exit_process() {
+    // SAFETY: the list holds only sinks not yet dropped.
+    unsafe { LIVE.each(|s| s.finish(Final::Exit)) };
 }

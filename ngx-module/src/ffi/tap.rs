@@ -10,6 +10,8 @@
 //! from. The head's level is raised to at least `error`, so capture works even
 //! when the user's error_log is at `crit`; the user's nodes keep their own levels.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use core::ffi::CStr;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,21 +38,28 @@ static HTTP_LOG_HANDLER: AtomicUsize = AtomicUsize::new(0);
 static IN_TAP: AtomicBool = AtomicBool::new(false);
 
 /// Remembers the HTTP connection-log handler (called for every request).
+///
+/// # Safety
+/// `r` is a live request.
 pub unsafe fn learn_http_log_handler(r: *mut ngx_http_request_t) {
     if HTTP_LOG_HANDLER.load(Ordering::Relaxed) != 0 {
         return;
     }
-    let c = (*r).connection;
-    if c.is_null() || (*c).log.is_null() {
-        return;
-    }
-    if let Some(h) = (*(*c).log).handler {
-        HTTP_LOG_HANDLER.store(h as usize, Ordering::Relaxed);
+    // SAFETY: a live request has a connection; its log is checked for NULL.
+    unsafe {
+        let c = (*r).connection;
+        if c.is_null() || (*c).log.is_null() {
+            return;
+        }
+        if let Some(h) = (*(*c).log).handler {
+            HTTP_LOG_HANDLER.store(h as usize, Ordering::Relaxed);
+        }
     }
 }
 
 fn is_tap(log: *const ngx_log_t) -> bool {
     let ours: unsafe extern "C" fn(*mut ngx_log_t, ngx_uint_t, *mut u_char, usize) = tap_writer;
+    // SAFETY: callers pass log nodes of a configuration (non-NULL, checked by wrap).
     unsafe { (*log).writer.is_some_and(|w| w as usize == ours as usize) }
 }
 
@@ -59,6 +68,10 @@ fn head_level(orig: ngx_uint_t) -> ngx_uint_t {
 }
 
 /// Returns the tap node that heads `orig`'s chain, making it once per chain.
+///
+/// # Safety
+/// Called while merging locations, with `cf` valid and `orig` NULL or a log node of
+/// this configuration.
 pub unsafe fn wrap(cf: *mut ngx_conf_t, mc: &mut MainConf, orig: *mut ngx_log_t) -> *mut ngx_log_t {
     if orig.is_null() || is_tap(orig) {
         return orig;
@@ -66,37 +79,52 @@ pub unsafe fn wrap(cf: *mut ngx_conf_t, mc: &mut MainConf, orig: *mut ngx_log_t)
     if let Some(&(_, w)) = mc.wrappers.iter().find(|(o, _)| *o == orig) {
         return w;
     }
-    let w = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_log_t>()) as *mut ngx_log_t;
+    // SAFETY: zeroed pool memory is a valid ngx_log_t; it lives as long as the cycle.
+    let w = unsafe { ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_log_t>()) } as *mut ngx_log_t;
     if w.is_null() {
         return orig;
     }
-    (*w).writer = Some(tap_writer);
-    (*w).wdata = ptr::null_mut();
-    (*w).next = orig;
-    (*w).file = (*orig).file;
-    (*w).log_level = head_level((*orig).log_level);
+    // SAFETY: `w` is the fresh node above, `orig` a valid node (caller).
+    unsafe {
+        (*w).writer = Some(tap_writer);
+        (*w).wdata = ptr::null_mut();
+        (*w).next = orig;
+        (*w).file = (*orig).file;
+        (*w).log_level = head_level((*orig).log_level);
+    }
     mc.wrappers.push((orig, w));
     w
 }
 
 /// The main error_log can be set after http{} and default logs are opened after
 /// parsing: copy the final level and file from each wrapped chain (init_module).
+///
+/// # Safety
+/// `cycle` is the cycle being initialised and `mc` its main conf.
 pub unsafe fn refresh(mc: &MainConf, cycle: *mut ngx::ffi::ngx_cycle_t) {
     for &(orig, w) in &mc.wrappers {
-        (*w).log_level = head_level((*orig).log_level);
-        (*w).file = (*orig).file;
+        // SAFETY: both nodes are pool memory of this cycle.
+        unsafe {
+            (*w).log_level = head_level((*orig).log_level);
+            (*w).file = (*orig).file;
+        }
     }
     // Listening sockets copied the server's head into ls->log before init_module.
-    let ls = &(*cycle).listening;
-    if ls.elts.is_null() {
-        return;
-    }
-    let listening =
-        core::slice::from_raw_parts_mut(ls.elts as *mut ngx::ffi::ngx_listening_t, ls.nelts);
+    // SAFETY: the cycle's listening array holds `nelts` ngx_listening_t.
+    let listening = unsafe {
+        let ls = &(*cycle).listening;
+        if ls.elts.is_null() {
+            return;
+        }
+        core::slice::from_raw_parts_mut(ls.elts as *mut ngx::ffi::ngx_listening_t, ls.nelts)
+    };
     for l in listening {
         if let Some(&(_, w)) = mc.wrappers.iter().find(|(_, w)| *w == l.logp) {
-            l.log.log_level = (*w).log_level;
-            l.log.file = (*w).file;
+            // SAFETY: `w` is one of our nodes (pool memory of this cycle).
+            unsafe {
+                l.log.log_level = (*w).log_level;
+                l.log.file = (*w).file;
+            }
         }
     }
 }
@@ -117,40 +145,49 @@ pub unsafe extern "C" fn tap_writer(
         return;
     }
     guard((), || {
-        tap(log, level, core::slice::from_raw_parts(buf, len))
+        // SAFETY: NGINX passes the formatted line (len bytes) and the log it is
+        // writing through, both valid for the call.
+        unsafe { tap(log, level, core::slice::from_raw_parts(buf, len)) }
     });
     IN_TAP.store(false, Ordering::Release);
 }
 
+/// # Safety
+/// `log` is the log NGINX is writing `line` through (for HTTP connection logs, its
+/// `data` is the request's `ngx_http_log_ctx_t`).
 unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
-    let handler = (*log).handler.map_or(0, |h| h as usize);
-    if handler == 0 || handler != HTTP_LOG_HANDLER.load(Ordering::Relaxed) {
-        return;
-    }
-    let ctx = (*log).data as *mut ngx_http_log_ctx_t;
-    if ctx.is_null() || (*ctx).request.is_null() {
-        return;
-    }
-    let r = if (*ctx).current_request.is_null() {
-        (*ctx).request
-    } else {
-        (*ctx).current_request
+    // SAFETY: `log` is valid (caller); only logs whose handler is NGINX's HTTP log
+    // handler are read further, and for those `data` is an ngx_http_log_ctx_t whose
+    // requests are alive while they log.
+    let (r, action) = unsafe {
+        let handler = (*log).handler.map_or(0, |h| h as usize);
+        if handler == 0 || handler != HTTP_LOG_HANDLER.load(Ordering::Relaxed) {
+            return;
+        }
+        let ctx = (*log).data as *mut ngx_http_log_ctx_t;
+        if ctx.is_null() || (*ctx).request.is_null() {
+            return;
+        }
+        let r = if (*ctx).current_request.is_null() {
+            (*ctx).request
+        } else {
+            (*ctx).current_request
+        };
+        let action = if (*log).action.is_null() {
+            None
+        } else {
+            Some(CStr::from_ptr((*log).action).to_bytes())
+        };
+        (r, action)
     };
     // Records describe main requests; a subrequest's upstream has its own states.
-    if r != (*r).main {
-        return;
-    }
-    let u = (*r).upstream;
-    if u.is_null() {
+    // SAFETY: `r` is a live request (above).
+    let (main, u) = unsafe { ((*r).main, (*r).upstream) };
+    if r != main || u.is_null() {
         return;
     }
     let Some(prefix) = split_prefix(line) else {
         return;
-    };
-    let action = if (*log).action.is_null() {
-        None
-    } else {
-        Some(CStr::from_ptr((*log).action).to_bytes())
     };
     let Some(parsed) = classify(prefix.rest, action) else {
         return;
@@ -158,20 +195,25 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
     let Some(level) = Level::from_ngx(level) else {
         return;
     };
-    let Some(capture) = capture_of(r, true) else {
+    // SAFETY: `r` is a live main request.
+    let Some(capture) = (unsafe { capture_of(r, true) }) else {
         return;
     };
 
     match parsed {
         UpstreamLine::FastcgiStderr { text, truncated } => capture.set_stderr(text, truncated),
         UpstreamLine::Failure(f) => {
-            let states = (*r).upstream_states;
-            let attempt = if states.is_null() || (*states).nelts == 0 {
-                None
-            } else {
-                Some((*states).nelts - 1)
+            // SAFETY: the request's upstream_states array, if any, holds nelts states.
+            let attempt = unsafe {
+                let states = (*r).upstream_states;
+                if states.is_null() || (*states).nelts == 0 {
+                    None
+                } else {
+                    Some((*states).nelts - 1)
+                }
             };
-            let phase = derive_phase(f.event, f.send_side, conn_state(u));
+            // SAFETY: `u` is the request's live upstream.
+            let phase = derive_phase(f.event, f.send_side, unsafe { conn_state(u) });
             capture.push(TapEvent {
                 attempt,
                 event: f.event,
@@ -185,24 +227,30 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
     }
 }
 
+/// # Safety
+/// `u` is a live upstream.
 unsafe fn conn_state(u: *mut ngx::ffi::ngx_http_upstream_t) -> ConnState {
-    let mut s = ConnState {
-        request_sent: (*u).request_sent() != 0,
-        header_sent: (*u).header_sent() != 0,
-        ..ConnState::default()
-    };
-    let state = (*u).state;
-    s.connect_time_set = !state.is_null() && (*state).connect_time != ngx_msec_t::MAX;
-    let pc = (*u).peer.connection;
-    if !pc.is_null() {
-        s.connected = true;
-        s.ssl = !(*pc).ssl.is_null();
-        if !(*pc).read.is_null() {
-            s.read_timedout = (*(*pc).read).timedout() != 0;
+    // SAFETY: `u` is valid (caller); its state and peer connection (and that
+    // connection's events) are checked for NULL before use.
+    unsafe {
+        let mut s = ConnState {
+            request_sent: (*u).request_sent() != 0,
+            header_sent: (*u).header_sent() != 0,
+            ..ConnState::default()
+        };
+        let state = (*u).state;
+        s.connect_time_set = !state.is_null() && (*state).connect_time != ngx_msec_t::MAX;
+        let pc = (*u).peer.connection;
+        if !pc.is_null() {
+            s.connected = true;
+            s.ssl = !(*pc).ssl.is_null();
+            if !(*pc).read.is_null() {
+                s.read_timedout = (*(*pc).read).timedout() != 0;
+            }
+            if !(*pc).write.is_null() {
+                s.write_timedout = (*(*pc).write).timedout() != 0;
+            }
         }
-        if !(*pc).write.is_null() {
-            s.write_timedout = (*(*pc).write).timedout() != 0;
-        }
+        s
     }
-    s
 }

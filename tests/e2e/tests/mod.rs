@@ -7,8 +7,11 @@ mod analyzer_streams;
 mod config;
 mod doctor;
 mod faults;
+mod html;
 mod logs;
+mod metrics;
 mod protocol;
+mod reliability;
 mod retries;
 mod upstreams;
 
@@ -22,11 +25,14 @@ pub fn all() -> Vec<(&'static str, Body)> {
     v.extend(analyzer_streams::all());
     v.extend(analyzer_configs::all());
     v.extend(analyzer_http::all());
+    v.extend(html::all());
+    v.extend(reliability::all());
     v.extend(faults::all());
     v.extend(retries::all());
     v.extend(upstreams::all());
     v.extend(protocol::all());
     v.extend(logs::all());
+    v.extend(metrics::all());
     v.extend(config::all());
     v.extend(doctor::all());
     v

@@ -1,0 +1,615 @@
+//! Upstream failure counters that every worker updates in one shared-memory zone
+//! (`gatelog_metrics zone=NAME:SIZE`), and their Prometheus text rendering.
+//!
+//! The zone holds a fixed open-addressing table made once when the zone is created:
+//! a request never allocates, never takes a lock; it finds or claims its series' slot
+//! with atomics and adds to it. When every slot is taken, the increment goes to
+//! `dropped` instead: the request is served and recorded as usual. The series come
+//! from the same attempts the record is built from ([`Tally::from_record`]).
+//!
+//! This file is plain Rust over atomics: `ffi/metrics.rs` places a [`Header`] and its
+//! [`Slot`]s in the zone's memory; the tests here place them in a `Vec`.
+
+use core::hint::spin_loop;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use gatelog_record::errno::errno_name;
+use gatelog_record::record::Origin;
+use gatelog_record::Attempt;
+
+/// Bytes of a series key (family byte + rendered labels). A longer key (a very long
+/// unix socket path) is not counted: it goes to `dropped`.
+pub const KEY_MAX: usize = 480;
+const KEY_WORDS: usize = KEY_MAX / 8;
+
+/// Identifies a zone this module laid out (and its layout version).
+pub const MAGIC: u64 = 0x6761_7465_6c6f_6701;
+
+const EMPTY: u32 = 0;
+const CLAIMING: u32 = 1;
+const READY: u32 = 2;
+/// How long a worker waits for another one to finish writing a key it is claiming
+/// (a few hundred nanoseconds in practice). A worker killed mid-claim leaves the slot
+/// CLAIMING forever: the others then go on probing, and the series may get a second
+/// slot, which the snapshot sums.
+const CLAIM_SPINS: u32 = 10_000;
+
+/// The counter families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    FailedAttempts,
+    Requests,
+}
+
+impl Family {
+    const ALL: [Family; 2] = [Family::FailedAttempts, Family::Requests];
+
+    fn byte(self) -> u8 {
+        match self {
+            Family::FailedAttempts => b'a',
+            Family::Requests => b'r',
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.byte() == b)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::FailedAttempts => "gatelog_upstream_failed_attempts_total",
+            Family::Requests => "gatelog_requests_total",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Family::FailedAttempts => {
+                "Failed upstream attempts of recorded requests, also those NGINX retried successfully."
+            }
+            Family::Requests => "Requests that got a gatelog record.",
+        }
+    }
+}
+
+/// Zone header, at the start of the table's memory.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Header {
+    pub magic: AtomicU64,
+    pub capacity: AtomicU64,
+    /// Increments not counted because their series had no slot (zone full, key too long).
+    pub dropped: AtomicU64,
+    /// Slots claimed.
+    pub used: AtomicU64,
+}
+
+/// One series: its key and its count.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Slot {
+    state: AtomicU32,
+    len: AtomicU32,
+    hash: AtomicU64,
+    count: AtomicU64,
+    key: [AtomicU64; KEY_WORDS],
+}
+
+impl Default for Slot {
+    fn default() -> Slot {
+        Slot {
+            state: AtomicU32::new(EMPTY),
+            len: AtomicU32::new(0),
+            hash: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            key: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Bytes of a table with `capacity` slots.
+pub fn table_bytes(capacity: usize) -> usize {
+    size_of::<Header>() + capacity * size_of::<Slot>()
+}
+
+/// Slots that fit in `bytes`.
+pub fn capacity_for(bytes: usize) -> usize {
+    bytes.saturating_sub(size_of::<Header>()) / size_of::<Slot>()
+}
+
+fn fnv1a(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn key_words(key: &[u8]) -> [u64; KEY_WORDS] {
+    let mut w = [0u64; KEY_WORDS];
+    for (i, chunk) in key.chunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        w[i] = u64::from_le_bytes(b);
+    }
+    w
+}
+
+/// The table in a zone, shared by every worker.
+pub struct Table<'a> {
+    header: &'a Header,
+    slots: &'a [Slot],
+}
+
+impl<'a> Table<'a> {
+    pub fn new(header: &'a Header, slots: &'a [Slot]) -> Table<'a> {
+        Table { header, slots }
+    }
+
+    /// Adds `n` to the series `key`, claiming a slot for a new one.
+    pub fn add(&self, key: &[u8], n: u64) {
+        let cap = self.slots.len();
+        if key.len() > KEY_MAX || cap == 0 {
+            self.header.dropped.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        let hash = fnv1a(key);
+        let words = key_words(key);
+        let start = (hash % cap as u64) as usize;
+        for probe in 0..cap {
+            let slot = &self.slots[(start + probe) % cap];
+            let mut state = slot.state.load(Ordering::Acquire);
+            if state == EMPTY {
+                match slot.state.compare_exchange(
+                    EMPTY,
+                    CLAIMING,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        slot.hash.store(hash, Ordering::Relaxed);
+                        slot.len.store(key.len() as u32, Ordering::Relaxed);
+                        for (dst, w) in slot.key.iter().zip(words) {
+                            dst.store(w, Ordering::Relaxed);
+                        }
+                        slot.count.store(n, Ordering::Relaxed);
+                        // Publishes the key and the first count to every reader.
+                        slot.state.store(READY, Ordering::Release);
+                        self.header.used.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(now) => state = now,
+                }
+            }
+            let mut spins = 0;
+            while state == CLAIMING && spins < CLAIM_SPINS {
+                spin_loop();
+                spins += 1;
+                state = slot.state.load(Ordering::Acquire);
+            }
+            if state == READY && self.holds(slot, hash, key.len(), &words) {
+                slot.count.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.header.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn holds(&self, slot: &Slot, hash: u64, len: usize, words: &[u64; KEY_WORDS]) -> bool {
+        slot.hash.load(Ordering::Relaxed) == hash
+            && slot.len.load(Ordering::Relaxed) as usize == len
+            && slot
+                .key
+                .iter()
+                .zip(words)
+                .take(len.div_ceil(8))
+                .all(|(a, &w)| a.load(Ordering::Relaxed) == w)
+    }
+
+    /// Every series' count, read once; a series found in two slots is summed.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut series = BTreeMap::new();
+        for slot in self.slots {
+            if slot.state.load(Ordering::Acquire) != READY {
+                continue;
+            }
+            let len = (slot.len.load(Ordering::Relaxed) as usize).min(KEY_MAX);
+            let mut key = Vec::with_capacity(len);
+            for w in &slot.key {
+                key.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+            }
+            key.truncate(len);
+            *series.entry(key).or_insert(0) += slot.count.load(Ordering::Relaxed);
+        }
+        Snapshot {
+            series,
+            dropped: self.header.dropped.load(Ordering::Relaxed),
+            used: self.header.used.load(Ordering::Relaxed),
+            capacity: self.slots.len() as u64,
+        }
+    }
+}
+
+/// One scrape's view of a table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub series: BTreeMap<Vec<u8>, u64>,
+    pub dropped: u64,
+    pub used: u64,
+    pub capacity: u64,
+}
+
+/// A label value escaped for the Prometheus text format (`\\`, `\"`, `\n`).
+pub fn escape_label(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn key(family: Family, labels: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = String::new();
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(name);
+        s.push_str("=\"");
+        escape_label(value, &mut s);
+        s.push('"');
+    }
+    let mut k = Vec::with_capacity(s.len() + 1);
+    k.push(family.byte());
+    k.extend_from_slice(s.as_bytes());
+    k
+}
+
+/// One failed attempt's labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub peer: String,
+    pub event: String,
+    pub errno: String,
+    pub phase: String,
+    pub status: String,
+}
+
+/// What one recorded request adds to the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub upstream: String,
+    pub status: u16,
+    pub origin: Origin,
+    pub recovered: bool,
+    pub failed: Vec<FailedAttempt>,
+}
+
+impl Tally {
+    /// From the record's own fields: a failed attempt is one with an event, as in the
+    /// record (the successful attempt of a recovered request has none).
+    pub fn from_record(
+        upstream: Option<&str>,
+        status: u16,
+        origin: Origin,
+        recovered: bool,
+        attempts: &[Attempt],
+    ) -> Tally {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        Tally {
+            upstream: upstream.unwrap_or_default().to_owned(),
+            status,
+            origin,
+            recovered,
+            failed: attempts
+                .iter()
+                .filter_map(|a| {
+                    let event = a.event?;
+                    Some(FailedAttempt {
+                        peer: opt(a.peer.clone()),
+                        event: event.slug().to_owned(),
+                        // A number the table does not know is still one of a few hundred.
+                        errno: opt(a
+                            .errno
+                            .map(|e| errno_name(e).unwrap_or_else(|| e.to_string()))),
+                        phase: opt(a.phase.map(|p| p.slug().to_owned())),
+                        status: opt(a.status.map(|s| s.to_string())),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The series keys this request increments by one each (a key may repeat: two
+    /// identical failed attempts count two).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let status = self.status.to_string();
+        let mut keys = Vec::with_capacity(self.failed.len() + 1);
+        for a in &self.failed {
+            keys.push(key(
+                Family::FailedAttempts,
+                &[
+                    ("upstream", &self.upstream),
+                    ("peer", &a.peer),
+                    ("event", &a.event),
+                    ("errno", &a.errno),
+                    ("phase", &a.phase),
+                    ("status", &a.status),
+                ],
+            ));
+        }
+        let origin = match self.origin {
+            Origin::Nginx => "nginx",
+            Origin::Upstream => "upstream",
+        };
+        keys.push(key(
+            Family::Requests,
+            &[
+                ("upstream", &self.upstream),
+                ("status", &status),
+                ("origin", origin),
+                ("recovered", if self.recovered { "true" } else { "false" }),
+            ],
+        ));
+        keys
+    }
+}
+
+/// The Prometheus text exposition format (version 0.0.4) of `snap`, for a zone of
+/// `zone_bytes` bytes whose table takes `table_bytes` of them plus one slot per series.
+pub fn render_text(snap: &Snapshot, zone_bytes: u64) -> String {
+    let mut out = String::with_capacity(256 + snap.series.len() * 160);
+    for family in Family::ALL {
+        let name = family.name();
+        let _ = writeln!(out, "# HELP {name} {}", family.help());
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (k, n) in &snap.series {
+            let Some((&b, labels)) = k.split_first() else {
+                continue;
+            };
+            if Family::from_byte(b) != Some(family) {
+                continue;
+            }
+            // Keys are written by this module from UTF-8 strings; a key that is not (a
+            // foreign or torn slot) is skipped rather than emitted broken.
+            let Ok(labels) = core::str::from_utf8(labels) else {
+                continue;
+            };
+            let _ = writeln!(out, "{name}{{{labels}}} {n}");
+        }
+    }
+    let used_bytes = table_bytes(0) as u64 + snap.used * size_of::<Slot>() as u64;
+    for (name, kind, help, v) in [
+        (
+            "gatelog_metrics_dropped_total",
+            "counter",
+            "Increments not counted because the zone had no free slot for their series.",
+            snap.dropped,
+        ),
+        (
+            "gatelog_metrics_zone_size_bytes",
+            "gauge",
+            "Size of the gatelog_metrics zone.",
+            zone_bytes,
+        ),
+        (
+            "gatelog_metrics_zone_used_bytes",
+            "gauge",
+            "Bytes of the zone's table holding series.",
+            used_bytes,
+        ),
+        (
+            "gatelog_metrics_series_capacity",
+            "gauge",
+            "Series the zone's table can hold.",
+            snap.capacity,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatelog_record::{Event, Phase};
+
+    fn table(cap: usize) -> (Header, Vec<Slot>) {
+        let h = Header::default();
+        h.magic.store(MAGIC, Ordering::Relaxed);
+        h.capacity.store(cap as u64, Ordering::Relaxed);
+        (h, (0..cap).map(|_| Slot::default()).collect())
+    }
+
+    fn attempt(peer: &str, event: Option<Event>, errno: Option<i32>, status: u16) -> Attempt {
+        Attempt {
+            peer: Some(peer.into()),
+            phase: event.map(|_| Phase::Connect),
+            errno,
+            errno_name: None,
+            error: None,
+            event,
+            message: None,
+            level: None,
+            status: Some(status),
+            connect_ms: None,
+            header_ms: None,
+            response_ms: None,
+        }
+    }
+
+    #[test]
+    fn recovered_request_counts_its_failed_attempt_not_the_good_one() {
+        let attempts = [
+            attempt("127.0.0.1:1", Some(Event::ConnectFailed), Some(111), 502),
+            attempt("unix:/run/php/php8.2-fpm.sock", None, None, 200),
+        ];
+        let t = Tally::from_record(Some("php"), 200, Origin::Upstream, true, &attempts);
+        let keys: Vec<String> = t
+            .keys()
+            .into_iter()
+            .map(|k| String::from_utf8(k).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "aupstream=\"php\",peer=\"127.0.0.1:1\",event=\"connect_failed\",errno=\"ECONNREFUSED\",phase=\"connect\",status=\"502\"",
+                "rupstream=\"php\",status=\"200\",origin=\"upstream\",recovered=\"true\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_errno_is_its_number_and_missing_fields_are_empty() {
+        let mut a = attempt("x", Some(Event::NoLiveUpstreams), Some(4242), 502);
+        a.peer = None;
+        a.status = None;
+        let t = Tally::from_record(None, 502, Origin::Nginx, false, &[a]);
+        let k = String::from_utf8(t.keys()[0].clone()).unwrap();
+        assert_eq!(
+            k,
+            "aupstream=\"\",peer=\"\",event=\"no_live_upstreams\",errno=\"4242\",phase=\"connect\",status=\"\""
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = String::new();
+        escape_label("unix:/tmp/a\"b\\c\nd", &mut s);
+        assert_eq!(s, "unix:/tmp/a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn counts_add_up_per_series() {
+        let (h, slots) = table(8);
+        let t = Table::new(&h, &slots);
+        t.add(b"rstatus=\"502\"", 1);
+        t.add(b"rstatus=\"504\"", 1);
+        t.add(b"rstatus=\"502\"", 2);
+        let s = t.snapshot();
+        assert_eq!(s.series[&b"rstatus=\"502\""[..]], 3);
+        assert_eq!(s.series[&b"rstatus=\"504\""[..]], 1);
+        assert_eq!((s.used, s.dropped, s.capacity), (2, 0, 8));
+    }
+
+    #[test]
+    fn full_table_drops_new_series_and_keeps_counting_old_ones() {
+        let (h, slots) = table(2);
+        let t = Table::new(&h, &slots);
+        t.add(b"ra=\"1\"", 1);
+        t.add(b"ra=\"2\"", 1);
+        t.add(b"ra=\"3\"", 1);
+        t.add(b"ra=\"3\"", 1);
+        t.add(b"ra=\"1\"", 1);
+        let s = t.snapshot();
+        assert_eq!(s.series.len(), 2);
+        assert_eq!(s.series[&b"ra=\"1\""[..]], 2);
+        assert_eq!(s.dropped, 2);
+    }
+
+    #[test]
+    fn key_longer_than_a_slot_is_dropped() {
+        let (h, slots) = table(4);
+        let t = Table::new(&h, &slots);
+        t.add(&vec![b'r'; KEY_MAX + 1], 1);
+        t.add(&vec![b'r'; KEY_MAX], 1);
+        let s = t.snapshot();
+        assert_eq!((s.dropped, s.used), (1, 1));
+        assert_eq!(s.series[&vec![b'r'; KEY_MAX]], 1);
+    }
+
+    #[test]
+    fn keys_differing_only_after_the_first_word_are_different_series() {
+        let (h, slots) = table(4);
+        let t = Table::new(&h, &slots);
+        t.add(b"rpeer=\"unix:/a.sock\"", 1);
+        t.add(b"rpeer=\"unix:/b.sock\"", 1);
+        assert_eq!(t.snapshot().series.len(), 2);
+    }
+
+    #[test]
+    fn threads_count_every_increment_once() {
+        let (h, slots) = table(64);
+        let t = Table::new(&h, &slots);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..1000u32 {
+                        t.add(format!("rk=\"{}\"", i % 10).as_bytes(), 1);
+                    }
+                });
+            }
+        });
+        let snap = t.snapshot();
+        assert_eq!(snap.series.len(), 10);
+        assert!(snap.series.values().all(|&n| n == 400));
+        assert_eq!(snap.used, 10);
+    }
+
+    #[test]
+    fn renders_prometheus_text() {
+        let (h, slots) = table(4);
+        let t = Table::new(&h, &slots);
+        let attempts = [attempt(
+            "unix:/run/php.sock",
+            Some(Event::ConnectFailed),
+            Some(13),
+            502,
+        )];
+        let tally = Tally::from_record(
+            Some("unix:/run/php.sock"),
+            502,
+            Origin::Nginx,
+            false,
+            &attempts,
+        );
+        for k in tally.keys() {
+            t.add(&k, 1);
+        }
+        let text = render_text(&t.snapshot(), 32768);
+        let slot = size_of::<Slot>();
+        let used = table_bytes(2);
+        assert_eq!(
+            text,
+            format!(
+                "# HELP gatelog_upstream_failed_attempts_total Failed upstream attempts of recorded requests, also those NGINX retried successfully.
+# TYPE gatelog_upstream_failed_attempts_total counter
+gatelog_upstream_failed_attempts_total{{upstream=\"unix:/run/php.sock\",peer=\"unix:/run/php.sock\",event=\"connect_failed\",errno=\"EACCES\",phase=\"connect\",status=\"502\"}} 1
+# HELP gatelog_requests_total Requests that got a gatelog record.
+# TYPE gatelog_requests_total counter
+gatelog_requests_total{{upstream=\"unix:/run/php.sock\",status=\"502\",origin=\"nginx\",recovered=\"false\"}} 1
+# HELP gatelog_metrics_dropped_total Increments not counted because the zone had no free slot for their series.
+# TYPE gatelog_metrics_dropped_total counter
+gatelog_metrics_dropped_total 0
+# HELP gatelog_metrics_zone_size_bytes Size of the gatelog_metrics zone.
+# TYPE gatelog_metrics_zone_size_bytes gauge
+gatelog_metrics_zone_size_bytes 32768
+# HELP gatelog_metrics_zone_used_bytes Bytes of the zone's table holding series.
+# TYPE gatelog_metrics_zone_used_bytes gauge
+gatelog_metrics_zone_used_bytes {used}
+# HELP gatelog_metrics_series_capacity Series the zone's table can hold.
+# TYPE gatelog_metrics_series_capacity gauge
+gatelog_metrics_series_capacity 4
+"
+            )
+        );
+        assert_eq!(used, table_bytes(0) + 2 * slot);
+    }
+
+    #[test]
+    fn capacity_and_bytes_agree() {
+        assert_eq!(capacity_for(table_bytes(37)), 37);
+        assert_eq!(capacity_for(table_bytes(37) - 1), 36);
+        assert_eq!(capacity_for(0), 0);
+    }
+}

@@ -1,0 +1,406 @@
+//! `gatelog_metrics` / `gatelog_metrics_status`: the scraped counters equal what the
+//! records say, label by label, across two workers and a reload; `promtool check
+//! metrics` accepts the text; a zone too small drops increments and keeps serving;
+//! directive errors fail `nginx -t`.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gatelog_e2e::client;
+use gatelog_e2e::env::Flavour;
+use gatelog_e2e::fpm::{Fpm, Pool};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::net::{free_port, RefusedPort};
+use gatelog_e2e::nginx::{nginx_t, Nginx};
+use gatelog_e2e::records;
+use serde_json::Value;
+
+use crate::Body;
+
+pub fn all() -> Vec<(&'static str, Body)> {
+    vec![
+        ("metrics_known_mix_two_workers_reload", known_mix as Body),
+        ("metrics_zone_too_small_drops", zone_too_small as Body),
+        (
+            "metrics_nginx_t_rejects_bad_arguments",
+            bad_arguments as Body,
+        ),
+    ]
+}
+
+const T: Timeouts = Timeouts::DEFAULT;
+const FAMILIES: [&str; 2] = [
+    "gatelog_upstream_failed_attempts_total",
+    "gatelog_requests_total",
+];
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The series every record should have incremented, written the way the exposition
+/// format writes them, computed from the records alone.
+fn expected_from_records(recs: &[Value]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for r in recs {
+        let up = esc(&s(&r["upstream"]));
+        for a in r["attempts"].as_array().into_iter().flatten() {
+            if a["event"].is_null() {
+                continue;
+            }
+            let errno = if a["errno_name"].is_null() {
+                s(&a["errno"])
+            } else {
+                s(&a["errno_name"])
+            };
+            let k = format!(
+                "gatelog_upstream_failed_attempts_total{{upstream=\"{up}\",peer=\"{}\",event=\"{}\",errno=\"{}\",phase=\"{}\",status=\"{}\"}}",
+                esc(&s(&a["peer"])),
+                s(&a["event"]),
+                errno,
+                s(&a["phase"]),
+                s(&a["status"]),
+            );
+            *m.entry(k).or_insert(0) += 1;
+        }
+        let k = format!(
+            "gatelog_requests_total{{upstream=\"{up}\",status=\"{}\",origin=\"{}\",recovered=\"{}\"}}",
+            s(&r["status"]),
+            s(&r["origin"]),
+            s(&r["recovered"]),
+        );
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}
+
+/// The scrape's sample lines (`name{labels}` → value).
+fn samples(text: &str) -> Result<BTreeMap<String, u64>, String> {
+    let mut m = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, v) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| format!("sample line without a value: {line:?}"))?;
+        let v: u64 = v
+            .parse()
+            .map_err(|_| format!("sample value is not an integer: {line:?}"))?;
+        if m.insert(series.to_owned(), v).is_some() {
+            return Err(format!("series twice in one scrape: {series}"));
+        }
+    }
+    Ok(m)
+}
+
+fn promtool(lab: &Lab, text: &str) -> Result<(), String> {
+    let path = lab.prefix.write("out/scrape.prom", text, 0o644)?;
+    let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::from(file))
+        .output()
+        .map_err(|e| {
+            format!(
+                "promtool not runnable ({e}): install Debian's prometheus package (scripts/setup)"
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "promtool check metrics rejected {}:\n{}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn scrape(port: u16) -> Result<String, String> {
+    let r = client::get(port, "/metrics")?;
+    if r.status != 200 {
+        return Err(format!("/metrics answered {}", r.status));
+    }
+    String::from_utf8(r.body).map_err(|e| format!("scrape is not UTF-8: {e}"))
+}
+
+fn expect_status(port: u16, target: &str, want: u16) -> Result<(), String> {
+    let r = client::get(port, target)?;
+    if r.status != want {
+        return Err(format!("{target} answered {}, expected {want}", r.status));
+    }
+    Ok(())
+}
+
+/// FPM stopped, a root 0600 socket, upstream {dead, live} recovering, a read timeout;
+/// two workers, a reload halfway.
+fn known_mix(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "metrics-mix")?;
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "metrics need the module",
+        )));
+    }
+    let www = Fpm::start(&lab.prefix, Pool::unix(&lab.prefix, "www", 2), None)?;
+    let mut denied = Pool::unix(&lab.prefix, "denied", 1);
+    denied.owner = "root".into();
+    denied.group = "root".into();
+    denied.mode = "0600".into();
+    let denied = Fpm::start(&lab.prefix, denied, None)?;
+    let mut gone = Fpm::start(&lab.prefix, Pool::unix(&lab.prefix, "gone", 1), None)?;
+    let gone_addr = gone.pool.listen.nginx_addr();
+    gone.stop_clean()?;
+    let dead = RefusedPort::new()?;
+    let port = free_port()?;
+    let good = www.pool.listen.nginx_addr();
+    let ok = "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;";
+    let body = format!(
+        "{}{}{}{}        location = /metrics {{\n            gatelog_metrics_status;\n        }}\n",
+        lab.php_location("= /stopped.php", &gone_addr, T, ok),
+        lab.php_location("= /denied.php", &denied.pool.listen.nginx_addr(), T, ok),
+        lab.php_location("= /flaky.php", "flaky", T, ok),
+        lab.php_location("= /sleep.php", &good, Timeouts::new(2000, 3000, 1000), ""),
+    );
+    let http = format!(
+        "{}{}{}    upstream flaky {{\n        server 127.0.0.1:{};\n        server {good};\n    }}\n{}",
+        lab.gl("gatelog_metrics zone=gatelog:1m;"),
+        lab.default_gatelog(),
+        lab.gl("gatelog_recovered on;"),
+        dead.port,
+        lab.server(port, &body)
+    );
+    let mut conf = lab.conf(http);
+    conf.worker_processes = 2;
+    let nginx = Nginx::start(flavour, &lab.prefix, &conf, &[port])?;
+    if nginx.worker_pids().len() != 2 {
+        return Err(format!("expected 2 workers, got {:?}", nginx.worker_pids()));
+    }
+    for (t, st) in [
+        ("/stopped.php", 502),
+        ("/stopped.php", 502),
+        ("/denied.php", 502),
+        // One per cycle: after it NGINX counts the dead peer as down (max_fails=1) and
+        // goes straight to the live one, without a failed attempt.
+        ("/flaky.php", 200),
+    ] {
+        expect_status(port, t, st)?;
+    }
+    records::wait_for(&lab.records_path(), 4, Duration::from_secs(10))?;
+    let before = samples(&scrape(port)?)?;
+    let old_workers = nginx.worker_pids();
+    nginx.reload()?;
+    // The new workers serve once the old ones are gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = nginx.worker_pids();
+        if now.len() == 2 && now.iter().all(|p| !old_workers.contains(p)) {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("reload: workers {old_workers:?} → {now:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after_reload = samples(&scrape(port)?)?;
+    for f in FAMILIES {
+        let pick = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with(f))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect::<Vec<_>>()
+        };
+        if pick(&before) != pick(&after_reload) {
+            return Err(format!(
+                "the reload changed the counts of {f}:\nbefore {:?}\nafter  {:?}",
+                pick(&before),
+                pick(&after_reload)
+            ));
+        }
+    }
+    for (t, st) in [
+        ("/stopped.php", 502),
+        ("/denied.php", 502),
+        ("/denied.php", 502),
+        ("/flaky.php", 200),
+        ("/sleep.php?ms=2500", 504),
+    ] {
+        expect_status(port, t, st)?;
+    }
+    let recs = records::wait_for(&lab.records_path(), 9, Duration::from_secs(10))?;
+    if recs.len() != 9 {
+        return Err(format!("expected 9 records, got {}", recs.len()));
+    }
+    let text = scrape(port)?;
+    let got: BTreeMap<String, u64> = samples(&text)?
+        .into_iter()
+        .filter(|(k, _)| FAMILIES.iter().any(|f| k.starts_with(&format!("{f}{{"))))
+        .collect();
+    let want = expected_from_records(&recs);
+    if got != want {
+        return Err(format!(
+            "scraped counters differ from the records:\nscraped {got:#?}\nrecords {want:#?}\nscrape:\n{text}"
+        ));
+    }
+    // The mix really happened (the records are not all one kind).
+    for needle in [
+        "errno=\"ENOENT\"",
+        "errno=\"EACCES\"",
+        "errno=\"ECONNREFUSED\",phase=\"connect\"",
+        "event=\"timed_out\",errno=\"ETIMEDOUT\",phase=\"header\",status=\"504\"",
+        "status=\"200\",origin=\"upstream\",recovered=\"true\"} 2",
+    ] {
+        if !text.contains(needle) {
+            return Err(format!("scrape lacks {needle}:\n{text}"));
+        }
+    }
+    if !text.contains("\ngatelog_metrics_dropped_total 0\n") {
+        return Err(format!("drops in a 1m zone:\n{text}"));
+    }
+    promtool(&lab, &text)?;
+    Ok(Verdict::Passed)
+}
+
+/// The smallest zone (8 pages) and 60 distinct upstreams (120 series): the table
+/// fills, the rest is counted as dropped, every request is still answered and
+/// recorded.
+fn zone_too_small(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "metrics-small")?;
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "metrics need the module",
+        )));
+    }
+    let port = free_port()?;
+    let n = 60;
+    let mut body = String::new();
+    for i in 0..n {
+        let sock = lab.prefix.path(&format!("run/missing{i}.sock"));
+        body.push_str(&lab.php_location(
+            &format!("= /d{i}.php"),
+            &format!("unix:{}", sock.display()),
+            T,
+            "",
+        ));
+    }
+    body.push_str(
+        "        location = /metrics {\n            gatelog_metrics_status;\n        }\n",
+    );
+    body.push_str("        location = /alive {\n            return 200 \"alive\\n\";\n        }\n");
+    let http = format!(
+        "{}{}{}",
+        lab.gl("gatelog_metrics zone=tiny:32k;"),
+        lab.default_gatelog(),
+        lab.server(port, &body)
+    );
+    let _nginx = lab.start_nginx(http, &[port])?;
+    for i in 0..n {
+        expect_status(port, &format!("/d{i}.php"), 502)?;
+    }
+    expect_status(port, "/alive", 200)?;
+    let recs = records::wait_for(&lab.records_path(), n, Duration::from_secs(10))?;
+    if recs.len() != n {
+        return Err(format!("expected {n} records, got {}", recs.len()));
+    }
+    let text = scrape(port)?;
+    let m = samples(&text)?;
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .ok_or_else(|| format!("scrape lacks {k}:\n{text}"))
+    };
+    let dropped = get("gatelog_metrics_dropped_total")?;
+    let capacity = get("gatelog_metrics_series_capacity")?;
+    let counted: u64 = m
+        .iter()
+        .filter(|(k, _)| FAMILIES.iter().any(|f| k.starts_with(&format!("{f}{{"))))
+        .map(|(_, v)| v)
+        .sum();
+    let series = m
+        .keys()
+        .filter(|k| FAMILIES.iter().any(|f| k.starts_with(&format!("{f}{{"))))
+        .count() as u64;
+    if dropped == 0 || series != capacity || counted + dropped != 2 * n as u64 {
+        return Err(format!(
+            "expected a full table ({capacity} series, got {series}) and counted {counted} + dropped {dropped} = {}:\n{text}",
+            2 * n
+        ));
+    }
+    promtool(&lab, &text)?;
+    Ok(Verdict::Passed)
+}
+
+fn bad_arguments(flavour: &Flavour) -> TestResult {
+    let lab = Lab::new(flavour, "metrics-t")?;
+    if !lab.with_module() {
+        return Ok(Verdict::Skipped(no_module_reason(
+            "directives of the module",
+        )));
+    }
+    let status_loc =
+        "        location = /metrics {\n            gatelog_metrics_status;\n        }\n";
+    let mut errs = Vec::new();
+    for (case, http, want) in [
+        ("valid", "gatelog_metrics zone=m:1m;", None),
+        (
+            "size",
+            "gatelog_metrics zone=m:lots;",
+            Some("\"gatelog_metrics\" directive: invalid zone size \"lots\""),
+        ),
+        (
+            "param",
+            "gatelog_metrics m:1m;",
+            Some("\"gatelog_metrics\" directive: invalid parameter \"m:1m\""),
+        ),
+        (
+            "small",
+            "gatelog_metrics zone=m:4k;",
+            Some("\"gatelog_metrics\" directive: zone \"m\" is too small"),
+        ),
+        (
+            "twice",
+            "gatelog_metrics zone=m:1m;\n    gatelog_metrics zone=n:1m;",
+            Some("\"gatelog_metrics\" directive: is duplicate"),
+        ),
+        (
+            "no zone",
+            "",
+            Some("\"gatelog_metrics_status\" directive: needs \"gatelog_metrics zone=NAME:SIZE\""),
+        ),
+    ] {
+        let port = free_port()?;
+        let conf = lab
+            .conf(format!("    {http}\n{}", lab.server(port, status_loc)))
+            .render(&lab.prefix);
+        let out = nginx_t(
+            flavour,
+            &lab.prefix,
+            &format!("{}.conf", case.replace(' ', "-")),
+            &conf,
+        )?;
+        match want {
+            None if !out.success => errs.push(format!("{case}: nginx -t failed:\n{}", out.output)),
+            Some(w) if out.success || !out.output.contains(w) => errs.push(format!(
+                "{case}: expected failure with {w:?}, got:\n{}",
+                out.output
+            )),
+            _ => {}
+        }
+    }
+    if errs.is_empty() {
+        Ok(Verdict::Passed)
+    } else {
+        Err(errs.join("\n"))
+    }
+}
