@@ -143,7 +143,7 @@ fn extra_sections(top: &Command, cmd: &Command) -> io::Result<Roff> {
     for (file, what) in [
         ("/var/log/nginx/gatelog.json", "Records written by the NGINX module (package libnginx-mod-http-gatelog), one JSON line per 502/504; rotated by /etc/logrotate.d/libnginx-mod-http-gatelog."),
         ("/etc/lnav/formats/gatelog/gatelog_v1.json", "lnav(1) format for the records; gatelog_v1.sql beside it defines the gatelog_v1_records and gatelog_v1_attempts views."),
-        ("/usr/share/doc/gatelog/", "Record schema (gatelog.v1.schema.json), report schema, analyzer reference and log-shipping recipes."),
+        ("/usr/share/doc/gatelog/", "Record schema (gatelog.v1.schema.json), report and doctor schemas, the analyzer and doctor references, log-shipping recipes (pipelines.md)."),
     ] {
         r.control("TP", []);
         r.text([bold(file)]);
