@@ -116,7 +116,7 @@ fn real_world_excerpts() {
         .filter(|p| p.join("expect.json").exists())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 15, "corpus has {} cases", dirs.len());
+    assert!(dirs.len() >= 26, "corpus has {} cases", dirs.len());
     let mut errors = Vec::new();
     for dir in &dirs {
         let expect: Value =

@@ -68,6 +68,12 @@ pub struct Facts {
     pub read_timeout: Option<(i64, String)>,
     pub php_error: Option<String>,
     pub unix_refused: bool,
+    /// EACCES on a TCP connect: a security policy (SELinux, firewall), not socket
+    /// file permissions.
+    pub policy_denied: bool,
+    /// `upstream sent unsupported FastCGI protocol version: N` with N a printable
+    /// character: another protocol (HTTP's `H`) answered on the FastCGI address.
+    pub foreign_reply: Option<char>,
     /// A second cause that fits the evidence as well as the verdict's: the verdict
     /// is ambiguous and the fix covers both, with the check that tells them apart.
     pub also_possible: Option<Cause>,

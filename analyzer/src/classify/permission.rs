@@ -6,6 +6,18 @@ use crate::model::{Cause, Peer};
 use crate::parse::fpm::FpmEvent;
 
 pub(super) fn permission_denied(peer: Option<&Peer>, ctx: &Context) -> Verdict {
+    // A TCP connect has no socket file: EACCES there comes from a security policy
+    // (SELinux's httpd_can_network_connect, a firewall's output rule), never from
+    // listen.owner/group/mode.
+    if let Some(p) = peer.filter(|p| !p.is_unix()) {
+        let mut v = Verdict::new(
+            Cause::SocketPermissionDenied,
+            Confidence::Likely,
+            format!("connect() to {p} got EACCES: a TCP connection has no file permissions, so a security policy denied NGINX's connection to FPM (SELinux, or a firewall's output rule)"),
+        );
+        v.facts.policy_denied = true;
+        return v;
+    }
     let mut v = Verdict::new(
         Cause::SocketPermissionDenied,
         Confidence::Certain,

@@ -16,6 +16,12 @@ pub(super) fn fix(k: &Known) -> String {
                 .to_string()
         }
     };
+    if k.facts.policy_denied {
+        return format!(
+            "A security policy stopped NGINX from connecting to {}: on SELinux (`getenforce` says Enforcing) `sudo ausearch -m avc -ts recent` shows the denial, and `sudo setsebool -P httpd_can_network_connect 1` allows NGINX's outgoing connections (or label the port: `sudo semanage port -l | grep http_port_t`); otherwise check the firewall's output rules (`sudo iptables -S OUTPUT`, `sudo nft list ruleset`).",
+            k.peer_s
+        );
+    }
     let mut s = match pool {
         Some(p) => format!(
             "In {} ([{}]) set `listen.owner` and `listen.group` to {user} and `listen.mode = 0660` (now: listen.owner {}, listen.group {}, listen.mode {}).",

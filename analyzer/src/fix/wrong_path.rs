@@ -20,6 +20,28 @@ fn nginx_form(listen: &Peer) -> String {
 }
 
 pub(super) fn fix(k: &Known) -> String {
+    if k.facts.foreign_reply.is_none() {
+        return address_fix(k);
+    }
+    // Something answered, just not in FastCGI: name it and where FPM really is.
+    let whom = match k.peer.filter(|p| !p.is_unix()) {
+        Some(p) => format!(
+            "`sudo ss -ltnp | grep ':{}'` names it",
+            p.as_str().rsplit_once(':').map_or("", |(_, port)| port)
+        ),
+        None => format!("`sudo ss -lxp | grep {}` names it", k.peer_s),
+    };
+    let fpm = match k.facts.fpm_listen.clone().or_else(|| k.pool.and_then(|p| p.listen())) {
+        Some(l) => format!("PHP-FPM listens on `{}`", nginx_form(&l)),
+        None => "Find where PHP-FPM listens (`listen` in its pool configs, or `php-fpm -tt 2>&1 | grep 'listen ='` with your FPM binary)".to_string(),
+    };
+    format!(
+        "Another program listens on {}: {whom}. {fpm}: point `fastcgi_pass` there (or use `proxy_pass` if that program is the HTTP backend you meant), then {RELOAD_NGINX}.",
+        k.peer_s
+    )
+}
+
+fn address_fix(k: &Known) -> String {
     let Known {
         ctx,
         facts,

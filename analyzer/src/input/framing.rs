@@ -36,16 +36,20 @@ pub enum Layer {
     /// A syslog or journal text envelope naming the program (RFC 3164, RFC 5424,
     /// rsyslog's ISO format, `journalctl -o short*`).
     Syslog,
+    /// Indentation or `>` quote markers added when a log was pasted into a ticket, a
+    /// forum post (four-space code blocks) or a quoted e-mail.
+    Pasted,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 6] = [
+    pub const ALL: [Layer; 7] = [
         Layer::DockerJson,
         Layer::JournalJson,
         Layer::Compose,
         Layer::KubectlPrefix,
         Layer::Timestamp,
         Layer::Syslog,
+        Layer::Pasted,
     ];
 
     /// The name used in reports (`inputs[].framings`).
@@ -57,6 +61,7 @@ impl Layer {
             Layer::KubectlPrefix => "kubectl-prefix",
             Layer::Timestamp => "rfc3339-timestamp",
             Layer::Syslog => "syslog",
+            Layer::Pasted => "pasted",
         }
     }
 
@@ -213,6 +218,17 @@ impl Unwrapper {
         }
         let mut f = Framed::plain(line);
         let mut rest = line;
+        if let Some(after) = paste_marks(rest) {
+            f.layers.insert(Layer::Pasted);
+            rest = after;
+        } else if matches!(rest.as_bytes().first(), Some(b' ' | b'\t' | b'>')) {
+            // A pasted syslog or journal line (`    Mar 05 10:30:00 web01 kernel: ...`).
+            let trimmed = rest.trim_start_matches([' ', '\t', '>']);
+            if self.envelope.parse(trimmed).is_some() {
+                f.layers.insert(Layer::Pasted);
+                rest = trimmed;
+            }
+        }
         for _ in 0..MAX_LAYERS {
             if bare_content(rest) {
                 break;
@@ -284,6 +300,26 @@ fn bare_content(s: &str) -> bool {
             || time::parse_ctime(&b[1..]).is_some();
     }
     false
+}
+
+/// What follows a paste's indentation or quote markers (`    `, `\t`, `> `, `>> `),
+/// when it is a line some framing or parser knows; a line merely indented (a PHP
+/// stack trace continuing a FastCGI stderr entry) is left as it is.
+fn paste_marks(s: &str) -> Option<&str> {
+    let first = *s.as_bytes().first()?;
+    if !matches!(first, b' ' | b'\t' | b'>') {
+        return None;
+    }
+    let rest = s.trim_start_matches([' ', '\t', '>']);
+    let known = bare_content(rest)
+        || rfc3339_prefix(rest).is_some()
+        || compose_prefix(rest).is_some()
+        || kubectl_prefix(rest).is_some()
+        // NGINX lines pasted without their date: `[error] 12#12: *3 ...`, or the bare
+        // message with NGINX's context.
+        || nginx::parse_undated_head(rest, false).is_some()
+        || (rest.contains(" while ") && rest.contains("upstream, client: "));
+    known.then_some(rest)
 }
 
 /// `name  | rest` (padded to the longest service name; `|` alone for an empty line).
@@ -570,5 +606,24 @@ mod tests {
         assert_eq!(strip_ansi("\x1b[1;31mred\x1b[0m\x1b[2K"), "red");
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("cut \x1b"), "cut ");
+    }
+
+    #[test]
+    fn pasted_indentation_and_quote_marks() {
+        let line = "2024/03/05 10:15:42 [error] 12#12: *3 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 1.2.3.4";
+        for prefix in ["    ", "\t", "> ", ">> ", "> > ", "  > "] {
+            let pasted = format!("{prefix}{line}");
+            let f = unwrap(&pasted);
+            assert_eq!(f.inner, line, "{prefix:?}");
+            assert!(f.layers.contains(Layer::Pasted));
+        }
+        let f = unwrap("    web-1  | [05-Mar-2024 10:15:48] NOTICE: fpm is running, pid 1");
+        assert!(f.layers.contains(Layer::Pasted) && f.layers.contains(Layer::Compose));
+        let undated = "[error] 12#12: *3 connect() to 127.0.0.1:8080 failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4";
+        assert_eq!(unwrap(&format!("> {undated}")).inner, undated);
+        // An indented continuation (PHP stack trace) is not a paste.
+        let f = unwrap("    #0 /var/www/html/index.php(12): foo()");
+        assert_eq!(f.inner, "    #0 /var/www/html/index.php(12): foo()");
+        assert!(f.layers.is_empty());
     }
 }
