@@ -272,6 +272,14 @@ impl Peer {
         self.0.starts_with("unix:")
     }
 
+    /// A TCP peer on this host's loopback (`127.x`, `[::1]`, `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        match self.host() {
+            Some(h) => h.starts_with("127.") || matches!(h, "[::1]" | "::1" | "localhost"),
+            None => false,
+        }
+    }
+
     fn port(&self) -> Option<&str> {
         if self.is_unix() {
             return None;

@@ -71,6 +71,8 @@ pub struct Facts {
     /// EACCES on a TCP connect: a security policy (SELinux, firewall), not socket
     /// file permissions.
     pub policy_denied: bool,
+    /// A connect timeout to another host: the host may be down or filtered.
+    pub host_unreachable_possible: bool,
     /// `upstream sent unsupported FastCGI protocol version: N` with N a printable
     /// character: another protocol (HTTP's `H`) answered on the FastCGI address.
     pub foreign_reply: Option<char>,

@@ -24,7 +24,24 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
         f.time.plus_ms(LOG_SLACK_MS),
         pool,
     );
-    let mut v = if warnings.is_empty() {
+    // On the loopback only a full accept queue drops the handshake; across a
+    // network a host that is down or a firewall that drops packets does the same.
+    let remote = f
+        .peer
+        .as_ref()
+        .is_some_and(|p| !p.is_unix() && !p.is_loopback());
+    let mut v = if warnings.is_empty() && remote {
+        let mut v = Verdict::new(
+            Cause::MaxChildrenExhausted,
+            Confidence::Ambiguous,
+            format!(
+                "connecting to FPM at {} timed out: its accept queue was full (every worker busy), or the host did not answer (down, unreachable, or a firewall dropping packets); without the FPM log the two look the same",
+                f.peer.as_ref().map_or(String::new(), |p| p.to_string())
+            ),
+        );
+        v.facts.host_unreachable_possible = true;
+        v
+    } else if warnings.is_empty() {
         Verdict::new(
             Cause::MaxChildrenExhausted,
             Confidence::Likely,

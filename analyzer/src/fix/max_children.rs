@@ -11,6 +11,16 @@ pub(super) fn fix(k: &Known) -> String {
         pool,
         ..
     } = *k;
+    // First tell a full pool from a host that does not answer.
+    let check = match k.peer.filter(|_| facts.host_unreachable_possible) {
+        Some(p) => {
+            let (host, port) = p.as_str().rsplit_once(':').unwrap_or((p.as_str(), ""));
+            format!(
+                "First check that {p} answers at all from the NGINX host (`nc -zv -w 3 {host} {port}`): if it does not, the FPM host is down or a firewall drops the connection, and that is the fix. If it answers, the pool is full: "
+            )
+        }
+        None => String::new(),
+    };
     let mut s = match pool {
         Some(p) => format!(
             "Raise pm.max_children in {} ([{}], now {}; pm = {}).",
@@ -46,5 +56,11 @@ pub(super) fn fix(k: &Known) -> String {
         k.find_unit(),
         k.unit()
     ));
-    s
+    if check.is_empty() {
+        return s;
+    }
+    // "... the pool is full: raise pm.max_children ..."
+    let mut chars = s.chars();
+    let first = chars.next().map(|c| c.to_ascii_lowercase());
+    check + &first.into_iter().chain(chars).collect::<String>()
 }
