@@ -1,7 +1,9 @@
 -- gatelog views for lnav, executed at start-up from the format's directory.
 -- lnav 0.11 cannot address elements of a JSON array from a log format, and the
 -- errno, phase and peer of a gatelog.v1 record live in its "attempts" array; these
--- views unnest it with SQLite's json_each().
+-- views unnest it with SQLite's json_each(). Records now also carry the last failed
+-- attempt's errno_name and phase at the top level (columns of gatelog_v1 itself);
+-- these views also serve records of older modules, which lack them.
 
 -- One row per attempt (try = 1, 2, ... in the order NGINX made them).
 CREATE VIEW IF NOT EXISTS gatelog_v1_attempts AS

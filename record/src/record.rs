@@ -20,6 +20,13 @@ pub const SCHEMA: &str = "gatelog.v1";
 pub struct Record {
     pub schema: String,
     pub time: String,
+    /// `error` for a failure, `warn` for a recovered request (see [`Record::summarize`]);
+    /// `None` in records of modules older than the field.
+    #[serde(default, deserialize_with = "lenient::level")]
+    pub level: Option<Level>,
+    /// One human line: status, method, URI, what failed, errno name, phase.
+    #[serde(default)]
+    pub msg: Option<String>,
     /// Always written; `None` only when a record read lacks it.
     #[serde(default)]
     pub pid: Option<u64>,
@@ -61,6 +68,12 @@ pub struct Record {
         deserialize_with = "lenient::protocol"
     )]
     pub upstream_protocol: Option<Protocol>,
+    /// The last failed attempt's `errno_name` and `phase` (as `$gatelog_errno` and
+    /// `$gatelog_phase`), so log tools need not reach into `attempts`.
+    #[serde(default)]
+    pub errno_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::phase")]
+    pub phase: Option<Phase>,
     #[serde(default, deserialize_with = "lenient::null_as_default")]
     pub attempts: Vec<Attempt>,
     #[serde(default)]
@@ -121,6 +134,22 @@ pub struct FastcgiStderr {
     pub truncated: bool,
 }
 
+/// NGINX's message without its trailing ` (ERRNO: strerror)`, which the summary
+/// line replaces by the errno's name.
+fn without_errno(message: &str, errno: Option<i32>) -> &str {
+    let Some(n) = errno else { return message };
+    if let Some(i) = message.rfind(" (") {
+        let tail = &message[i + 2..];
+        let number = tail
+            .split_once(':')
+            .and_then(|(d, _)| d.parse::<i32>().ok());
+        if tail.ends_with(')') && number == Some(n) {
+            return &message[..i];
+        }
+    }
+    message
+}
+
 /// Deserializers that turn `null` and unknown vocabulary into absence.
 mod lenient {
     use serde::{Deserialize, Deserializer};
@@ -172,7 +201,77 @@ mod lenient {
     }
 }
 
+/// The last failed attempt: the last one with an errno or a phase. The same attempt
+/// gives `$gatelog_errno`/`$gatelog_phase` and the record's top-level `errno_name`/`phase`.
+pub fn last_failed(attempts: &[Attempt]) -> Option<&Attempt> {
+    attempts
+        .iter()
+        .rev()
+        .find(|a| a.errno.is_some() || a.phase.is_some())
+}
+
 impl Record {
+    /// Sets the fields log tools key on (`level`, `msg`, `errno_name`, `phase`) from
+    /// the others; the module calls it once the attempts are in.
+    pub fn summarize(&mut self) {
+        self.level = Some(if self.recovered {
+            Level::Warn
+        } else {
+            Level::Error
+        });
+        let last = last_failed(&self.attempts);
+        self.errno_name = last.and_then(|a| a.errno_name.clone());
+        self.phase = last.and_then(|a| a.phase);
+        self.msg = Some(self.summary_line());
+    }
+
+    /// `502 GET /index.php: connect() to unix:/run/php/php8.2-fpm.sock failed (ENOENT, connect)`:
+    /// what happened in the last attempt that went wrong, its errno spelled as a name
+    /// instead of NGINX's `(2: No such file or directory)`.
+    fn summary_line(&self) -> String {
+        use std::fmt::Write;
+        let mut line = String::with_capacity(64 + self.uri.len());
+        let _ = write!(line, "{} {} ", self.status, self.method);
+        // One line whatever the URI holds: control characters as NGINX's access log escapes them.
+        for c in self.uri.chars() {
+            if c.is_control() && c.is_ascii() {
+                let _ = write!(line, "\\x{:02X}", c as u32);
+            } else {
+                line.push(c);
+            }
+        }
+        // The last attempt with an event; an upstream's own 5xx has no errno or phase.
+        let Some(a) = self.attempts.iter().rev().find(|a| a.event.is_some()) else {
+            return line;
+        };
+        line.push_str(if self.recovered {
+            ": recovered after "
+        } else {
+            ": "
+        });
+        match (&a.message, a.event) {
+            (Some(m), _) => line.push_str(without_errno(m, a.errno)),
+            (None, Some(Event::UpstreamStatus)) => match a.status {
+                Some(s) => {
+                    let _ = write!(line, "upstream answered {s}");
+                }
+                None => line.push_str("upstream answered with an error status"),
+            },
+            (None, Some(e)) => line.push_str(e.slug()),
+            (None, None) => {}
+        }
+        // The name, else the bare number (one the C library does not know); the phase.
+        let _ = match (a.errno_name.as_deref(), a.errno, a.phase) {
+            (Some(n), _, Some(p)) => write!(line, " ({n}, {})", p.slug()),
+            (Some(n), _, None) => write!(line, " ({n})"),
+            (None, Some(n), Some(p)) => write!(line, " ({n}, {})", p.slug()),
+            (None, Some(n), None) => write!(line, " ({n})"),
+            (None, None, Some(p)) => write!(line, " ({})", p.slug()),
+            (None, None, None) => Ok(()),
+        };
+        line
+    }
+
     /// Appends the record as one JSON line (with the trailing newline) to `out`.
     pub fn write_line(&self, out: &mut Vec<u8>) {
         // Serializing plain structs of strings and numbers into a Vec cannot fail.
@@ -218,9 +317,11 @@ mod tests {
     use crate::text::lossless_text;
 
     fn sample() -> Record {
-        Record {
+        let mut r = Record {
             schema: SCHEMA.into(),
             time: "2026-04-02T14:23:17.291+00:00".into(),
+            level: None,
+            msg: None,
             pid: Some(1234),
             conn: Some(5678),
             request_id: Some("0123456789abcdef0123456789abcdef".into()),
@@ -236,6 +337,8 @@ mod tests {
             request_time_ms: Some(3),
             upstream: Some("unix:/run/php/php8.2-fpm.sock".into()),
             upstream_protocol: None,
+            errno_name: None,
+            phase: None,
             attempts: vec![Attempt {
                 peer: Some("unix:/run/php/php8.2-fpm.sock".into()),
                 phase: Some(Phase::Connect),
@@ -252,7 +355,9 @@ mod tests {
             }],
             timeouts_ms: Some(Timeouts { connect: 60000, send: 60000, read: 60000 }),
             fastcgi_stderr: None,
-        }
+        };
+        r.summarize();
+        r
     }
 
     #[test]
@@ -272,7 +377,7 @@ mod tests {
 
     /// What the module writes for `sample()`, byte for byte: reading leniently must not
     /// change the writer's output.
-    const SAMPLE_LINE: &str = r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.291+00:00","pid":1234,"conn":5678,"request_id":"0123456789abcdef0123456789abcdef","status":502,"origin":"nginx","recovered":false,"client":"127.0.0.1","server":"example.com","host":"example.com","method":"GET","uri":"/a\"b\nc%FF?x=\u0001","protocol":"HTTP/1.1","request_time_ms":3,"upstream":"unix:/run/php/php8.2-fpm.sock","attempts":[{"peer":"unix:/run/php/php8.2-fpm.sock","phase":"connect","errno":2,"errno_name":"ENOENT","error":"No such file or directory","event":"connect_failed","message":"connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory)","level":"crit","status":502,"connect_ms":null,"header_ms":null,"response_ms":0}],"timeouts_ms":{"connect":60000,"send":60000,"read":60000},"fastcgi_stderr":null}"#;
+    const SAMPLE_LINE: &str = r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.291+00:00","level":"error","msg":"502 GET /a\"b\\x0Ac%FF?x=\\x01: connect() to unix:/run/php/php8.2-fpm.sock failed (ENOENT, connect)","pid":1234,"conn":5678,"request_id":"0123456789abcdef0123456789abcdef","status":502,"origin":"nginx","recovered":false,"client":"127.0.0.1","server":"example.com","host":"example.com","method":"GET","uri":"/a\"b\nc%FF?x=\u0001","protocol":"HTTP/1.1","request_time_ms":3,"upstream":"unix:/run/php/php8.2-fpm.sock","errno_name":"ENOENT","phase":"connect","attempts":[{"peer":"unix:/run/php/php8.2-fpm.sock","phase":"connect","errno":2,"errno_name":"ENOENT","error":"No such file or directory","event":"connect_failed","message":"connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory)","level":"crit","status":502,"connect_ms":null,"header_ms":null,"response_ms":0}],"timeouts_ms":{"connect":60000,"send":60000,"read":60000},"fastcgi_stderr":null}"#;
 
     #[test]
     fn round_trips_through_the_lenient_reader() {
@@ -285,7 +390,7 @@ mod tests {
         with_protocol.upstream_protocol = Some(crate::Protocol::Fastcgi);
         let json = with_protocol.to_json();
         assert!(json.contains(
-            r#""upstream":"unix:/run/php/php8.2-fpm.sock","upstream_protocol":"fastcgi","attempts""#
+            r#""upstream":"unix:/run/php/php8.2-fpm.sock","upstream_protocol":"fastcgi","errno_name""#
         ));
         assert_eq!(Record::from_json_line(&json), Some(with_protocol));
     }
@@ -324,6 +429,120 @@ mod tests {
         assert_eq!(r.fastcgi_stderr.map(|s| s.truncated), Some(false));
     }
 
+    fn attempt(peer: &str, status: u16) -> Attempt {
+        Attempt {
+            peer: Some(peer.into()),
+            phase: None,
+            errno: None,
+            errno_name: None,
+            error: None,
+            event: None,
+            message: None,
+            level: None,
+            status: Some(status),
+            connect_ms: Some(0),
+            header_ms: Some(0),
+            response_ms: Some(0),
+        }
+    }
+
+    #[test]
+    fn summary_of_a_failure_names_the_errno_and_phase() {
+        let r = sample();
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.errno_name.as_deref(), Some("ENOENT"));
+        assert_eq!(r.phase, Some(Phase::Connect));
+        let mut plain = r.clone();
+        plain.uri = "/index.php".into();
+        plain.summarize();
+        assert_eq!(
+            plain.msg.as_deref(),
+            Some("502 GET /index.php: connect() to unix:/run/php/php8.2-fpm.sock failed (ENOENT, connect)")
+        );
+    }
+
+    #[test]
+    fn summary_of_a_recovered_request_and_an_upstream_answer() {
+        // Real attempts: NGINX's "upstream timed out" (errno 110 it synthesizes), then a good peer.
+        let mut timed_out = attempt("127.0.0.1:9000", 504);
+        timed_out.phase = Some(Phase::Header);
+        timed_out.errno = Some(110);
+        timed_out.errno_name = Some("ETIMEDOUT".into());
+        timed_out.error = Some("Connection timed out".into());
+        timed_out.event = Some(Event::TimedOut);
+        timed_out.message = Some("upstream timed out (110: Connection timed out)".into());
+        timed_out.level = Some(Level::Error);
+        let mut r = sample();
+        r.status = 200;
+        r.recovered = true;
+        r.origin = Origin::Upstream;
+        r.uri = "/retry".into();
+        r.attempts = vec![timed_out, attempt("127.0.0.1:9001", 200)];
+        r.summarize();
+        assert_eq!(r.level, Some(Level::Warn));
+        assert_eq!(
+            (r.errno_name.as_deref(), r.phase),
+            (Some("ETIMEDOUT"), Some(Phase::Header))
+        );
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("200 GET /retry: recovered after upstream timed out (ETIMEDOUT, header)")
+        );
+        assert!(r.to_json().contains(r#""level":"warn""#));
+
+        // The upstream itself answered 502: no errno, no phase, nothing NGINX printed.
+        let mut own = attempt("127.0.0.1:9001", 502);
+        own.event = Some(Event::UpstreamStatus);
+        r.status = 502;
+        r.recovered = false;
+        r.uri = "/upstream502".into();
+        r.attempts = vec![own];
+        r.summarize();
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!((r.errno_name.as_deref(), r.phase), (None, None));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("502 GET /upstream502: upstream answered 502")
+        );
+        let json = r.to_json();
+        assert!(json.contains(r#""errno_name":null,"phase":null"#), "{json}");
+
+        // No attempt at all: status and request only.
+        r.attempts.clear();
+        r.summarize();
+        assert_eq!(r.msg.as_deref(), Some("502 GET /upstream502"));
+    }
+
+    #[test]
+    fn the_errno_part_is_cut_only_when_it_is_the_attempts_errno() {
+        let m = "connect() failed (111: Connection refused)";
+        assert_eq!(without_errno(m, Some(111)), "connect() failed");
+        assert_eq!(without_errno(m, Some(2)), m);
+        assert_eq!(without_errno(m, None), m);
+        assert_eq!(
+            without_errno("upstream prematurely closed connection", Some(104)),
+            "upstream prematurely closed connection"
+        );
+    }
+
+    #[test]
+    fn summary_fields_are_optional_when_reading() {
+        let r = Record::from_json_line(
+            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+00:00","status":502}"#,
+        )
+        .expect("record without the summary fields");
+        assert_eq!(
+            (r.level, r.msg, r.errno_name, r.phase),
+            (None, None, None, None)
+        );
+        let r = Record::from_json_line(
+            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+00:00","level":"fatal","msg":null,"errno_name":"ENOENT","phase":"handshake","status":502}"#,
+        )
+        .expect("record with words from a newer module");
+        assert_eq!((r.level, r.phase), (None, None));
+        assert_eq!(r.errno_name.as_deref(), Some("ENOENT"));
+    }
+
     #[test]
     fn rejects_what_is_not_a_record() {
         assert!(Record::from_json_line(r#"{"schema":"other","time":"x","status":502}"#).is_none());
@@ -340,6 +559,9 @@ mod tests {
         let json = sample().to_json();
         let pos = |k: &str| json.find(&format!("\"{k}\":")).expect(k);
         assert!(pos("schema") < pos("time"));
+        assert!(pos("time") < pos("level") && pos("level") < pos("msg") && pos("msg") < pos("pid"));
+        assert!(pos("upstream") < pos("errno_name") && pos("errno_name") < pos("phase"));
+        assert!(pos("phase") < pos("attempts"));
         assert!(pos("status") < pos("origin"));
         assert!(pos("attempts") < pos("timeouts_ms"));
     }

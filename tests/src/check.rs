@@ -599,6 +599,7 @@ pub fn check_record(
     if let Some(fails) = fails {
         compare_with_errlog(rec, fails, &mut errs);
     }
+    check_summary(rec, &attempts, fails, x, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -610,6 +611,93 @@ pub fn check_record(
             errs.join("\n  - ")
         ))
     }
+}
+
+/// The fields for log tools: `level` from the expectation, top-level `errno_name` and
+/// `phase` of the last expected failed attempt, and `msg` rebuilt from NGINX's own
+/// error-log line (when the level shows it; else from the expected message) with its
+/// `(N: strerror)` replaced by `(NAME, phase)`.
+fn check_summary(
+    rec: &Value,
+    attempts: &[Value],
+    fails: Option<&[&Entry]>,
+    x: &RecordExpect,
+    errs: &mut Vec<String>,
+) {
+    let level = if x.recovered { "warn" } else { "error" };
+    field_eq(errs, "level", get(rec, "level"), &Value::from(level));
+    // The outcome each expected attempt matched (by the event the record names).
+    let outcome = |i: usize| -> Option<&Outcome> {
+        let event = attempts
+            .get(i)
+            .map(|a| get(a, "event"))
+            .and_then(Value::as_str)?;
+        x.attempts[i].outcomes.iter().find(|o| o.event == event)
+    };
+    let name_of =
+        |o: Option<&Outcome>| o.and_then(|o| o.errno).and_then(errno_info).map(|(n, _)| n);
+    let last_failed = x.attempts.iter().rposition(|a| a.phase.is_some());
+    field_eq(
+        errs,
+        "errno_name (of the last failed attempt)",
+        get(rec, "errno_name"),
+        &last_failed
+            .and_then(|i| name_of(outcome(i)))
+            .map_or(Value::Null, Value::from),
+    );
+    field_eq(
+        errs,
+        "phase (of the last failed attempt)",
+        get(rec, "phase"),
+        &last_failed
+            .and_then(|i| x.attempts[i].phase)
+            .map_or(Value::Null, Value::from),
+    );
+    let mut want = format!("{} {} ", x.status, x.method);
+    for c in x.uri.chars() {
+        if c.is_ascii_control() {
+            want.push_str(&format!("\\x{:02X}", c as u32));
+        } else {
+            want.push(c);
+        }
+    }
+    if let Some(i) = x.attempts.iter().rposition(|a| !a.outcomes.is_empty()) {
+        let o = outcome(i);
+        let nginx_line = fails
+            .and_then(|f| f.last())
+            .map(|e| e.message().to_string());
+        let what = match (o, nginx_line) {
+            (Some(o), _) if o.event == "upstream_status" => {
+                format!("upstream answered {}", x.attempts[i].status.unwrap_or(0))
+            }
+            (_, Some(m)) => m,
+            (Some(o), None) => o.message.clone(),
+            (None, None) => String::new(),
+        };
+        let what = match o
+            .and_then(|o| o.errno)
+            .and_then(|n| errno_info(n).map(|(_, t)| (n, t)))
+        {
+            Some((n, t)) => what
+                .strip_suffix(&format!(" ({n}: {t})"))
+                .unwrap_or(&what)
+                .to_string(),
+            None => what,
+        };
+        want.push_str(if x.recovered {
+            ": recovered after "
+        } else {
+            ": "
+        });
+        want.push_str(&what);
+        match (name_of(o), x.attempts[i].phase) {
+            (Some(n), Some(p)) => want.push_str(&format!(" ({n}, {p})")),
+            (Some(n), None) => want.push_str(&format!(" ({n})")),
+            (None, Some(p)) => want.push_str(&format!(" ({p})")),
+            (None, None) => {}
+        }
+    }
+    field_eq(errs, "msg", get(rec, "msg"), &Value::from(want));
 }
 
 /// The worker pid NGINX printed for connection `conn`.
@@ -744,10 +832,12 @@ mod tests {
 
     fn sample() -> (Value, Response, AccessLine, Entry) {
         let rec = serde_json::json!({
-            "schema": "gatelog.v1", "time": crate::records::tests_support::now_rfc3339(), "pid": 7, "conn": 3,
+            "schema": "gatelog.v1", "time": crate::records::tests_support::now_rfc3339(), "level": "error",
+            "msg": "502 GET /x: connect() failed (ECONNREFUSED, connect)", "pid": 7, "conn": 3,
             "request_id": "abc", "status": 502, "origin": "nginx", "recovered": false, "client": "127.0.0.1",
             "server": "e2e.test", "host": "127.0.0.1:8080", "method": "GET", "uri": "/x", "protocol": "HTTP/1.1",
-            "request_time_ms": 0, "upstream": "127.0.0.1:9", "timeouts_ms": {"connect": 1, "send": 2, "read": 3},
+            "request_time_ms": 0, "upstream": "127.0.0.1:9", "errno_name": "ECONNREFUSED", "phase": "connect",
+            "timeouts_ms": {"connect": 1, "send": 2, "read": 3},
             "fastcgi_stderr": null,
             "attempts": [{"peer": "127.0.0.1:9", "phase": "connect", "errno": 111, "errno_name": "ECONNREFUSED",
               "error": "Connection refused", "event": "connect_failed",
@@ -824,6 +914,20 @@ mod tests {
             "attempts[0].level",
             "timeouts_ms",
         ] {
+            assert!(err.contains(want), "{want} not reported in {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_summary_fields_are_reported() {
+        let (mut rec, resp, access, e) = sample();
+        rec["level"] = "warn".into();
+        rec["msg"] = "502 GET /x: connect() failed (111: Connection refused)".into();
+        rec["errno_name"] = Value::Null;
+        rec["phase"] = "header".into();
+        let err = check_record(&rec, &resp, &access, Some(&[&e]), Some(7), &expect(&resp))
+            .expect_err("wrong");
+        for want in ["level", "msg", "errno_name", "phase (of the last"] {
             assert!(err.contains(want), "{want} not reported in {err}");
         }
     }

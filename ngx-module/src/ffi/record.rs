@@ -5,7 +5,7 @@
 use core::ffi::c_void;
 use core::ptr::addr_of;
 
-use gatelog_record::record::Origin;
+use gatelog_record::record::{last_failed, Origin};
 use gatelog_record::text::lossless_text;
 use gatelog_record::time::iso8601_with_millis;
 use gatelog_record::{FastcgiStderr, Record, Timeouts, SCHEMA};
@@ -157,10 +157,7 @@ unsafe fn build(
             // The final answer came from an upstream; the failures are in the attempts.
             Verdict::Recovered => (Origin::Upstream, true),
         };
-        let last_failed = attempts
-            .iter()
-            .rev()
-            .find(|a| a.errno.is_some() || a.phase.is_some());
+        let last_failed = last_failed(&attempts);
         let last_errno = last_failed.and_then(|a| a.errno);
         let last_phase = last_failed.and_then(|a| a.phase);
 
@@ -178,7 +175,7 @@ unsafe fn build(
         };
         let host = (*r).headers_in.host;
 
-        let record = Record {
+        let mut record = Record {
             schema: SCHEMA.to_owned(),
             time: iso8601_with_millis(
                 bytes(&*addr_of!(ngx_cached_http_log_iso8601)),
@@ -186,6 +183,9 @@ unsafe fn build(
                 now_ms,
                 tp.gmtoff as i32,
             ),
+            // Set by summarize() below, from the fields that follow.
+            level: None,
+            msg: None,
             pid: Some(ngx_pid as u64),
             conn: Some(conn),
             request_id: request_id(r),
@@ -206,6 +206,8 @@ unsafe fn build(
             upstream: upstream_name(r),
             // Not written yet: the e2e record checks and the schema would change with it.
             upstream_protocol: None,
+            errno_name: None,
+            phase: None,
             attempts,
             timeouts_ms: timeouts(r),
             fastcgi_stderr: capture.stderr.as_ref().map(|s| FastcgiStderr {
@@ -213,6 +215,7 @@ unsafe fn build(
                 truncated: s.truncated,
             }),
         };
+        record.summarize();
         let mut json = Vec::with_capacity(1024);
         record.write_line(&mut json);
         let tally = Tally::from_record(
