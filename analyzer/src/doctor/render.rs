@@ -87,7 +87,7 @@ impl Report {
                 problems: f.problems.clone(),
             })
             .collect();
-        let mut findings = d.sink.findings.clone();
+        let mut findings = d.findings.found.clone();
         findings.sort_by_key(|f| (f.severity, f.cause.map_or(9, |c| c.number())));
         Report {
             schema: SCHEMA,
@@ -103,8 +103,8 @@ impl Report {
             targets,
             pools,
             findings,
-            notes: d.sink.notes.clone(),
-            not_checked: d.sink.unchecked.clone(),
+            notes: d.findings.notes.clone(),
+            not_checked: d.findings.unchecked.clone(),
         }
     }
 

@@ -110,7 +110,7 @@ pub fn check(d: &mut Doctor) -> Vec<TargetReport> {
         .map(|g| g.into_iter().cloned().collect())
         .collect();
     if d.nginx.as_ref().is_some_and(|n| n.conf.is_some()) && groups.is_empty() {
-        d.sink.note(
+        d.findings.note(
             "targets",
             "the NGINX configuration has no fastcgi_pass: no FastCGI target to check".into(),
             None,
@@ -129,10 +129,10 @@ pub fn check(d: &mut Doctor) -> Vec<TargetReport> {
         }
     }
     for f in findings {
-        d.sink.find(f);
+        d.findings.find(f);
     }
     for (c, r) in unchecked {
-        d.sink.unchecked(c, r);
+        d.findings.unchecked(c, r);
     }
     reports
 }
