@@ -119,7 +119,7 @@ fn tail_lines(path: &Path) -> std::io::Result<(Vec<String>, bool)> {
 
 /// One FPM log line of interest within the window.
 #[derive(Debug, Clone)]
-struct FpmLine {
+struct FpmHistoryLine {
     side: usize,
     at: EpochMs,
     place: String,
@@ -131,7 +131,7 @@ struct FpmLine {
 pub fn check(d: &mut Doctor) {
     let since_text = d.zone.format(d.since);
     // FPM logs.
-    let mut lines: Vec<FpmLine> = Vec::new();
+    let mut lines: Vec<FpmHistoryLine> = Vec::new();
     let mut all_logs_read = true;
     let mut log_notes = Vec::new();
     for (i, side) in d.fpm.iter().enumerate() {
@@ -182,7 +182,7 @@ pub fn check(d: &mut Doctor) {
                             | FpmEvent::SeemsBusy { .. }
                     );
                     if keep {
-                        lines.push(FpmLine {
+                        lines.push(FpmHistoryLine {
                             side: i,
                             at,
                             place: if whole {
@@ -439,7 +439,7 @@ pub fn check(d: &mut Doctor) {
         );
     }
     // FPM's max_children warnings.
-    let mut by_pool: BTreeMap<(usize, String), Vec<&FpmLine>> = BTreeMap::new();
+    let mut by_pool: BTreeMap<(usize, String), Vec<&FpmHistoryLine>> = BTreeMap::new();
     for l in &lines {
         if let FpmEvent::MaxChildren { pool, .. } = &l.event {
             by_pool.entry((l.side, pool.clone())).or_default().push(l);

@@ -515,7 +515,7 @@ pub fn main(args: &DoctorArgs, out: &mut dyn Write) -> i32 {
     let pools = pools::check(&mut d);
     timeouts::check(&mut d);
     history::check(&mut d);
-    let report = render::Report::new(&d, targets, pools);
+    let report = render::DoctorReport::new(&d, targets, pools);
     let written = match args.format {
         DoctorFormat::Text => render::text(&report, out),
         DoctorFormat::Json => render::json(&report, out),

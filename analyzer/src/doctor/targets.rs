@@ -277,7 +277,7 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
         None => None,
     };
     let mut findings = Vec::new();
-    let ctx = Ctx {
+    let ctx = TargetCheck {
         d,
         g,
         peer,
@@ -293,7 +293,7 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
     (report, findings, unchecked)
 }
 
-struct Ctx<'a> {
+struct TargetCheck<'a> {
     d: &'a Doctor,
     g: &'a [Target],
     peer: &'a Peer,
@@ -304,7 +304,7 @@ struct Ctx<'a> {
     as_worker: bool,
 }
 
-impl Ctx<'_> {
+impl TargetCheck<'_> {
     fn connect_seen(&self, e: i32) -> Seen {
         Seen::new(
             format!("connect() to {} as {}", self.peer, self.as_name),
