@@ -20,11 +20,14 @@
 //!   log on pid + conn);
 //! - `manifest.json` the ground truth: bytes and lines per file, failures per cause.
 //!
-//! Usage: gatelog-bench-gen --size 100M [--seed 1] --out DIR
-//! The same seed and size always produce the same bytes.
+//! Usage: gatelog-bench-gen --size 100M [--seed 1] [--incident] --out DIR
+//! The same seed and size always produce the same bytes. `--incident` writes one hour in
+//! which most error-log lines are upstream failures (sim/incident.rs) instead of hours of a
+//! mostly quiet server.
 //!
 //! Also: gatelog-bench-gen measure --report FILE -- CMD ARGS... runs CMD and writes its
-//! wall time, CPU time and peak RSS (getrusage of the child) to FILE as JSON.
+//! wall time, CPU time and peak RSS (getrusage of the child) to FILE as JSON; and
+//! gatelog-bench-gen blackhole [PORT] is the upstream that never answers (blackhole.rs).
 
 mod blackhole;
 mod clock;
@@ -67,6 +70,16 @@ pub(crate) fn parse_size(s: &str) -> u64 {
         * mul
 }
 
+const HELP: &str = "\
+usage: gatelog-bench-gen --size 100M [--seed N] [--incident] --out DIR
+       gatelog-bench-gen measure --report FILE -- COMMAND [ARGS...]
+       gatelog-bench-gen blackhole [PORT]
+
+Writes error.log, php8.2-fpm.log, kern.log, gatelog.json and manifest.json (total size of
+the four logs ~ SIZE; same seed and size, same bytes). Without --incident: hours of a
+mostly quiet server with failure episodes; with it: one incident hour in which most
+error-log lines are upstream failures of every kind.";
+
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     match all.first().map(String::as_str) {
@@ -77,6 +90,7 @@ fn main() {
     let mut size = None;
     let mut seed = 1u64;
     let mut out = None;
+    let mut incident = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -88,8 +102,9 @@ fn main() {
                     .unwrap_or_else(|| die("bad --seed"))
             }
             "--out" => out = args.next().map(PathBuf::from),
+            "--incident" => incident = true,
             "-h" | "--help" => {
-                println!("usage: gatelog-bench-gen --size 100M [--seed N] --out DIR\n\nWrites error.log, php8.2-fpm.log, kern.log, gatelog.json and manifest.json\n(total size of the four logs ~ SIZE; same seed and size, same bytes).");
+                println!("{HELP}");
                 return;
             }
             _ => die(&format!("unknown argument {a:?} (try --help)")),
@@ -98,7 +113,17 @@ fn main() {
     let size = size.unwrap_or_else(|| die("--size is required"));
     let out = out.unwrap_or_else(|| die("--out is required"));
     std::fs::create_dir_all(&out).unwrap_or_else(|e| die(&format!("{}: {e}", out.display())));
-    let mut sim = Sim::new(seed, &out);
+    if incident {
+        // the incident hour: 14:00 to 15:00
+        let mut sim = Sim::new(seed, &out, 14);
+        sim.start_incident(size);
+        while sim.total() < size {
+            sim.incident_step();
+        }
+        sim.finish(&out, seed, size);
+        return;
+    }
+    let mut sim = Sim::new(seed, &out, 6);
     while sim.total() < size {
         sim.step();
     }

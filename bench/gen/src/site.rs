@@ -4,6 +4,17 @@
 
 use crate::text::{push_hex, push_u64};
 
+/// The HTTP app behind `proxy_pass` on app.example.com (a Node or Go service).
+pub(crate) const APP_PEER: &str = "127.0.0.1:3000";
+pub(crate) const APP_SERVER: usize = 3;
+pub(crate) const APP_URIS: &[&str] = &[
+    "/api/cart",
+    "/api/session",
+    "/api/search?q=shoes",
+    "/api/orders/1842",
+    "/ws/notifications",
+    "/graphql",
+];
 pub(crate) const SOCK: &str = "/run/php/php8.2-fpm.sock";
 pub(crate) const OLD_SOCK: &str = "/run/php/php8.1-fpm.sock";
 pub(crate) const TCP_PEER: &str = "127.0.0.1:9000";
@@ -13,7 +24,8 @@ pub(crate) const MAX_CHILDREN: u64 = 24;
 pub(crate) struct Server {
     pub(crate) name: &'static str,
     pub(crate) hosts: &'static [&'static str],
-    /// Where PHP goes: 0 = the unix socket pool "www", 1 = the TCP pool "api".
+    /// Where PHP goes: 0 = the unix socket pool "www", 1 = the TCP pool "api"; 2 = no PHP,
+    /// `proxy_pass` to the HTTP app (`APP_PEER`).
     pub(crate) pool: usize,
 }
 
@@ -32,6 +44,12 @@ pub(crate) const SERVERS: &[Server] = &[
         name: "api.example.com",
         hosts: &["api.example.com", "api.example.com:443"],
         pool: 1,
+    },
+    // Only the incident's other-backend failures use it (`req()` picks among the first three).
+    Server {
+        name: "app.example.com",
+        hosts: &["app.example.com"],
+        pool: 2,
     },
 ];
 

@@ -5,13 +5,17 @@ use gatelog_record::{Attempt, Event, Level, Phase};
 
 use super::record::Answer;
 use super::Sim;
-use crate::kind::{Kind, KINDS};
+use crate::kind::Kind;
 use crate::site::{OLD_SOCK, PHP_FILES, SERVERS, SOCK, TCP_PEER, WARNINGS};
 
 impl Sim {
     /// One request answered 502/504: error-log line(s) and its gatelog record, plus the
     /// FPM and kernel lines that explain it.
     pub(crate) fn failure(&mut self, kind: Kind) {
+        if kind == Kind::OtherBackend {
+            self.other_backend_failure();
+            return;
+        }
         let mut r = self.req(true);
         // Episodes of the unix-socket pool happen on the unix servers; TCP pool on api.
         match kind {
@@ -171,6 +175,8 @@ impl Sim {
                     self.child_dies("on signal 15 (SIGTERM)", Some(child));
                 }
             }
+            // other_backend_failure() writes those (it returned above)
+            Kind::OtherBackend => unreachable!("not an FPM failure"),
             Kind::Reset | Kind::Closed => {
                 // the child that served the request died: OOM kill or segfault
                 let oom = kind == Kind::Reset || self.rng.chance(250_000);
@@ -260,7 +266,7 @@ impl Sim {
             stderr: stderr_text.as_deref(),
         };
         self.record(w, c, &r, &answer);
-        self.failures[KINDS.iter().position(|k| *k == kind).unwrap()] += 1;
+        self.failures[kind.index()] += 1;
         if status == 502 {
             self.status_502 += 1
         } else {

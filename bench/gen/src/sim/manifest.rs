@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Sim;
 use crate::die;
-use crate::kind::KINDS;
+use crate::kind::{Kind, ALL_KINDS, KINDS};
 
 impl Sim {
     pub(crate) fn finish(mut self, dir: &Path, seed: u64, target: u64) {
@@ -18,6 +18,9 @@ impl Sim {
             "  \"generator\": \"gatelog-bench-gen {}\",\n",
             env!("CARGO_PKG_VERSION")
         ));
+        if self.is_incident() {
+            m.push_str("  \"input\": \"incident\",\n");
+        }
         m.push_str(&format!(
             "  \"seed\": {seed},\n  \"target_bytes\": {target},\n"
         ));
@@ -37,8 +40,18 @@ impl Sim {
             ));
         }
         m.push_str("  },\n  \"failures\": {\n");
-        for (i, k) in KINDS.iter().enumerate() {
-            m.push_str(&format!("    \"{}\": {},\n", k.name(), self.failures[i]));
+        // The quiet input's manifest stays as it was: the other backend only in the incident's.
+        let kinds: &[Kind] = if self.is_incident() {
+            &ALL_KINDS
+        } else {
+            &KINDS
+        };
+        for k in kinds {
+            m.push_str(&format!(
+                "    \"{}\": {},\n",
+                k.name(),
+                self.failures[k.index()]
+            ));
         }
         m.push_str(&format!(
             "    \"total\": {}\n  }},\n",

@@ -10,11 +10,15 @@ use crate::kind::Kind;
 use crate::rng::Rng;
 use crate::writer::LogWriter;
 
+pub(crate) use incident::Incident;
+
 mod failure;
 mod fpm;
+mod incident;
 mod kernel;
 mod manifest;
 mod nginx;
+mod other_backend;
 mod record;
 mod timeline;
 
@@ -48,7 +52,8 @@ pub(crate) struct Sim {
     conn: u64,
     episode: Option<Episode>,
     rotation: Vec<Kind>,
-    failures: [u64; 8],
+    failures: [u64; 9],
+    incident: Option<Incident>,
     records: u64,
     status_502: u64,
     status_504: u64,
@@ -61,13 +66,15 @@ pub(crate) struct Sim {
 }
 
 impl Sim {
-    pub(crate) fn new(seed: u64, dir: &Path) -> Sim {
-        // 2026-04-02 06:00:00 UTC; the machine booted ~4.9 days earlier.
-        let start = days_from_civil(2026, 4, 2) as u64 * 86_400 + 6 * 3600;
+    /// A server whose logs start at `hour`:00 UTC on 2026-04-02.
+    pub(crate) fn new(seed: u64, dir: &Path, hour: u64) -> Sim {
+        // The machine booted ~4.9 days before 06:00.
+        let start = days_from_civil(2026, 4, 2) as u64 * 86_400 + hour * 3600;
+        let boot = days_from_civil(2026, 4, 2) as u64 * 86_400 + 6 * 3600 - 423_000;
         let mut sim = Sim {
             rng: Rng::new(seed),
             t_us: start * 1_000_000,
-            boot_us: (start - 423_000) * 1_000_000 - 291_234,
+            boot_us: boot * 1_000_000 - 291_234,
             st: Stamps::new(),
             err: LogWriter::create(dir, "error.log"),
             fpm: LogWriter::create(dir, "php8.2-fpm.log"),
@@ -82,7 +89,8 @@ impl Sim {
             conn: 1_000,
             episode: None,
             rotation: Vec::new(),
-            failures: [0; 8],
+            failures: [0; 9],
+            incident: None,
             records: 0,
             status_502: 0,
             status_504: 0,

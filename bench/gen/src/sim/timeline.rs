@@ -26,6 +26,63 @@ impl Sim {
             Kind::WrongPath => 150_000,
             _ => 300_000,
         };
+        self.episode_begins(k);
+        self.episode = Some(Episode {
+            kind: k,
+            until_us: self.t_us + secs * 1_000_000,
+            rate,
+        });
+    }
+
+    pub(crate) fn end_episode(&mut self) {
+        let e = self.episode.take().unwrap();
+        match e.kind {
+            Kind::Enoent | Kind::Econnrefused => self.fpm_start(),
+            Kind::Eacces => self.fpm_reload(),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn step(&mut self) {
+        self.t_us += self.rng.range(1, 40_000);
+        if let Some(e) = &self.episode {
+            if self.t_us >= e.until_us {
+                self.end_episode();
+            }
+        }
+        self.background();
+        if let Some(e) = &self.episode {
+            if self.rng.chance(e.rate) {
+                let k = e.kind;
+                self.failure(k);
+                return;
+            }
+        } else if self.rng.chance(100) {
+            self.start_episode();
+            return;
+        }
+        if self.rng.chance(12_000) {
+            // sporadic failures outside (or inside) episodes
+            let k = KINDS[self.rng.weighted(&[0, 0, 0, 2, 2, 12, 2, 4])];
+            if self.fpm_up || !matches!(k, Kind::Reset | Kind::Closed) {
+                self.failure(k);
+                return;
+            }
+        }
+        if self.rng.chance(15) {
+            self.nginx_reload();
+            return;
+        }
+        if self.rng.chance(8) {
+            self.reopen_logs();
+            return;
+        }
+        self.nginx_noise();
+    }
+
+    /// What the logs say when an episode of `k` begins (FPM stopped, reloaded with a bad
+    /// user, its master OOM-killed, its backlog full), and the state that follows.
+    pub(crate) fn episode_begins(&mut self, k: Kind) {
         match k {
             Kind::Enoent => self.fpm_stop(),
             Kind::Eacces => {
@@ -56,29 +113,11 @@ impl Sim {
             }
             _ => {}
         }
-        self.episode = Some(Episode {
-            kind: k,
-            until_us: self.t_us + secs * 1_000_000,
-            rate,
-        });
     }
 
-    pub(crate) fn end_episode(&mut self) {
-        let e = self.episode.take().unwrap();
-        match e.kind {
-            Kind::Enoent | Kind::Econnrefused => self.fpm_start(),
-            Kind::Eacces => self.fpm_reload(),
-            _ => {}
-        }
-    }
-
-    pub(crate) fn step(&mut self) {
-        self.t_us += self.rng.range(1, 40_000);
-        if let Some(e) = &self.episode {
-            if self.t_us >= e.until_us {
-                self.end_episode();
-            }
-        }
+    /// What goes on whatever the upstreams do: kernel noise, FPM children recycled or
+    /// traced as slow.
+    pub(crate) fn background(&mut self) {
         if self.t_us >= self.kern_noise_due_us {
             self.kern_noise();
             self.kern_noise_due_us = self.t_us + self.rng.range(1, 1_500_000);
@@ -123,39 +162,17 @@ impl Sim {
             }
             self.fpm_recycle_due_us = self.t_us + self.rng.range(1_000_000, 60_000_000);
         }
-        if let Some(e) = &self.episode {
-            if self.rng.chance(e.rate) {
-                let k = e.kind;
-                self.failure(k);
-                return;
-            }
-        } else if self.rng.chance(100) {
-            self.start_episode();
-            return;
-        }
-        if self.rng.chance(12_000) {
-            // sporadic failures outside (or inside) episodes
-            let k = KINDS[self.rng.weighted(&[0, 0, 0, 2, 2, 12, 2, 4])];
-            if self.fpm_up || !matches!(k, Kind::Reset | Kind::Closed) {
-                self.failure(k);
-                return;
-            }
-        }
-        if self.rng.chance(15) {
-            self.nginx_reload();
-            return;
-        }
-        if self.rng.chance(8) {
-            self.fpm_line("NOTICE").s("error log file re-opened").nl();
-            let m = self.master_pid;
-            self.err_head("notice", m, 0);
-            self.err
-                .s("signal 10 (SIGUSR1) received from 1, reopening logs")
-                .nl();
-            self.err_head("notice", m, 0);
-            self.err.s("reopening logs").nl();
-            return;
-        }
-        self.nginx_noise();
+    }
+
+    /// logrotate's postrotate: NGINX and FPM reopen their logs.
+    pub(crate) fn reopen_logs(&mut self) {
+        self.fpm_line("NOTICE").s("error log file re-opened").nl();
+        let m = self.master_pid;
+        self.err_head("notice", m, 0);
+        self.err
+            .s("signal 10 (SIGUSR1) received from 1, reopening logs")
+            .nl();
+        self.err_head("notice", m, 0);
+        self.err.s("reopening logs").nl();
     }
 }
