@@ -503,7 +503,16 @@ fn percent(out: &mut Vec<u8>, b: u8) {
 /// below 0x20 (`\n`, `\r`, `\t`, `\b`, `\f`, else `\u00xx`); everything else as is.
 fn escaped(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    for (i, &c) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        // Most text needs no escape: skip it eight bytes at a time.
+        if let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            if !any_needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = s[i];
         let short: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -513,7 +522,10 @@ fn escaped(out: &mut Vec<u8>, s: &[u8]) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => b"",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&s[start..i]);
         if short.is_empty() {
@@ -528,9 +540,23 @@ fn escaped(out: &mut Vec<u8>, s: &[u8]) {
         } else {
             out.extend_from_slice(short);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&s[start..]);
+}
+
+/// Whether any of the eight bytes in `w` is below 0x20, `"` or `\` (exact: the
+/// classic "has a byte less than n" and "has a zero byte" tests have no false
+/// positives when asked about the word as a whole).
+fn any_needs_escape(w: u64) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    (below_space | zero(quote) | zero(backslash)) != 0
 }
 
 #[cfg(test)]
@@ -844,6 +870,25 @@ mod tests {
             assert_eq!(line, reference(&r), "round {round}");
             assert_eq!(line.matches('\n').count(), 1);
             assert!(Record::from_json_line(line.trim_end()).is_some());
+        }
+    }
+
+    #[test]
+    fn every_byte_is_escaped_as_serde_escapes_it_at_every_offset() {
+        for b in 0u8..0x80 {
+            for at in 0..17 {
+                let mut s = vec![b'a'; 20];
+                s[at] = b;
+                let mut out = Vec::new();
+                escaped(&mut out, &s);
+                let text = std::str::from_utf8(&s).expect("ASCII");
+                let want = serde_json::to_string(text).expect("a string");
+                assert_eq!(
+                    out,
+                    want.as_bytes()[1..want.len() - 1],
+                    "byte {b:#x} at {at}"
+                );
+            }
         }
     }
 

@@ -30,6 +30,9 @@ pub struct MainConf {
     pub wrappers: Vec<(*mut ngx_log_t, *mut ngx_log_t)>,
     /// Index of `$request_id`.
     pub request_id_index: ngx_int_t,
+    /// The buffer each record is written into before it goes to its destinations. Each
+    /// worker has its own copy of the main conf, so this is one buffer per worker.
+    pub line_buffer: core::cell::Cell<Vec<u8>>,
 }
 
 /// Per location, inherited like access_log.

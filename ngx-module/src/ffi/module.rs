@@ -20,15 +20,18 @@ use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, Loc
 use super::destination::exit_process as exit_syslog;
 use super::file::{exit_process as exit_files, retire_old_files};
 use super::metrics::{cmd_metrics, cmd_metrics_status, table_of};
-use super::request_state::record_for;
+use super::request_state::with_record;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
 use super::{bytes, guard};
+use crate::metrics::Tally;
 
 const NGX_OK: ngx_int_t = 0;
 const NGX_ERROR: ngx_int_t = -1;
 const NGX_DECLINED: ngx_int_t = -5;
 const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
+/// The capacity of the per-worker record buffer kept between records.
+const LINE_BUFFER_KEPT: usize = 64 * 1024;
 
 static NGX_HTTP_GATELOG_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: Some(preconfiguration),
@@ -178,6 +181,7 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 metrics_status_used: false,
                 wrappers: Vec::new(),
                 request_id_index: -1,
+                line_buffer: core::cell::Cell::new(Vec::new()),
             };
             ngx::core::Pool::from_ngx_pool((*cf).pool)
                 .allocate(mc)
@@ -335,22 +339,46 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(lc) = loc_conf_of_request(r) else {
                 return NGX_OK;
             };
+            let Some(mc) = main_conf_of_request(r) else {
+                return NGX_OK;
+            };
             let destinations = lc.destinations();
             // Zones stay mapped for a worker's lifetime; the zone is this request's cycle's.
-            let metrics = main_conf_of_request(r).and_then(|mc| table_of(mc.metrics_zone));
+            let metrics = table_of(mc.metrics_zone);
             if destinations.is_empty() && metrics.is_none() {
                 return NGX_OK;
             }
-            if let Some(built) = record_for(r, lc.recovered == 1) {
+            // One buffer per worker (the main conf is this process's copy), reused for
+            // every record: no allocation once it has grown to a record's size.
+            let mut line = mc.line_buffer.take();
+            line.clear();
+            with_record(r, lc.recovered == 1, |record| {
+                record.write(&mut line);
                 for destination in destinations {
-                    destination.write(&built.json);
+                    destination.write(&line);
                 }
                 if let Some((table, _)) = metrics {
-                    for key in built.tally.keys() {
+                    // Counted from the same attempts; only configurations with a zone pay
+                    // for the owned copy the counters are made from.
+                    let full = record.to_record();
+                    let tally = Tally::from_record(
+                        full.upstream.as_deref(),
+                        full.status,
+                        full.origin,
+                        full.recovered,
+                        &full.attempts,
+                    );
+                    for key in tally.keys() {
                         table.add(&key, 1);
                     }
                 }
+            });
+            // A record is a few hundred bytes; an exceptional one (a huge URI) does not
+            // keep its memory for the worker's lifetime.
+            if line.capacity() > LINE_BUFFER_KEPT {
+                line = Vec::new();
             }
+            mc.line_buffer.set(line);
             NGX_OK
         }
     })
