@@ -26,14 +26,21 @@ pub fn build_attempts<'a>(
     states: &[StateView<'a>],
     events: &[TapEvent<'a>],
 ) -> Vec<AttemptLine<'a>> {
-    let mut attempts = Vec::with_capacity(states.len() + 1);
-    if let Some(e) = events.iter().find(|e| e.attempt.is_none()) {
-        attempts.push(from_event(None, None, e));
-    }
-    for (i, state) in states.iter().enumerate() {
-        if state.peer.is_none() {
-            continue;
-        }
+    attempts(states, events).collect()
+}
+
+/// [`build_attempts`] one at a time (the module collects them into request-pool
+/// memory; at most `states.len() + 1`).
+pub fn attempts<'s, 'a>(
+    states: &'s [StateView<'a>],
+    events: &'s [TapEvent<'a>],
+) -> impl Iterator<Item = AttemptLine<'a>> + 's {
+    let before_any = events
+        .iter()
+        .find(|e| e.attempt.is_none())
+        .map(|e| from_event(None, None, e));
+    let per_state = states.iter().enumerate().filter_map(|(i, state)| {
+        state.peer?;
         let cause = events.iter().find(|e| e.attempt == Some(i));
         let mut a = match cause {
             Some(e) => from_event(state.peer, state.status, e),
@@ -51,9 +58,9 @@ pub fn build_attempts<'a>(
         a.connect_ms = state.connect_ms;
         a.header_ms = state.header_ms;
         a.response_ms = state.response_ms;
-        attempts.push(a);
-    }
-    attempts
+        Some(a)
+    });
+    before_any.into_iter().chain(per_state)
 }
 
 fn from_event<'a>(

@@ -415,11 +415,14 @@ fn text(out: &mut Vec<u8>, b: &[u8]) {
 
 /// NGINX bytes as the inside of a JSON string: [`lossless_text`], escaped.
 fn text_body(out: &mut Vec<u8>, b: &[u8]) {
-    if b.is_ascii() {
-        escaped(out, b);
+    // ASCII up to the first byte that needs care, in one pass.
+    let clean = clean_prefix(b, true);
+    out.extend_from_slice(&b[..clean]);
+    let rest = &b[clean..];
+    if rest.is_empty() {
         return;
     }
-    for chunk in b.utf8_chunks() {
+    for chunk in rest.utf8_chunks() {
         escaped(out, chunk.valid().as_bytes());
         for &x in chunk.invalid() {
             percent(out, x);
@@ -499,64 +502,66 @@ fn percent(out: &mut Vec<u8>, b: u8) {
     ]);
 }
 
-/// Valid UTF-8 escaped as serde_json escapes strings: `"`, `\` and control bytes
-/// below 0x20 (`\n`, `\r`, `\t`, `\b`, `\f`, else `\u00xx`); everything else as is.
-fn escaped(out: &mut Vec<u8>, s: &[u8]) {
-    let mut start = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Most text needs no escape: skip it eight bytes at a time.
-        if let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-            if !any_needs_escape(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
-        }
-        let c = s[i];
-        let short: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => {
-                i += 1;
-                continue;
-            }
+/// Valid UTF-8 escaped as serde_json escapes strings: `"`, `\\` and control bytes
+/// below 0x20 (`\\n`, `\\r`, `\\t`, `\\b`, `\\f`, else `\\u00xx`); everything else as is.
+fn escaped(out: &mut Vec<u8>, mut s: &[u8]) {
+    loop {
+        let clean = clean_prefix(s, false);
+        out.extend_from_slice(&s[..clean]);
+        let Some(&c) = s.get(clean) else {
+            return;
         };
-        out.extend_from_slice(&s[start..i]);
-        if short.is_empty() {
-            out.extend_from_slice(&[
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX_LOWER[usize::from(c >> 4)],
                 HEX_LOWER[usize::from(c & 0xf)],
-            ]);
-        } else {
-            out.extend_from_slice(short);
+            ]),
         }
-        i += 1;
-        start = i;
+        s = &s[clean + 1..];
     }
-    out.extend_from_slice(&s[start..]);
 }
 
-/// Whether any of the eight bytes in `w` is below 0x20, `"` or `\` (exact: the
-/// classic "has a byte less than n" and "has a zero byte" tests have no false
-/// positives when asked about the word as a whole).
-fn any_needs_escape(w: u64) -> bool {
+/// How many leading bytes of `s` need no escape: none below 0x20, `"` or `\\` (and,
+/// with `ascii`, none from 0x80: the caller checks those are UTF-8). Most text needs no
+/// escape, so it is read eight bytes at a time.
+fn clean_prefix(s: &[u8], ascii: bool) -> usize {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES * 0x80;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    let quote = w ^ (ONES * u64::from(b'"'));
-    let backslash = w ^ (ONES * u64::from(b'\\'));
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    (below_space | zero(quote) | zero(backslash)) != 0
+    let high = if ascii { HIGH } else { 0 };
+    let mut i = 0;
+    for word in s.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        // Exact for the word as a whole: the "has a byte below n" and "has a zero byte"
+        // tests have no false positives when only asked whether any byte matches.
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let quote = zero(w ^ (ONES * u64::from(b'"')));
+        let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+        if (below_space | quote | backslash | (w & high)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = s.get(i) {
+        if c < 0x20 || c == b'"' || c == b'\\' || (ascii && c >= 0x80) {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]

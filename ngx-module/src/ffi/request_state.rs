@@ -21,7 +21,7 @@ use ngx::ffi::{
 use super::bytes;
 use super::module::{main_conf_of_request, ngx_http_gatelog_module};
 use crate::attempt_phase::ConnState;
-use crate::attempts::{build_attempts, record_kind, RecordKind, StateView};
+use crate::attempts::{attempts, record_kind, RecordKind, StateView};
 use crate::capture::{TapLine, MAX_ACTION, MAX_EVENTS, MAX_LINE};
 
 /// What the tap kept for one main request, in its pool (plain data: nothing to drop).
@@ -288,13 +288,15 @@ pub unsafe fn with_record<R>(
         {
             return None;
         }
-        let views: Vec<StateView> = states.iter().map(|s| state_view(s)).collect();
-        let events: Vec<_> = capture
-            .as_ref()
-            .map(|c| c.lines().filter_map(|l| l.failure()).collect())
-            .unwrap_or_default();
-        let attempts = build_attempts(&views, &events);
-        let (origin, recovered) = match record_kind(status, &attempts, record_recovered)? {
+        // The record's parts live in the request's pool: no heap allocation per record.
+        let pool = (*r).pool;
+        let views = pool_collect(pool, states.len(), states.iter().map(state_view))?;
+        let events = match &capture {
+            Some(c) => pool_collect(pool, c.count, c.lines().filter_map(|l| l.failure()))?,
+            None => &mut [],
+        };
+        let attempts = pool_collect(pool, views.len() + 1, attempts(views, events))?;
+        let (origin, recovered) = match record_kind(status, attempts, record_recovered)? {
             RecordKind::Failed(o) => (o, false),
             // The final answer came from an upstream; the failures are in the attempts.
             RecordKind::Recovered => (Origin::Upstream, true),
@@ -341,7 +343,7 @@ pub unsafe fn with_record<R>(
             protocol: protocol(r, &mut version),
             request_time_ms: u64::try_from(now_ms.saturating_sub(start_ms)).unwrap_or(0),
             upstream: upstream_name(r),
-            attempts: &attempts,
+            attempts,
             timeouts_ms: timeouts(r),
             fastcgi_stderr: stderr.map(|(text, truncated)| StderrLine { text, truncated }),
         };
@@ -352,6 +354,37 @@ pub unsafe fn with_record<R>(
 /// The last failed attempt's errno and phase (`$gatelog_errno`, `$gatelog_phase`).
 pub fn last_failed<'a>(line: &'a RecordLine) -> Option<&'a AttemptLine<'a>> {
     gatelog_record::line::last_failed(line.attempts)
+}
+
+/// Up to `max` items of `items` in request-pool memory (freed with the request).
+/// `None` when the pool is out of memory.
+///
+/// # Safety
+/// `pool` is a live request pool; the slice must not outlive it.
+unsafe fn pool_collect<'a, T: Copy>(
+    pool: *mut ngx_pool_t,
+    max: usize,
+    items: impl Iterator<Item = T>,
+) -> Option<&'a mut [T]> {
+    if max == 0 {
+        return Some(&mut []);
+    }
+    // ngx_palloc aligns to NGX_ALIGNMENT (a word), enough for these types.
+    const { assert!(core::mem::align_of::<T>() <= core::mem::size_of::<usize>()) };
+    let bytes = core::mem::size_of::<T>().checked_mul(max)?;
+    // SAFETY: the caller guarantees `pool`.
+    let p = unsafe { ngx::ffi::ngx_palloc(pool, bytes) } as *mut T;
+    if p.is_null() {
+        return None;
+    }
+    let mut n = 0;
+    for item in items.take(max) {
+        // SAFETY: `n < max`: within the allocation; each slot is written once.
+        unsafe { p.add(n).write(item) };
+        n += 1;
+    }
+    // SAFETY: the first `n` slots are initialised; the pool outlives the slice (caller).
+    Some(unsafe { core::slice::from_raw_parts_mut(p, n) })
 }
 
 fn ms(v: ngx_msec_t) -> Option<u64> {
