@@ -191,6 +191,9 @@ impl Capture {
 /// Marks the pool cleanup that holds a request's capture. Its address identifies the
 /// capture in the pool's cleanup list: `r->ctx` is wiped by internal redirects
 /// (error_page), the pool is not. The capture is plain pool data: nothing to free.
+///
+/// # Safety
+/// A pool cleanup that does nothing (the capture is plain pool data).
 unsafe extern "C" fn capture_marker(_data: *mut c_void) {}
 
 fn ctx_index() -> usize {

@@ -10,8 +10,6 @@
 //! from. The head's level is raised to at least `error`, so capture works even
 //! when the user's error_log is at `crit`; the user's nodes keep their own levels.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::CStr;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -108,13 +106,11 @@ pub unsafe fn refresh(mc: &MainConf, cycle: *mut ngx::ffi::ngx_cycle_t) {
         }
     }
     // Listening sockets copied the server's head into ls->log before init_module.
-    // SAFETY: the cycle's listening array holds `nelts` ngx_listening_t.
+    // SAFETY: the cycle's listening array holds ngx_listening_t.
     let listening = unsafe {
-        let ls = &(*cycle).listening;
-        if ls.elts.is_null() {
-            return;
-        }
-        core::slice::from_raw_parts_mut(ls.elts as *mut ngx::ffi::ngx_listening_t, ls.nelts)
+        (*cycle)
+            .listening
+            .as_slice_mut::<ngx::ffi::ngx_listening_t>()
     };
     for l in listening {
         if let Some(&(_, w)) = mc.wrappers.iter().find(|(_, w)| *w == l.logp) {
@@ -128,6 +124,9 @@ pub unsafe fn refresh(mc: &MainConf, cycle: *mut ngx::ffi::ngx_cycle_t) {
 }
 
 /// `ngx_log_t.writer` of the tap node.
+///
+/// # Safety
+/// NGINX's `ngx_log_t.writer` contract: the log being written and `len` bytes at `buf`.
 pub unsafe extern "C" fn tap_writer(
     log: *mut ngx_log_t,
     level: ngx_uint_t,

@@ -1,8 +1,6 @@
 //! `$gatelog_json`, `$gatelog_failed`, `$gatelog_errno`, `$gatelog_phase`: the same
 //! record, for composition with log_format/access_log (e.g. `if=$gatelog_failed`).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_pnalloc, ngx_str_t,
     ngx_variable_value_t, NGX_HTTP_VAR_NOCACHEABLE,
@@ -12,8 +10,8 @@ use super::guard;
 use super::module::loc_conf_of_request;
 use super::request_state::{last_failed, with_record};
 
-const NGX_OK: ngx_int_t = 0;
-const NGX_ERROR: ngx_int_t = -1;
+const NGX_OK: ngx_int_t = ngx::core::Status::NGX_OK.0;
+const NGX_ERROR: ngx_int_t = ngx::core::Status::NGX_ERROR.0;
 
 const JSON: usize = 0;
 const FAILED: usize = 1;
@@ -31,7 +29,7 @@ pub unsafe fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
     ] {
         let mut n = ngx_str_t {
             len: name.len(),
-            data: name.as_ptr() as *mut u8,
+            data: name.as_ptr().cast_mut(),
         };
         // SAFETY: NGINX copies the name into the configuration; cf is valid.
         let v = unsafe { ngx_http_add_variable(cf, &mut n, NGX_HTTP_VAR_NOCACHEABLE as _) };
@@ -47,6 +45,8 @@ pub unsafe fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
     NGX_OK
 }
 
+/// # Safety
+/// NGINX's variable handler contract: a live request and its value slot.
 unsafe extern "C" fn get_variable(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
