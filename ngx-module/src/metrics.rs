@@ -43,8 +43,8 @@ const CLAIM_SPINS: u32 = 10_000;
 /// an increment costs at most this many slot checks even when the table is full and a
 /// storm brings a new label set with every request. With the double-hash steps of
 /// [`Table::add`] over a prime capacity, the first series dropped for want of a free slot
-/// in its window comes at about 90% of the table (measured for 2,063 and 19,997 slots);
-/// the rest of the table still fills with later series.
+/// in its window comes when 88–96% of the table is taken (measured with peer labels for
+/// 1,097, 2,063 and 19,997 slots); the rest of the table still fills with later series.
 pub const PROBE_LIMIT: usize = 64;
 
 /// The counter families.
@@ -140,13 +140,20 @@ fn is_prime(n: usize) -> bool {
     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 }
 
-fn fnv1a(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// The hash of a key from its words (the words a slot stores anyway, 8 bytes a step
+/// rather than 1: this runs for every series of every recorded request): FxHash's step
+/// per word, then MurmurHash3's finalizer, so that both the low bits (the home slot) and
+/// the high bits (the probe step) depend on every byte.
+fn hash_words(words: &[u64; KEY_WORDS], len: usize) -> u64 {
+    let mut h = len as u64;
+    for &w in &words[..len.div_ceil(8)] {
+        h = (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
-    h
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 fn key_words(key: &[u8]) -> [u64; KEY_WORDS] {
@@ -185,8 +192,8 @@ impl<'a> Table<'a> {
             self.header.dropped.fetch_add(n, Ordering::Relaxed);
             return 0;
         }
-        let hash = fnv1a(key);
         let words = key_words(key);
+        let hash = hash_words(&words, key.len());
         let start = (hash % cap as u64) as usize;
         let step = if cap > 1 {
             1 + ((hash >> 32) % (cap as u64 - 1)) as usize
@@ -281,20 +288,29 @@ pub struct Snapshot {
     pub capacity: u64,
 }
 
-/// A label value escaped for the Prometheus text format (`\\`, `\"`, `\n`).
+/// A label value escaped for the Prometheus text format (`\\`, `\"`, `\n`). Runs for
+/// every label of every recorded request: the runs between escapes (in practice the
+/// whole value) are copied whole.
 pub fn escape_label(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
+    let mut rest = value;
+    // The three are ASCII, never inside a multi-byte character: `i` is a char boundary.
+    while let Some(i) = rest.bytes().position(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
 }
 
 fn key(family: Family, labels: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = String::new();
+    let len: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut s = String::with_capacity(1 + len + 8);
+    // The family byte is ASCII: the key stays one string until it becomes bytes.
+    s.push(char::from(family.byte()));
     for (i, (name, value)) in labels.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -304,10 +320,7 @@ fn key(family: Family, labels: &[(&str, &str)]) -> Vec<u8> {
         escape_label(value, &mut s);
         s.push('"');
     }
-    let mut k = Vec::with_capacity(s.len() + 1);
-    k.push(family.byte());
-    k.extend_from_slice(s.as_bytes());
-    k
+    s.into_bytes()
 }
 
 /// One failed attempt's labels.
@@ -960,7 +973,8 @@ gatelog_metrics_series_capacity 4
 
     #[test]
     fn new_series_against_a_full_table_look_at_a_bounded_number_of_slots() {
-        let cap = capacity_for(table_bytes(1100));
+        // The 1m zone's table.
+        let cap = capacity_for(table_bytes(2064));
         assert!(
             cap > 10 * PROBE_LIMIT,
             "the table must be larger than a window"
@@ -983,7 +997,7 @@ gatelog_metrics_series_capacity 4
         // Double hashing fills most of the table before the first drop.
         let first = first_drop_at.unwrap_or(cap as u64);
         assert!(
-            first * 10 >= cap as u64 * 8,
+            first * 100 >= cap as u64 * 85,
             "first drop at {first} of {cap}"
         );
         let stored = t.snapshot();
