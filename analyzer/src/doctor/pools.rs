@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::connect::Address;
 use super::fastcgi::{self, FcgiError};
-use super::finding::{errno_text, Finding, Seen, Severity};
+use super::finding::{errno_text, Finding, Findings, Seen, Severity};
 use super::host::Action;
 use super::{Doctor, PoolRef};
 use crate::context::parse_nginx_duration_ms;
-use crate::model::Cause;
+use crate::model::{Cause, TimeoutInForce};
 use crate::parse::nginx_conf::read_timeout_directive;
 
 /// What the status page said (the fields the checks use).
@@ -128,12 +128,12 @@ fn formula(d: &Doctor, p: &PoolRef, avg_kb: Option<u64>) -> Option<(String, u64)
 
 /// The largest read timeout NGINX applies on the way to this pool (ms), with the
 /// directive's text and place (NGINX's default 60 s when none is set).
-pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
+pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<TimeoutInForce> {
     let conf = d.nginx.as_ref()?.conf.as_ref()?;
     let listen = p.listen()?;
-    let mut best: Option<(i64, String)> = None;
+    let mut best: Option<TimeoutInForce> = None;
     for t in conf.targets.iter().filter(|t| t.peer.reaches(&listen)) {
-        let (ms, text) = match conf.read_timeout_for(&t.pass) {
+        let (ms, source) = match conf.read_timeout_for(&t.pass) {
             Some(dir) => match parse_nginx_duration_ms(dir.arg()) {
                 Some(ms) => (
                     ms,
@@ -151,8 +151,8 @@ pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
                 ),
             ),
         };
-        if best.as_ref().map_or(true, |(b, _)| ms > *b) {
-            best = Some((ms, text));
+        if best.as_ref().map_or(true, |b| ms > b.ms) {
+            best = Some(TimeoutInForce { ms, source });
         }
     }
     best
@@ -160,36 +160,18 @@ pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
 
 /// Checks every pool; adds the findings and notes.
 pub fn check(d: &mut Doctor) -> Vec<PoolReport> {
-    let mut reports = Vec::new();
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    {
-        let pools = d.pools();
-        for p in &pools {
-            let (r, f, n) = check_one(d, p);
-            reports.push(r);
-            findings.extend(f);
-            notes.extend(n);
-        }
-    }
-    for f in findings {
-        d.findings.find(f);
-    }
-    for (topic, text, fix) in notes {
-        d.findings.note(topic, text, fix);
-    }
+    let mut found = Findings::default();
+    let reports = d
+        .pools()
+        .iter()
+        .map(|p| check_one(d, p, &mut found))
+        .collect();
+    d.findings.absorb(found);
     reports
 }
 
-type Checked = (
-    PoolReport,
-    Vec<Finding>,
-    Vec<(&'static str, String, Option<String>)>,
-);
-
-fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
+/// Checks one pool: its report, with what it found added to `found`.
+fn check_one(d: &Doctor, p: &PoolRef, found: &mut Findings) -> PoolReport {
     let rss: Vec<u64> = p
         .workers
         .iter()
@@ -227,13 +209,13 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     if p.master.is_none() {
         // Whether that matters is the targets' question (a pool nobody passes to may
         // be off on purpose).
-        return (report, findings, notes);
+        return report;
     }
     // The status page over the pool's own socket (or its status_listen).
     let status_path = p.conf.pool.get("pm.status_path").map(str::to_string);
     let mut status_wait: Option<String> = None;
     match &status_path {
-        None => notes.push((
+        None => found.note(
             "status-page",
             format!(
                 "pool {} has no status page, so its listen queue, slow requests and running requests cannot be read",
@@ -245,7 +227,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 p.conf.file,
                 p.side.command_for(Action::Reload, p.master.map(|m| m.pid))
             )),
-        )),
+        ),
         Some(path) => {
             let via = p
                 .conf
@@ -381,7 +363,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
             "; then {}. Find the slow requests (status page `?full`, request_slowlog_timeout) and make them faster.",
             p.side.command(Action::Restart)
         ));
-        findings.push(Finding {
+        found.find(Finding {
             cause: Some(Cause::MaxChildrenExhausted),
             severity: Severity::Critical,
             subject: format!("pool {}", p.name()),
@@ -395,7 +377,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
         });
     } else if let Some(s) = &report.status {
         if s.max_children_reached.is_some_and(|n| n > 0) {
-            notes.push((
+            found.note(
                 "status-page",
                 format!(
                     "pool {} reached pm.max_children {} time(s) since it started (status page `max children reached`)",
@@ -403,11 +385,18 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                     s.max_children_reached.unwrap_or(0)
                 ),
                 f.as_ref().map(|(t, _)| t.clone()),
-            ));
+            );
         }
     }
     // A request running longer than NGINX waits: NGINX has answered 504 already.
-    if let (Some(s), Some((limit, text))) = (&report.status, read_timeout_to(d, p)) {
+    if let (
+        Some(s),
+        Some(TimeoutInForce {
+            ms: limit,
+            source: text,
+        }),
+    ) = (&report.status, read_timeout_to(d, p))
+    {
         let over: Vec<&Running> = s.running.iter().filter(|r| r.ms as i64 > limit).collect();
         if !over.is_empty() {
             let mut evidence: Vec<Seen> = over
@@ -443,7 +432,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 .next()
                 .unwrap_or("/script.php")
                 .to_string();
-            findings.push(Finding {
+            found.find(Finding {
                 cause: Some(Cause::ReadTimeout),
                 severity: Severity::Warning,
                 subject: format!("pool {}", p.name()),
@@ -461,7 +450,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
             });
         }
     }
-    (report, findings, notes)
+    report
 }
 
 #[cfg(test)]
