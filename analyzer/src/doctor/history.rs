@@ -380,7 +380,11 @@ fn oom_kill(d: &Doctor, w: &WorkerDeath, k: &KLine) -> Finding {
     let formula = rss.map(|kb| {
         let mb = (kb / 1024).max(1);
         match d.memory(None) {
-            Some((ram, reserved, what)) => format!(
+            Some(super::Memory {
+                ram_mb: ram,
+                reserved_mb: reserved,
+                ram_is: what,
+            }) => format!(
                 " With workers of up to {mb} MB: pm.max_children = (RAM {ram} MB [{what}] - reserved {reserved} MB) / {mb} MB = {}.",
                 ram.saturating_sub(reserved) / mb
             ),

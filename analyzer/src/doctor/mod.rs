@@ -196,26 +196,37 @@ impl Doctor {
         })
     }
 
-    /// The memory figures for the formula: (RAM MB, reserved MB, what RAM is).
-    pub fn memory(&self, master: Option<&Proc>) -> Option<(u64, u64, String)> {
+    /// The memory figures for the formula.
+    pub fn memory(&self, master: Option<&Proc>) -> Option<Memory> {
         if let Some(r) = self.ram_mb {
-            return Some((r, self.reserved_mb.unwrap_or(r / 4), "--ram-mb".into()));
+            return Some(Memory {
+                ram_mb: r,
+                reserved_mb: self.reserved_mb.unwrap_or(r / 4),
+                ram_is: "--ram-mb".into(),
+            });
         }
         if let Some((kb, file)) = master.and_then(|m| procs::cgroup_memory_limit_kb(m.pid)) {
-            let mb = kb / 1024;
-            return Some((
-                mb,
-                self.reserved_mb.unwrap_or(0),
-                format!("memory cgroup limit ({file})"),
-            ));
+            return Some(Memory {
+                ram_mb: kb / 1024,
+                reserved_mb: self.reserved_mb.unwrap_or(0),
+                ram_is: format!("memory cgroup limit ({file})"),
+            });
         }
         let mb = procs::mem_total_kb()? / 1024;
-        Some((
-            mb,
-            self.reserved_mb.unwrap_or(mb / 4),
-            "MemTotal (/proc/meminfo)".into(),
-        ))
+        Some(Memory {
+            ram_mb: mb,
+            reserved_mb: self.reserved_mb.unwrap_or(mb / 4),
+            ram_is: "MemTotal (/proc/meminfo)".into(),
+        })
     }
+}
+
+/// The memory the pm.max_children formula divides among the workers.
+pub struct Memory {
+    pub ram_mb: u64,
+    pub reserved_mb: u64,
+    /// Where the RAM figure comes from (`--ram-mb`, a cgroup limit, MemTotal).
+    pub ram_is: String,
 }
 
 /// The running master of an FPM config: by its pid file, else by the config named
