@@ -13,11 +13,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::finding::{Finding, Findings, Seen, Severity};
-use super::host::module_signature;
+use super::host::{module_signature, NginxBuild, NginxSide};
+use super::procs::Proc;
 use super::Doctor;
 use crate::model::Cause;
 use crate::parse::fpm::{self, FpmEvent};
 use crate::parse::kernel::{self, is_fpm_comm, KernelEvent};
+use crate::parse::nginx_conf::Directive;
 use crate::time::{parse_iso_with_offset, EpochMs, LocalClock};
 
 /// How much of the end of a log is read (the window is recent).
@@ -613,11 +615,48 @@ fn execution_timeouts(d: &Doctor, lines: &[FpmHistoryLine], found: &mut Findings
 /// `load_module` and `gatelog` lines: is the module there, built for this NGINX,
 /// loaded by the running master, and are its records written.
 fn gatelog_module(d: &mut Doctor) {
-    let since_text = d.zone.format(d.since);
-    let Some(n) = d.nginx.as_ref() else { return };
-    let Some(conf) = n.conf.as_ref() else { return };
-    let prefix = n
-        .build
+    let mut found = Findings::default();
+    if let Some(n) = d.nginx.as_ref() {
+        if let Some(conf) = n.conf.as_ref() {
+            let prefix = nginx_prefix(n);
+            let modules: Vec<&Directive> = conf
+                .logging
+                .iter()
+                .filter(|x| x.name == "load_module" && x.arg().contains("gatelog"))
+                .collect();
+            if modules.is_empty() {
+                found.note(
+                    "gatelog",
+                    "NGINX does not load the gatelog module: no records are written (`gatelog analyze` still reads the error log)".to_string(),
+                    Some("add `load_module /path/to/ngx_http_gatelog_module.so;` and `gatelog /var/log/nginx/gatelog.json;` (README)".to_string()),
+                );
+            }
+            for m in &modules {
+                check_module(d, n, m, &resolve_under(&prefix, m.arg()), &mut found);
+            }
+            let destinations = conf.logging.iter().filter(|x| x.name == "gatelog");
+            for s in destinations {
+                let a = s.arg();
+                if a == "off" || a.starts_with("syslog:") {
+                    continue;
+                }
+                check_records_file(
+                    d,
+                    s,
+                    &resolve_under(&prefix, a),
+                    !modules.is_empty(),
+                    &mut found,
+                );
+            }
+        }
+    }
+    d.findings.absorb(found);
+}
+
+/// NGINX's prefix (relative paths in its config are under it): the build's, else
+/// above the config's directory.
+fn nginx_prefix(n: &NginxSide) -> PathBuf {
+    n.build
         .as_ref()
         .and_then(|b| b.prefix.clone())
         .or_else(|| {
@@ -627,200 +666,215 @@ fn gatelog_module(d: &mut Doctor) {
                 .and_then(|p| p.parent())
                 .map(Path::to_path_buf)
         })
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let resolve = |p: &str| {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            prefix.join(p)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn resolve_under(prefix: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        prefix.join(p)
+    }
+}
+
+/// One `load_module` of the gatelog module: readable, built for this NGINX,
+/// loaded by the running master.
+fn check_module(d: &Doctor, n: &NginxSide, m: &Directive, so: &Path, found: &mut Findings) {
+    let bytes = match std::fs::read(so) {
+        Ok(b) => b,
+        Err(e) => {
+            found.find(Finding {
+                cause: None,
+                severity: Severity::Warning,
+                subject: "gatelog module".into(),
+                summary: format!(
+                    "{} ({}) names a module NGINX cannot read: {e}; NGINX will not start or reload",
+                    m.text(),
+                    m.place()
+                ),
+                evidence: vec![Seen::new(m.place(), m.text())],
+                fix: format!(
+                    "Install the module at {} or fix the path (nginx-build/build.sh builds it).",
+                    so.display()
+                ),
+            });
+            return;
         }
     };
-    let modules: Vec<_> = conf
-        .logging
-        .iter()
-        .filter(|x| x.name == "load_module" && x.arg().contains("gatelog"))
-        .cloned()
-        .collect();
-    let sinks: Vec<_> = conf
-        .logging
-        .iter()
-        .filter(|x| x.name == "gatelog")
-        .cloned()
-        .collect();
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    if modules.is_empty() {
-        notes.push((
-            "NGINX does not load the gatelog module: no records are written (`gatelog analyze` still reads the error log)".to_string(),
-            Some("add `load_module /path/to/ngx_http_gatelog_module.so;` and `gatelog /var/log/nginx/gatelog.json;` (README)".to_string()),
-        ));
+    match &n.build {
+        Some(b) => module_build(b, so, &bytes, found),
+        None => found.unchecked(
+            "gatelog module version",
+            "no nginx binary to compare with (--nginx-bin)",
+        ),
     }
-    for m in &modules {
-        let so = resolve(m.arg());
-        let bytes = match std::fs::read(&so) {
-            Ok(b) => b,
-            Err(e) => {
-                findings.push(Finding {
+    if let Some(master) = &d.nginx_master {
+        module_loaded(d, master, so, found);
+    }
+}
+
+/// Whether the module file was built for the NGINX binary (signature and version).
+fn module_build(b: &NginxBuild, so: &Path, bytes: &[u8], found: &mut Findings) {
+    let sig = module_signature(bytes);
+    let version_in = bytes.windows(8).any(|w| w == b.version_num.to_le_bytes());
+    if (sig.is_some() && b.signature.is_some() && sig != b.signature) || !version_in {
+        found.find(Finding {
+            cause: None,
+            severity: Severity::Warning,
+            subject: "gatelog module".into(),
+            summary: format!(
+                "{} was not built for this NGINX ({} {}): NGINX refuses to load it (`nginx -t`: \"module is not binary compatible\" or \"version ... instead of ...\")",
+                so.display(),
+                b.binary.display(),
+                b.version
+            ),
+            evidence: vec![
+                Seen::new(format!("{} -V", b.binary.display()), format!("nginx/{}; signature {}", b.version, b.signature.clone().unwrap_or_default())),
+                Seen::new(so.display().to_string(), format!("signature {}; version {} {}", sig.unwrap_or_default(), b.version_num, if version_in { "present" } else { "absent" })),
+            ],
+            fix: "Rebuild the module against this NGINX's sources and configure flags (`nginx-build/build.sh`), then `sudo nginx -t && sudo systemctl reload nginx`.".into(),
+        });
+    } else {
+        found.note(
+            "gatelog",
+            format!(
+                "gatelog module {} matches {} nginx/{}",
+                so.display(),
+                b.binary.display(),
+                b.version
+            ),
+            None,
+        );
+    }
+}
+
+/// Whether the running master has the module file mapped, and whether the file
+/// changed after the master started.
+fn module_loaded(d: &Doctor, master: &Proc, so: &Path, found: &mut Findings) {
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", master.pid)).unwrap_or_default();
+    let canon = std::fs::canonicalize(so).unwrap_or(so.to_path_buf());
+    let loaded = maps.contains(&*canon.to_string_lossy()) || maps.contains(&*so.to_string_lossy());
+    let started = super::procs::ticks_to_secs(master.start_ticks);
+    let boot = boot_ms(d.now);
+    let master_start = boot.plus_ms((started * 1000.0) as i64);
+    let changed = std::fs::metadata(so)
+        .ok()
+        .map(|m| EpochMs(m.mtime() * 1000));
+    if !loaded && !maps.is_empty() {
+        found.note(
+            "gatelog",
+            format!(
+                "the running NGINX master {} has not loaded {}: reload NGINX to load it",
+                master.pid,
+                so.display()
+            ),
+            None,
+        );
+    } else if changed.is_some_and(|c| c > master_start) {
+        found.note("gatelog", format!("{} changed after NGINX master {} started: `sudo nginx -t && sudo systemctl reload nginx` loads the new one", so.display(), master.pid), None);
+    }
+}
+
+/// One `gatelog` file: written, and what its records say since the window's start.
+fn check_records_file(
+    d: &Doctor,
+    s: &Directive,
+    path: &Path,
+    module_loaded: bool,
+    found: &mut Findings,
+) {
+    let md = match std::fs::metadata(path) {
+        Ok(md) => md,
+        Err(e) => {
+            if module_loaded {
+                found.find(Finding {
                     cause: None,
                     severity: Severity::Warning,
-                    subject: "gatelog module".into(),
-                    summary: format!("{} ({}) names a module NGINX cannot read: {e}; NGINX will not start or reload", m.text(), m.place()),
-                    evidence: vec![Seen::new(m.place(), m.text())],
-                    fix: format!("Install the module at {} or fix the path (nginx-build/build.sh builds it).", so.display()),
+                    subject: format!("gatelog records {}", path.display()),
+                    summary: format!("gatelog records are not being written: {} ({}): {e}", path.display(), s.place()),
+                    evidence: vec![Seen::new(s.place(), s.text())],
+                    fix: "NGINX opens the file when it reads its config: `sudo nginx -t && sudo systemctl reload nginx`, and check the directory exists.".into(),
                 });
-                continue;
             }
+            return;
+        }
+    };
+    let since_text = d.zone.format(d.since);
+    let (lines, _) = tail_lines(path).unwrap_or_default();
+    let tally = tally_records(d, &lines);
+    let total: u64 = tally.statuses.values().sum();
+    let text = if total == 0 {
+        format!(
+            "gatelog records: {} ({} bytes) holds no record since {since_text}",
+            path.display(),
+            md.len()
+        )
+    } else {
+        let by: Vec<String> = tally
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        let st: Vec<String> = tally
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        format!(
+            "gatelog records: {} holds {total} record(s) since {since_text} ({}), last at {}: {}",
+            path.display(),
+            st.join(", "),
+            tally.last.map(|l| d.zone.format(l)).unwrap_or_default(),
+            by.join("; ")
+        )
+    };
+    let fix = (total > 0).then(|| format!("explain them: `gatelog analyze --since '{since_text}' {} <NGINX error log> <FPM log> <kernel log>`", path.display()));
+    let text = if tally.bad > 0 {
+        format!("{text} ({} line(s) not readable as records)", tally.bad)
+    } else {
+        text
+    };
+    found.note("gatelog", text, fix);
+}
+
+/// The records of a file's tail since the window's start, counted.
+#[derive(Default)]
+struct RecordTally {
+    /// By `upstream event [errno]`.
+    counts: BTreeMap<String, u64>,
+    statuses: BTreeMap<u16, u64>,
+    last: Option<EpochMs>,
+    /// Lines that are not records.
+    bad: u64,
+}
+
+fn tally_records(d: &Doctor, lines: &[String]) -> RecordTally {
+    let mut t = RecordTally::default();
+    for l in lines {
+        let Some(r) = gatelog_record::Record::from_json_line(l) else {
+            t.bad += 1;
+            continue;
         };
-        match &n.build {
-            Some(b) => {
-                let sig = module_signature(&bytes);
-                let version_in = bytes.windows(8).any(|w| w == b.version_num.to_le_bytes());
-                if (sig.is_some() && b.signature.is_some() && sig != b.signature) || !version_in {
-                    findings.push(Finding {
-                        cause: None,
-                        severity: Severity::Warning,
-                        subject: "gatelog module".into(),
-                        summary: format!(
-                            "{} was not built for this NGINX ({} {}): NGINX refuses to load it (`nginx -t`: \"module is not binary compatible\" or \"version ... instead of ...\")",
-                            so.display(),
-                            b.binary.display(),
-                            b.version
-                        ),
-                        evidence: vec![
-                            Seen::new(format!("{} -V", b.binary.display()), format!("nginx/{}; signature {}", b.version, b.signature.clone().unwrap_or_default())),
-                            Seen::new(so.display().to_string(), format!("signature {}; version {} {}", sig.unwrap_or_default(), b.version_num, if version_in { "present" } else { "absent" })),
-                        ],
-                        fix: "Rebuild the module against this NGINX's sources and configure flags (`nginx-build/build.sh`), then `sudo nginx -t && sudo systemctl reload nginx`.".into(),
-                    });
-                } else {
-                    notes.push((
-                        format!(
-                            "gatelog module {} matches {} nginx/{}",
-                            so.display(),
-                            b.binary.display(),
-                            b.version
-                        ),
-                        None,
-                    ));
-                }
-            }
-            None => d.findings.unchecked(
-                "gatelog module version",
-                "no nginx binary to compare with (--nginx-bin)",
-            ),
-        }
-        if let Some(master) = &d.nginx_master {
-            let maps =
-                std::fs::read_to_string(format!("/proc/{}/maps", master.pid)).unwrap_or_default();
-            let canon = std::fs::canonicalize(&so).unwrap_or(so.clone());
-            let loaded =
-                maps.contains(&*canon.to_string_lossy()) || maps.contains(&*so.to_string_lossy());
-            let started = super::procs::ticks_to_secs(master.start_ticks);
-            let boot = boot_ms(d.now);
-            let master_start = boot.plus_ms((started * 1000.0) as i64);
-            let changed = std::fs::metadata(&so)
-                .ok()
-                .map(|m| EpochMs(m.mtime() * 1000));
-            if !loaded && !maps.is_empty() {
-                notes.push((
-                    format!(
-                        "the running NGINX master {} has not loaded {}: reload NGINX to load it",
-                        master.pid,
-                        so.display()
-                    ),
-                    None,
-                ));
-            } else if changed.is_some_and(|c| c > master_start) {
-                notes.push((format!("{} changed after NGINX master {} started: `sudo nginx -t && sudo systemctl reload nginx` loads the new one", so.display(), master.pid), None));
-            }
-        }
-    }
-    for s in &sinks {
-        let a = s.arg();
-        if a == "off" || a.starts_with("syslog:") {
+        let Some((at, _)) = parse_iso_with_offset(r.time.as_bytes()) else {
+            t.bad += 1;
+            continue;
+        };
+        if at < d.since {
             continue;
         }
-        let path = resolve(a);
-        match std::fs::metadata(&path) {
-            Err(e) => {
-                if !modules.is_empty() {
-                    findings.push(Finding {
-                        cause: None,
-                        severity: Severity::Warning,
-                        subject: format!("gatelog records {}", path.display()),
-                        summary: format!("gatelog records are not being written: {} ({}): {e}", path.display(), s.place()),
-                        evidence: vec![Seen::new(s.place(), s.text())],
-                        fix: "NGINX opens the file when it reads its config: `sudo nginx -t && sudo systemctl reload nginx`, and check the directory exists.".into(),
-                    });
-                }
-            }
-            Ok(md) => {
-                let (lines, _) = tail_lines(&path).unwrap_or_default();
-                let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-                let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
-                let mut last = None;
-                let mut bad = 0u64;
-                for l in &lines {
-                    let Some(r) = gatelog_record::Record::from_json_line(l) else {
-                        bad += 1;
-                        continue;
-                    };
-                    let Some((at, _)) = parse_iso_with_offset(r.time.as_bytes()) else {
-                        bad += 1;
-                        continue;
-                    };
-                    if at < d.since {
-                        continue;
-                    }
-                    last = Some(at);
-                    *statuses.entry(r.status).or_default() += 1;
-                    let a = r.attempts.last();
-                    let key = format!(
-                        "{} {}{}",
-                        r.upstream.clone().unwrap_or_else(|| "-".into()),
-                        a.and_then(|a| a.event).map_or("-", |e| e.slug()),
-                        a.and_then(|a| a.errno_name.clone())
-                            .map(|n| format!(" {n}"))
-                            .unwrap_or_default()
-                    );
-                    *counts.entry(key).or_default() += 1;
-                }
-                let total: u64 = statuses.values().sum();
-                let text = if total == 0 {
-                    format!(
-                        "gatelog records: {} ({} bytes) holds no record since {since_text}",
-                        path.display(),
-                        md.len()
-                    )
-                } else {
-                    let by: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-                    let st: Vec<String> =
-                        statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-                    format!(
-                        "gatelog records: {} holds {total} record(s) since {since_text} ({}), last at {}: {}",
-                        path.display(),
-                        st.join(", "),
-                        last.map(|l| d.zone.format(l)).unwrap_or_default(),
-                        by.join("; ")
-                    )
-                };
-                let fix = (total > 0).then(|| format!("explain them: `gatelog analyze --since '{since_text}' {} <NGINX error log> <FPM log> <kernel log>`", path.display()));
-                notes.push((
-                    if bad > 0 {
-                        format!("{text} ({bad} line(s) not readable as records)")
-                    } else {
-                        text
-                    },
-                    fix,
-                ));
-            }
-        }
+        t.last = Some(at);
+        *t.statuses.entry(r.status).or_default() += 1;
+        let a = r.attempts.last();
+        let key = format!(
+            "{} {}{}",
+            r.upstream.clone().unwrap_or_else(|| "-".into()),
+            a.and_then(|a| a.event).map_or("-", |e| e.slug()),
+            a.and_then(|a| a.errno_name.clone())
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default()
+        );
+        *t.counts.entry(key).or_default() += 1;
     }
-    for f in findings {
-        d.findings.find(f);
-    }
-    for (t, f) in notes {
-        d.findings.note("gatelog", t, f);
-    }
+    t
 }
