@@ -39,7 +39,7 @@ mod wrong_path;
 use crate::context::ContextIndex;
 use crate::failure::{FailedAttempt, Failure};
 use crate::join::History;
-use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase, Protocol, TimeoutInForce};
 
 use backend::Backend;
 pub use confidence::Confidence;
@@ -65,7 +65,7 @@ pub struct Facts {
     pub script: Option<String>,
     /// The read timeout in force and where an input says so (`the request's
     /// record`, `file:line`); `None` when no input says (the default applies).
-    pub read_timeout: Option<(i64, String)>,
+    pub read_timeout: Option<TimeoutInForce>,
     pub php_error: Option<String>,
     pub unix_refused: bool,
     /// EACCES on a TCP connect: a security policy (SELinux, firewall), not socket

@@ -7,7 +7,7 @@
 use super::{Confidence, Diagnosis};
 use crate::context::ContextIndex;
 use crate::failure::{FailedAttempt, Failure};
-use crate::model::{AttemptEvent, Cause, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Cause, Peer, Phase, Protocol, TimeoutInForce};
 use crate::windows::DEFAULT_READ_TIMEOUT_MS;
 
 /// What went wrong with the backend, as NGINX saw it.
@@ -117,24 +117,30 @@ pub fn directive_prefix(protocol: Protocol) -> Option<&'static str> {
 /// the request's record, else the `*_read_timeout` the NGINX config applies where its
 /// `*_pass` to that peer is written. `None` when no input says (NGINX's default then
 /// applies, or the config given leaves it unset).
-pub(super) fn read_timeout_in_force(f: &Failure, ctx: &ContextIndex) -> Option<(i64, String)> {
+pub(super) fn read_timeout_in_force(f: &Failure, ctx: &ContextIndex) -> Option<TimeoutInForce> {
     // The record holds what was in force for this very request.
     if let Some(ms) = f.read_timeout_ms {
-        return Some((ms as i64, "the request's record".to_string()));
+        return Some(TimeoutInForce {
+            ms: ms as i64,
+            source: "the request's record".to_string(),
+        });
     }
     let peer = f
         .decisive()
         .and_then(|a| a.peer.as_ref())
         .or(f.peer.as_ref())?;
     let (ms, d) = ctx.nginx_read_timeout_for(peer)??;
-    Some((ms, format!("`{}` at {}", d.text(), d.place())))
+    Some(TimeoutInForce {
+        ms,
+        source: format!("`{}` at {}", d.text(), d.place()),
+    })
 }
 
 /// The timeout as the reason says it: "now 300 s (file:line)" or "60 s by default,
 /// unless set".
-pub fn timeout_text(known: Option<&(i64, String)>, default_ms: i64) -> String {
+pub fn timeout_text(known: Option<&TimeoutInForce>, default_ms: i64) -> String {
     match known {
-        Some((ms, from)) => format!("now {} per {from}", secs(*ms)),
+        Some(k) => format!("now {} per {}", secs(k.ms), k.source),
         None => format!("{} by default, unless set", secs(default_ms)),
     }
 }

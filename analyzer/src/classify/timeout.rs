@@ -68,9 +68,7 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
 pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> Diagnosis {
     let t = f.time;
     let known = read_timeout_in_force(f, ctx);
-    let rt = known
-        .as_ref()
-        .map_or(DEFAULT_READ_TIMEOUT_MS, |(ms, _)| *ms);
+    let rt = known.as_ref().map_or(DEFAULT_READ_TIMEOUT_MS, |k| k.ms);
     let within = format!(
         "fastcgi_read_timeout ({})",
         timeout_text(known.as_ref(), DEFAULT_READ_TIMEOUT_MS)

@@ -5,7 +5,7 @@
 
 use super::not_running::{self, fpm_error_evidence, start_error_before};
 use super::{Confidence, Diagnosis};
-use crate::context::{ContextIndex, FpmState};
+use crate::context::{ContextIndex, FpmState, Listen};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::{Cause, Evidence, EvidenceSource, Peer};
@@ -27,12 +27,19 @@ pub(super) fn refused(
         return stopped();
     };
     let listens = ctx.listens();
-    if listens.iter().any(|(l, _, _)| p.reaches(l)) {
+    if listens.iter().any(|Listen { address: l, .. }| p.reaches(l)) {
         return stopped();
     }
     let elsewhere = listens.first();
     let v = match (ctx.fpm_state_at(f.time), elsewhere) {
-        (FpmState::Down(_), Some((l, lev, _))) => {
+        (
+            FpmState::Down(_),
+            Some(Listen {
+                address: l,
+                evidence: lev,
+                ..
+            }),
+        ) => {
             let mut v = stopped();
             if v.cause == Cause::FpmNotRunning {
                 v.reason
@@ -41,7 +48,14 @@ pub(super) fn refused(
             }
             return v;
         }
-        (FpmState::Up(ev), Some((l, lev, _))) => {
+        (
+            FpmState::Up(ev),
+            Some(Listen {
+                address: l,
+                evidence: lev,
+                ..
+            }),
+        ) => {
             let mut v = Diagnosis::new(
                 Cause::WrongSocketPath,
                 Confidence::Certain,
@@ -52,7 +66,14 @@ pub(super) fn refused(
             v.facts.fpm_listen = Some(l.clone());
             v
         }
-        (FpmState::Unknown, Some((l, lev, _))) => {
+        (
+            FpmState::Unknown,
+            Some(Listen {
+                address: l,
+                evidence: lev,
+                ..
+            }),
+        ) => {
             let mut v = Diagnosis::new(
                 Cause::WrongSocketPath,
                 Confidence::Strong,
@@ -102,12 +123,17 @@ fn version_mismatch(
         ),
     );
     // The pool of the version that is there, when its config says where it listens.
-    let there = ctx.listens().into_iter().find(|(l, _, _)| {
+    let there = ctx.listens().into_iter().find(|Listen { address: l, .. }| {
         l.unix_path()
             .and_then(crate::context::php_version_in)
             .is_some_and(|v| v != wanted)
     });
-    if let Some((l, lev, _)) = there {
+    if let Some(Listen {
+        address: l,
+        evidence: lev,
+        ..
+    }) = there
+    {
         v.facts.fpm_listen = Some(l);
         v = v.with(&lev);
     }
@@ -123,10 +149,11 @@ pub(super) fn no_such_socket(
 ) -> Diagnosis {
     let t = f.time;
     let listens = ctx.listens();
-    let served_here = peer.is_some_and(|p| listens.iter().any(|(l, _, _)| p.reaches(l)));
+    let served_here =
+        peer.is_some_and(|p| listens.iter().any(|Listen { address: l, .. }| p.reaches(l)));
     let elsewhere = listens
         .iter()
-        .find(|(l, _, _)| peer.is_none_or_not_reaching(l));
+        .find(|Listen { address: l, .. }| peer.is_none_or_not_reaching(l));
     let peer_name = peer.map_or("the socket".to_string(), |p| p.0.to_string());
     let mut v = match ctx.fpm_state_at(t) {
         FpmState::Down(ev) => {
@@ -136,14 +163,14 @@ pub(super) fn no_such_socket(
                 format!("{peer_name} does not exist and PHP-FPM was stopped at that time (last lifecycle line says so)"),
             )
             .with(&ev);
-            if let Some((l, lev, _)) = elsewhere.filter(|_| !served_here) {
+            if let Some(Listen { address: l, evidence: lev, .. }) = elsewhere.filter(|_| !served_here) {
                 v.reason.push_str(&format!("; note: FPM's config listens on {l}, not {peer_name}"));
                 v = v.with(lev);
             }
             v
         }
         FpmState::Up(ev) => match (served_here, elsewhere) {
-            (false, Some((l, lev, _))) => {
+            (false, Some(Listen { address: l, evidence: lev, .. })) => {
                 let mut v = Diagnosis::new(
                     Cause::WrongSocketPath,
                     Confidence::Certain,
@@ -171,7 +198,7 @@ pub(super) fn no_such_socket(
             },
         },
         FpmState::Unknown => {
-            if let (false, Some((l, lev, _))) = (served_here, elsewhere) {
+            if let (false, Some(Listen { address: l, evidence: lev, .. })) = (served_here, elsewhere) {
                 let mut v = Diagnosis::new(
                     Cause::WrongSocketPath,
                     Confidence::Strong,

@@ -214,8 +214,9 @@ impl Loader {
     }
 
     /// The counts of every log, in the order opened.
-    pub fn into_stats(self) -> Vec<InputStats> {
-        self.readers.into_iter().map(|r| r.stats).collect()
+    /// The logs' counts, in the order opened; the loader reads no more after it.
+    pub fn take_stats(&mut self) -> Vec<InputStats> {
+        self.readers.drain(..).map(|r| r.stats).collect()
     }
 }
 

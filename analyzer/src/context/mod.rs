@@ -178,7 +178,7 @@ pub struct ContextIndex {
     pub markers: markers::Markers,
     /// Built by `finish`: FPM up/down transitions in time order (from FPM's lifecycle
     /// lines and systemd's unit messages), with their evidence.
-    lifecycle: Vec<(EpochMs, bool, Evidence)>,
+    lifecycle: Vec<Transition>,
     /// Built by `finish`: kernel event indexes by pid.
     kernel_by_pid: HashMap<u32, Vec<usize>>,
     /// Built by `finish`: FPM start-up/socket error events (indexes into `fpm`).
@@ -188,10 +188,28 @@ pub struct ContextIndex {
     /// Whether a kernel log is still being read (then it covers the present).
     pub kernel_open: bool,
     /// The last lifecycle transition evicted from the window: FPM's state before it.
-    lifecycle_floor: Option<(EpochMs, bool, Evidence)>,
+    lifecycle_floor: Option<Transition>,
     /// The last FPM start-up/socket errors evicted from the window (looked up to an
     /// hour back).
     error_floor: Vec<Timed<FpmEvent>>,
+}
+
+/// Where one FPM pool listens, as its config says.
+#[derive(Debug, Clone)]
+pub struct Listen<'a> {
+    pub address: Peer,
+    /// The pool config's `listen` line.
+    pub evidence: Evidence,
+    pub pool: &'a str,
+}
+
+/// FPM going up or down, from one of its lifecycle lines or systemd's unit messages.
+#[derive(Debug, Clone)]
+struct Transition {
+    at: EpochMs,
+    /// FPM is down after it (stopped, failed); up after a start.
+    down: bool,
+    evidence: Evidence,
 }
 
 /// Index range of events whose time is within [from, to] (events are sorted by time,
@@ -216,16 +234,24 @@ impl ContextIndex {
         }
         for e in &self.fpm {
             if let (Some(at), Some(down)) = (e.at, fpm_down_after(&e.event)) {
-                self.lifecycle.push((at, down, e.evidence.clone()));
+                self.lifecycle.push(Transition {
+                    at,
+                    down,
+                    evidence: e.evidence.clone(),
+                });
             }
         }
         for e in &self.units {
             if let (Some(at), Some(down)) = (e.at, e.event.event.fpm_down_after()) {
-                self.lifecycle.push((at, down, e.evidence.clone()));
+                self.lifecycle.push(Transition {
+                    at,
+                    down,
+                    evidence: e.evidence.clone(),
+                });
             }
         }
         // Stable: at equal times the log order stays.
-        self.lifecycle.sort_by_key(|(at, _, _)| *at);
+        self.lifecycle.sort_by_key(|tr| tr.at);
         self.kernel_by_pid.clear();
         for (i, e) in self.kernel.iter().enumerate() {
             if let Some(pid) = e.event.pid() {
@@ -260,12 +286,13 @@ impl ContextIndex {
     pub fn evict_before(&mut self, cutoff: EpochMs) {
         let old = |at: Option<EpochMs>| at.is_some_and(|a| a < cutoff);
         let mut floor = self.lifecycle_floor.take();
-        let newer = |at: EpochMs,
-                     down: bool,
-                     ev: &Evidence,
-                     floor: &mut Option<(EpochMs, bool, Evidence)>| {
-            if floor.as_ref().map_or(true, |(f, _, _)| at >= *f) {
-                *floor = Some((at, down, ev.clone()));
+        let newer = |at: EpochMs, down: bool, ev: &Evidence, floor: &mut Option<Transition>| {
+            if floor.as_ref().map_or(true, |f| at >= f.at) {
+                *floor = Some(Transition {
+                    at,
+                    down,
+                    evidence: ev.clone(),
+                });
             }
         };
         for e in self.fpm.iter().filter(|e| old(e.at)) {
@@ -311,45 +338,45 @@ impl ContextIndex {
     /// means it was down ("never started"), a stop means it was up.
     pub fn fpm_state_at(&self, t: EpochMs) -> FpmState {
         // Index of the first transition after t.
-        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        let after = self.lifecycle.partition_point(|tr| tr.at <= t);
         if after > 0 {
             // The last transition at or before t; within one second a "down" line
             // after an "up" line of the same second is the later state.
-            let (_, down, ev) = &self.lifecycle[after - 1];
-            return if *down {
-                FpmState::Down(ev.clone())
+            let last = &self.lifecycle[after - 1];
+            return if last.down {
+                FpmState::Down(last.evidence.clone())
             } else {
-                FpmState::Up(ev.clone())
+                FpmState::Up(last.evidence.clone())
             };
         }
         match self.lifecycle.first() {
             // Before the first transition: a start means it was down ("never
             // started"), a stop means it was up.
-            Some((_, false, ev)) => FpmState::Down(ev.clone()),
-            Some((_, true, ev)) => FpmState::Up(ev.clone()),
+            Some(first) if first.down => FpmState::Up(first.evidence.clone()),
+            Some(first) => FpmState::Down(first.evidence.clone()),
             None => FpmState::Unknown,
         }
     }
 
     /// The last time FPM (re)started at or before `t`, from its lifecycle lines.
     pub fn last_start_at_or_before(&self, t: EpochMs) -> Option<EpochMs> {
-        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        let after = self.lifecycle.partition_point(|tr| tr.at <= t);
         self.lifecycle[..after]
             .iter()
             .rev()
-            .find(|(_, down, _)| !down)
-            .map(|(at, _, _)| *at)
+            .find(|tr| !tr.down)
+            .map(|tr| tr.at)
     }
 
     /// Whether a lifecycle transition happened within `window_ms` of `t`.
     pub fn lifecycle_near(&self, ev: &Evidence, t: EpochMs, window_ms: i64) -> bool {
         let from = self
             .lifecycle
-            .partition_point(|(at, _, _)| *at < t.minus_ms(window_ms));
+            .partition_point(|tr| tr.at < t.minus_ms(window_ms));
         self.lifecycle[from..]
             .iter()
-            .take_while(|(at, _, _)| *at <= t.plus_ms(window_ms))
-            .any(|(_, _, e)| e == ev)
+            .take_while(|tr| tr.at <= t.plus_ms(window_ms))
+            .any(|tr| tr.evidence == *ev)
     }
 
     /// Called once the configs are read: notes the PHP versions their pools name.
@@ -510,10 +537,16 @@ impl ContextIndex {
     }
 
     /// Addresses FPM listens on: pool `listen` values, with their evidence and pool.
-    pub fn listens(&self) -> Vec<(Peer, Evidence, &str)> {
+    pub fn listens(&self) -> Vec<Listen<'_>> {
         self.pools
             .iter()
-            .filter_map(|p| Some((p.listen()?, p.evidence("listen")?, p.pool.name.as_str())))
+            .filter_map(|p| {
+                Some(Listen {
+                    address: p.listen()?,
+                    evidence: p.evidence("listen")?,
+                    pool: p.pool.name.as_str(),
+                })
+            })
             .collect()
     }
 
@@ -699,19 +732,6 @@ impl ContextIndex {
             // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
             None => true,
         }
-    }
-
-    /// NGINX's fastcgi_read_timeout from the config, in ms.
-    pub fn nginx_read_timeout_ms(&self) -> Option<(i64, String)> {
-        self.nginx.iter().find_map(|c| {
-            let d = c
-                .tuning_value("fastcgi_read_timeout")
-                .or_else(|| c.tuning_value("proxy_read_timeout"))?;
-            Some((
-                parse_nginx_duration_ms(d.arg())?,
-                format!("{} ({}:{})", d.text(), d.file, d.line),
-            ))
-        })
     }
 
     /// Where the NGINX config writes `peer` (`file:line: text`), for fixes.

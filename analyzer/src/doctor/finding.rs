@@ -106,6 +106,17 @@ impl Findings {
         self.notes.push(Note { topic, text, fix });
     }
 
+    /// Adds what another check collected, as if it had been added here.
+    pub fn absorb(&mut self, other: Findings) {
+        for f in other.found {
+            self.find(f);
+        }
+        self.notes.extend(other.notes);
+        for u in other.unchecked {
+            self.unchecked(u.check, u.reason);
+        }
+    }
+
     pub fn unchecked(&mut self, check: impl Into<String>, reason: impl Into<String>) {
         let u = Unchecked {
             check: check.into(),
