@@ -30,7 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench")
 LIB = os.path.join(BENCH, "lib")
-GEN = os.path.join(BENCH, "gen", "target", "release", "gatelog-bench-gen")
+GEN = os.path.join(ROOT, "target", "release", "gatelog-bench-gen")
 ANALYZER = os.path.join(ROOT, "target", "release", "gatelog")
 FPM_BIN = "php-fpm8.2"
 
@@ -418,8 +418,7 @@ def module_bench(cfg):
         wait_for(lambda: os.path.exists(fpm_sock), what="php-fpm socket")
 
         # the upstream that never answers
-        bh_argv = ([] if load_cpu is None else ["taskset", "-c", str(load_cpu)]) + [
-            sys.executable, os.path.join(LIB, "blackhole.py")]
+        bh_argv = ([] if load_cpu is None else ["taskset", "-c", str(load_cpu)]) + [GEN, "blackhole"]
         bh = PROCS.start("blackhole", bh_argv, stdout=subprocess.PIPE, text=True)
         hang_port = int(bh.stdout.readline())
 
