@@ -27,6 +27,7 @@ use crate::client::Response;
 use crate::env::workspace_root;
 use crate::errlog;
 use crate::records;
+use crate::schema::{self, Schema};
 
 /// Environment variable naming an analyzer binary to use instead of building one.
 pub const ANALYZER_ENV: &str = "GATELOG_E2E_ANALYZER";
@@ -726,18 +727,9 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
     }
 }
 
-/// docs/gatelog.report.v1.schema.json, loaded once.
-pub fn report_schema() -> Result<&'static Value, String> {
-    static SCHEMA: OnceLock<Result<Value, String>> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let p = workspace_root().join("docs/gatelog.report.v1.schema.json");
-            let text =
-                std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", p.display()))
-        })
-        .as_ref()
-        .map_err(|e| e.clone())
+/// docs/gatelog.report.v1.schema.json, compiled once.
+pub fn report_schema() -> Result<&'static Schema, String> {
+    schema::docs(schema::REPORT)
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -906,8 +898,7 @@ pub fn check_given_report(
 fn check_report_schema(report: &Value, tag: &str, errs: &mut Vec<String>) {
     match report_schema() {
         Ok(schema) => {
-            let v = records::validate_against(schema, report);
-            if !v.is_empty() {
+            if let Err(v) = schema.validate(report) {
                 errs.push(format!(
                     "[{tag}] the report violates docs/gatelog.report.v1.schema.json:\n  {}",
                     v.into_iter().take(20).collect::<Vec<_>>().join("\n  ")

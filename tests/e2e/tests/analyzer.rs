@@ -22,7 +22,7 @@ use gatelog_e2e::cgroup::MemCgroup;
 use gatelog_e2e::check;
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
-use gatelog_e2e::fpm::{Fpm, Listen, Pm, Pool};
+use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::kmsg;
 use gatelog_e2e::lab::{now_ms, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
@@ -31,15 +31,10 @@ use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text, Fault, FaultRun, 
 
 use crate::{Body, Test};
 
+use super::mixed::{MixedLab, PAUSE};
+
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
-}
-
-fn sock_path(listen: &Listen) -> String {
-    match listen {
-        Listen::Unix(p) => p.display().to_string(),
-        Listen::Tcp(port) => format!("127.0.0.1:{port}"),
-    }
 }
 
 /// Pids of `child N exited on signal SIG` lines in an FPM log.
@@ -225,11 +220,6 @@ struct Journal {
     phases: Vec<(String, (i64, i64))>,
 }
 
-/// The pause around a change of state (a worker's death, FPM stopping or
-/// starting): NGINX's and FPM's logs have whole seconds, so events less than a
-/// second apart cannot be told apart by anyone.
-const PAUSE: Duration = Duration::from_millis(1200);
-
 impl Journal {
     fn new(port: u16) -> Journal {
         Journal {
@@ -337,30 +327,11 @@ fn kernel_lines(
 fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let lab = Lab::new(flavour, "an-mixed-lifecycle")?;
-    let kmark = kmsg::mark();
     // Static: one busy worker of two is not a saturated pool (no max_children warning).
-    let mut pool = Pool::unix(&lab.prefix, "www", 2).admin("ffi.enable", "1");
-    let sock = sock_path(&pool.listen);
-    let mut fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    let mut pids = vec![fpm.master_pid()];
-    pids.extend(fpm.worker_pids());
-    let port = free_port()?;
-    let t = Timeouts::new(2000, 3000, 1000);
-    let wrong = lab.prefix.path("run/php8.1-fpm.sock");
-    let wrong_loc = lab.php_location(
-        "= /wrong.php",
-        &format!("unix:{}", wrong.display()),
-        t,
-        "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
-    );
-    let main = lab.php_location("~ \\.php$", &pool.listen.nginx_addr(), t, "");
-    let http = format!(
-        "{}{}",
-        lab.default_gatelog(),
-        lab.server(port, &format!("{wrong_loc}{main}"))
-    );
-    let nginx = lab.start_nginx(http, &[port])?;
-    let mut j = Journal::new(port);
+    let mut m = MixedLab::start(&lab)?;
+    let sock = m.pool_addr().trim_start_matches("unix:").to_string();
+    let wrong = m.wrong.clone();
+    let mut j = Journal::new(m.port);
 
     j.ok("start", 2)?;
     // 1. A slow script on an idle pool: 504 after fastcgi_read_timeout 1s.
@@ -374,7 +345,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     j.ok("after-read-timeout", 2)?;
     // 2. A worker segfaults.
     let seg = j.fail("segfault", slug(7), get_path("/segv.php?phase=segfault"))?;
-    let log = wait_text(&fpm.log, "exited on signal 11", Duration::from_secs(5))?;
+    let log = wait_text(&m.fpm.log, "exited on signal 11", Duration::from_secs(5))?;
     for pid in deaths(&log, 11) {
         for s in &mut j.sent[seg.clone()] {
             s.cite
@@ -396,9 +367,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 4. FPM stopped (SIGTERM): the socket is gone.
-    pids.extend(fpm.worker_pids());
-    fpm.stop_clean()?;
-    wait_text(&fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+    m.stop_fpm(Duration::from_secs(2))?;
     let stopped = j.fail("fpm-stopped", slug(1), |p| {
         Ok(vec![
             client::get(p, "/ok.php?phase=fpm-stopped&n=1")?,
@@ -410,13 +379,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 5. Restarted with a socket only root may open.
-    drop(fpm);
-    pool.owner = "root".into();
-    pool.group = "root".into();
-    pool.mode = "0600".into();
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_root_only()?;
     let denied = j.fail("permission-denied", slug(2), |p| {
         Ok(vec![
             client::get(p, "/ok.php?phase=permission-denied&n=1")?,
@@ -428,15 +391,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 6. Restarted right, with a single worker (pm = dynamic logs max_children).
-    fpm.stop_clean()?;
-    drop(fpm);
-    pool.owner = "www-data".into();
-    pool.group = "www-data".into();
-    pool.mode = "0660".into();
-    pool.pm = Pm::Dynamic(1);
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_single_worker()?;
     j.ok("restarted", 2)?;
     // 7. Three concurrent 1.5 s requests on one worker: 504s on a saturated pool.
     let sat = j.fail("max-children", slug(4), |p| {
@@ -446,7 +401,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         client::concurrent(&reqs).into_iter().collect()
     })?;
     wait_text(
-        &fpm.log,
+        &m.fpm.log,
         "server reached pm.max_children setting (1)",
         Duration::from_secs(3),
     )?;
@@ -455,17 +410,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         s.fix_mentions_with_conf.push("php-fpm-www.conf".into());
     }
 
-    settle(&lab, &j.responses(), j.failed())?;
-    drop(nginx);
-    pids.extend(fpm.worker_pids());
-    pids.extend(pids_in_fpm_log(&fpm.log_text()));
-    pids.sort_unstable();
-    pids.dedup();
-    let kernel = kernel_lines(&kmark, &pids, None);
-    let (fpm_log, fpm_conf) = (fpm.log.clone(), fpm.conf.clone());
-    drop(fpm);
-    let dir = lab.prefix.path("out");
-    scenarios::save_logs(&lab, &dir, Some(&fpm_log), Some(&fpm_conf), &kernel)?;
+    let (dir, _) = m.finish(&j.responses(), j.failed())?;
 
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let mut errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;

@@ -10,7 +10,6 @@
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,14 +17,14 @@ use serde_json::Value;
 use gatelog_e2e::analyzer;
 use gatelog_e2e::cgroup::MemCgroup;
 use gatelog_e2e::client::{self, Request};
-use gatelog_e2e::env::{workspace_root, Flavour};
+use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Listen, Pm, Pool};
 use gatelog_e2e::kmsg;
 use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::nginx::Nginx;
-use gatelog_e2e::records;
 use gatelog_e2e::scenarios::{pids_in_fpm_log, wait_text};
+use gatelog_e2e::schema;
 
 use crate::Body;
 
@@ -43,17 +42,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("doctor_cause7_segfault", segfault),
         ("doctor_exit_codes", exit_codes),
     ]
-}
-
-fn schema() -> Result<&'static Value, String> {
-    static S: OnceLock<Result<Value, String>> = OnceLock::new();
-    S.get_or_init(|| {
-        let p = workspace_root().join("docs/gatelog.doctor.v1.schema.json");
-        let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_str(&t).map_err(|e| format!("{}: {e}", p.display()))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
 }
 
 /// A running lab: FPM with `pool`, NGINX passing `~ \.php$` to `pass` (default: the
@@ -136,8 +124,7 @@ fn doctor_with(live: &Live, bin: &Path, as_nobody: bool) -> Result<(Option<i32>,
             String::from_utf8_lossy(&out.stderr)
         )
     })?;
-    let errs = records::validate_against(schema()?, &report);
-    if !errs.is_empty() {
+    if let Err(errs) = schema::docs(schema::DOCTOR)?.validate(&report) {
         return Err(format!(
             "the doctor's report does not match its schema:\n{}",
             errs.join("\n")

@@ -10,6 +10,7 @@ mod faults;
 mod html;
 mod logs;
 mod metrics;
+mod mixed;
 mod protocol;
 mod reliability;
 mod retries;
