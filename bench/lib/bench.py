@@ -1034,7 +1034,8 @@ def analyzer_table(info, cfg):
                 found = f"; {fmt_int(rep['failures'])} failures reported" if rep.get("failures") is not None else ""
                 out = f"{rep['note']}{found}"
             elif name == "text":
-                out = f"{r['output_bytes'] / 1e6:,.1f} MB"
+                out = f"{r['output_bytes'] / 1e6:,.1f} MB" if r["output_bytes"] >= 1e6 else \
+                    f"{r['output_bytes'] / 1e3:,.1f} kB"
             lines.append(f"| {lab} | {nf} | {name} | {r['wall']:.3f} s | {r['cpu']:.3f} s | {mbps:,.0f} | "
                          f"{r['rss_kib'] / 1024:.1f} MiB | {out} |")
     lines.append("")
