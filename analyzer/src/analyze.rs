@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use crate::classify::Classifier;
 use crate::cli::{AnalyzeArgs, Format};
 use crate::context::load::{self, Loader};
-use crate::context::{align, Context};
+use crate::context::{align, ContextIndex};
 use crate::failure::Failure;
 use crate::fix::{self, MemoryOverrides};
 use crate::input::stats::InputStats;
@@ -26,7 +26,7 @@ use crate::windows::{CONTEXT_KEEP_MS, CONTEXT_LOOKAHEAD_MS, CONTEXT_STEP_MS};
 
 /// Why a run did not succeed, with the exit status it maps to.
 #[derive(Debug)]
-pub enum RunError {
+pub enum AnalyzeError {
     /// Bad usage: exit 2.
     Usage(String),
     /// An input could not be read: exit 1. The report (if any) was still written.
@@ -35,20 +35,20 @@ pub enum RunError {
     Output(io::Error),
 }
 
-impl RunError {
+impl AnalyzeError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Usage(_) => 2,
-            RunError::Input(_) | RunError::Output(_) => 1,
+            AnalyzeError::Usage(_) => 2,
+            AnalyzeError::Input(_) | AnalyzeError::Output(_) => 1,
         }
     }
 }
 
-impl std::fmt::Display for RunError {
+impl std::fmt::Display for AnalyzeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Usage(m) | RunError::Input(m) => f.write_str(m),
-            RunError::Output(e) => write!(f, "cannot write the report: {e}"),
+            AnalyzeError::Usage(m) | AnalyzeError::Input(m) => f.write_str(m),
+            AnalyzeError::Output(e) => write!(f, "cannot write the report: {e}"),
         }
     }
 }
@@ -91,8 +91,8 @@ fn is_config(kind: InputKind) -> bool {
 }
 
 /// The configs alone, for failures without a time: what they say holds at any time.
-fn timeless_context(configs: &[(usize, input::Input)]) -> Context {
-    let mut ctx = Context::default();
+fn timeless_context(configs: &[(usize, input::Input)]) -> ContextIndex {
+    let mut ctx = ContextIndex::default();
     // Read once already; what they say is the same now.
     let _ = load::load_configs(configs, &mut ctx);
     ctx.finish();
@@ -100,13 +100,13 @@ fn timeless_context(configs: &[(usize, input::Input)]) -> Context {
 }
 
 /// Runs `gatelog analyze`, writing the report to `out`.
-pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
-    let zone = Zone::from_flag(args.tz.as_deref()).map_err(RunError::Usage)?;
-    let parse_time = |flag: &str, v: &Option<String>| -> Result<Option<EpochMs>, RunError> {
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), AnalyzeError> {
+    let zone = Zone::from_flag(args.tz.as_deref()).map_err(AnalyzeError::Usage)?;
+    let parse_time = |flag: &str, v: &Option<String>| -> Result<Option<EpochMs>, AnalyzeError> {
         match v {
             None => Ok(None),
             Some(s) => time::parse_user_time(s, &zone).map(Some).ok_or_else(|| {
-                RunError::Usage(format!(
+                AnalyzeError::Usage(format!(
                     "{flag} {s}: not a time (use RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)"
                 ))
             }),
@@ -117,7 +117,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     let boot_time = parse_time("--boot-time", &args.boot_time)?;
     if let (Some(s), Some(u)) = (since, until) {
         if u < s {
-            return Err(RunError::Usage(format!(
+            return Err(AnalyzeError::Usage(format!(
                 "--until {} is before --since {}: no failure can be in that window",
                 args.until.as_deref().unwrap_or_default(),
                 args.since.as_deref().unwrap_or_default()
@@ -126,7 +126,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     }
     let reqs = requested(args);
     if reqs.is_empty() {
-        return Err(RunError::Usage(
+        return Err(AnalyzeError::Usage(
             "no input given: name log files, configs or directories (see --help)".to_string(),
         ));
     }
@@ -136,11 +136,11 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         .count()
         > 1
     {
-        return Err(RunError::Usage(
+        return Err(AnalyzeError::Usage(
             "- (standard input) can be given only once".to_string(),
         ));
     }
-    let resolved = input::resolve(&reqs).map_err(|e| RunError::Input(e.to_string()))?;
+    let resolved = input::resolve(&reqs).map_err(|e| AnalyzeError::Input(e.to_string()))?;
     let reference = resolved.latest_year_month.unwrap_or_else(|| {
         let now = jiff::Zoned::now();
         (now.year(), now.month())
@@ -164,7 +164,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         .cloned()
         .collect();
     let pre = load::prescan(&context_inputs, &zone, reference)
-        .map_err(|e| RunError::Input(format!("cannot read the kernel or FPM log: {e}")))?;
+        .map_err(|e| AnalyzeError::Input(format!("cannot read the kernel or FPM log: {e}")))?;
 
     // 2. Open the failure side: its reader threads parse ahead (up to their bounded
     //    queues) while the rest is set up.
@@ -181,11 +181,16 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
                 sources.push(s);
                 source_index.push(i);
             }
-            Err(e) => return Err(RunError::Input(format!("cannot read {}: {e}", inp.name))),
+            Err(e) => {
+                return Err(AnalyzeError::Input(format!(
+                    "cannot read {}: {e}",
+                    inp.name
+                )))
+            }
         }
     }
     let mut merger = Merger::new(sources)
-        .map_err(|e| RunError::Input(format!("cannot start reading the NGINX logs: {e}")))?;
+        .map_err(|e| AnalyzeError::Input(format!("cannot start reading the NGINX logs: {e}")))?;
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());
     let others_first = [pre.fpm_first, merger.first_time()]
         .into_iter()
@@ -199,7 +204,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     );
 
     // 3. Context: configs now, logs in step with the failures.
-    let mut ctx = Context::with_alignment(alignment.clone());
+    let mut ctx = ContextIndex::with_alignment(alignment.clone());
     let mut loader = Loader::new(&zone, reference, alignment.boot_epoch_ms.map(EpochMs));
     let mut context_stats: Vec<(usize, InputStats)> = Vec::new();
     let mut log_index: Vec<usize> = Vec::new();
@@ -219,7 +224,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
         match loader.open(inp, &mut ctx) {
             Ok(Some(stats)) => context_stats.push((i, stats)),
             Ok(None) => log_index.push(i),
-            Err(e) => return Err(RunError::Input(format!("cannot read {}: {e}", inp.name))),
+            Err(e) => {
+                return Err(AnalyzeError::Input(format!(
+                    "cannot read {}: {e}",
+                    inp.name
+                )))
+            }
         }
     }
 
@@ -241,7 +251,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     );
     // Failures without any date are classified apart: with the configs but with no
     // FPM, kernel or journal line and no stream history, which are all placed by time.
-    let mut timeless: Option<(Context, History)> = None;
+    let mut timeless: Option<(ContextIndex, History)> = None;
     let mut timeless_classifier = Classifier::default();
     let timed_context = resolved.inputs.iter().any(|i| i.reads_context());
     let per_failure_fix = args.format == Format::Json;
@@ -251,14 +261,14 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     // would only burn time.
     let stop = std::cell::Cell::new(false);
     {
-        let mut handle = |f: Failure, ctx: &Context, hist: &History| {
+        let mut handle = |f: Failure, ctx: &ContextIndex, hist: &History| {
             // --since/--until cannot place a failure without a time: it is kept.
             let outside = since.is_some_and(|s| f.time < s) || until.is_some_and(|u| f.time > u);
             if f.time_known && outside {
                 outside_window += 1;
                 return;
             }
-            let (verdict, ctx) = if f.time_known {
+            let (diagnosis, ctx) = if f.time_known {
                 (classifier.classify(&f, ctx, hist), ctx)
             } else {
                 let (tctx, thist) = timeless
@@ -272,14 +282,15 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
                 (v, &*tctx)
             };
             // Writing the fix costs; text and markdown show it only for the examples.
-            let fix = if per_failure_fix || summary.would_keep(verdict.cause, verdict.confidence) {
-                fix::fix_for(&verdict, &f, ctx, mem)
-            } else {
-                String::new()
-            };
+            let fix =
+                if per_failure_fix || summary.would_keep(diagnosis.cause, diagnosis.confidence) {
+                    fix::fix_for(&diagnosis, &f, ctx, mem)
+                } else {
+                    String::new()
+                };
             let c = Classified {
                 failure: f,
-                verdict,
+                diagnosis,
                 fix,
             };
             summary.add(&c);
@@ -325,7 +336,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     }
     progress.clear();
     if let Some(e) = write_error {
-        return Err(RunError::Output(e));
+        return Err(AnalyzeError::Output(e));
     }
 
     // 5. Input summary in the order given.
@@ -369,10 +380,10 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), RunError> {
     };
     report
         .finish(&summary, &run_info)
-        .map_err(RunError::Output)?;
+        .map_err(AnalyzeError::Output)?;
     drop(report);
     if !read_errors.is_empty() {
-        return Err(RunError::Input(read_errors.join("; ")));
+        return Err(AnalyzeError::Input(read_errors.join("; ")));
     }
     Ok(())
 }

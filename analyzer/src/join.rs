@@ -606,7 +606,7 @@ fn merge_sides(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failure::{Attempt, SeenIn};
+    use crate::failure::{FailedAttempt, SeenIn};
     use std::sync::Arc;
 
     fn failure(t: i64, conn: u64, record: bool, peer: &str) -> Failure {
@@ -625,7 +625,7 @@ mod tests {
             client: Some("10.0.0.1".into()),
             server: None,
             host: None,
-            attempts: vec![Attempt {
+            attempts: vec![FailedAttempt {
                 event: AttemptEvent::Reset,
                 phase: Some(Phase::Header),
                 errno: Some(104),

@@ -178,7 +178,7 @@ pub use gatelog_record::{Event as AttemptEvent, Phase, Protocol};
 /// bounded so that memory per failure stays small.
 pub const EVIDENCE_TEXT_MAX: usize = 600;
 
-/// One line that supports a verdict, with where it came from.
+/// One line that supports a diagnosis, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub source: EvidenceSource,

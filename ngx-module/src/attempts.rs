@@ -89,12 +89,16 @@ pub fn attempt_failed(a: &Attempt) -> bool {
 
 /// What kind of record, if any, a request with final `status` gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RecordKind {
     Failed(Origin),
     Recovered,
 }
 
-pub fn verdict(status: u16, attempts: &[Attempt], record_recovered: bool) -> Option<Verdict> {
+pub fn record_kind(
+    status: u16,
+    attempts: &[Attempt],
+    record_recovered: bool,
+) -> Option<RecordKind> {
     if attempts.is_empty() {
         return None;
     }
@@ -103,14 +107,14 @@ pub fn verdict(status: u16, attempts: &[Attempt], record_recovered: bool) -> Opt
             .last()
             .and_then(|a| a.event)
             .is_some_and(|e| e != Event::UpstreamStatus);
-        return Some(Verdict::Failed(if last_by_nginx {
+        return Some(RecordKind::Failed(if last_by_nginx {
             Origin::Nginx
         } else {
             Origin::Upstream
         }));
     }
     if record_recovered && attempts.iter().any(attempt_failed) {
-        return Some(Verdict::Recovered);
+        return Some(RecordKind::Recovered);
     }
     None
 }
@@ -154,8 +158,8 @@ mod tests {
         assert_eq!(a[1].errno_name.as_deref(), Some("ECONNREFUSED"));
         assert_eq!(a[0].phase, Some(Phase::Connect));
         assert_eq!(
-            verdict(502, &a, false),
-            Some(Verdict::Failed(Origin::Nginx))
+            record_kind(502, &a, false),
+            Some(RecordKind::Failed(Origin::Nginx))
         );
     }
 
@@ -167,8 +171,8 @@ mod tests {
         ];
         let a = build_attempts(&states, &[refused(0)]);
         assert_eq!(a[1].event, None);
-        assert_eq!(verdict(200, &a, false), None);
-        assert_eq!(verdict(200, &a, true), Some(Verdict::Recovered));
+        assert_eq!(record_kind(200, &a, false), None);
+        assert_eq!(record_kind(200, &a, true), Some(RecordKind::Recovered));
     }
 
     #[test]
@@ -177,8 +181,8 @@ mod tests {
         let a = build_attempts(&states, &[]);
         assert_eq!(a[0].event, Some(Event::UpstreamStatus));
         assert_eq!(
-            verdict(502, &a, false),
-            Some(Verdict::Failed(Origin::Upstream))
+            record_kind(502, &a, false),
+            Some(RecordKind::Failed(Origin::Upstream))
         );
     }
 
@@ -200,7 +204,7 @@ mod tests {
 
     #[test]
     fn no_upstream_no_record() {
-        assert_eq!(verdict(502, &[], true), None);
+        assert_eq!(record_kind(502, &[], true), None);
     }
 
     #[test]
@@ -210,6 +214,6 @@ mod tests {
         ev.event = Event::ClosedPrematurely;
         ev.phase = Phase::Body;
         let a = build_attempts(&states, &[ev]);
-        assert_eq!(verdict(200, &a, true), None);
+        assert_eq!(record_kind(200, &a, true), None);
     }
 }

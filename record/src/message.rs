@@ -53,13 +53,13 @@ pub fn split_prefix(line: &[u8]) -> Option<LinePrefix<'_>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamLine<'a> {
     /// A failure that ends the attempt.
-    Failure(Failure<'a>),
+    Failure(FailureMessage<'a>),
     /// `FastCGI sent in stderr: "..."` — context, not a failure by itself.
     FastcgiStderr { text: &'a [u8], truncated: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure<'a> {
+pub struct FailureMessage<'a> {
     pub event: Event,
     pub errno: Option<i32>,
     /// The strerror text as printed.
@@ -136,7 +136,7 @@ pub fn classify_message<'a>(
             .and_then(|a| std::str::from_utf8(a).ok())
             .and_then(Phase::from_action),
     };
-    Some(UpstreamLine::Failure(Failure {
+    Some(UpstreamLine::Failure(FailureMessage {
         event,
         errno,
         error,
@@ -525,7 +525,7 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn failure<'a>(line: &'a [u8], action: Option<&[u8]>) -> (LinePrefix<'a>, Failure<'a>) {
+    fn failure<'a>(line: &'a [u8], action: Option<&[u8]>) -> (LinePrefix<'a>, FailureMessage<'a>) {
         let p = split_prefix(line).expect("prefix");
         match classify(p.rest, action).expect("upstream line") {
             UpstreamLine::Failure(f) => (p, f),

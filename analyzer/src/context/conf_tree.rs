@@ -178,7 +178,7 @@ struct FileRead {
 }
 
 /// One file read for a tree (its row in the input summary).
-struct Row {
+struct InputRow {
     index: usize,
     stats: InputStats,
 }
@@ -187,7 +187,7 @@ struct Row {
 struct Tree {
     nginx: Vec<NginxConf>,
     pools: Vec<PoolConf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     /// Files reached through includes (canonical), not the main file itself.
     reached: HashSet<PathBuf>,
@@ -207,7 +207,7 @@ struct Reader<'a> {
     files: HashMap<PathBuf, FileRead>,
     /// Files open in the include chain (canonical).
     chain: Vec<PathBuf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     reached: HashSet<PathBuf>,
     bytes: usize,
@@ -259,7 +259,7 @@ impl Tree {
                     row: 0,
                 },
             );
-            r.rows.push(Row { index, stats });
+            r.rows.push(InputRow { index, stats });
         }
         let lines = match r.open(&root, &input.path, Some(input), "") {
             Some(lines) => lines,
@@ -361,7 +361,7 @@ impl Reader<'_> {
                         row: self.rows.len(),
                     },
                 );
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -369,7 +369,7 @@ impl Reader<'_> {
             }
             Err(e) => {
                 stats.error = Some(format!("{e}{from}"));
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -464,7 +464,7 @@ impl Reader<'_> {
                 "no such file{from} (looked for {})",
                 tried.join(", ")
             ));
-            self.rows.push(Row {
+            self.rows.push(InputRow {
                 index: self.root_index,
                 stats,
             });

@@ -1,5 +1,5 @@
 //! The correlation index: what the PHP-FPM, kernel and systemd logs and the configs
-//! say, held as compact time-sorted events. Only lines that can matter for a verdict
+//! say, held as compact time-sorted events. Only lines that can matter for a diagnosis
 //! are kept (lifecycle, abnormal child exits, max_children warnings, request timers,
 //! OOM kills, crashes), so its size follows the number of such events, not the size
 //! of the logs. [`load`] fills it; the queries here serve the classifier.
@@ -71,7 +71,7 @@ impl PoolConf {
 }
 
 /// What the NGINX config says about one upstream (a group, or one address), for the
-/// classifier and the fixes. From [`Context::nginx_upstream`].
+/// classifier and the fixes. From [`ContextIndex::nginx_upstream`].
 #[derive(Debug, Clone)]
 pub struct UpstreamConf<'a> {
     /// The `upstream {}` group: named by the key, or holding the peer as a server.
@@ -154,7 +154,7 @@ pub enum FpmState {
 
 /// What is known about FPM, the kernel and the configs.
 #[derive(Debug, Default)]
-pub struct Context {
+pub struct ContextIndex {
     pub fpm: Vec<Timed<FpmEvent>>,
     pub kernel: Vec<Timed<KernelEvent>>,
     pub units: Vec<Timed<UnitMessage>>,
@@ -203,7 +203,7 @@ fn range<T>(v: &[Timed<T>], from: EpochMs, to: EpochMs) -> &[Timed<T>] {
     &v[lo..hi.max(lo)]
 }
 
-impl Context {
+impl ContextIndex {
     /// Sorts the events by time; called once after loading.
     pub fn finish(&mut self) {
         let key = |at: Option<EpochMs>| at.unwrap_or(EpochMs(i64::MAX));
@@ -237,10 +237,10 @@ impl Context {
             .collect();
     }
 
-    pub fn with_alignment(alignment: Alignment) -> Context {
-        Context {
+    pub fn with_alignment(alignment: Alignment) -> ContextIndex {
+        ContextIndex {
             alignment,
-            ..Context::default()
+            ..ContextIndex::default()
         }
     }
 
@@ -818,7 +818,7 @@ mod tests {
         assert_eq!(parse_fpm_duration_secs("0"), Some(0));
     }
 
-    fn nginx_ctx(text: &str) -> Context {
+    fn nginx_ctx(text: &str) -> ContextIndex {
         use crate::parse::nginx_conf::FileParser;
         let mut conf = NginxConf::default();
         let mut p = FileParser::new(Arc::from("/etc/nginx/conf.d/app.conf"), Vec::new(), 0);
@@ -826,9 +826,9 @@ mod tests {
             p.feed(&mut conf, l, i as u64 + 1);
         }
         conf.resolve();
-        Context {
+        ContextIndex {
             nginx: vec![conf],
-            ..Context::default()
+            ..ContextIndex::default()
         }
     }
 

@@ -119,7 +119,7 @@ fn tail_lines(path: &Path) -> std::io::Result<(Vec<String>, bool)> {
 
 /// One FPM log line of interest within the window.
 #[derive(Debug, Clone)]
-struct FpmLine {
+struct FpmHistoryLine {
     side: usize,
     at: EpochMs,
     place: String,
@@ -131,13 +131,13 @@ struct FpmLine {
 pub fn check(d: &mut Doctor) {
     let since_text = d.zone.format(d.since);
     // FPM logs.
-    let mut lines: Vec<FpmLine> = Vec::new();
+    let mut lines: Vec<FpmHistoryLine> = Vec::new();
     let mut all_logs_read = true;
     let mut log_notes = Vec::new();
     for (i, side) in d.fpm.iter().enumerate() {
         let Some(log) = side.global("error_log") else {
             all_logs_read = false;
-            d.sink.unchecked(
+            d.findings.unchecked(
                 format!("FPM log of {}", side.source),
                 "the config sets no error_log (FPM then logs under its prefix)",
             );
@@ -145,7 +145,7 @@ pub fn check(d: &mut Doctor) {
         };
         if log == "syslog" || log.starts_with("syslog") {
             all_logs_read = false;
-            d.sink.unchecked(
+            d.findings.unchecked(
                 format!("FPM log of {}", side.source),
                 "FPM logs to syslog: read it with `journalctl -t php-fpm --since -1h` and `gatelog analyze`",
             );
@@ -153,7 +153,7 @@ pub fn check(d: &mut Doctor) {
         }
         if !log.starts_with('/') {
             all_logs_read = false;
-            d.sink.unchecked(
+            d.findings.unchecked(
                 format!("FPM log {log}"),
                 "a relative error_log is under FPM's prefix, which the config does not say",
             );
@@ -182,7 +182,7 @@ pub fn check(d: &mut Doctor) {
                             | FpmEvent::SeemsBusy { .. }
                     );
                     if keep {
-                        lines.push(FpmLine {
+                        lines.push(FpmHistoryLine {
                             side: i,
                             at,
                             place: if whole {
@@ -198,7 +198,8 @@ pub fn check(d: &mut Doctor) {
             }
             Err(e) => {
                 all_logs_read = false;
-                d.sink.unchecked(format!("FPM log {log}"), e.to_string());
+                d.findings
+                    .unchecked(format!("FPM log {log}"), e.to_string());
             }
         }
     }
@@ -206,7 +207,7 @@ pub fn check(d: &mut Doctor) {
     let kernel = match read_kmsg(d.now) {
         Ok((k, oldest)) => {
             if let Some(o) = oldest.filter(|o| *o > d.since) {
-                d.sink.note(
+                d.findings.note(
                     "history",
                     format!(
                         "the kernel's ring buffer starts at {}, after the window's start {since_text}: earlier OOM kills are only in the journal (`journalctl -k`)",
@@ -222,7 +223,7 @@ pub fn check(d: &mut Doctor) {
             )
         }
         Err(e) => {
-            d.sink.unchecked(
+            d.findings.unchecked(
                 "kernel log (OOM kills, segfaults)",
                 format!(
                     "{e}{}",
@@ -329,7 +330,7 @@ pub fn check(d: &mut Doctor) {
                         ),
                     });
                 }
-                None => d.sink.note(
+                None => d.findings.note(
                     "history",
                     format!(
                         "worker {pid} of pool {pool} was killed with SIGKILL at {} ({}){}",
@@ -423,7 +424,7 @@ pub fn check(d: &mut Doctor) {
             .take(5)
             .map(|f| f.1.to_string())
             .collect();
-        d.sink.note(
+        d.findings.note(
             "history",
             format!(
                 "the kernel log shows {} {} of PHP processes since {since_text} (pids {}{}) that no log of the pools checked names: other FPMs' workers. Last at {}: `{}`",
@@ -438,7 +439,7 @@ pub fn check(d: &mut Doctor) {
         );
     }
     // FPM's max_children warnings.
-    let mut by_pool: BTreeMap<(usize, String), Vec<&FpmLine>> = BTreeMap::new();
+    let mut by_pool: BTreeMap<(usize, String), Vec<&FpmHistoryLine>> = BTreeMap::new();
     for l in &lines {
         if let FpmEvent::MaxChildren { pool, .. } = &l.event {
             by_pool.entry((l.side, pool.clone())).or_default().push(l);
@@ -484,10 +485,10 @@ pub fn check(d: &mut Doctor) {
         }
     }
     for n in log_notes {
-        d.sink.note("history", n, None);
+        d.findings.note("history", n, None);
     }
     for f in findings {
-        d.sink.find(f);
+        d.findings.find(f);
     }
     gatelog_module(d);
 }
@@ -587,7 +588,7 @@ fn gatelog_module(d: &mut Doctor) {
                     ));
                 }
             }
-            None => d.sink.unchecked(
+            None => d.findings.unchecked(
                 "gatelog module version",
                 "no nginx binary to compare with (--nginx-bin)",
             ),
@@ -700,9 +701,9 @@ fn gatelog_module(d: &mut Doctor) {
         }
     }
     for f in findings {
-        d.sink.find(f);
+        d.findings.find(f);
     }
     for (t, f) in notes {
-        d.sink.note("gatelog", t, f);
+        d.findings.note("gatelog", t, f);
     }
 }

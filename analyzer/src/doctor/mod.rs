@@ -35,7 +35,7 @@ use crate::context::PoolConf;
 use crate::model::Peer;
 use crate::time::{parse_user_time, EpochMs, Zone};
 
-use finding::Sink;
+use finding::Findings;
 use host::{FpmSide, NginxFrom, NginxSide};
 use procs::{Proc, Procs};
 use sockets::{TcpListen, UnixListen};
@@ -141,7 +141,7 @@ pub struct Doctor {
     pub tcp: Result<Vec<TcpListen>, String>,
     pub ram_mb: Option<u64>,
     pub reserved_mb: Option<u64>,
-    pub sink: Sink,
+    pub findings: Findings,
 }
 
 impl Doctor {
@@ -326,7 +326,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
     }
     let root = users::euid() == 0;
     let procs = Procs::scan();
-    let mut sink = Sink::default();
+    let mut findings = Findings::default();
 
     // NGINX: the binary (given, the one running the config, in PATH), its build.
     let running_bin = |p: &Proc| std::fs::read_link(format!("/proc/{}/exe", p.pid)).ok();
@@ -341,12 +341,12 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
         Some(b) => match host::nginx_build(b) {
             Ok(b) => Some(b),
             Err(e) => {
-                sink.unchecked("nginx -V", e);
+                findings.unchecked("nginx -V", e);
                 None
             }
         },
         None => {
-            sink.unchecked(
+            findings.unchecked(
                 "nginx -V",
                 "no nginx binary found (give it with --nginx-bin)",
             );
@@ -364,12 +364,12 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
             Ok(side) => Some(side),
             Err(e) if args.nginx_conf.is_some() => return Err((EXIT_CANNOT_RUN, e)),
             Err(e) => {
-                sink.unchecked("NGINX configuration", e);
+                findings.unchecked("NGINX configuration", e);
                 None
             }
         },
         None => {
-            sink.unchecked(
+            findings.unchecked(
                 "NGINX configuration",
                 "no nginx binary to run `nginx -T` (give --nginx-conf or --nginx-bin)",
             );
@@ -382,7 +382,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
     if args.fpm_conf.is_empty() {
         let bins = host::fpm_binaries();
         if bins.is_empty() {
-            sink.unchecked(
+            findings.unchecked(
                 "PHP-FPM configuration",
                 "no php-fpm binary found in /usr/sbin, /usr/local/sbin or PATH (give --fpm-conf)",
             );
@@ -390,7 +390,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
         for b in bins {
             match host::read_fpm_dump(&b) {
                 Ok(side) => fpm.push(side),
-                Err(e) => sink.unchecked(format!("{} -tt", b.display()), e),
+                Err(e) => findings.unchecked(format!("{} -tt", b.display()), e),
             }
         }
     } else {
@@ -401,7 +401,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
     if nginx.as_ref().and_then(|n| n.conf.as_ref()).is_none()
         && fpm.iter().all(|f| f.pools.is_empty())
     {
-        let why: Vec<String> = sink
+        let why: Vec<String> = findings
             .unchecked
             .iter()
             .map(|u| format!("{}: {}", u.check, u.reason))
@@ -457,7 +457,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
                 worker_source = format!("{} ({})", d.text(), d.place());
                 worker = Some(a);
             }
-            Err(e) => sink.unchecked(
+            Err(e) => findings.unchecked(
                 "NGINX worker user",
                 format!("{} ({}): {e}", d.text(), d.place()),
             ),
@@ -469,16 +469,16 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
                 worker_source = format!("no `user` line: the build's default user {user}");
                 worker = Some(a);
             }
-            Err(e) => sink.unchecked("NGINX worker user", e),
+            Err(e) => findings.unchecked("NGINX worker user", e),
         }
     }
     let unix = sockets::unix_listeners();
     if let Err(e) = &unix {
-        sink.unchecked("listening unix sockets (sock_diag)", e.clone());
+        findings.unchecked("listening unix sockets (sock_diag)", e.clone());
     }
     let tcp = sockets::tcp_listeners();
     if let Err(e) = &tcp {
-        sink.unchecked("listening TCP sockets (/proc/net/tcp)", e.clone());
+        findings.unchecked("listening TCP sockets (/proc/net/tcp)", e.clone());
     }
     Ok(Doctor {
         timeout: Duration::from_millis(args.timeout_ms),
@@ -498,7 +498,7 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
         tcp,
         ram_mb: args.ram_mb,
         reserved_mb: args.reserved_mb,
-        sink,
+        findings,
     })
 }
 
@@ -515,7 +515,7 @@ pub fn main(args: &DoctorArgs, out: &mut dyn Write) -> i32 {
     let pools = pools::check(&mut d);
     timeouts::check(&mut d);
     history::check(&mut d);
-    let report = render::Report::new(&d, targets, pools);
+    let report = render::DoctorReport::new(&d, targets, pools);
     let written = match args.format {
         DoctorFormat::Text => render::text(&report, out),
         DoctorFormat::Json => render::json(&report, out),

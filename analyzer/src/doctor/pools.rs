@@ -173,10 +173,10 @@ pub fn check(d: &mut Doctor) -> Vec<PoolReport> {
         }
     }
     for f in findings {
-        d.sink.find(f);
+        d.findings.find(f);
     }
     for (topic, text, fix) in notes {
-        d.sink.note(topic, text, fix);
+        d.findings.note(topic, text, fix);
     }
     reports
 }

@@ -110,7 +110,7 @@ pub fn check(d: &mut Doctor) -> Vec<TargetReport> {
         .map(|g| g.into_iter().cloned().collect())
         .collect();
     if d.nginx.as_ref().is_some_and(|n| n.conf.is_some()) && groups.is_empty() {
-        d.sink.note(
+        d.findings.note(
             "targets",
             "the NGINX configuration has no fastcgi_pass: no FastCGI target to check".into(),
             None,
@@ -129,10 +129,10 @@ pub fn check(d: &mut Doctor) -> Vec<TargetReport> {
         }
     }
     for f in findings {
-        d.sink.find(f);
+        d.findings.find(f);
     }
     for (c, r) in unchecked {
-        d.sink.unchecked(c, r);
+        d.findings.unchecked(c, r);
     }
     reports
 }
@@ -277,7 +277,7 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
         None => None,
     };
     let mut findings = Vec::new();
-    let ctx = Ctx {
+    let ctx = TargetCheck {
         d,
         g,
         peer,
@@ -293,7 +293,7 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
     (report, findings, unchecked)
 }
 
-struct Ctx<'a> {
+struct TargetCheck<'a> {
     d: &'a Doctor,
     g: &'a [Target],
     peer: &'a Peer,
@@ -304,7 +304,7 @@ struct Ctx<'a> {
     as_worker: bool,
 }
 
-impl Ctx<'_> {
+impl TargetCheck<'_> {
     fn connect_seen(&self, e: i32) -> Seen {
         Seen::new(
             format!("connect() to {} as {}", self.peer, self.as_name),

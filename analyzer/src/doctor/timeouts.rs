@@ -86,6 +86,6 @@ pub fn check(d: &mut Doctor) {
         }
     }
     for (text, fix) in notes {
-        d.sink.note("timeouts", text, fix);
+        d.findings.note("timeouts", text, fix);
     }
 }

@@ -12,8 +12,8 @@ use ngx::ffi::{
     NGX_LOG_EMERG,
 };
 
+use super::destination::{Destination, SyslogDestination};
 use super::file;
-use super::sink::{Sink, SyslogSink};
 use super::{bytes, guard, pool_box};
 use crate::args::{conf_error_message, parse_target, syslog_error, Target};
 
@@ -40,15 +40,15 @@ pub struct LocConf {
     /// Where records go: every `gatelog` directive of this level (several may
     /// write the same record, as several access_log directives do). NULL for
     /// `gatelog off` and, before merging, when this level said nothing.
-    pub sinks: *mut Vec<Sink>,
+    pub destinations: *mut Vec<Destination>,
     /// This level has `gatelog` directives (or `gatelog off`).
     pub set: bool,
 }
 
 impl LocConf {
-    pub fn sinks(&self) -> &[Sink] {
-        // SAFETY: sinks is NULL or a pool-owned Vec living as long as the cycle.
-        unsafe { self.sinks.as_ref().map_or(&[], |v| v.as_slice()) }
+    pub fn destinations(&self) -> &[Destination] {
+        // SAFETY: destinations is NULL or a pool-owned Vec living as long as the cycle.
+        unsafe { self.destinations.as_ref().map_or(&[], |v| v.as_slice()) }
     }
 }
 
@@ -65,7 +65,7 @@ pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 return ptr::null_mut();
             }
             (*lc).recovered = NGX_CONF_UNSET as ngx_flag_t;
-            (*lc).sinks = ptr::null_mut();
+            (*lc).destinations = ptr::null_mut();
             (*lc).set = false;
             lc.cast()
         }
@@ -78,7 +78,7 @@ pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
     // SAFETY: both confs are valid (caller).
     unsafe {
         if !(*conf).set {
-            (*conf).sinks = (*prev).sinks;
+            (*conf).destinations = (*prev).destinations;
             (*conf).set = (*prev).set;
         }
         if (*conf).recovered == NGX_CONF_UNSET as ngx_flag_t {
@@ -114,13 +114,13 @@ pub unsafe extern "C" fn cmd_gatelog(
             };
             let off = matches!(target, Target::Off);
             // `off` is a level's only word about gatelog; destinations may be several.
-            if (*lc).set && (off || (*lc).sinks.is_null()) {
+            if (*lc).set && (off || (*lc).destinations.is_null()) {
                 return conf_error(
                     cf,
                     "\"off\" cannot be combined with other gatelog directives at the same level",
                 );
             }
-            let sink = match target {
+            let destination = match target {
                 Target::Off => None,
                 Target::Syslog(value) => {
                     let peer = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_syslog_peer_t>())
@@ -140,12 +140,13 @@ pub unsafe extern "C" fn cmd_gatelog(
                         let why = conf_error_message(&said);
                         return conf_error(cf, &syslog_error(&value, why.as_deref()));
                     }
-                    let sink = pool_box((*cf).pool, SyslogSink::new(peer, (*cf).cycle));
-                    if sink.is_null() {
+                    let destination =
+                        pool_box((*cf).pool, SyslogDestination::new(peer, (*cf).cycle));
+                    if destination.is_null() {
                         return CONF_ERROR;
                     }
-                    SyslogSink::register(sink);
-                    Some(Sink::Syslog(sink))
+                    SyslogDestination::register(destination);
+                    Some(Destination::Syslog(destination))
                 }
                 Target::File {
                     path,
@@ -162,17 +163,18 @@ pub unsafe extern "C" fn cmd_gatelog(
                             return conf_error(cf, &format!("\"{shown}\" {e}"));
                         }
                     }
-                    Some(Sink::File(rf))
+                    Some(Destination::File(rf))
                 }
             };
-            if let Some(sink) = sink {
-                if (*lc).sinks.is_null() {
-                    (*lc).sinks = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
-                    if (*lc).sinks.is_null() {
+            if let Some(destination) = destination {
+                if (*lc).destinations.is_null() {
+                    (*lc).destinations =
+                        ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
+                    if (*lc).destinations.is_null() {
                         return CONF_ERROR;
                     }
                 }
-                (*(*lc).sinks).push(sink);
+                (*(*lc).destinations).push(destination);
             }
             (*lc).set = true;
             CONF_OK

@@ -30,7 +30,7 @@ use ngx::ffi::{
 
 use super::live::{Linked, Live};
 use super::{bytes, guard, log_report, pool_box};
-use crate::delivery::{cut, records, Delivery, Failure, Final, Report};
+use crate::delivery::{cut, records, Delivery, Final, Report, WriteError};
 
 const NGX_OK: isize = 0;
 const NGX_INVALID_FILE: c_int = -1;
@@ -211,7 +211,7 @@ impl RecordFile {
         if n < 0 {
             let r = self
                 .delivery
-                .failed(now, records(data), Failure::Errno(errno));
+                .failed(now, records(data), WriteError::Errno(errno));
             // SAFETY: see `log`.
             unsafe { self.log(r) };
             return;
@@ -261,7 +261,7 @@ fn errno() -> i32 {
 
 /// Writes the rest of `data` after a short write of `written` bytes, for as long as
 /// the file takes bytes. Returns the bytes written in all and why it stopped.
-fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
+fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, WriteError) {
     while written < data.len() {
         let rest = &data[written..];
         // SAFETY: `rest` is a live buffer of rest.len() bytes.
@@ -271,9 +271,9 @@ fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
             continue;
         }
         let failure = if m < 0 {
-            Failure::Errno(errno())
+            WriteError::Errno(errno())
         } else {
-            Failure::Incomplete {
+            WriteError::Incomplete {
                 written,
                 of: data.len(),
             }
@@ -282,7 +282,7 @@ fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
     }
     (
         written,
-        Failure::Incomplete {
+        WriteError::Incomplete {
             written,
             of: data.len(),
         },

@@ -6,12 +6,12 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod conf;
+mod destination;
 mod file;
 mod live;
 mod metrics;
 mod module;
-mod record;
-mod sink;
+mod request_state;
 mod tap;
 mod variables;
 

@@ -17,10 +17,10 @@ use ngx::ffi::{
 };
 
 use super::conf::{cmd_gatelog, create_loc_conf, merge_loc, recovered_offset, LocConf, MainConf};
+use super::destination::exit_process as exit_syslog;
 use super::file::{exit_process as exit_files, retire_old_files};
 use super::metrics::{cmd_metrics, cmd_metrics_status, table_of};
-use super::record::record_for;
-use super::sink::exit_process as exit_syslog;
+use super::request_state::record_for;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
 use super::{bytes, guard};
@@ -326,7 +326,7 @@ unsafe extern "C" fn post_read_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
 /// Writes the record of a request that ends with 502/504 after an upstream failure.
 unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     guard(NGX_OK, || {
-        // SAFETY: NGINX calls phase handlers with a live request; its confs and sinks belong to the
+        // SAFETY: NGINX calls phase handlers with a live request; its confs and destinations belong to the
         // cycle serving it.
         unsafe {
             if r != (*r).main {
@@ -335,15 +335,15 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(lc) = loc_conf_of_request(r) else {
                 return NGX_OK;
             };
-            let sinks = lc.sinks();
+            let destinations = lc.destinations();
             // Zones stay mapped for a worker's lifetime; the zone is this request's cycle's.
             let metrics = main_conf_of_request(r).and_then(|mc| table_of(mc.metrics_zone));
-            if sinks.is_empty() && metrics.is_none() {
+            if destinations.is_empty() && metrics.is_none() {
                 return NGX_OK;
             }
             if let Some(built) = record_for(r, lc.recovered == 1) {
-                for sink in sinks {
-                    sink.write(&built.json);
+                for destination in destinations {
+                    destination.write(&built.json);
                 }
                 if let Some((table, _)) = metrics {
                     for key in built.tally.keys() {

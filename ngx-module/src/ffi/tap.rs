@@ -26,9 +26,9 @@ use ngx::ffi::{
 
 use super::conf::MainConf;
 use super::guard;
-use super::record::capture_of;
+use super::request_state::capture_of;
+use crate::attempt_phase::{derive_phase, ConnState};
 use crate::capture::TapEvent;
-use crate::phase::{derive_phase, ConnState};
 
 /// `ngx_http_log_error` is static in NGINX; its address is learned from the first
 /// request's connection log and identifies the logs whose `data` is an

@@ -10,7 +10,7 @@ use ngx::ffi::{
 
 use super::guard;
 use super::module::loc_conf_of_request;
-use super::record::record_for;
+use super::request_state::record_for;
 
 const NGX_OK: ngx_int_t = 0;
 const NGX_ERROR: ngx_int_t = -1;

@@ -24,12 +24,12 @@ use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Listen, Pm, Pool};
 use gatelog_e2e::kmsg;
-use gatelog_e2e::lab::{now_ms, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{now_ms, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::records;
 use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text, Fault, FaultRun, RunError};
 
-use crate::Body;
+use crate::{Body, Test};
 
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
@@ -91,11 +91,11 @@ pub(super) fn inputs_for(lab: &Lab) -> &'static [Inputs] {
     }
 }
 
-pub(super) fn finish_verdict(lab: &Lab, what: &str) -> Verdict {
+pub(super) fn finish_verdict(lab: &Lab, what: &str) -> TestOutcome {
     if lab.with_module() {
-        Verdict::Passed
+        TestOutcome::Passed
     } else {
-        Verdict::Skipped(gatelog_e2e::lab::no_module_reason(&format!(
+        TestOutcome::Skipped(gatelog_e2e::lab::no_module_reason(&format!(
             "{what}: the analyzer was checked on the plain error log only"
         )))
     }
@@ -110,6 +110,7 @@ pub(super) fn sent_for(
 ) -> Vec<Sent> {
     let cause = slug(fault.cause());
     let sock = run
+        .expect
         .upstream
         .strip_prefix("unix:")
         .map(str::to_string)
@@ -180,7 +181,7 @@ fn fault_test(fault: Fault, flavour: &Flavour) -> TestResult {
     let start = now_ms();
     let run = match scenarios::run(fault, &lab) {
         Ok(run) => run,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let end = now_ms();
@@ -204,27 +205,16 @@ fn fault_test(fault: Fault, flavour: &Flavour) -> TestResult {
     Ok(finish_verdict(&lab, fault.name()))
 }
 
-macro_rules! analyzer_fault_tests {
-    ($($fn:ident => $name:literal, $fault:expr),* $(,)?) => {
-        $(fn $fn(f: &Flavour) -> TestResult { fault_test($fault, f) })*
-        fn fault_tests() -> Vec<(&'static str, Body)> {
-            vec![$(($name, $fn as Body)),*]
-        }
-    };
-}
-
-analyzer_fault_tests! {
-    fpm_stopped => "analyzer_cause1_fpm_stopped", Fault::FpmStopped,
-    fpm_killed => "analyzer_cause1_fpm_killed_stale_socket", Fault::FpmKilled,
-    fpm_tcp_down => "analyzer_cause1_fpm_tcp_down", Fault::FpmTcpDown,
-    socket_permission => "analyzer_cause2_socket_permission", Fault::SocketPermission,
-    wrong_socket_path => "analyzer_cause3_wrong_socket_path", Fault::WrongSocketPath,
-    max_children_timeout => "analyzer_cause4_max_children_read_timeout", Fault::MaxChildrenTimeout,
-    max_children_backlog => "analyzer_cause4_max_children_backlog_eagain", Fault::MaxChildrenBacklog,
-    max_children_tcp => "analyzer_cause4_max_children_tcp_connect_timeout", Fault::MaxChildrenTcpConnectTimeout,
-    read_timeout => "analyzer_cause5_read_timeout", Fault::ReadTimeout,
-    oom_kill => "analyzer_cause6_oom_kill", Fault::OomKill,
-    segfault => "analyzer_cause7_segfault", Fault::Segfault,
+/// One test per fault of [`Fault::ALL`]: `analyzer_<fault name>`.
+fn fault_tests() -> Vec<Test> {
+    Fault::ALL
+        .into_iter()
+        .map(|fault| {
+            Test::new(format!("analyzer_{}", fault.name()), move |f: &Flavour| {
+                fault_test(fault, f)
+            })
+        })
+        .collect()
 }
 
 /// The requests of a mixed run, phase by phase.
@@ -537,11 +527,15 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let kmark = match kmsg::mark() {
         Ok(m) => m,
-        Err(e) => return Ok(Verdict::Skipped(format!("kernel log not readable: {e}"))),
+        Err(e) => {
+            return Ok(TestOutcome::Skipped(format!(
+                "kernel log not readable: {e}"
+            )))
+        }
     };
     let cg = match MemCgroup::create("an-mixed", 64 << 20) {
         Ok(c) => c,
-        Err(why) => return Ok(Verdict::Skipped(why)),
+        Err(why) => return Ok(TestOutcome::Skipped(why)),
     };
     let lab = Lab::new(flavour, "an-mixed-deaths")?;
     let hold = lab.prefix.path("tmp/hold");
@@ -757,7 +751,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
     // `_lab` keeps the prefix (and the evidence) until the end of the test.
     let (_lab, dir) = match real_run(flavour, Fault::Segfault, "an-formats") {
         Ok(x) => x,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let args = vec![dir.clone().into_os_string()];
@@ -822,7 +816,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
         }
     }
     report_errors("text and markdown", errs, &dir)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// Exit statuses: 0 when it ran (failures or none), 2 on bad usage, 1 on an input
@@ -830,7 +824,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
 fn exit_codes(flavour: &Flavour) -> TestResult {
     let (lab, dir) = match real_run(flavour, Fault::SocketPermission, "an-exit-codes") {
         Ok(x) => x,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let d = dir.display().to_string();
@@ -966,20 +960,23 @@ fn exit_codes(flavour: &Flavour) -> TestResult {
         }
     }
     report_errors("exit statuses", errs, &dir)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
-pub fn all() -> Vec<(&'static str, Body)> {
-    let mut v: Vec<(&'static str, Body)> = vec![
-        ("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle),
-        ("analyzer_mixed_worker_deaths", mixed_worker_deaths),
+pub fn all() -> Vec<Test> {
+    let mut v: Vec<Test> = vec![
+        ("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle as Body).into(),
+        ("analyzer_mixed_worker_deaths", mixed_worker_deaths as Body).into(),
     ];
     v.extend(fault_tests());
-    v.push((
-        "analyzer_read_timeout_static_pool_of_two",
-        read_timeout_static_pool_of_two,
-    ));
-    v.push(("analyzer_text_and_markdown", text_and_markdown));
-    v.push(("analyzer_exit_codes", exit_codes));
+    let rest: [(&'static str, Body); 3] = [
+        (
+            "analyzer_read_timeout_static_pool_of_two",
+            read_timeout_static_pool_of_two,
+        ),
+        ("analyzer_text_and_markdown", text_and_markdown),
+        ("analyzer_exit_codes", exit_codes),
+    ];
+    v.extend(rest.into_iter().map(Test::from));
     v
 }

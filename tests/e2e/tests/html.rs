@@ -35,7 +35,7 @@ use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::{workspace_root, Flavour};
 use gatelog_e2e::fpm::{Fpm, Pm, Pool};
 use gatelog_e2e::kmsg;
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::records;
 use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text};
@@ -517,7 +517,7 @@ fn analyze_to(format: &str, input: &Path, out: &Path) -> Result<Duration, String
 
 fn mixed_report(flavour: &Flavour) -> TestResult {
     if let Err(why) = need_browser() {
-        return Ok(Verdict::Skipped(why));
+        return Ok(TestOutcome::Skipped(why));
     }
     analyzer::binary()?;
     let lab = Lab::new(flavour, "html-mixed")?;
@@ -634,9 +634,9 @@ fn mixed_report(flavour: &Flavour) -> TestResult {
         shown.facts["dcl"].as_f64().unwrap_or(-1.0)
     );
     if lab.with_module() {
-        Ok(Verdict::Passed)
+        Ok(TestOutcome::Passed)
     } else {
-        Ok(Verdict::Skipped(gatelog_e2e::lab::no_module_reason(
+        Ok(TestOutcome::Skipped(gatelog_e2e::lab::no_module_reason(
             "the HTML report was checked on logs without records",
         )))
     }
@@ -679,11 +679,11 @@ fn generate(size: &str, dir: &Path) -> Result<Value, String> {
 
 fn large_input(flavour: &Flavour) -> TestResult {
     if let Err(why) = need_browser() {
-        return Ok(Verdict::Skipped(why));
+        return Ok(TestOutcome::Skipped(why));
     }
     // No NGINX runs here: one flavour is enough.
     if flavour.name != Flavour::all()[0].name {
-        return Ok(Verdict::Skipped(format!(
+        return Ok(TestOutcome::Skipped(format!(
             "does not depend on NGINX: runs once, under {}",
             Flavour::all()[0].name
         )));
@@ -759,7 +759,7 @@ fn large_input(flavour: &Flavour) -> TestResult {
             errs.join("\n- ")
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 pub fn all() -> Vec<(&'static str, Body)> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::nginx::{nginx_t, Nginx};
 use gatelog_e2e::records;
@@ -149,7 +149,7 @@ fn expect_status(port: u16, target: &str, want: u16) -> Result<(), String> {
 fn known_mix(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-mix")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "metrics need the module",
         )));
     }
@@ -269,7 +269,7 @@ fn known_mix(flavour: &Flavour) -> TestResult {
         return Err(format!("drops in a 1m zone:\n{text}"));
     }
     promtool(&lab, &text)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// The smallest zone (8 pages) and 60 distinct upstreams (120 series): the table
@@ -278,7 +278,7 @@ fn known_mix(flavour: &Flavour) -> TestResult {
 fn zone_too_small(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-small")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "metrics need the module",
         )));
     }
@@ -338,13 +338,13 @@ fn zone_too_small(flavour: &Flavour) -> TestResult {
         ));
     }
     promtool(&lab, &text)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn bad_arguments(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-t")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "directives of the module",
         )));
     }
@@ -399,7 +399,7 @@ fn bad_arguments(flavour: &Flavour) -> TestResult {
         }
     }
     if errs.is_empty() {
-        Ok(Verdict::Passed)
+        Ok(TestOutcome::Passed)
     } else {
         Err(errs.join("\n"))
     }

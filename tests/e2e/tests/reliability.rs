@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gatelog_e2e::check::Errors;
 use gatelog_e2e::env::{Flavour, NO_MODULE_ENV};
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::nginx::Nginx;
 use gatelog_e2e::records;
@@ -53,7 +53,7 @@ fn enough_failures() -> usize {
 
 fn skip_without_module(lab: &Lab, what: &str) -> Option<TestResult> {
     (!lab.with_module()).then(|| {
-        Ok(Verdict::Skipped(format!(
+        Ok(TestOutcome::Skipped(format!(
             "{what} needs the module ({NO_MODULE_ENV} is set); nothing was checked"
         )))
     })
@@ -226,7 +226,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let disk = match Tmpfs::mount(&dir, 1 << 20) {
         Ok(d) => d,
-        Err(why) => return Ok(Verdict::Skipped(why)),
+        Err(why) => return Ok(TestOutcome::Skipped(why)),
     };
     let dead = RefusedPort::new()?;
     let port = free_port()?;
@@ -311,7 +311,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// A storm while NGINX reloads (SIGHUP: new workers, the old ones finish and exit) and
@@ -385,7 +385,7 @@ fn reload_and_reopen(flavour: &Flavour) -> TestResult {
     }
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `master_process off`: NGINX reloads itself on SIGHUP and keeps the old
@@ -457,7 +457,7 @@ fn single_process(flavour: &Flavour) -> TestResult {
     nginx.quit()?;
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn no_gatelog_lines(nginx: &Nginx) -> Result<(), String> {
@@ -535,7 +535,7 @@ fn dead_syslog(flavour: &Flavour) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `gatelog` and a buffered `access_log` on one path: each keeps its own descriptor and
@@ -605,5 +605,5 @@ fn shared_path(flavour: &Flavour) -> TestResult {
     }
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

@@ -17,7 +17,7 @@ use ngx::ffi::{
 
 use super::module::{main_conf_of_request, ngx_http_gatelog_module};
 use super::{bytes, guard};
-use crate::attempts::{build_attempts, verdict, StateView, Verdict};
+use crate::attempts::{build_attempts, record_kind, RecordKind, StateView};
 use crate::capture::{Built, RequestCapture};
 use crate::metrics::Tally;
 
@@ -151,11 +151,11 @@ unsafe fn build(
     unsafe {
         let states = state_views(r);
         let attempts = build_attempts(&states, &capture.events);
-        let verdict = verdict(status, &attempts, record_recovered)?;
-        let (origin, recovered) = match verdict {
-            Verdict::Failed(o) => (o, false),
+        let kind = record_kind(status, &attempts, record_recovered)?;
+        let (origin, recovered) = match kind {
+            RecordKind::Failed(o) => (o, false),
             // The final answer came from an upstream; the failures are in the attempts.
-            Verdict::Recovered => (Origin::Upstream, true),
+            RecordKind::Recovered => (Origin::Upstream, true),
         };
         let last_failed = last_failed(&attempts);
         let last_errno = last_failed.and_then(|a| a.errno);
