@@ -35,7 +35,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "bench")
-LIB = os.path.join(BENCH, "lib")
 GEN = os.path.join(ROOT, "target", "release", "gatelog-bench-gen")
 ANALYZER = os.path.join(ROOT, "target", "release", "gatelog")
 FPM_BIN = "php-fpm8.2"
