@@ -113,19 +113,27 @@ fn main() {
     let size = size.unwrap_or_else(|| die("--size is required"));
     let out = out.unwrap_or_else(|| die("--out is required"));
     std::fs::create_dir_all(&out).unwrap_or_else(|e| die(&format!("{}: {e}", out.display())));
+    generate(seed, size, incident, &out);
+}
+
+/// Writes the input of that seed and size into `out` (which exists).
+fn generate(seed: u64, size: u64, incident: bool, out: &std::path::Path) {
     if incident {
         // the incident hour: 14:00 to 15:00
-        let mut sim = Sim::new(seed, &out, 14);
+        let mut sim = Sim::new(seed, out, 14);
         sim.start_incident(size);
         while sim.total() < size {
             sim.incident_step();
         }
-        sim.finish(&out, seed, size);
+        sim.finish(out, seed, size);
         return;
     }
-    let mut sim = Sim::new(seed, &out, 6);
+    let mut sim = Sim::new(seed, out, 6);
     while sim.total() < size {
         sim.step();
     }
-    sim.finish(&out, seed, size);
+    sim.finish(out, seed, size);
 }
+
+#[cfg(test)]
+mod tests;
