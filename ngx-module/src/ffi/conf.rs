@@ -1,7 +1,5 @@
 //! Configuration: the module's main and location confs and the `gatelog` directive.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
@@ -17,8 +15,7 @@ use super::file;
 use super::{bytes, guard, pool_box};
 use crate::args::{conf_error_message, parse_target, syslog_error, Target};
 
-const CONF_OK: *mut c_char = ptr::null_mut();
-const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char; // NGX_CONF_ERROR is (char *) -1
+use ngx::core::{NGX_CONF_ERROR as CONF_ERROR, NGX_CONF_OK as CONF_OK};
 
 /// http{}-level state: the error_log wrappers made for this configuration cycle.
 pub struct MainConf {
@@ -30,6 +27,9 @@ pub struct MainConf {
     pub wrappers: Vec<(*mut ngx_log_t, *mut ngx_log_t)>,
     /// Index of `$request_id`.
     pub request_id_index: ngx_int_t,
+    /// The buffer each record is written into before it goes to its destinations. Each
+    /// worker has its own copy of the main conf, so this is one buffer per worker.
+    pub line_buffer: core::cell::Cell<Vec<u8>>,
 }
 
 /// Per location, inherited like access_log.
@@ -52,10 +52,8 @@ impl LocConf {
     }
 }
 
-pub fn recovered_offset() -> usize {
-    core::mem::offset_of!(LocConf, recovered)
-}
-
+/// # Safety
+/// NGINX's create_loc_conf contract: the configuration being parsed.
 pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     guard(ptr::null_mut(), || {
         // SAFETY: cf and its pool are valid during parsing; zeroed pool memory is then initialised field by field.
@@ -92,6 +90,9 @@ pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
 }
 
 /// `gatelog PATH [buffer=SIZE] [flush=TIME] | syslog:... | off;`
+///
+/// # Safety
+/// NGINX's directive handler contract: the configuration being parsed and this level's `LocConf`.
 pub unsafe extern "C" fn cmd_gatelog(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -101,11 +102,7 @@ pub unsafe extern "C" fn cmd_gatelog(
         // SAFETY: NGINX calls a directive handler with the configuration being parsed (its args array holds the directive and its arguments) and this level's conf, which this module created.
         unsafe {
             let lc = conf as *mut LocConf;
-            let args_arr = (*cf).args;
-            let elts = core::slice::from_raw_parts(
-                (*args_arr).elts as *const ngx_str_t,
-                (*args_arr).nelts,
-            );
+            let elts = (*(*cf).args).as_slice::<ngx_str_t>();
             let args: Vec<&[u8]> = elts[1..].iter().map(|s| bytes(s)).collect();
 
             let target = match parse_target(&args, parse_size, parse_time_ms) {
@@ -215,6 +212,9 @@ unsafe fn capture_conf_errors(
 }
 
 /// `ngx_log_t.writer` of [`capture_conf_errors`]: keeps the first line.
+///
+/// # Safety
+/// NGINX's `ngx_log_t.writer` contract, on the log made by `capture_conf_errors`.
 unsafe extern "C" fn capture_writer(
     log: *mut ngx_log_t,
     _level: ngx_uint_t,

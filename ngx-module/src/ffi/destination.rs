@@ -7,8 +7,6 @@
 //! counts the records it could not send and reports them like file write errors (at
 //! most one line per second, the count since the last line, and a total at exit).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::c_int;
 
 use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_time};

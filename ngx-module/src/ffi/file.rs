@@ -18,8 +18,6 @@
 //! the old cycle lives on for its keep-alive connections, and their records go to a
 //! `dup()` of the old descriptor, never to a closed (or reused) descriptor number.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
@@ -32,7 +30,7 @@ use super::live::{Linked, Live};
 use super::{bytes, guard, log_report, pool_box};
 use crate::delivery::{cut, records, Delivery, Final, Report, WriteError};
 
-const NGX_OK: isize = 0;
+const NGX_OK: isize = ngx::core::Status::NGX_OK.0;
 const NGX_INVALID_FILE: c_int = -1;
 
 /// The bounded buffer of a file written with `buffer=`.
@@ -515,6 +513,9 @@ fn try_open(name: &[u8]) -> Result<(), String> {
 }
 
 /// `file->flush`: NGINX calls it before reopening the file (USR1) and at exit.
+///
+/// # Safety
+/// NGINX's `ngx_open_file_t.flush` contract: an entry of a live cycle's open_files.
 unsafe extern "C" fn file_flush(file: *mut ngx_open_file_t, _log: *mut ngx_log_t) {
     guard((), || {
         // SAFETY: NGINX passes an entry of a live cycle's open_files.
@@ -525,6 +526,9 @@ unsafe extern "C" fn file_flush(file: *mut ngx_open_file_t, _log: *mut ngx_log_t
 }
 
 /// The `flush=` timer.
+///
+/// # Safety
+/// NGINX's event handler contract: the `flush=` timer event `set_buffer` made.
 unsafe extern "C" fn flush_timer_handler(ev: *mut ngx_event_t) {
     guard((), || {
         // SAFETY: the event's data is the RecordFile of the same pool (set_buffer).
