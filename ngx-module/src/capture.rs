@@ -48,7 +48,8 @@ pub fn is_stderr(rest: &[u8]) -> bool {
     rest.starts_with(b"FastCGI sent in stderr: ")
 }
 
-/// One failure line, attributed to the upstream attempt it was logged for.
+/// One failure line, attributed to the upstream attempt it was logged for. (`Default`
+/// only fills fixed-size buffers before they are written; it is no real event.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TapEvent<'a> {
     pub attempt: Option<usize>,
@@ -58,6 +59,20 @@ pub struct TapEvent<'a> {
     pub errno: Option<i32>,
     pub error: Option<&'a [u8]>,
     pub message: &'a [u8],
+}
+
+impl Default for TapEvent<'_> {
+    fn default() -> Self {
+        TapEvent {
+            attempt: None,
+            event: Event::Error,
+            phase: Phase::Connect,
+            level: Level::Error,
+            errno: None,
+            error: None,
+            message: &[],
+        }
+    }
 }
 
 impl<'a> TapLine<'a> {

@@ -21,7 +21,7 @@ use ngx::ffi::{
 use super::bytes;
 use super::module::{main_conf_of_request, ngx_http_gatelog_module};
 use crate::attempts::{attempts, record_kind, RecordKind, StateView};
-use crate::capture::{Arena, Capture};
+use crate::capture::{Arena, Capture, TapEvent};
 
 /// The request's pool as the capture's [`Arena`].
 pub struct RequestPool(*mut ngx_pool_t);
@@ -138,15 +138,34 @@ pub unsafe fn with_record<R>(
         {
             return None;
         }
-        // The record's parts live in the request's pool: no heap allocation per record.
+        // The record's parts live on the stack when they are few (nearly always), else in
+        // the request's pool: no heap allocation per record, and no pool growth for one.
         let pool = (*r).pool;
-        let views = pool_collect(pool, states.len(), states.iter().map(state_view))?;
+        let mut view_buf = [StateView::default(); FEW];
+        let views = collect(
+            &mut view_buf,
+            pool,
+            states.len(),
+            states.iter().map(state_view),
+        )?;
+        let mut event_buf = [TapEvent::default(); FEW];
         let events = match &capture {
             // The lines live in this request's pool.
-            Some(c) => pool_collect(pool, c.counts().0, c.lines().filter_map(|l| l.failure()))?,
+            Some(c) => collect(
+                &mut event_buf,
+                pool,
+                c.counts().0,
+                c.lines().filter_map(|l| l.failure()),
+            )?,
             None => &mut [],
         };
-        let attempts = pool_collect(pool, views.len() + 1, attempts(views, events))?;
+        let mut attempt_buf = [AttemptLine::default(); FEW + 1];
+        let attempts = collect(
+            &mut attempt_buf,
+            pool,
+            views.len() + 1,
+            attempts(views, events),
+        )?;
         let (origin, recovered) = match record_kind(status, attempts, record_recovered)? {
             RecordKind::Failed(o) => (o, false),
             // The final answer came from an upstream; the failures are in the attempts.
@@ -205,6 +224,31 @@ pub unsafe fn with_record<R>(
 /// The last failed attempt's errno and phase (`$gatelog_errno`, `$gatelog_phase`).
 pub fn last_failed<'a>(line: &'a RecordLine) -> Option<&'a AttemptLine<'a>> {
     gatelog_record::line::last_failed(line.attempts)
+}
+
+/// Attempts, states and failure lines a record is built from without the pool.
+const FEW: usize = 4;
+
+/// Up to `max` items of `items` in `buf` when they fit, else in request-pool memory.
+///
+/// # Safety
+/// As for [`pool_collect`].
+unsafe fn collect<T: Copy>(
+    buf: &mut [T],
+    pool: *mut ngx_pool_t,
+    max: usize,
+    items: impl Iterator<Item = T>,
+) -> Option<&mut [T]> {
+    if max > buf.len() {
+        // SAFETY: the caller guarantees `pool`.
+        return unsafe { pool_collect(pool, max, items) };
+    }
+    let mut n = 0;
+    for (slot, item) in buf.iter_mut().zip(items.take(max)) {
+        *slot = item;
+        n += 1;
+    }
+    Some(&mut buf[..n])
 }
 
 /// Up to `max` items of `items` in request-pool memory (freed with the request).
