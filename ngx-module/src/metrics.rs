@@ -143,11 +143,21 @@ fn is_prime(n: usize) -> bool {
 /// The key's 8-byte words as a slot stores them (little-endian, the last one padded
 /// with zeros).
 fn words(key: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    key.chunks(8).map(|chunk| {
-        let mut b = [0u8; 8];
-        b[..chunk.len()].copy_from_slice(chunk);
-        u64::from_le_bytes(b)
-    })
+    // Whole words apart from the tail: a fixed-size copy is one load, a variable one a
+    // memcpy call per word.
+    let whole = key.chunks_exact(8);
+    let tail = whole.remainder();
+    whole
+        .map(|chunk| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            u64::from_le_bytes(b)
+        })
+        .chain((!tail.is_empty()).then(|| {
+            let mut b = [0u8; 8];
+            b[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(b)
+        }))
 }
 
 /// The hash of a key from its words (8 bytes a step rather than 1: this runs for every
