@@ -1,7 +1,6 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
-//! report is checked against docs/gatelog.report.v1.schema.json by a small validator
-//! of the keywords that schema uses (type, required, properties, items, enum, const,
-//! $ref, anyOf, minimum, maximum, maxItems, propertyNames, pattern prefix checks are left out).
+//! report is checked against docs/gatelog.report.v1.schema.json by the `jsonschema`
+//! crate, the validator the end-to-end tests use too.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -31,125 +30,24 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn type_ok(v: &Value, t: &str) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    }
-}
-
-/// Validates `v` against `schema` (resolving `#/$defs/...` in `root`); returns errors.
-fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Vec<String>) {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        validate(v, &root["$defs"][name], root, path, errors);
-        return;
-    }
-    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
-        let ok = any.iter().any(|s| {
-            let mut e = Vec::new();
-            validate(v, s, root, path, &mut e);
-            e.is_empty()
-        });
-        if !ok {
-            errors.push(format!("{path}: matches no anyOf branch: {v}"));
-        }
-        return;
-    }
-    match schema.get("type") {
-        Some(Value::String(t)) if !type_ok(v, t) => errors.push(format!("{path}: not {t}: {v}")),
-        Some(Value::Array(ts)) if !ts.iter().any(|t| t.as_str().is_some_and(|t| type_ok(v, t))) => {
-            errors.push(format!("{path}: none of {ts:?}: {v}"))
-        }
-        _ => {}
-    }
-    if let Some(c) = schema.get("const") {
-        if v != c {
-            errors.push(format!("{path}: {v} != const {c}"));
-        }
-    }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            errors.push(format!("{path}: {v} not in enum"));
-        }
-    }
-    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
-        if x < min {
-            errors.push(format!("{path}: {x} < {min}"));
-        }
-    }
-    if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), v.as_f64()) {
-        if x > max {
-            errors.push(format!("{path}: {x} > {max}"));
-        }
-    }
-    if let Some(req) = schema.get("required").and_then(Value::as_array) {
-        for k in req.iter().filter_map(Value::as_str) {
-            if v.get(k).is_none() {
-                errors.push(format!("{path}: missing {k}"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(Value::as_object),
-        v.as_object(),
-    ) {
-        for (k, s) in props {
-            if let Some(x) = obj.get(k) {
-                validate(x, s, root, &format!("{path}.{k}"), errors);
-            }
-        }
-        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-            for (k, x) in obj.iter().filter(|(k, _)| !props.contains_key(*k)) {
-                validate(x, extra, root, &format!("{path}.{k}"), errors);
-            }
-        }
-    } else if let (Some(extra), Some(obj)) = (
-        schema.get("additionalProperties").filter(|a| a.is_object()),
-        v.as_object(),
-    ) {
-        for (k, x) in obj {
-            validate(x, extra, root, &format!("{path}.{k}"), errors);
-        }
-    }
-    if let (Some(names), Some(obj)) = (schema.get("propertyNames"), v.as_object()) {
-        for k in obj.keys() {
-            validate(
-                &Value::String(k.clone()),
-                names,
-                root,
-                &format!("{path} key {k}"),
-                errors,
-            );
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-            if arr.len() as u64 > max {
-                errors.push(format!("{path}: more than {max} items"));
-            }
-        }
-        for (i, x) in arr.iter().enumerate() {
-            validate(x, items, root, &format!("{path}[{i}]"), errors);
-        }
-    }
-}
-
-fn schema() -> Value {
+/// The report schema, compiled.
+fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v1.schema.json"))
         .expect("schema file");
-    serde_json::from_str(&text).expect("schema is JSON")
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// Every violation of the report schema, as `<JSON pointer>: <what is wrong>`.
+fn violations(report: &Value) -> Vec<String> {
+    schema()
+        .iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
 }
 
 #[test]
 fn json_report_matches_its_schema() {
-    let schema = schema();
     for dir in [
         "1-fpm-not-running",
         "3-wrong-socket-path",
@@ -166,8 +64,7 @@ fn json_report_matches_its_schema() {
         ]);
         assert_eq!(o.status.code(), Some(0));
         let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-        let mut errors = Vec::new();
-        validate(&report, &schema, &schema, "$", &mut errors);
+        let errors = violations(&report);
         assert!(errors.is_empty(), "{dir}: {errors:#?}");
         // The fields the end-to-end tests rely on.
         let f = &report["failures"][0];
@@ -196,7 +93,6 @@ fn json_report_matches_its_schema() {
 #[test]
 fn a_broken_report_fails_the_validator() {
     // The validator must be able to fail, or the test above proves nothing.
-    let schema = schema();
     let o = gatelog(&[
         "analyze",
         "--format",
@@ -204,11 +100,24 @@ fn a_broken_report_fails_the_validator() {
         &fixture("6-worker-oom-killed"),
     ]);
     let mut report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        violations(&report).is_empty(),
+        "the unbroken report is valid"
+    );
     report["failures"][0]["cause"] = Value::from("oom");
     report["failures"][0].as_object_mut().unwrap().remove("fix");
-    let mut errors = Vec::new();
-    validate(&report, &schema, &schema, "$", &mut errors);
+    let errors = violations(&report);
     assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.starts_with("/failures/0/cause:")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("/failures/0:") && e.contains("fix")),
+        "{errors:#?}"
+    );
 }
 
 #[test]
@@ -494,9 +403,7 @@ fn configs_read_through_includes_match_the_schema() {
         String::from_utf8_lossy(&o.stderr)
     );
     let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-    let schema = schema();
-    let mut errors = Vec::new();
-    validate(&report, &schema, &schema, "$", &mut errors);
+    let errors = violations(&report);
     assert!(errors.is_empty(), "{errors:#?}");
     let inputs = report["inputs"].as_array().unwrap();
     let by = |suffix: &str| {

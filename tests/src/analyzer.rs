@@ -27,6 +27,7 @@ use crate::client::Response;
 use crate::env::workspace_root;
 use crate::errlog;
 use crate::records;
+use crate::schema::{self, Schema};
 
 /// Environment variable naming an analyzer binary to use instead of building one.
 pub const ANALYZER_ENV: &str = "GATELOG_E2E_ANALYZER";
@@ -726,18 +727,9 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
     }
 }
 
-/// docs/gatelog.report.v1.schema.json, loaded once.
-pub fn report_schema() -> Result<&'static Value, String> {
-    static SCHEMA: OnceLock<Result<Value, String>> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let p = workspace_root().join("docs/gatelog.report.v1.schema.json");
-            let text =
-                std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", p.display()))
-        })
-        .as_ref()
-        .map_err(|e| e.clone())
+/// docs/gatelog.report.v1.schema.json, compiled once.
+pub fn report_schema() -> Result<&'static Schema, String> {
+    schema::docs(schema::REPORT)
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -894,10 +886,19 @@ pub fn check_given_report(
 ) -> Vec<String> {
     let tag = given.name.as_str();
     let mut errs = Vec::new();
+    check_report_schema(report, tag, &mut errs);
+    check_inputs(report, given, &mut errs);
+    let seen = match_failures(report, given, dir, expect, &mut errs);
+    check_each_reported_once(tag, expect, &seen, &mut errs);
+    check_totals(report, tag, expect, &mut errs);
+    errs
+}
+
+/// The report is what docs/gatelog.report.v1.schema.json describes, and says so.
+fn check_report_schema(report: &Value, tag: &str, errs: &mut Vec<String>) {
     match report_schema() {
         Ok(schema) => {
-            let v = records::validate_against(schema, report);
-            if !v.is_empty() {
+            if let Err(v) = schema.validate(report) {
                 errs.push(format!(
                     "[{tag}] the report violates docs/gatelog.report.v1.schema.json:\n  {}",
                     v.into_iter().take(20).collect::<Vec<_>>().join("\n  ")
@@ -909,13 +910,19 @@ pub fn check_given_report(
     if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v1") {
         errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v1\""));
     }
-    check_inputs(report, given, &mut errs);
+}
 
-    let failures: Vec<&Value> = report
-        .get("failures")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+/// Pairs each reported failure with the expected one (by request id, else by
+/// `*conn`) and checks it; returns, per expected failure, the reported ones that
+/// matched it. A reported failure no request matches is an error.
+fn match_failures<'r>(
+    report: &'r Value,
+    given: &Given,
+    dir: &Path,
+    expect: &[Expect],
+    errs: &mut Vec<String>,
+) -> Vec<Vec<&'r Value>> {
+    let tag = given.name.as_str();
     let by_rid: HashMap<&str, usize> = expect
         .iter()
         .enumerate()
@@ -928,7 +935,12 @@ pub fn check_given_report(
         .collect();
     let mut seen: Vec<Vec<&Value>> = vec![Vec::new(); expect.len()];
     let mut files = Files::default();
-    for f in &failures {
+    for f in report
+        .get("failures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let rid = f.get("request_id").and_then(Value::as_str);
         let conn = f.get("conn").and_then(Value::as_u64);
         let idx = rid
@@ -947,84 +959,129 @@ pub fn check_given_report(
             "[{tag}] [{}] {} (conn {}, request_id {}, {})",
             x.phase, x.request, x.conn, x.request_id, x.status
         );
-        if given.has_records && rid != Some(x.request_id.as_str()) {
+        check_failure_identity(f, x, given, &what, errs);
+        check_failure_cause(f, x, &what, errs);
+        check_failure_time(f, x, &what, errs);
+        check_seen_in(f, given, &what, errs);
+        check_evidence(f, x, &what, dir, given.framed, &mut files, errs);
+        check_words(f, x, &what, errs);
+        check_fix(f, x, given, &what, errs);
+    }
+    seen
+}
+
+/// The request id (only when records or a JSON access log could give one) and
+/// NGINX's `*conn`.
+fn check_failure_identity(
+    f: &Value,
+    x: &Expect,
+    given: &Given,
+    what: &str,
+    errs: &mut Vec<String>,
+) {
+    let rid = f.get("request_id").and_then(Value::as_str);
+    let conn = f.get("conn").and_then(Value::as_u64);
+    if given.has_records && rid != Some(x.request_id.as_str()) {
+        errs.push(format!(
+            "{what}: request_id is {rid:?} although the record has {}",
+            x.request_id
+        ));
+    }
+    if conn != Some(x.conn) {
+        errs.push(format!("{what}: conn is {conn:?}, NGINX's *{}", x.conn));
+    }
+    if rid.is_some() && !given.has_records {
+        errs.push(format!(
+            "{what}: request_id {rid:?} without records or a JSON access log"
+        ));
+    }
+}
+
+/// The injected cause, and the status the client saw.
+fn check_failure_cause(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+    if s(f, "cause") != x.cause {
+        errs.push(format!(
+            "{what}: MISCLASSIFIED: injected {}, {}",
+            x.cause,
+            describe(f)
+        ));
+    }
+    if f.get("status").and_then(Value::as_u64) != Some(u64::from(x.status)) {
+        errs.push(format!(
+            "{what}: status {} in the report",
+            f.get("status").unwrap_or(&Value::Null)
+        ));
+    }
+}
+
+/// The failure's time is inside the phase that caused it (a second and a half of
+/// slack: the error log has whole seconds).
+fn check_failure_time(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+    match f
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(records::parse_time_ms)
+    {
+        Some(t) if t >= x.window.0 - 1500 && t <= x.window.1 + 1500 => {}
+        other => errs.push(format!(
+            "{what}: time {:?} ({other:?}) is outside the phase [{}, {}] (unix ms)",
+            s(f, "time"),
+            x.window.0,
+            x.window.1
+        )),
+    }
+}
+
+/// The failure was joined across every input that saw it.
+fn check_seen_in(f: &Value, given: &Given, what: &str, errs: &mut Vec<String>) {
+    let seen_in: Vec<&str> = f
+        .get("seen_in")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for want in &given.seen_in {
+        if !seen_in.contains(want) {
             errs.push(format!(
-                "{what}: request_id is {rid:?} although the record has {}",
-                x.request_id
+                "{what}: seen_in {seen_in:?} lacks {want:?} (not joined across inputs?)"
             ));
-        }
-        if conn != Some(x.conn) {
-            errs.push(format!("{what}: conn is {conn:?}, NGINX's *{}", x.conn));
-        }
-        if rid.is_some() && !given.has_records {
-            errs.push(format!(
-                "{what}: request_id {rid:?} without records or a JSON access log"
-            ));
-        }
-        let cause = s(f, "cause");
-        if cause != x.cause {
-            errs.push(format!(
-                "{what}: MISCLASSIFIED: injected {}, {}",
-                x.cause,
-                describe(f)
-            ));
-        }
-        if f.get("status").and_then(Value::as_u64) != Some(u64::from(x.status)) {
-            errs.push(format!(
-                "{what}: status {} in the report",
-                f.get("status").unwrap_or(&Value::Null)
-            ));
-        }
-        // Time: inside the phase (a second of slack: the error log has whole seconds).
-        match f
-            .get("time")
-            .and_then(Value::as_str)
-            .and_then(records::parse_time_ms)
-        {
-            Some(t) if t >= x.window.0 - 1500 && t <= x.window.1 + 1500 => {}
-            other => errs.push(format!(
-                "{what}: time {:?} ({other:?}) is outside the phase [{}, {}] (unix ms)",
-                s(f, "time"),
-                x.window.0,
-                x.window.1
-            )),
-        }
-        let seen_in: Vec<&str> = f
-            .get("seen_in")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        for want in &given.seen_in {
-            if !seen_in.contains(want) {
-                errs.push(format!(
-                    "{what}: seen_in {seen_in:?} lacks {want:?} (not joined across inputs?)"
-                ));
-            }
-        }
-        check_evidence(f, x, &what, dir, given.framed, &mut files, &mut errs);
-        check_words(f, x, &what, &mut errs);
-        let fix = s(f, "fix");
-        let lower = fix.to_lowercase();
-        let words = fix_words(x.cause);
-        if cause == x.cause && !words.is_empty() && !words.iter().any(|w| lower.contains(w)) {
-            errs.push(format!(
-                "{what}: the fix mentions none of {words:?}: {fix:?}"
-            ));
-        }
-        if cause == x.cause {
-            let mut mentions: Vec<&String> = x.fix_mentions.iter().collect();
-            if given.has_configs {
-                mentions.extend(&x.fix_mentions_with_conf);
-            }
-            for m in mentions {
-                if !fix.contains(m.as_str()) {
-                    errs.push(format!("{what}: the fix does not mention {m:?}: {fix:?}"));
-                }
-            }
         }
     }
-    for (i, x) in expect.iter().enumerate() {
-        match seen[i].len() {
+}
+
+/// When the cause is right, the fix names the cause's words and what the inputs
+/// say (config values only when configs were given).
+fn check_fix(f: &Value, x: &Expect, given: &Given, what: &str, errs: &mut Vec<String>) {
+    if s(f, "cause") != x.cause {
+        return;
+    }
+    let fix = s(f, "fix");
+    let lower = fix.to_lowercase();
+    let words = fix_words(x.cause);
+    if !words.is_empty() && !words.iter().any(|w| lower.contains(w)) {
+        errs.push(format!(
+            "{what}: the fix mentions none of {words:?}: {fix:?}"
+        ));
+    }
+    let mut mentions: Vec<&String> = x.fix_mentions.iter().collect();
+    if given.has_configs {
+        mentions.extend(&x.fix_mentions_with_conf);
+    }
+    for m in mentions {
+        if !fix.contains(m.as_str()) {
+            errs.push(format!("{what}: the fix does not mention {m:?}: {fix:?}"));
+        }
+    }
+}
+
+/// Every expected failure is in the report exactly once.
+fn check_each_reported_once(
+    tag: &str,
+    expect: &[Expect],
+    seen: &[Vec<&Value>],
+    errs: &mut Vec<String>,
+) {
+    for (x, seen) in expect.iter().zip(seen) {
+        match seen.len() {
             1 => {}
             0 => errs.push(format!(
                 "[{tag}] [{}] {} (conn {}, request_id {}, {}, injected {}) is MISSING from the report",
@@ -1036,14 +1093,17 @@ pub fn check_given_report(
                 x.request,
                 x.conn,
                 x.request_id,
-                seen[i].iter().map(|f| describe(f)).collect::<Vec<_>>().join("\n      ")
+                seen.iter().map(|f| describe(f)).collect::<Vec<_>>().join("\n      ")
             )),
         }
     }
-    // Per-cause totals.
-    let mut want: BTreeMap<&str, u64> = BTreeMap::new();
+}
+
+/// The per-cause counts and `summary.failures` add up to the injected failures.
+fn check_totals(report: &Value, tag: &str, expect: &[Expect], errs: &mut Vec<String>) {
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for x in expect {
-        *want.entry(x.cause).or_default() += 1;
+        *want.entry(x.cause.to_string()).or_default() += 1;
     }
     let mut got: BTreeMap<String, u64> = BTreeMap::new();
     for c in report
@@ -1055,10 +1115,9 @@ pub fn check_given_report(
         *got.entry(s(c, "cause").to_string()).or_default() +=
             c.get("count").and_then(Value::as_u64).unwrap_or(0);
     }
-    let want_s: BTreeMap<String, u64> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    if got != want_s {
+    if got != want {
         errs.push(format!(
-            "[{tag}] \"causes\" counts {got:?}, the injected faults {want_s:?}"
+            "[{tag}] \"causes\" counts {got:?}, the injected faults {want:?}"
         ));
     }
     let total = report
@@ -1071,7 +1130,6 @@ pub fn check_given_report(
             expect.len()
         ));
     }
-    errs
 }
 
 /// The protocol, the reason's words, the address named, the words nobody may use.

@@ -56,13 +56,12 @@ pub(super) fn refused(
     }
     // A master killed by the kernel explains the stale socket: FPM's own log says
     // nothing then. Match the master pid from `fpm is running, pid N`.
-    for k in ctx.kernel_events_near(
+    for k in ctx.kernel_events_of_near(
+        &ctx.masters,
         f.time.minus_ms(MASTER_KILL_LOOKBACK_MS),
         f.time.plus_ms(LOG_SLACK_MS),
     ) {
-        if k.event.pid().is_some_and(|p| ctx.masters.contains(&p)) {
-            v = v.with(&k.evidence);
-        }
+        v = v.with(&k.evidence);
     }
     v
 }

@@ -183,6 +183,13 @@ pub struct ContextIndex {
     kernel_by_pid: HashMap<u32, Vec<usize>>,
     /// Built by `finish`: FPM start-up/socket error events (indexes into `fpm`).
     fpm_errors: Vec<usize>,
+    /// Built by `finish`: indexes into `fpm` of the events each query looks for, in
+    /// time order. A failure-dense hour holds thousands of FPM lines in the window;
+    /// each query then reads only its own kind instead of the whole range.
+    fpm_index: FpmIndex,
+    /// Built by `finish`: indexes into `kernel` of OOM kills and crashes of PHP
+    /// processes (what `kernel_events_near` asks for).
+    kernel_php: Vec<usize>,
     /// FPM master pids (`fpm is running, pid N`), the latest 64.
     pub masters: Vec<u32>,
     /// Whether a kernel log is still being read (then it covers the present).
@@ -210,6 +217,33 @@ struct Transition {
     /// FPM is down after it (stopped, failed); up after a start.
     down: bool,
     evidence: Evidence,
+}
+
+/// Indexes into `ContextIndex::fpm` by kind of event.
+#[derive(Debug, Default)]
+struct FpmIndex {
+    max_children: Vec<usize>,
+    /// Abnormal child exits (a signal other than SIGQUIT, or a non-zero code).
+    deaths: Vec<usize>,
+    /// `executing too slow` and `execution timed out`, with their request path.
+    timers: Vec<(usize, Box<str>)>,
+    execution_timeouts: Vec<usize>,
+    worker_output: Vec<usize>,
+}
+
+/// The entries of `idx` (pointing into `v`, in time order) whose event's time is
+/// within [from, to], as [`range`] gives them.
+fn range_of<'a, T, I>(
+    v: &'a [Timed<T>],
+    idx: &'a [I],
+    at: impl Fn(&I) -> usize,
+    from: EpochMs,
+    to: EpochMs,
+) -> &'a [I] {
+    let key = |i: &I| v[at(i)].at.unwrap_or(EpochMs(i64::MAX));
+    let lo = idx.partition_point(|i| key(i) < from);
+    let hi = idx.partition_point(|i| key(i) <= to);
+    &idx[lo..hi.max(lo)]
 }
 
 /// Index range of events whose time is within [from, to] (events are sorted by time,
@@ -260,6 +294,43 @@ impl ContextIndex {
         }
         self.fpm_errors = (0..self.fpm.len())
             .filter(|&i| is_fpm_error(&self.fpm[i].event))
+            .collect();
+        let ix = &mut self.fpm_index;
+        ix.max_children.clear();
+        ix.deaths.clear();
+        ix.timers.clear();
+        ix.execution_timeouts.clear();
+        ix.worker_output.clear();
+        for (i, e) in self.fpm.iter().enumerate() {
+            match &e.event {
+                FpmEvent::MaxChildren { .. } => ix.max_children.push(i),
+                FpmEvent::ChildExited { signal, code, .. } => {
+                    // SIGQUIT is FPM's own graceful stop of a child.
+                    if signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0) {
+                        ix.deaths.push(i);
+                    }
+                }
+                FpmEvent::SlowRequest(t) => ix.timers.push((i, request_path(&t.request).into())),
+                FpmEvent::ExecutionTimedOut(t) => {
+                    ix.timers.push((i, request_path(&t.request).into()));
+                    ix.execution_timeouts.push(i);
+                }
+                FpmEvent::WorkerOutput { pid: Some(_), .. } => ix.worker_output.push(i),
+                _ => {}
+            }
+        }
+        self.kernel_php = (0..self.kernel.len())
+            .filter(|&i| {
+                let e = &self.kernel[i].event;
+                matches!(
+                    e,
+                    KernelEvent::OomKilled { .. }
+                        | KernelEvent::OomVictimChosen { .. }
+                        | KernelEvent::Segfault { .. }
+                        | KernelEvent::Trap { .. }
+                        | KernelEvent::CoreDump { .. }
+                ) && e.comm().is_some_and(kernel::is_fpm_comm)
+            })
             .collect();
     }
 
@@ -564,8 +635,9 @@ impl ContextIndex {
         to: EpochMs,
         pool: Option<&str>,
     ) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.max_children, |&i| i, from, to)
             .iter()
+            .map(|&i| &self.fpm[i])
             .filter(|e| match &e.event {
                 FpmEvent::MaxChildren { pool: p, .. } => pool.map_or(true, |want| want == p),
                 _ => false,
@@ -575,15 +647,9 @@ impl ContextIndex {
 
     /// Abnormal child exits (a signal, or a non-zero code) in [from, to].
     pub fn child_deaths(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.deaths, |&i| i, from, to)
             .iter()
-            .filter(|e| match &e.event {
-                FpmEvent::ChildExited { signal, code, .. } => {
-                    // SIGQUIT is FPM's own graceful stop of a child.
-                    signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0)
-                }
-                _ => false,
-            })
+            .map(|&i| &self.fpm[i])
             .collect()
     }
 
@@ -594,13 +660,16 @@ impl ContextIndex {
         near: EpochMs,
         window_ms: i64,
     ) -> Option<&Timed<FpmEvent>> {
-        range(
+        range_of(
             &self.fpm,
+            &self.fpm_index.execution_timeouts,
+            |&i| i,
             near.minus_ms(window_ms),
             near.plus_ms(LOG_SLACK_MS),
         )
         .iter()
         .rev()
+        .map(|&i| &self.fpm[i])
         .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
     }
 
@@ -612,26 +681,25 @@ impl ContextIndex {
         to: EpochMs,
         path: Option<&str>,
     ) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.timers, |(i, _)| *i, from, to)
             .iter()
-            .filter(|e| match &e.event {
-                FpmEvent::SlowRequest(t) | FpmEvent::ExecutionTimedOut(t) => {
-                    path.map_or(true, |p| request_path(&t.request) == p)
-                }
-                _ => false,
-            })
+            .filter(|(_, p)| path.map_or(true, |want| **p == *want))
+            .map(|(i, _)| &self.fpm[*i])
             .collect()
     }
 
     /// Worker output (PHP fatal errors) of child `pid` near `t`.
     pub fn worker_output_of(&self, pid: u32, t: EpochMs) -> Option<&Timed<FpmEvent>> {
-        range(
+        range_of(
             &self.fpm,
+            &self.fpm_index.worker_output,
+            |&i| i,
             t.minus_ms(WORKER_OUTPUT_MS),
             t.plus_ms(LOG_SLACK_MS),
         )
         .iter()
         .rev()
+        .map(|&i| &self.fpm[i])
         .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
     }
 
@@ -647,15 +715,15 @@ impl ContextIndex {
             (Some(a), Some(n)) => a.distance(n) <= window_ms,
             _ => true,
         };
-        self.kernel
-            .iter()
+        // The pid's own events, in log order (as a walk over all of them finds them).
+        self.kernel_of(pid)
             .filter(|e| {
                 matches!(
                     e.event,
                     KernelEvent::OomKilled { .. }
                         | KernelEvent::OomSummary { .. }
                         | KernelEvent::OomVictimChosen { .. }
-                ) && e.event.pid() == Some(pid)
+                )
                     && close(e.at)
             })
             // The `Killed process` line is the most telling.
@@ -685,19 +753,36 @@ impl ContextIndex {
     /// Kernel OOM kills or crashes of PHP processes in [from, to] (when no FPM line
     /// names the pid).
     pub fn kernel_events_near(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<KernelEvent>> {
-        range(&self.kernel, from, to)
+        range_of(&self.kernel, &self.kernel_php, |&i| i, from, to)
             .iter()
-            .filter(|e| {
-                matches!(
-                    e.event,
-                    KernelEvent::OomKilled { .. }
-                        | KernelEvent::OomVictimChosen { .. }
-                        | KernelEvent::Segfault { .. }
-                        | KernelEvent::Trap { .. }
-                        | KernelEvent::CoreDump { .. }
-                ) && e.event.comm().is_some_and(kernel::is_fpm_comm)
-            })
+            .map(|&i| &self.kernel[i])
             .collect()
+    }
+
+    /// What [`Self::kernel_events_near`] gives, only for the processes `pids`
+    /// (FPM's masters): a few index lookups instead of a walk over every PHP
+    /// process the kernel killed in the window.
+    pub fn kernel_events_of_near(
+        &self,
+        pids: &[u32],
+        from: EpochMs,
+        to: EpochMs,
+    ) -> Vec<&Timed<KernelEvent>> {
+        let mut found: Vec<usize> = pids
+            .iter()
+            .filter_map(|p| self.kernel_by_pid.get(p))
+            .flatten()
+            .copied()
+            .filter(|&i| self.kernel_php.binary_search(&i).is_ok())
+            .filter(|&i| {
+                let at = self.kernel[i].at.unwrap_or(EpochMs(i64::MAX));
+                at >= from && at <= to
+            })
+            .collect();
+        // In log order, each once (a pid listed twice).
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| &self.kernel[i]).collect()
     }
 
     /// systemd saying the FPM unit lost a process to the OOM killer in [from, to].

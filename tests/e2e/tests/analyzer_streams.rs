@@ -92,7 +92,7 @@ fn reframed(fault: Fault, flavour: &Flavour) -> TestResult {
     let start = now_ms();
     let run = match scenarios::run(fault, &lab) {
         Ok(run) => run,
-        Err(RunError::Unavailable(why)) => return Ok(gatelog_e2e::lab::Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(gatelog_e2e::lab::TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let end = now_ms();

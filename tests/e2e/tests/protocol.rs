@@ -7,7 +7,7 @@ use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::records;
 
@@ -55,7 +55,7 @@ fn http2(flavour: &Flavour) -> TestResult {
     let f1 = obs.fails(refused, &[Outcome::connect_async(111)])?;
     let f2 = obs.fails(slow, &[Outcome::timed_out()])?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "HTTP/2 requests failed with 111 and 110",
         )));
     }
@@ -83,7 +83,7 @@ fn http2(flavour: &Flavour) -> TestResult {
     errs.check(obs.verify(refused, Some(&f1), &x1));
     errs.check(obs.verify(slow, Some(&f2), &x2));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// The bytes a record must carry for `raw`: valid UTF-8 as is, other bytes as %XX.
@@ -172,7 +172,7 @@ fn escaping(flavour: &Flavour) -> TestResult {
         fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "hostile requests answered 502 (111)",
         )));
     }
@@ -212,5 +212,5 @@ fn escaping(flavour: &Flavour) -> TestResult {
         errs.check(obs.verify(r, Some(f), &x));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

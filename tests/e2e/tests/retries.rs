@@ -5,7 +5,7 @@ use gatelog_e2e::check::{AttemptExpect, Outcome, RecordExpect};
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 
 use crate::Body;
@@ -78,7 +78,7 @@ fn first_dead(flavour: &Flavour, recovered: bool) -> TestResult {
     let flaky_fails = obs.fails(&flaky, &[Outcome::connect_async(111)])?;
     let marker_fails = obs.fails(&marker, &[Outcome::connect_async(111)])?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "first server refused (111), second answered 200",
         )));
     }
@@ -134,7 +134,7 @@ fn first_dead(flavour: &Flavour, recovered: bool) -> TestResult {
             ));
         }
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn recovered_off(f: &Flavour) -> TestResult {
@@ -178,7 +178,7 @@ fn both_dead(flavour: &Flavour) -> TestResult {
         ));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "both servers failed (111, then 2)",
         )));
     }
@@ -203,7 +203,7 @@ fn both_dead(flavour: &Flavour) -> TestResult {
     if obs.records.len() != 1 {
         return Err(format!("expected one record, got {}", obs.records.len()));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// upstream `down` = two refused ports (max_fails=1): the first request fails on both
@@ -240,7 +240,7 @@ fn no_live(flavour: &Flavour) -> TestResult {
     };
     let f2 = obs.fails(&second, std::slice::from_ref(&nolive))?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "second request found no live upstreams",
         )));
     }
@@ -264,5 +264,5 @@ fn no_live(flavour: &Flavour) -> TestResult {
     errs.check(obs.verify(&first, Some(&f1), &x1));
     errs.check(obs.verify(&second, Some(&f2), &x2));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

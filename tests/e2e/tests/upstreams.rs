@@ -5,7 +5,7 @@ use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, Blackhole, RefusedPort, ResetListener, SynDrop};
 
 use crate::Body;
@@ -57,7 +57,7 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
         return Err(format!("NGINX's action: {:?}", fails[0].action()));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "proxy read timeout logged as 110",
         )));
     }
@@ -70,7 +70,7 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
     );
     x.min_request_time_ms = t.read;
     obs.verify(&r, Some(&fails), &x)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// PHP answers `Status: 502` after writing to FastCGI stderr: a record with origin
@@ -109,7 +109,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
         return Err(format!("unexpected stderr line: {}", stderr_line.text));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "PHP answered 502 with a stderr line",
         )));
     }
@@ -135,7 +135,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
             rec["fastcgi_stderr"]
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// PHP writes ~2.8 KB to stderr and answers 502: NGINX cuts its line at 2048 bytes,
@@ -180,7 +180,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
         ));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "NGINX cut a long stderr line",
         )));
     }
@@ -208,7 +208,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
             st["truncated"]
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// A connect timeout (SYNs dropped) on a main request while a `mirror` subrequest
@@ -242,7 +242,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
     let fails = obs.fails(&r, &[Outcome::timed_out()])?;
     let action = fails[0].action().unwrap_or("").to_string();
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(&format!(
+        return Ok(TestOutcome::Skipped(no_module_reason(&format!(
             "connect timeout logged as 110 while {action:?}"
         ))));
     }
@@ -262,7 +262,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
             obs.records.len()
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// proxy_pass of a 16 MiB POST body to an upstream that reads 4 KiB and resets the
@@ -325,7 +325,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
         }
     };
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(&format!(
+        return Ok(TestOutcome::Skipped(no_module_reason(&format!(
             "upstream reset, NGINX logged {msg:?}"
         ))));
     }
@@ -344,7 +344,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
             e.action()
         )
     })?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// scgi_pass, uwsgi_pass and grpc_pass to a refused port: a record each (502, 111,
@@ -386,7 +386,7 @@ fn other_modules(flavour: &Flavour) -> TestResult {
         all_fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "scgi/uwsgi/grpc refused with 111",
         )));
     }
@@ -405,5 +405,5 @@ fn other_modules(flavour: &Flavour) -> TestResult {
         );
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
