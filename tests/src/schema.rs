@@ -163,7 +163,7 @@ mod tests {
             "request_id": "x", "status": 502, "origin": "nginx", "recovered": false, "client": "127.0.0.1",
             "server": "e2e.test", "host": null, "method": "GET", "uri": "/", "protocol": "HTTP/1.1",
             "request_time_ms": 0, "upstream": "unix:/x", "timeouts_ms": {"connect": 1, "send": 2, "read": 3},
-            "fastcgi_stderr": null, "level": "crit", "errno_name": "ENOENT", "phase": "connect",
+            "fastcgi_stderr": null, "level": "error", "errno_name": "ENOENT", "phase": "connect",
             "msg": "connect() to unix:/x failed (ENOENT, connect)",
             "attempts": [{"peer": "unix:/x", "phase": "connect", "errno": 2, "errno_name": "ENOENT",
               "error": "No such file or directory", "event": "connect_failed", "message": "m", "level": "crit",
