@@ -723,8 +723,7 @@ impl ContextIndex {
                     KernelEvent::OomKilled { .. }
                         | KernelEvent::OomSummary { .. }
                         | KernelEvent::OomVictimChosen { .. }
-                )
-                    && close(e.at)
+                ) && close(e.at)
             })
             // The `Killed process` line is the most telling.
             .max_by_key(|e| matches!(e.event, KernelEvent::OomKilled { .. }))
