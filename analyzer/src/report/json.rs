@@ -115,12 +115,19 @@ impl<W: Write> Report for JsonReport<W> {
         if f.seen_in.access_log {
             seen_in.push("access_log");
         }
-        let reason = self.reasons.index_of(&c.diagnosis.reason)?;
-        let fix = self.fixes.index_of(&c.fix)?;
+        let reason = self.reasons.index_of_text(&c.diagnosis.reason)?;
+        let fix = self.fixes.index_of_text(&c.fix)?;
         let mut evidence = std::mem::take(&mut self.evidence);
         evidence.clear();
-        for e in c.evidence() {
-            evidence.push(self.lines.index_of(e)?);
+        // The failure's own lines come first and are its own: only the context
+        // lines (an FPM warning, a kernel OOM kill) recur across failures.
+        let own = c.failure.evidence.len();
+        for (k, e) in c.evidence().into_iter().enumerate() {
+            evidence.push(if k < own {
+                self.lines.append(e)?
+            } else {
+                self.lines.index_of(e)?
+            });
         }
         let obj = FailureJson {
             time: f.time_known.then(|| self.zone.format(f.time)),
@@ -250,7 +257,7 @@ impl<W: Write> Report for JsonReport<W> {
         self.fixes.copy_to(&mut self.out)?;
         self.out.write_all(b"],\"lines\":[")?;
         self.lines.copy_to(&mut self.out)?;
-        write!(self.out, "],{members}\n")?;
+        writeln!(self.out, "],{members}")?;
         self.out.flush()
     }
 }

@@ -34,6 +34,11 @@ pub struct SharedTable {
     /// The generation before `recent`: an entry found here moves back to `recent`.
     older: HashMap<Box<[u8]>, u32>,
     buf: Vec<u8>,
+    /// The text last asked for by [`Self::index_of_text`] and its index: failures in
+    /// a row mostly share their fix and reason, and a comparison is cheaper than
+    /// escaping and hashing it again.
+    last_text: String,
+    last_index: Option<u32>,
 }
 
 impl SharedTable {
@@ -45,6 +50,8 @@ impl SharedTable {
             recent_bytes: 0,
             older: HashMap::new(),
             buf: Vec::with_capacity(1024),
+            last_text: String::new(),
+            last_index: None,
         }
     }
 
@@ -64,6 +71,35 @@ impl SharedTable {
             self.recent.insert(k, i);
             return Ok(i);
         }
+        let i = self.write_entry()?;
+        self.recent_bytes += self.buf.len();
+        self.recent.insert(self.buf.as_slice().into(), i);
+        Ok(i)
+    }
+
+    /// [`Self::index_of`] for a text.
+    pub fn index_of_text(&mut self, text: &str) -> io::Result<u32> {
+        if let Some(i) = self.last_index.filter(|_| self.last_text == text) {
+            return Ok(i);
+        }
+        let i = self.index_of(&text)?;
+        self.last_text.clear();
+        self.last_text.push_str(text);
+        self.last_index = Some(i);
+        Ok(i)
+    }
+
+    /// Writes `value` as a new entry without looking for it: for a text known to be
+    /// new (a failure's own error-log line), which would only push the texts that
+    /// recur out of memory.
+    pub fn append(&mut self, value: &impl Serialize) -> io::Result<u32> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, value)?;
+        self.write_entry()
+    }
+
+    /// Writes `buf` as the next entry; returns its index.
+    fn write_entry(&mut self) -> io::Result<u32> {
         let i = self.count;
         self.count += 1;
         let out = match &mut self.scratch {
@@ -76,8 +112,6 @@ impl SharedTable {
             out.write_all(b",\n")?;
         }
         out.write_all(&self.buf)?;
-        self.recent_bytes += self.buf.len();
-        self.recent.insert(self.buf.as_slice().into(), i);
         Ok(i)
     }
 
@@ -184,6 +218,26 @@ mod tests {
         assert_eq!(all.len(), again + 1);
         assert_eq!((all[0].as_str(), all[1].as_str()), ("fix", "reason 0"));
         assert_eq!(all[again], "reason 0");
+    }
+
+    #[test]
+    fn a_text_asked_for_twice_in_a_row_has_one_index() {
+        let mut t = SharedTable::new();
+        assert_eq!(t.index_of_text("a").unwrap(), 0);
+        assert_eq!(t.index_of_text("a").unwrap(), 0);
+        assert_eq!(t.index_of_text("b").unwrap(), 1);
+        assert_eq!(t.index_of_text("a").unwrap(), 0);
+        assert_eq!(t.index_of(&"b").unwrap(), 1);
+        assert_eq!(table_text(&mut t), "\"a\",\n\"b\"");
+    }
+
+    #[test]
+    fn an_appended_entry_is_new_and_not_remembered() {
+        let mut t = SharedTable::new();
+        assert_eq!(t.append(&"own line").unwrap(), 0);
+        assert_eq!(t.index_of(&"own line").unwrap(), 1);
+        assert_eq!(t.index_of(&"own line").unwrap(), 1);
+        assert_eq!(table_text(&mut t), "\"own line\",\n\"own line\"");
     }
 
     #[test]
