@@ -727,7 +727,7 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
     }
 }
 
-/// docs/gatelog.report.v1.schema.json, compiled once.
+/// docs/gatelog.report.v2.schema.json, compiled once.
 pub fn report_schema() -> Result<&'static Schema, String> {
     schema::docs(schema::REPORT)
 }
@@ -887,6 +887,8 @@ pub fn check_given_report(
     let tag = given.name.as_str();
     let mut errs = Vec::new();
     check_report_schema(report, tag, &mut errs);
+    let whole = inline_shared(report, tag, &mut errs);
+    let report = &whole;
     check_inputs(report, given, &mut errs);
     let seen = match_failures(report, given, dir, expect, &mut errs);
     check_each_reported_once(tag, expect, &seen, &mut errs);
@@ -894,21 +896,54 @@ pub fn check_given_report(
     errs
 }
 
-/// The report is what docs/gatelog.report.v1.schema.json describes, and says so.
+/// The report with each failure whole: its `reason`, `fix` and `evidence` are
+/// indexes into the report's `reasons`, `fixes` and `lines`, put back in place here
+/// (an index that names no entry is an error).
+fn inline_shared(report: &Value, tag: &str, errs: &mut Vec<String>) -> Value {
+    let mut whole = report.clone();
+    let table = |name: &str| report[name].as_array().cloned().unwrap_or_default();
+    let (reasons, fixes, lines) = (table("reasons"), table("fixes"), table("lines"));
+    let Some(failures) = whole.get_mut("failures").and_then(Value::as_array_mut) else {
+        return whole;
+    };
+    for (k, f) in failures.iter_mut().enumerate() {
+        let mut entry = |t: &[Value], v: &mut Value, what: &str| match v
+            .as_u64()
+            .and_then(|i| t.get(i as usize))
+        {
+            Some(e) => *v = e.clone(),
+            None => errs.push(format!("[{tag}] failures[{k}].{what} {v} names no entry")),
+        };
+        if let Some(v) = f.get_mut("reason") {
+            entry(&reasons, v, "reason");
+        }
+        if let Some(v) = f.get_mut("fix") {
+            entry(&fixes, v, "fix");
+        }
+        if let Some(ev) = f.get_mut("evidence").and_then(Value::as_array_mut) {
+            for v in ev.iter_mut() {
+                entry(&lines, v, "evidence");
+            }
+        }
+    }
+    whole
+}
+
+/// The report is what docs/gatelog.report.v2.schema.json describes, and says so.
 fn check_report_schema(report: &Value, tag: &str, errs: &mut Vec<String>) {
     match report_schema() {
         Ok(schema) => {
             if let Err(v) = schema.validate(report) {
                 errs.push(format!(
-                    "[{tag}] the report violates docs/gatelog.report.v1.schema.json:\n  {}",
+                    "[{tag}] the report violates docs/gatelog.report.v2.schema.json:\n  {}",
                     v.into_iter().take(20).collect::<Vec<_>>().join("\n  ")
                 ));
             }
         }
         Err(e) => errs.push(e),
     }
-    if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v1") {
-        errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v1\""));
+    if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v2") {
+        errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v2\""));
     }
 }
 

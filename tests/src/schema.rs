@@ -17,7 +17,7 @@ use crate::env::workspace_root;
 /// The record schema's file name in docs/.
 pub const RECORD: &str = "gatelog.v1.schema.json";
 /// The analyzer's report schema.
-pub const REPORT: &str = "gatelog.report.v1.schema.json";
+pub const REPORT: &str = "gatelog.report.v2.schema.json";
 /// The doctor's report schema.
 pub const DOCTOR: &str = "gatelog.doctor.v1.schema.json";
 
