@@ -1,18 +1,18 @@
 //! Joining `r->upstream_states` with the captured failure lines into attempts, and
 //! deciding whether a request gets a record.
 
-use gatelog_record::errno::errno_name;
+use gatelog_record::line::AttemptLine;
 use gatelog_record::record::Origin;
-use gatelog_record::{Attempt, Event};
+use gatelog_record::Event;
 
 use crate::capture::TapEvent;
 
 /// One entry of `r->upstream_states`, with NGINX's "unset" values turned into `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StateView {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateView<'a> {
     /// `None` for the separator entries NGINX pushes when a request uses an upstream
     /// a second time (error_page, X-Accel-Redirect); they are not attempts.
-    pub peer: Option<String>,
+    pub peer: Option<&'a [u8]>,
     pub status: Option<u16>,
     pub connect_ms: Option<u64>,
     pub header_ms: Option<u64>,
@@ -22,54 +22,59 @@ pub struct StateView {
 /// The attempts of a request, in order: one per non-separator state, with the first
 /// failure line logged for it. Failure lines logged before any state existed (the
 /// resolver) become a leading attempt without a peer.
-pub fn build_attempts(states: &[StateView], events: &[TapEvent]) -> Vec<Attempt> {
-    let mut attempts = Vec::with_capacity(states.len() + 1);
-    if let Some(e) = events.iter().find(|e| e.attempt.is_none()) {
-        attempts.push(from_event(None, None, e));
-    }
-    for (i, state) in states.iter().enumerate() {
-        if state.peer.is_none() {
-            continue;
-        }
+pub fn build_attempts<'a>(
+    states: &[StateView<'a>],
+    events: &[TapEvent<'a>],
+) -> Vec<AttemptLine<'a>> {
+    attempts(states, events).collect()
+}
+
+/// [`build_attempts`] one at a time (the module collects them into request-pool
+/// memory; at most `states.len() + 1`).
+pub fn attempts<'s, 'a>(
+    states: &'s [StateView<'a>],
+    events: &'s [TapEvent<'a>],
+) -> impl Iterator<Item = AttemptLine<'a>> + 's {
+    let before_any = events
+        .iter()
+        .find(|e| e.attempt.is_none())
+        .map(|e| from_event(None, None, e));
+    let per_state = states.iter().enumerate().filter_map(|(i, state)| {
+        state.peer?;
         let cause = events.iter().find(|e| e.attempt == Some(i));
         let mut a = match cause {
-            Some(e) => from_event(state.peer.clone(), state.status, e),
-            None => Attempt {
-                peer: state.peer.clone(),
-                phase: None,
-                errno: None,
-                errno_name: None,
-                error: None,
+            Some(e) => from_event(state.peer, state.status, e),
+            None => AttemptLine {
+                peer: state.peer,
                 // No line but a 5xx with a parsed header: the upstream sent it.
                 event: match (state.status, state.header_ms) {
                     (Some(s), Some(_)) if s >= 500 => Some(Event::UpstreamStatus),
                     _ => None,
                 },
-                message: None,
-                level: None,
                 status: state.status,
-                connect_ms: None,
-                header_ms: None,
-                response_ms: None,
+                ..AttemptLine::default()
             },
         };
         a.connect_ms = state.connect_ms;
         a.header_ms = state.header_ms;
         a.response_ms = state.response_ms;
-        attempts.push(a);
-    }
-    attempts
+        Some(a)
+    });
+    before_any.into_iter().chain(per_state)
 }
 
-fn from_event(peer: Option<String>, status: Option<u16>, e: &TapEvent) -> Attempt {
-    Attempt {
+fn from_event<'a>(
+    peer: Option<&'a [u8]>,
+    status: Option<u16>,
+    e: &TapEvent<'a>,
+) -> AttemptLine<'a> {
+    AttemptLine {
         peer,
         phase: Some(e.phase),
         errno: e.errno,
-        errno_name: e.errno.and_then(errno_name),
-        error: e.error.clone(),
+        error: e.error,
         event: Some(e.event),
-        message: Some(e.message.clone()),
+        message: Some(e.message),
         level: Some(e.level),
         status,
         connect_ms: None,
@@ -79,7 +84,7 @@ fn from_event(peer: Option<String>, status: Option<u16>, e: &TapEvent) -> Attemp
 }
 
 /// Whether an attempt failed in a way that matters before the client got a status.
-pub fn attempt_failed(a: &Attempt) -> bool {
+pub fn attempt_failed(a: &AttemptLine) -> bool {
     match a.event {
         Some(Event::UpstreamStatus) => true,
         Some(_) => a.phase != Some(gatelog_record::Phase::Body),
@@ -89,12 +94,16 @@ pub fn attempt_failed(a: &Attempt) -> bool {
 
 /// What kind of record, if any, a request with final `status` gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RecordKind {
     Failed(Origin),
     Recovered,
 }
 
-pub fn verdict(status: u16, attempts: &[Attempt], record_recovered: bool) -> Option<Verdict> {
+pub fn record_kind(
+    status: u16,
+    attempts: &[AttemptLine],
+    record_recovered: bool,
+) -> Option<RecordKind> {
     if attempts.is_empty() {
         return None;
     }
@@ -103,14 +112,14 @@ pub fn verdict(status: u16, attempts: &[Attempt], record_recovered: bool) -> Opt
             .last()
             .and_then(|a| a.event)
             .is_some_and(|e| e != Event::UpstreamStatus);
-        return Some(Verdict::Failed(if last_by_nginx {
+        return Some(RecordKind::Failed(if last_by_nginx {
             Origin::Nginx
         } else {
             Origin::Upstream
         }));
     }
     if record_recovered && attempts.iter().any(attempt_failed) {
-        return Some(Verdict::Recovered);
+        return Some(RecordKind::Recovered);
     }
     None
 }
@@ -120,9 +129,9 @@ mod tests {
     use super::*;
     use gatelog_record::{Level, Phase};
 
-    fn state(peer: &str, status: u16, connect: Option<u64>, header: Option<u64>) -> StateView {
+    fn state(peer: &str, status: u16, connect: Option<u64>, header: Option<u64>) -> StateView<'_> {
         StateView {
-            peer: Some(peer.into()),
+            peer: Some(peer.as_bytes()),
             status: Some(status),
             connect_ms: connect,
             header_ms: header,
@@ -130,15 +139,15 @@ mod tests {
         }
     }
 
-    fn refused(i: usize) -> TapEvent {
+    fn refused(i: usize) -> TapEvent<'static> {
         TapEvent {
             attempt: Some(i),
             event: Event::ConnectFailed,
             phase: Phase::Connect,
             level: Level::Error,
             errno: Some(111),
-            error: Some("Connection refused".into()),
-            message: "connect() failed (111: Connection refused)".into(),
+            error: Some(b"Connection refused"),
+            message: b"connect() failed (111: Connection refused)",
         }
     }
 
@@ -150,12 +159,15 @@ mod tests {
         ];
         let a = build_attempts(&states, &[refused(0), refused(1)]);
         assert_eq!(a.len(), 2);
-        assert_eq!(a[1].peer.as_deref(), Some("127.0.0.1:2"));
-        assert_eq!(a[1].errno_name.as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(a[1].peer, Some(&b"127.0.0.1:2"[..]));
+        assert_eq!(
+            a[1].to_attempt().errno_name.as_deref(),
+            Some("ECONNREFUSED")
+        );
         assert_eq!(a[0].phase, Some(Phase::Connect));
         assert_eq!(
-            verdict(502, &a, false),
-            Some(Verdict::Failed(Origin::Nginx))
+            record_kind(502, &a, false),
+            Some(RecordKind::Failed(Origin::Nginx))
         );
     }
 
@@ -167,8 +179,8 @@ mod tests {
         ];
         let a = build_attempts(&states, &[refused(0)]);
         assert_eq!(a[1].event, None);
-        assert_eq!(verdict(200, &a, false), None);
-        assert_eq!(verdict(200, &a, true), Some(Verdict::Recovered));
+        assert_eq!(record_kind(200, &a, false), None);
+        assert_eq!(record_kind(200, &a, true), Some(RecordKind::Recovered));
     }
 
     #[test]
@@ -177,8 +189,8 @@ mod tests {
         let a = build_attempts(&states, &[]);
         assert_eq!(a[0].event, Some(Event::UpstreamStatus));
         assert_eq!(
-            verdict(502, &a, false),
-            Some(Verdict::Failed(Origin::Upstream))
+            record_kind(502, &a, false),
+            Some(RecordKind::Failed(Origin::Upstream))
         );
     }
 
@@ -200,7 +212,7 @@ mod tests {
 
     #[test]
     fn no_upstream_no_record() {
-        assert_eq!(verdict(502, &[], true), None);
+        assert_eq!(record_kind(502, &[], true), None);
     }
 
     #[test]
@@ -210,6 +222,6 @@ mod tests {
         ev.event = Event::ClosedPrematurely;
         ev.phase = Phase::Body;
         let a = build_attempts(&states, &[ev]);
-        assert_eq!(verdict(200, &a, true), None);
+        assert_eq!(record_kind(200, &a, true), None);
     }
 }

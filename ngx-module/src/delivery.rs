@@ -10,7 +10,7 @@
 
 /// Why a write lost records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub enum WriteError {
     /// `write()` failed with this errno.
     Errno(i32),
     /// `write()` wrote `written` of `of` bytes and then wrote nothing more, without an
@@ -22,7 +22,7 @@ pub enum Failure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
     /// Records are being lost.
-    Failed { failure: Failure, lost: u64 },
+    Failed { failure: WriteError, lost: u64 },
     /// A write succeeded after failures.
     Recovered { lost: u64 },
     /// The file is no longer written by this process (exit, or its configuration was
@@ -62,7 +62,7 @@ impl Delivery {
 
     /// A write that lost `lost` records. Returns the line to log, if one may be logged
     /// in second `now`.
-    pub fn failed(&mut self, now: i64, lost: u64, failure: Failure) -> Option<Report> {
+    pub fn failed(&mut self, now: i64, lost: u64, failure: WriteError) -> Option<Report> {
         self.unreported += lost;
         self.total += lost;
         self.failing = true;
@@ -130,7 +130,7 @@ impl Report {
         };
         match *self {
             Report::Failed {
-                failure: Failure::Errno(e),
+                failure: WriteError::Errno(e),
                 lost: n,
             } => format!(
                 "gatelog: {call} to {target} failed ({e}: {}); {}",
@@ -138,7 +138,7 @@ impl Report {
                 lost(n)
             ),
             Report::Failed {
-                failure: Failure::Incomplete { written, of },
+                failure: WriteError::Incomplete { written, of },
                 lost: n,
             } => format!(
                 "gatelog: {call} to {target} was incomplete: {written} of {of}; {}",
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn one_line_per_second_with_the_count_since_the_last() {
         let mut d = Delivery::default();
-        let full = Failure::Errno(ENOSPC);
+        let full = WriteError::Errno(ENOSPC);
         assert_eq!(
             d.failed(100, 1, full),
             Some(Report::Failed {
@@ -236,8 +236,8 @@ mod tests {
     fn recovery_is_reported_once_not_before_the_next_second() {
         let mut d = Delivery::default();
         assert!(d.written(5).is_none(), "nothing to report before a failure");
-        assert!(d.failed(10, 3, Failure::Errno(ENOSPC)).is_some());
-        assert_eq!(d.failed(10, 4, Failure::Errno(ENOSPC)), None);
+        assert!(d.failed(10, 3, WriteError::Errno(ENOSPC)).is_some());
+        assert_eq!(d.failed(10, 4, WriteError::Errno(ENOSPC)), None);
         // Space is back within the same second: the line waits for the next second.
         assert_eq!(d.written(10), None);
         assert_eq!(d.written(11), Some(Report::Recovered { lost: 4 }));
@@ -248,13 +248,13 @@ mod tests {
     #[test]
     fn a_new_failure_before_the_recovery_line_carries_the_count() {
         let mut d = Delivery::default();
-        assert!(d.failed(10, 1, Failure::Errno(ENOSPC)).is_some());
+        assert!(d.failed(10, 1, WriteError::Errno(ENOSPC)).is_some());
         assert_eq!(d.written(10), None);
-        assert_eq!(d.failed(10, 2, Failure::Errno(ENOSPC)), None);
+        assert_eq!(d.failed(10, 2, WriteError::Errno(ENOSPC)), None);
         assert_eq!(
-            d.failed(11, 1, Failure::Errno(ENOSPC)),
+            d.failed(11, 1, WriteError::Errno(ENOSPC)),
             Some(Report::Failed {
-                failure: Failure::Errno(ENOSPC),
+                failure: WriteError::Errno(ENOSPC),
                 lost: 3
             })
         );
@@ -264,8 +264,8 @@ mod tests {
     fn finish_reports_what_no_line_said_yet_and_the_total() {
         let mut d = Delivery::default();
         assert_eq!(d.finish(1, Final::Exit), None, "nothing lost: silent");
-        assert!(d.failed(10, 2, Failure::Errno(ENOSPC)).is_some());
-        assert_eq!(d.failed(10, 5, Failure::Errno(ENOSPC)), None);
+        assert!(d.failed(10, 2, WriteError::Errno(ENOSPC)).is_some());
+        assert_eq!(d.failed(10, 5, WriteError::Errno(ENOSPC)), None);
         assert_eq!(
             d.finish(10, Final::Exit),
             Some(Report::Final {
@@ -275,7 +275,7 @@ mod tests {
             })
         );
         assert_eq!(d.finish(10, Final::Exit), None, "said once");
-        assert!(d.failed(10, 1, Failure::Errno(ENOSPC)).is_none());
+        assert!(d.failed(10, 1, WriteError::Errno(ENOSPC)).is_none());
         assert_eq!(
             d.finish(10, Final::Exit),
             Some(Report::Final {
@@ -296,7 +296,7 @@ mod tests {
             for i in 0..37u64 {
                 let r = if (sec / 4) % 2 == 0 && i % 3 != 0 {
                     lost += i % 4 + 1;
-                    d.failed(sec, i % 4 + 1, Failure::Errno(ENOSPC))
+                    d.failed(sec, i % 4 + 1, WriteError::Errno(ENOSPC))
                 } else {
                     d.written(sec)
                 };
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn texts_name_the_file_the_errno_and_the_count() {
         let f = Report::Failed {
-            failure: Failure::Errno(ENOSPC),
+            failure: WriteError::Errno(ENOSPC),
             lost: 1532,
         };
         assert_eq!(
@@ -344,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             Report::Failed {
-                failure: Failure::Incomplete {
+                failure: WriteError::Incomplete {
                     written: 10,
                     of: 900
                 },

@@ -8,11 +8,11 @@
 //! NGINX symbols a dynamic module resolves at load time.
 
 pub mod args;
+pub mod attempt_phase;
 pub mod attempts;
 pub mod capture;
 pub mod delivery;
 pub mod metrics;
-pub mod phase;
 
 #[cfg(not(test))]
 mod ffi;

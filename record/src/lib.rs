@@ -6,6 +6,7 @@
 
 pub mod errno;
 pub mod event;
+pub mod line;
 pub mod message;
 pub mod protocol;
 pub mod record;

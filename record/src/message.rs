@@ -53,13 +53,13 @@ pub fn split_prefix(line: &[u8]) -> Option<LinePrefix<'_>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamLine<'a> {
     /// A failure that ends the attempt.
-    Failure(Failure<'a>),
+    Failure(FailureMessage<'a>),
     /// `FastCGI sent in stderr: "..."` — context, not a failure by itself.
     FastcgiStderr { text: &'a [u8], truncated: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure<'a> {
+pub struct FailureMessage<'a> {
     pub event: Event,
     pub errno: Option<i32>,
     /// The strerror text as printed.
@@ -136,7 +136,7 @@ pub fn classify_message<'a>(
             .and_then(|a| std::str::from_utf8(a).ok())
             .and_then(Phase::from_action),
     };
-    Some(UpstreamLine::Failure(Failure {
+    Some(UpstreamLine::Failure(FailureMessage {
         event,
         errno,
         error,
@@ -461,13 +461,16 @@ fn trailing_errno(msg: &[u8]) -> Option<(i32, &[u8])> {
 fn split_tail<'a>(rest: &'a [u8], action: Option<&[u8]>) -> (usize, Option<&'a [u8]>) {
     const WHILE: &[u8] = b" while ";
     if let Some(action) = action {
-        let mut needle = Vec::with_capacity(action.len() + 20);
-        needle.extend_from_slice(WHILE);
-        needle.extend_from_slice(action);
-        needle.extend_from_slice(b", client: ");
-        if let Some(i) = find(rest, &needle) {
-            let a = i + WHILE.len();
-            return (i, Some(&rest[a..a + action.len()]));
+        // The first ` while <action>, client: `.
+        let mut from = 0;
+        while let Some(i) = find(&rest[from..], WHILE) {
+            let w = from + i;
+            let a = w + WHILE.len();
+            if rest[a..].starts_with(action) && rest[a + action.len()..].starts_with(b", client: ")
+            {
+                return (w, Some(&rest[a..a + action.len()]));
+            }
+            from = w + 1;
         }
     }
     if let Some(i) = find(rest, b", client: ") {
@@ -498,18 +501,48 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// The first occurrence of `needle`. The needles here are short and fixed, and the
+/// haystacks one line: scanning for one of the needle's bytes with `memchr` costs no
+/// setup, where a `memmem` searcher is built anew for every call (the module reads a
+/// line in a request's log phase; the analyzer reads millions).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
+    let (at, anchor) = anchor(needle)?;
+    let mut from = at;
+    while let Some(i) = memchr::memchr(anchor, hay.get(from..)?) {
+        let start = from + i - at;
+        if hay[start..].starts_with(needle) {
+            return Some(start);
+        }
+        from += i + 1;
     }
-    memchr::memmem::find(hay, needle)
+    None
 }
 
+/// The last occurrence of `needle` (see [`find`]).
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
+    let (at, anchor) = anchor(needle)?;
+    let tail = needle.len() - at;
+    let mut end = hay.len().checked_sub(tail - 1)?;
+    while let Some(i) = memchr::memrchr(anchor, &hay[at.min(end)..end]) {
+        let start = at.min(end) + i - at;
+        if hay[start..].starts_with(needle) {
+            return Some(start);
+        }
+        end = at.min(end) + i;
     }
-    memchr::memmem::rfind(hay, needle)
+    None
+}
+
+/// The needle byte to scan for: its first byte that is not a space (spaces are the
+/// commonest byte of a line), and where it is in the needle.
+fn anchor(needle: &[u8]) -> Option<(usize, u8)> {
+    let first = *needle.first()?;
+    Some(
+        needle
+            .iter()
+            .position(|&b| b != b' ')
+            .map_or((0, first), |i| (i, needle[i])),
+    )
 }
 
 fn parse_u64(b: &[u8]) -> Option<u64> {
@@ -525,7 +558,57 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn failure<'a>(line: &'a [u8], action: Option<&[u8]>) -> (LinePrefix<'a>, Failure<'a>) {
+    #[test]
+    fn find_and_rfind_agree_with_memmem() {
+        let needles: [&[u8]; 7] = [
+            b" while ",
+            b", client: ",
+            b" (",
+            b": ",
+            b" failed",
+            b"  ",
+            b"x",
+        ];
+        let mut seed = 1u64;
+        for _ in 0..3000 {
+            let mut hay = Vec::new();
+            for _ in 0..(seed % 40) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let piece: &[u8] = [
+                    &b" "[..],
+                    b"w",
+                    b"while",
+                    b" while ",
+                    b",",
+                    b", client: ",
+                    b"(",
+                    b" (",
+                    b":",
+                    b"x",
+                    b"failed",
+                ][(seed >> 33) as usize % 11];
+                hay.extend_from_slice(piece);
+            }
+            for n in needles {
+                assert_eq!(
+                    find(&hay, n),
+                    memchr::memmem::find(&hay, n),
+                    "{hay:?} {n:?}"
+                );
+                assert_eq!(
+                    rfind(&hay, n),
+                    memchr::memmem::rfind(&hay, n),
+                    "{hay:?} {n:?}"
+                );
+            }
+        }
+        assert_eq!(find(b"abc", b""), None);
+        assert_eq!(rfind(b"", b" ("), None);
+    }
+
+    fn failure<'a>(line: &'a [u8], action: Option<&[u8]>) -> (LinePrefix<'a>, FailureMessage<'a>) {
         let p = split_prefix(line).expect("prefix");
         match classify(p.rest, action).expect("upstream line") {
             UpstreamLine::Failure(f) => (p, f),

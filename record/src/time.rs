@@ -17,23 +17,61 @@ pub fn rfc3339_millis(epoch_ms: i64, gmtoff_minutes: i32) -> String {
 /// formatted the current second, so a record only adds three digits. Falls back to
 /// formatting from scratch when the text is not in that shape.
 pub fn iso8601_with_millis(cached: &[u8], msec: u32, epoch_ms: i64, gmtoff_minutes: i32) -> String {
+    iso8601_with_millis_text(cached, msec, epoch_ms, gmtoff_minutes)
+        .as_str()
+        .to_owned()
+}
+
+/// A timestamp's text in a fixed buffer (no allocation on NGINX's shape).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl TimeText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever copied in (checked where it is filled).
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    fn from_ascii(parts: &[&[u8]]) -> TimeText {
+        let mut t = TimeText {
+            buf: [0; 48],
+            len: 0,
+        };
+        for p in parts {
+            let n = p.len().min(t.buf.len() - t.len);
+            t.buf[t.len..t.len + n].copy_from_slice(&p[..n]);
+            t.len += n;
+        }
+        t
+    }
+}
+
+/// [`iso8601_with_millis`] without an allocation (the module writes one per record).
+pub fn iso8601_with_millis_text(
+    cached: &[u8],
+    msec: u32,
+    epoch_ms: i64,
+    gmtoff_minutes: i32,
+) -> TimeText {
     let shaped = cached.len() == 25
         && cached.get(10) == Some(&b'T')
         && matches!(cached.get(19), Some(b'+' | b'-'))
         && cached.is_ascii();
     if !shaped {
-        return rfc3339_millis(epoch_ms, gmtoff_minutes);
+        let s = rfc3339_millis(epoch_ms, gmtoff_minutes);
+        return TimeText::from_ascii(&[s.as_bytes()]);
     }
-    let mut out = String::with_capacity(29);
-    // is_ascii() was checked, so both halves are valid UTF-8.
-    out.push_str(std::str::from_utf8(&cached[..19]).unwrap_or_default());
     let ms = msec % 1000;
-    out.push('.');
-    for d in [ms / 100, ms / 10 % 10, ms % 10] {
-        out.push(char::from(b'0' + d as u8));
-    }
-    out.push_str(std::str::from_utf8(&cached[19..]).unwrap_or_default());
-    out
+    let digits = [
+        b'.',
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ];
+    TimeText::from_ascii(&[&cached[..19], &digits, &cached[19..]])
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use gatelog_record::message::{
-    classify, may_concern_upstream, split_prefix, Failure, UpstreamLine,
+    classify, may_concern_upstream, split_prefix, FailureMessage, UpstreamLine,
 };
 use gatelog_record::{Event, Phase};
 
@@ -46,7 +46,7 @@ fn check_failure(
     how: &str,
 ) {
     match got {
-        Some(UpstreamLine::Failure(Failure {
+        Some(UpstreamLine::Failure(FailureMessage {
             event: e,
             errno,
             phase: p,

@@ -178,7 +178,7 @@ struct FileRead {
 }
 
 /// One file read for a tree (its row in the input summary).
-struct Row {
+struct InputRow {
     index: usize,
     stats: InputStats,
 }
@@ -187,7 +187,7 @@ struct Row {
 struct Tree {
     nginx: Vec<NginxConf>,
     pools: Vec<PoolConf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     /// Files reached through includes (canonical), not the main file itself.
     reached: HashSet<PathBuf>,
@@ -207,7 +207,7 @@ struct Reader<'a> {
     files: HashMap<PathBuf, FileRead>,
     /// Files open in the include chain (canonical).
     chain: Vec<PathBuf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     reached: HashSet<PathBuf>,
     bytes: usize,
@@ -259,7 +259,7 @@ impl Tree {
                     row: 0,
                 },
             );
-            r.rows.push(Row { index, stats });
+            r.rows.push(InputRow { index, stats });
         }
         let lines = match r.open(&root, &input.path, Some(input), "") {
             Some(lines) => lines,
@@ -361,7 +361,7 @@ impl Reader<'_> {
                         row: self.rows.len(),
                     },
                 );
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -369,7 +369,7 @@ impl Reader<'_> {
             }
             Err(e) => {
                 stats.error = Some(format!("{e}{from}"));
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -386,6 +386,52 @@ impl Reader<'_> {
     fn row_of(&mut self, canon: &Path) -> Option<&mut InputStats> {
         let i = self.files.get(canon)?.row;
         self.rows.get_mut(i).map(|r| &mut r.stats)
+    }
+
+    /// Counts one line of a file in its row of the input summary.
+    fn tally(&mut self, canon: &Path, n: u64, line: &str, understood: bool) {
+        if let Some(s) = self.row_of(canon) {
+            if understood {
+                s.parsed();
+            } else {
+                s.not_understood(n, line);
+            }
+        }
+    }
+
+    /// Follows one include (NGINX's or FPM's, the same walk): reads each file the
+    /// pattern names at the first of `candidates` that names any, through
+    /// `read_file`, skipping loops and chains deeper than `max_depth`.
+    fn follow_include(
+        &mut self,
+        pattern: &str,
+        candidates: Vec<String>,
+        from: &str,
+        max_depth: usize,
+        mut read_file: impl FnMut(&mut Self, Arc<str>, &[String]),
+    ) {
+        let paths = match self.include_paths(pattern, candidates) {
+            Ok(p) => p,
+            Err(tried) => {
+                self.missing(pattern, &tried, from);
+                return;
+            }
+        };
+        for path in paths {
+            let canon = canonical(&path);
+            let shown = path.display().to_string();
+            let Some(lines) = self.open(&canon, &path, None, from) else {
+                continue;
+            };
+            if !self.enter(&canon, &shown, from, max_depth) {
+                continue;
+            }
+            let name = self
+                .name_of(&canon)
+                .unwrap_or_else(|| Arc::from(shown.as_str()));
+            read_file(self, name, &lines);
+            self.chain.pop();
+        }
     }
 
     /// Enters an included file: false for a loop or too deep a chain.
@@ -464,7 +510,7 @@ impl Reader<'_> {
                 "no such file{from} (looked for {})",
                 tried.join(", ")
             ));
-            self.rows.push(Row {
+            self.rows.push(InputRow {
                 index: self.root_index,
                 stats,
             });
@@ -489,13 +535,7 @@ impl Reader<'_> {
             let n = i as u64 + 1;
             let ok = p.feed(conf, line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    if ok {
-                        s.parsed();
-                    } else {
-                        s.not_understood(n, line);
-                    }
-                }
+                self.tally(&canon, n, line, ok);
             }
             for inc in p.take_includes() {
                 self.nginx_include(conf, inc);
@@ -570,13 +610,7 @@ impl Reader<'_> {
             let line = &dump.lines[i];
             let ok = p.feed(conf, line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    if ok {
-                        s.parsed();
-                    } else {
-                        s.not_understood(n, line);
-                    }
-                }
+                self.tally(&canon, n, line, ok);
             }
             for inc in p.take_includes() {
                 let from = format!(" (included at {})", inc.directive.place());
@@ -614,28 +648,13 @@ impl Reader<'_> {
         } else {
             vec![format!("{}/{}", self.prefix.display(), inc.pattern)]
         };
-        let paths = match self.include_paths(&inc.pattern, candidates) {
-            Ok(p) => p,
-            Err(tried) => {
-                self.missing(&inc.pattern, &tried, &from);
-                return;
-            }
-        };
-        for path in paths {
-            let canon = canonical(&path);
-            let shown = path.display().to_string();
-            let Some(lines) = self.open(&canon, &path, None, &from) else {
-                continue;
-            };
-            if !self.enter(&canon, &shown, &from, NGINX_MAX_DEPTH) {
-                continue;
-            }
-            let name = self
-                .name_of(&canon)
-                .unwrap_or_else(|| Arc::from(shown.as_str()));
-            self.nginx_file(conf, name, &lines, inc.stack.clone());
-            self.chain.pop();
-        }
+        self.follow_include(
+            &inc.pattern,
+            candidates,
+            &from,
+            NGINX_MAX_DEPTH,
+            |reader, name, lines| reader.nginx_file(conf, name, lines, inc.stack.clone()),
+        );
     }
 
     fn count_nginx_used(&mut self, conf: &NginxConf) {
@@ -686,12 +705,7 @@ impl Reader<'_> {
             let n = i as u64 + 1;
             let r = parser.feed(line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    match r {
-                        ConfLine::Understood => s.parsed(),
-                        ConfLine::NotUnderstood => s.not_understood(n, line),
-                    }
-                }
+                self.tally(&canon, n, line, r == ConfLine::Understood);
             }
             if let Some(inc) = parser.take_include() {
                 self.fpm_include(parser, inc);
@@ -715,28 +729,13 @@ impl Reader<'_> {
             c.push(format!("{}/{}", self.prefix.display(), inc.pattern));
             c
         };
-        let paths = match self.include_paths(&inc.pattern, candidates) {
-            Ok(p) => p,
-            Err(tried) => {
-                self.missing(&inc.pattern, &tried, &from);
-                return;
-            }
-        };
-        for path in paths {
-            let canon = canonical(&path);
-            let shown = path.display().to_string();
-            let Some(lines) = self.open(&canon, &path, None, &from) else {
-                continue;
-            };
-            if !self.enter(&canon, &shown, &from, FPM_MAX_DEPTH) {
-                continue;
-            }
-            let name = self
-                .name_of(&canon)
-                .unwrap_or_else(|| Arc::from(shown.as_str()));
-            self.fpm_file(parser, name, &lines);
-            self.chain.pop();
-        }
+        self.follow_include(
+            &inc.pattern,
+            candidates,
+            &from,
+            FPM_MAX_DEPTH,
+            |reader, name, lines| reader.fpm_file(parser, name, lines),
+        );
     }
 
     fn count_fpm_used(&mut self, pools: &[crate::parse::fpm_conf::Pool]) {

@@ -1,9 +1,9 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
-//! into the [`Context`].
+//! into the [`ContextIndex`].
 //!
 //! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs
 //! are read incrementally, in step with the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
-//! of the failures being classified, and [`Context::evict_before`] drops what is too
+//! of the failures being classified, and [`ContextIndex::evict_before`] drops what is too
 //! old to matter, so the index holds a time window, not the whole log.
 //!
 //! Each line is unwrapped and routed by its content ([`crate::input::route`]): FPM
@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
+use super::{conf_tree, php_version_in, ContextIndex, PhpVersionSeen, Timed};
 use crate::input::framing::{strip_ansi, Layer};
 use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
@@ -59,7 +59,7 @@ pub struct ContextReader {
 }
 
 /// Where parsed lines go; shared by all readers.
-pub struct Sink {
+pub struct ContextBuilder {
     zone: Zone,
     /// Boot instant for raw dmesg times (from the alignment), when known.
     boot: Option<EpochMs>,
@@ -69,7 +69,7 @@ pub struct Sink {
 }
 
 pub struct Loader {
-    sink: Sink,
+    builder: ContextBuilder,
     readers: Vec<ContextReader>,
     reference: (i16, i8),
 }
@@ -77,7 +77,7 @@ pub struct Loader {
 impl Loader {
     pub fn new(zone: &Zone, reference: (i16, i8), boot: Option<EpochMs>) -> Loader {
         Loader {
-            sink: Sink {
+            builder: ContextBuilder {
                 zone: zone.clone(),
                 boot,
                 recent_output: VecDeque::new(),
@@ -88,7 +88,11 @@ impl Loader {
     }
 
     /// Opens a context log for incremental reading (configs: [`load_configs`]).
-    pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
+    pub fn open(
+        &mut self,
+        input: &Input,
+        ctx: &mut ContextIndex,
+    ) -> io::Result<Option<InputStats>> {
         let reader = LineReader::open(&input.path)?;
         let stats = InputStats::new(input);
         match input.kind {
@@ -116,14 +120,14 @@ impl Loader {
                     ctx.has_kernel_log = true;
                 }
                 self.readers.push(ContextReader {
-                    router: Router::new(&self.sink.zone, self.reference, Some(input.kind)),
+                    router: Router::new(&self.builder.zone, self.reference, Some(input.kind)),
                     primary: input.primary() != Side::Failure,
                     failure_reads: input.reads_failures(),
                     input: input.clone(),
                     reader,
                     buf: Vec::with_capacity(4096),
                     stats,
-                    clock: LocalClock::new(&self.sink.zone),
+                    clock: LocalClock::new(&self.builder.zone),
                     last_time: None,
                     done: false,
                 });
@@ -146,7 +150,7 @@ impl Loader {
         &mut self,
         until: EpochMs,
         evict_before: EpochMs,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         progress: &mut Progress,
     ) -> Vec<String> {
         let mut errors = Vec::new();
@@ -168,7 +172,7 @@ impl Loader {
                 }
                 r.stats.lines_read += 1;
                 progress.tick(r.reader.raw_bytes());
-                self.sink.line(r, ctx);
+                self.builder.line(r, ctx);
                 since_evict += 1;
                 if since_evict >= EVICT_EVERY_LINES {
                     since_evict = 0;
@@ -190,7 +194,7 @@ impl Loader {
     }
 
     /// Reads the rest of every log (for the counts), keeping memory bounded.
-    pub fn drain(&mut self, ctx: &mut Context, progress: &mut Progress) -> Vec<String> {
+    pub fn drain(&mut self, ctx: &mut ContextIndex, progress: &mut Progress) -> Vec<String> {
         let mut errors = Vec::new();
         while self.readers.iter().any(|r| !r.done) {
             let Some(t) = self
@@ -210,13 +214,14 @@ impl Loader {
     }
 
     /// The counts of every log, in the order opened.
-    pub fn into_stats(self) -> Vec<InputStats> {
-        self.readers.into_iter().map(|r| r.stats).collect()
+    /// The logs' counts, in the order opened; the loader reads no more after it.
+    pub fn take_stats(&mut self) -> Vec<InputStats> {
+        self.readers.drain(..).map(|r| r.stats).collect()
     }
 }
 
-impl Sink {
-    fn line(&mut self, r: &mut ContextReader, ctx: &mut Context) {
+impl ContextBuilder {
+    fn line(&mut self, r: &mut ContextReader, ctx: &mut ContextIndex) {
         let line_no = r.reader.line_no();
         let buf = std::mem::take(&mut r.buf);
         let text = text(&buf);
@@ -266,7 +271,7 @@ impl Sink {
     fn fpm_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: Routed<'_>,
         line: &str,
         line_no: u64,
@@ -302,7 +307,7 @@ impl Sink {
     /// Stores an FPM event when it can matter; returns whether it was kept.
     fn keep_fpm(
         &mut self,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         line: FpmLine,
         at: Option<EpochMs>,
         evidence: impl FnOnce() -> Evidence,
@@ -373,7 +378,7 @@ impl Sink {
     fn kernel_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
@@ -413,7 +418,7 @@ impl Sink {
     fn journal_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
@@ -467,7 +472,7 @@ impl Sink {
     fn kernel_message(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         msg: &str,
         time: SysTime,
         evidence: impl FnOnce() -> Evidence,
@@ -541,7 +546,7 @@ impl Sink {
 }
 
 fn push_kernel(
-    ctx: &mut Context,
+    ctx: &mut ContextIndex,
     time: SysTime,
     event: KernelEvent,
     evidence: impl FnOnce() -> Evidence,
@@ -695,7 +700,7 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
 /// an unreadable file is a row with its error.
 pub fn load_configs(
     inputs: &[(usize, Input)],
-    ctx: &mut Context,
+    ctx: &mut ContextIndex,
 ) -> (Vec<(usize, InputStats)>, Vec<Skipped>) {
     let loaded = conf_tree::load(inputs);
     ctx.nginx.extend(loaded.nginx);

@@ -49,7 +49,7 @@ pub struct FpmReport {
 
 /// The whole report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct DoctorReport {
     pub schema: &'static str,
     pub time: String,
     pub since: String,
@@ -63,8 +63,8 @@ pub struct Report {
     pub not_checked: Vec<Unchecked>,
 }
 
-impl Report {
-    pub fn new(d: &Doctor, targets: Vec<TargetReport>, pools: Vec<PoolReport>) -> Report {
+impl DoctorReport {
+    pub fn new(d: &Doctor, targets: Vec<TargetReport>, pools: Vec<PoolReport>) -> DoctorReport {
         let nginx = d.nginx.as_ref().map(|n| NginxReport {
             source: n.source.clone(),
             binary: n.build.as_ref().map(|b| b.binary.display().to_string()),
@@ -87,9 +87,9 @@ impl Report {
                 problems: f.problems.clone(),
             })
             .collect();
-        let mut findings = d.sink.findings.clone();
+        let mut findings = d.findings.found.clone();
         findings.sort_by_key(|f| (f.severity, f.cause.map_or(9, |c| c.number())));
-        Report {
+        DoctorReport {
             schema: SCHEMA,
             time: d.zone.format(d.now),
             since: d.zone.format(d.since),
@@ -103,8 +103,8 @@ impl Report {
             targets,
             pools,
             findings,
-            notes: d.sink.notes.clone(),
-            not_checked: d.sink.unchecked.clone(),
+            notes: d.findings.notes.clone(),
+            not_checked: d.findings.unchecked.clone(),
         }
     }
 
@@ -117,12 +117,12 @@ impl Report {
     }
 }
 
-pub fn json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn json(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
     writeln!(out)
 }
 
-pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "gatelog doctor: {} as {}{}, history since {}",

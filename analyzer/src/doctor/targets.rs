@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::connect::{self, Address, Tried};
-use super::finding::{errno_text, Finding, Seen, Severity};
+use super::finding::{errno_text, Finding, Findings, Seen, Severity};
 use super::host::Action;
 use super::perms::{self, Need, Step};
 use super::{Doctor, PoolRef};
@@ -110,39 +110,28 @@ pub fn check(d: &mut Doctor) -> Vec<TargetReport> {
         .map(|g| g.into_iter().cloned().collect())
         .collect();
     if d.nginx.as_ref().is_some_and(|n| n.conf.is_some()) && groups.is_empty() {
-        d.sink.note(
+        d.findings.note(
             "targets",
             "the NGINX configuration has no fastcgi_pass: no FastCGI target to check".into(),
             None,
         );
     }
-    let mut reports = Vec::new();
-    let mut findings = Vec::new();
-    let mut unchecked = Vec::new();
-    {
-        let pools = d.pools();
-        for g in &groups {
-            let (r, f, u) = check_one(d, g, &pools);
-            reports.push(r);
-            findings.extend(f);
-            unchecked.extend(u);
-        }
-    }
-    for f in findings {
-        d.sink.find(f);
-    }
-    for (c, r) in unchecked {
-        d.sink.unchecked(c, r);
-    }
+    let mut found = Findings::default();
+    let pools = d.pools();
+    let reports = groups
+        .iter()
+        .map(|g| check_one(d, g, &pools, &mut found))
+        .collect();
+    drop(pools);
+    d.findings.absorb(found);
     reports
 }
 
-type Checked = (TargetReport, Vec<Finding>, Vec<(String, String)>);
-
-fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
+/// Checks one target (the `fastcgi_pass`es to one address): its report, with
+/// what it found added to `found`.
+fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef], found: &mut Findings) -> TargetReport {
     let t = &g[0];
     let peer = &t.peer;
-    let mut unchecked = Vec::new();
     let mut passes: Vec<String> = Vec::new();
     let mut written: Vec<String> = Vec::new();
     for x in g {
@@ -240,16 +229,16 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
                 Some(connect::connect_as(&addr, switch, d.timeout))
             } else {
                 if let Some(w) = who {
-                    unchecked.push((
+                    found.unchecked(
                         format!("connect() to {peer} as {}", w.name),
                         "switching to another user needs root: connected as this user instead; permissions predicted from mode bits and ACLs".to_string(),
-                    ));
+                    );
                 }
                 Some(connect::connect_as(&addr, None, d.timeout))
             }
         }
         Err(e) => {
-            unchecked.push((format!("connect() to {peer}"), e));
+            found.unchecked(format!("connect() to {peer}"), e);
             None
         }
     };
@@ -271,13 +260,12 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
         }
         Some(Tried::Failed(why)) => {
             report.connect_result = format!("not tried: {why}");
-            unchecked.push((format!("connect() to {peer} as {as_name}"), why.clone()));
+            found.unchecked(format!("connect() to {peer} as {as_name}"), why.clone());
             None
         }
         None => None,
     };
-    let mut findings = Vec::new();
-    let ctx = Ctx {
+    let ctx = TargetCheck {
         d,
         g,
         peer,
@@ -288,12 +276,12 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef]) -> Checked {
         as_worker,
     };
     if let Some(f) = ctx.classify(errno) {
-        findings.push(f);
+        found.find(f);
     }
-    (report, findings, unchecked)
+    report
 }
 
-struct Ctx<'a> {
+struct TargetCheck<'a> {
     d: &'a Doctor,
     g: &'a [Target],
     peer: &'a Peer,
@@ -304,7 +292,7 @@ struct Ctx<'a> {
     as_worker: bool,
 }
 
-impl Ctx<'_> {
+impl TargetCheck<'_> {
     fn connect_seen(&self, e: i32) -> Seen {
         Seen::new(
             format!("connect() to {} as {}", self.peer, self.as_name),

@@ -1,7 +1,5 @@
 //! Configuration: the module's main and location confs and the `gatelog` directive.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
@@ -12,13 +10,12 @@ use ngx::ffi::{
     NGX_LOG_EMERG,
 };
 
+use super::destination::{Destination, SyslogDestination};
 use super::file;
-use super::sink::{Sink, SyslogSink};
 use super::{bytes, guard, pool_box};
 use crate::args::{conf_error_message, parse_target, syslog_error, Target};
 
-const CONF_OK: *mut c_char = ptr::null_mut();
-const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char; // NGX_CONF_ERROR is (char *) -1
+use ngx::core::{NGX_CONF_ERROR as CONF_ERROR, NGX_CONF_OK as CONF_OK};
 
 /// http{}-level state: the error_log wrappers made for this configuration cycle.
 pub struct MainConf {
@@ -30,6 +27,9 @@ pub struct MainConf {
     pub wrappers: Vec<(*mut ngx_log_t, *mut ngx_log_t)>,
     /// Index of `$request_id`.
     pub request_id_index: ngx_int_t,
+    /// The buffer each record is written into before it goes to its destinations. Each
+    /// worker has its own copy of the main conf, so this is one buffer per worker.
+    pub line_buffer: core::cell::Cell<Vec<u8>>,
 }
 
 /// Per location, inherited like access_log.
@@ -40,22 +40,20 @@ pub struct LocConf {
     /// Where records go: every `gatelog` directive of this level (several may
     /// write the same record, as several access_log directives do). NULL for
     /// `gatelog off` and, before merging, when this level said nothing.
-    pub sinks: *mut Vec<Sink>,
+    pub destinations: *mut Vec<Destination>,
     /// This level has `gatelog` directives (or `gatelog off`).
     pub set: bool,
 }
 
 impl LocConf {
-    pub fn sinks(&self) -> &[Sink] {
-        // SAFETY: sinks is NULL or a pool-owned Vec living as long as the cycle.
-        unsafe { self.sinks.as_ref().map_or(&[], |v| v.as_slice()) }
+    pub fn destinations(&self) -> &[Destination] {
+        // SAFETY: destinations is NULL or a pool-owned Vec living as long as the cycle.
+        unsafe { self.destinations.as_ref().map_or(&[], |v| v.as_slice()) }
     }
 }
 
-pub fn recovered_offset() -> usize {
-    core::mem::offset_of!(LocConf, recovered)
-}
-
+/// # Safety
+/// NGINX's create_loc_conf contract: the configuration being parsed.
 pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     guard(ptr::null_mut(), || {
         // SAFETY: cf and its pool are valid during parsing; zeroed pool memory is then initialised field by field.
@@ -65,7 +63,7 @@ pub unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 return ptr::null_mut();
             }
             (*lc).recovered = NGX_CONF_UNSET as ngx_flag_t;
-            (*lc).sinks = ptr::null_mut();
+            (*lc).destinations = ptr::null_mut();
             (*lc).set = false;
             lc.cast()
         }
@@ -78,7 +76,7 @@ pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
     // SAFETY: both confs are valid (caller).
     unsafe {
         if !(*conf).set {
-            (*conf).sinks = (*prev).sinks;
+            (*conf).destinations = (*prev).destinations;
             (*conf).set = (*prev).set;
         }
         if (*conf).recovered == NGX_CONF_UNSET as ngx_flag_t {
@@ -92,6 +90,9 @@ pub unsafe fn merge_loc(prev: *mut LocConf, conf: *mut LocConf) {
 }
 
 /// `gatelog PATH [buffer=SIZE] [flush=TIME] | syslog:... | off;`
+///
+/// # Safety
+/// NGINX's directive handler contract: the configuration being parsed and this level's `LocConf`.
 pub unsafe extern "C" fn cmd_gatelog(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -101,11 +102,7 @@ pub unsafe extern "C" fn cmd_gatelog(
         // SAFETY: NGINX calls a directive handler with the configuration being parsed (its args array holds the directive and its arguments) and this level's conf, which this module created.
         unsafe {
             let lc = conf as *mut LocConf;
-            let args_arr = (*cf).args;
-            let elts = core::slice::from_raw_parts(
-                (*args_arr).elts as *const ngx_str_t,
-                (*args_arr).nelts,
-            );
+            let elts = (*(*cf).args).as_slice::<ngx_str_t>();
             let args: Vec<&[u8]> = elts[1..].iter().map(|s| bytes(s)).collect();
 
             let target = match parse_target(&args, parse_size, parse_time_ms) {
@@ -114,13 +111,13 @@ pub unsafe extern "C" fn cmd_gatelog(
             };
             let off = matches!(target, Target::Off);
             // `off` is a level's only word about gatelog; destinations may be several.
-            if (*lc).set && (off || (*lc).sinks.is_null()) {
+            if (*lc).set && (off || (*lc).destinations.is_null()) {
                 return conf_error(
                     cf,
                     "\"off\" cannot be combined with other gatelog directives at the same level",
                 );
             }
-            let sink = match target {
+            let destination = match target {
                 Target::Off => None,
                 Target::Syslog(value) => {
                     let peer = ngx_pcalloc((*cf).pool, core::mem::size_of::<ngx_syslog_peer_t>())
@@ -140,12 +137,13 @@ pub unsafe extern "C" fn cmd_gatelog(
                         let why = conf_error_message(&said);
                         return conf_error(cf, &syslog_error(&value, why.as_deref()));
                     }
-                    let sink = pool_box((*cf).pool, SyslogSink::new(peer, (*cf).cycle));
-                    if sink.is_null() {
+                    let destination =
+                        pool_box((*cf).pool, SyslogDestination::new(peer, (*cf).cycle));
+                    if destination.is_null() {
                         return CONF_ERROR;
                     }
-                    SyslogSink::register(sink);
-                    Some(Sink::Syslog(sink))
+                    SyslogDestination::register(destination);
+                    Some(Destination::Syslog(destination))
                 }
                 Target::File {
                     path,
@@ -162,17 +160,18 @@ pub unsafe extern "C" fn cmd_gatelog(
                             return conf_error(cf, &format!("\"{shown}\" {e}"));
                         }
                     }
-                    Some(Sink::File(rf))
+                    Some(Destination::File(rf))
                 }
             };
-            if let Some(sink) = sink {
-                if (*lc).sinks.is_null() {
-                    (*lc).sinks = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
-                    if (*lc).sinks.is_null() {
+            if let Some(destination) = destination {
+                if (*lc).destinations.is_null() {
+                    (*lc).destinations =
+                        ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(Vec::new());
+                    if (*lc).destinations.is_null() {
                         return CONF_ERROR;
                     }
                 }
-                (*(*lc).sinks).push(sink);
+                (*(*lc).destinations).push(destination);
             }
             (*lc).set = true;
             CONF_OK
@@ -213,6 +212,9 @@ unsafe fn capture_conf_errors(
 }
 
 /// `ngx_log_t.writer` of [`capture_conf_errors`]: keeps the first line.
+///
+/// # Safety
+/// NGINX's `ngx_log_t.writer` contract, on the log made by `capture_conf_errors`.
 unsafe extern "C" fn capture_writer(
     log: *mut ngx_log_t,
     _level: ngx_uint_t,

@@ -18,8 +18,6 @@
 //! the old cycle lives on for its keep-alive connections, and their records go to a
 //! `dup()` of the old descriptor, never to a closed (or reused) descriptor number.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
@@ -30,9 +28,9 @@ use ngx::ffi::{
 
 use super::live::{Linked, Live};
 use super::{bytes, guard, log_report, pool_box};
-use crate::delivery::{cut, records, Delivery, Failure, Final, Report};
+use crate::delivery::{cut, records, Delivery, Final, Report, WriteError};
 
-const NGX_OK: isize = 0;
+const NGX_OK: isize = ngx::core::Status::NGX_OK.0;
 const NGX_INVALID_FILE: c_int = -1;
 
 /// The bounded buffer of a file written with `buffer=`.
@@ -211,7 +209,7 @@ impl RecordFile {
         if n < 0 {
             let r = self
                 .delivery
-                .failed(now, records(data), Failure::Errno(errno));
+                .failed(now, records(data), WriteError::Errno(errno));
             // SAFETY: see `log`.
             unsafe { self.log(r) };
             return;
@@ -261,7 +259,7 @@ fn errno() -> i32 {
 
 /// Writes the rest of `data` after a short write of `written` bytes, for as long as
 /// the file takes bytes. Returns the bytes written in all and why it stopped.
-fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
+fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, WriteError) {
     while written < data.len() {
         let rest = &data[written..];
         // SAFETY: `rest` is a live buffer of rest.len() bytes.
@@ -271,9 +269,9 @@ fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
             continue;
         }
         let failure = if m < 0 {
-            Failure::Errno(errno())
+            WriteError::Errno(errno())
         } else {
-            Failure::Incomplete {
+            WriteError::Incomplete {
                 written,
                 of: data.len(),
             }
@@ -282,7 +280,7 @@ fn complete(fd: c_int, data: &[u8], mut written: usize) -> (usize, Failure) {
     }
     (
         written,
-        Failure::Incomplete {
+        WriteError::Incomplete {
             written,
             of: data.len(),
         },
@@ -515,6 +513,9 @@ fn try_open(name: &[u8]) -> Result<(), String> {
 }
 
 /// `file->flush`: NGINX calls it before reopening the file (USR1) and at exit.
+///
+/// # Safety
+/// NGINX's `ngx_open_file_t.flush` contract: an entry of a live cycle's open_files.
 unsafe extern "C" fn file_flush(file: *mut ngx_open_file_t, _log: *mut ngx_log_t) {
     guard((), || {
         // SAFETY: NGINX passes an entry of a live cycle's open_files.
@@ -525,6 +526,9 @@ unsafe extern "C" fn file_flush(file: *mut ngx_open_file_t, _log: *mut ngx_log_t
 }
 
 /// The `flush=` timer.
+///
+/// # Safety
+/// NGINX's event handler contract: the `flush=` timer event `set_buffer` made.
 unsafe extern "C" fn flush_timer_handler(ev: *mut ngx_event_t) {
     guard((), || {
         // SAFETY: the event's data is the RecordFile of the same pool (set_buffer).

@@ -1,4 +1,4 @@
-//! The live objects of one kind in this process (record files, syslog sinks), for the
+//! The live objects of one kind in this process (record files, syslog destinations), for the
 //! report each makes at exit. An intrusive list through the objects themselves (which
 //! live in configuration pools): a heap-allocated registry in a static would outlive
 //! the module's unloading at exit and show up as a leak.

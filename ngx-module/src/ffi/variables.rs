@@ -1,8 +1,6 @@
 //! `$gatelog_json`, `$gatelog_failed`, `$gatelog_errno`, `$gatelog_phase`: the same
 //! record, for composition with log_format/access_log (e.g. `if=$gatelog_failed`).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_pnalloc, ngx_str_t,
     ngx_variable_value_t, NGX_HTTP_VAR_NOCACHEABLE,
@@ -10,10 +8,10 @@ use ngx::ffi::{
 
 use super::guard;
 use super::module::loc_conf_of_request;
-use super::record::record_for;
+use super::request_state::{last_failed, with_record};
 
-const NGX_OK: ngx_int_t = 0;
-const NGX_ERROR: ngx_int_t = -1;
+const NGX_OK: ngx_int_t = ngx::core::Status::NGX_OK.0;
+const NGX_ERROR: ngx_int_t = ngx::core::Status::NGX_ERROR.0;
 
 const JSON: usize = 0;
 const FAILED: usize = 1;
@@ -31,7 +29,7 @@ pub unsafe fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
     ] {
         let mut n = ngx_str_t {
             len: name.len(),
-            data: name.as_ptr() as *mut u8,
+            data: name.as_ptr().cast_mut(),
         };
         // SAFETY: NGINX copies the name into the configuration; cf is valid.
         let v = unsafe { ngx_http_add_variable(cf, &mut n, NGX_HTTP_VAR_NOCACHEABLE as _) };
@@ -47,6 +45,8 @@ pub unsafe fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
     NGX_OK
 }
 
+/// # Safety
+/// NGINX's variable handler contract: a live request and its value slot.
 unsafe extern "C" fn get_variable(
     r: *mut ngx_http_request_t,
     v: *mut ngx_variable_value_t,
@@ -57,15 +57,28 @@ unsafe extern "C" fn get_variable(
         let main = unsafe { (*r).main };
         // SAFETY: as above; the request's confs are set.
         let recovered = unsafe { loc_conf_of_request(r) }.is_some_and(|lc| lc.recovered == 1);
+        // The record is rebuilt for each lookup: NGINX's cached time does not move within
+        // a request's log phase, so every lookup and the record line agree byte for byte.
         // SAFETY: `main` is the request's main request, alive as long as `r`.
-        let built = unsafe { record_for(main, recovered) };
-        let value: Option<Vec<u8>> = built.and_then(|b| match which {
-            JSON => Some(b.json.strip_suffix(b"\n").unwrap_or(&b.json).to_vec()),
-            FAILED => Some(b"1".to_vec()),
-            ERRNO => b.last_errno.map(|e| e.to_string().into_bytes()),
-            PHASE => b.last_phase.map(|p| p.slug().as_bytes().to_vec()),
-            _ => None,
-        });
+        let value: Option<Vec<u8>> = unsafe {
+            with_record(main, recovered, |record| match which {
+                JSON => {
+                    let mut json = Vec::with_capacity(1024);
+                    record.write(&mut json);
+                    json.pop(); // the newline
+                    Some(json)
+                }
+                FAILED => Some(b"1".to_vec()),
+                ERRNO => last_failed(record)
+                    .and_then(|a| a.errno)
+                    .map(|e| e.to_string().into_bytes()),
+                PHASE => last_failed(record)
+                    .and_then(|a| a.phase)
+                    .map(|p| p.slug().as_bytes().to_vec()),
+                _ => None,
+            })
+        }
+        .flatten();
         let Some(value) = value else {
             // SAFETY: `v` is the live value NGINX passed.
             unsafe { (*v).set_not_found(1) };

@@ -7,8 +7,6 @@
 //! counts the records it could not send and reports them like file write errors (at
 //! most one line per second, the count since the last line, and a total at exit).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use core::ffi::c_int;
 
 use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t, ngx_time};
@@ -16,56 +14,56 @@ use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_syslog_add_header, ngx_syslog_peer_t,
 use super::file::RecordFile;
 use super::live::{Linked, Live};
 use super::{bytes, log_report};
-use crate::delivery::{Delivery, Failure, Final};
+use crate::delivery::{Delivery, Final, WriteError};
 
-pub enum Sink {
+pub enum Destination {
     File(*mut RecordFile),
-    Syslog(*mut SyslogSink),
+    Syslog(*mut SyslogDestination),
 }
 
-impl Sink {
+impl Destination {
     /// Writes one record line (with its newline).
     ///
     /// # Safety
     /// Called from a worker's event loop; the pointers are pool memory of the cycle
-    /// whose configuration holds this sink, alive while its requests run.
+    /// whose configuration holds this destination, alive while its requests run.
     pub unsafe fn write(&self, line: &[u8]) {
         match *self {
             // SAFETY: see above; the event loop is single-threaded, so this is the
             // only reference to the file while it writes.
-            Sink::File(file) => unsafe { (*file).write(line) },
+            Destination::File(file) => unsafe { (*file).write(line) },
             // SAFETY: as for files.
-            Sink::Syslog(s) => unsafe { (*s).write(line) },
+            Destination::Syslog(s) => unsafe { (*s).write(line) },
         }
     }
 }
 
 /// One `gatelog syslog:` destination of one configuration cycle (in its pool).
-pub struct SyslogSink {
+pub struct SyslogDestination {
     /// Parsed by `ngx_syslog_process_conf` (server, facility, severity, tag).
     peer: *mut ngx_syslog_peer_t,
     cycle: *mut ngx_cycle_t,
     /// This process's connected datagram socket, made on the first record (-1: none).
     fd: c_int,
     delivery: Delivery,
-    /// The next sink on [`LIVE`].
-    next_live: *mut SyslogSink,
+    /// The next destination on [`LIVE`].
+    next_live: *mut SyslogDestination,
 }
 
-/// Every live [`SyslogSink`] of this process, for the report at exit.
-static LIVE: Live<SyslogSink> = Live::new();
+/// Every live [`SyslogDestination`] of this process, for the report at exit.
+static LIVE: Live<SyslogDestination> = Live::new();
 
-impl Linked for SyslogSink {
-    fn next_live(&mut self) -> &mut *mut SyslogSink {
+impl Linked for SyslogDestination {
+    fn next_live(&mut self) -> &mut *mut SyslogDestination {
         &mut self.next_live
     }
 }
 
-impl SyslogSink {
-    /// A sink for `peer`, registered for the report at exit once it has its final
-    /// address (see [`SyslogSink::register`]).
-    pub fn new(peer: *mut ngx_syslog_peer_t, cycle: *mut ngx_cycle_t) -> SyslogSink {
-        SyslogSink {
+impl SyslogDestination {
+    /// A destination for `peer`, registered for the report at exit once it has its final
+    /// address (see [`SyslogDestination::register`]).
+    pub fn new(peer: *mut ngx_syslog_peer_t, cycle: *mut ngx_cycle_t) -> SyslogDestination {
+        SyslogDestination {
             peer,
             cycle,
             fd: -1,
@@ -74,17 +72,17 @@ impl SyslogSink {
         }
     }
 
-    /// Adds the sink (now at its final address in the pool) to the exit report.
+    /// Adds the destination (now at its final address in the pool) to the exit report.
     ///
     /// # Safety
-    /// `this` is pool memory that stays valid until the sink is dropped.
-    pub unsafe fn register(this: *mut SyslogSink) {
+    /// `this` is pool memory that stays valid until the destination is dropped.
+    pub unsafe fn register(this: *mut SyslogDestination) {
         // SAFETY: the caller guarantees `this`; Drop removes it.
         unsafe { LIVE.push(this) };
     }
 
     fn target(&self) -> String {
-        // SAFETY: the peer is pool memory of the same cycle as this sink.
+        // SAFETY: the peer is pool memory of the same cycle as this destination.
         let name = unsafe { bytes(&(*self.peer).server.name) };
         format!("syslog server \"{}\"", String::from_utf8_lossy(name))
     }
@@ -92,7 +90,7 @@ impl SyslogSink {
     fn write(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         // "<PRI>Mon dd hh:mm:ss " + hostname + " " + tag + ": "
-        // SAFETY: the current cycle and the peer are valid (see Sink::write).
+        // SAFETY: the current cycle and the peer are valid (see Destination::write).
         let header_max = 32 + unsafe { (*ngx_cycle).hostname.len + (*self.peer).tag.len };
         let mut msg: Vec<u8> = Vec::with_capacity(header_max + line.len());
         let start = msg.as_mut_ptr();
@@ -114,7 +112,7 @@ impl SyslogSink {
         }
     }
 
-    fn send(&mut self, msg: &[u8]) -> Result<(), Failure> {
+    fn send(&mut self, msg: &[u8]) -> Result<(), WriteError> {
         if self.fd < 0 {
             self.fd = self.connect()?;
         }
@@ -124,7 +122,7 @@ impl SyslogSink {
             return Ok(());
         }
         if n >= 0 {
-            return Err(Failure::Incomplete {
+            return Err(WriteError::Incomplete {
                 written: n as usize,
                 of: msg.len(),
             });
@@ -135,14 +133,14 @@ impl SyslogSink {
         if e != libc::EAGAIN {
             self.close();
         }
-        Err(Failure::Errno(e))
+        Err(WriteError::Errno(e))
     }
 
-    fn connect(&self) -> Result<c_int, Failure> {
+    fn connect(&self) -> Result<c_int, WriteError> {
         // SAFETY: the peer's server address was set by ngx_parse_url at configuration.
         let (sa, len) = unsafe { ((*self.peer).server.sockaddr, (*self.peer).server.socklen) };
         if sa.is_null() {
-            return Err(Failure::Errno(libc::EDESTADDRREQ));
+            return Err(WriteError::Errno(libc::EDESTADDRREQ));
         }
         // SAFETY: reading the family of a valid sockaddr.
         let family = c_int::from(unsafe { (*sa).sa_family });
@@ -155,12 +153,12 @@ impl SyslogSink {
                 0,
             );
             if fd < 0 {
-                return Err(Failure::Errno(errno()));
+                return Err(WriteError::Errno(errno()));
             }
             if libc::connect(fd, sa.cast(), len) != 0 {
                 let e = errno();
                 libc::close(fd);
-                return Err(Failure::Errno(e));
+                return Err(WriteError::Errno(e));
             }
             Ok(fd)
         }
@@ -182,10 +180,10 @@ impl SyslogSink {
     }
 }
 
-impl Drop for SyslogSink {
+impl Drop for SyslogDestination {
     /// Runs when the cycle's pool is destroyed.
     fn drop(&mut self) {
-        // SAFETY: the list holds only sinks not yet dropped.
+        // SAFETY: the list holds only destinations not yet dropped.
         unsafe { LIVE.remove(self) };
         self.close();
         // The log of the cycle being destroyed may already be closed.
@@ -202,6 +200,6 @@ fn errno() -> i32 {
 
 /// Exit of a worker (or of the single process): report the records not sent.
 pub fn exit_process() {
-    // SAFETY: the list holds only sinks not yet dropped.
+    // SAFETY: the list holds only destinations not yet dropped.
     unsafe { LIVE.each(|s| s.finish(Final::Exit)) };
 }
