@@ -1,5 +1,5 @@
 //! The one JSON Schema check of the tests: the schemas in docs/ (records, the
-//! analyzer's report, the doctor's report) applied by the maintained `jsonschema`
+//! analyzer's report, the doctor's report, the metrics scrape) applied by the maintained `jsonschema`
 //! crate, so that a document is valid exactly when a user's validator would say so
 //! (the harness used to carry its own interpreter of a keyword subset).
 //!
@@ -20,6 +20,8 @@ pub const RECORD: &str = "gatelog.v1.schema.json";
 pub const REPORT: &str = "gatelog.report.v1.schema.json";
 /// The doctor's report schema.
 pub const DOCTOR: &str = "gatelog.doctor.v1.schema.json";
+/// The module's metrics scrape in JSON.
+pub const METRICS: &str = "gatelog.metrics.v1.schema.json";
 
 /// A compiled schema and the file it came from (named in every error).
 pub struct Schema {
@@ -74,7 +76,7 @@ impl Schema {
     }
 }
 
-/// A schema of docs/ by file name ([`RECORD`], [`REPORT`], [`DOCTOR`], ...), compiled
+/// A schema of docs/ by file name ([`RECORD`], [`REPORT`], [`DOCTOR`], [`METRICS`]), compiled
 /// once per test process.
 pub fn docs(name: &str) -> Result<&'static Schema, String> {
     static CACHE: OnceLock<Mutex<HashMap<String, Result<&'static Schema, String>>>> =
@@ -165,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_docs_schemas_compile() {
-        for name in [RECORD, REPORT, DOCTOR] {
+        for name in [RECORD, REPORT, DOCTOR, METRICS] {
             docs(name).unwrap_or_else(|e| panic!("{e}"));
         }
         assert!(docs("no-such.schema.json").is_err());
