@@ -70,7 +70,7 @@ pub fn fix_words(cause: &str) -> &'static [&'static str] {
 
 /// `<target>/` of the running test binary (`<target>/<profile>/deps/<exe>`), else
 /// `$CARGO_TARGET_DIR`, else the workspace's `target/`.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let from_exe = std::env::current_exe().ok().and_then(|exe| {
         let deps = exe.parent()?;
         if deps.file_name()? != "deps" {

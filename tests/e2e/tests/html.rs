@@ -581,13 +581,19 @@ fn mixed_report(flavour: &Flavour) -> TestResult {
     }
 }
 
-/// Builds bench/gen and writes `size` of logs into `dir`.
+/// Builds bench/gen (a workspace member) and writes `size` of logs into `dir`.
 fn generate(size: &str, dir: &Path) -> Result<Value, String> {
-    let root = workspace_root();
-    let manifest = root.join("bench/gen/Cargo.toml");
+    let manifest = workspace_root().join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let o = Command::new(&cargo)
-        .args(["build", "--release", "-q", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "gatelog-bench-gen",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stdin(Stdio::null())
         .output()
@@ -598,7 +604,7 @@ fn generate(size: &str, dir: &Path) -> Result<Value, String> {
             String::from_utf8_lossy(&o.stderr)
         ));
     }
-    let gen = root.join("bench/gen/target/release/gatelog-bench-gen");
+    let gen = gatelog_e2e::analyzer::target_dir().join("release/gatelog-bench-gen");
     let o = Command::new(&gen)
         .args(["--size", size, "--out"])
         .arg(dir)
