@@ -9,7 +9,7 @@ pub const MAX_EVIDENCE: usize = 8;
 
 /// One failed upstream attempt.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
+pub struct FailedAttempt {
     pub event: AttemptEvent,
     pub phase: Option<Phase>,
     pub errno: Option<i32>,
@@ -51,7 +51,7 @@ pub struct Failure {
     pub client: Option<String>,
     pub server: Option<String>,
     pub host: Option<String>,
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<FailedAttempt>,
     /// `FastCGI sent in stderr` text for the request.
     pub stderr: Option<String>,
     pub request_time_ms: Option<u64>,
@@ -63,7 +63,7 @@ pub struct Failure {
 
 impl Failure {
     /// The attempt that decided the outcome: the last one that failed.
-    pub fn decisive(&self) -> Option<&Attempt> {
+    pub fn decisive(&self) -> Option<&FailedAttempt> {
         self.attempts.last()
     }
 

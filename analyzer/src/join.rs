@@ -124,7 +124,17 @@ impl History {
 #[derive(Default)]
 struct Slot {
     failures: Vec<(u64, Failure)>,
-    stderr: Vec<(u64, Option<String>, String, Evidence)>,
+    stderr: Vec<PendingStderr>,
+}
+
+/// A `FastCGI sent in stderr` line waiting for the failure of its request.
+struct PendingStderr {
+    /// The expiry-queue generation of this entry.
+    generation: u64,
+    /// The request line NGINX logged with it, when it did.
+    request: Option<String>,
+    text: String,
+    evidence: Evidence,
 }
 
 impl Slot {
@@ -237,7 +247,12 @@ impl Joiner {
             if slot.stderr.len() >= 4 {
                 slot.stderr.remove(0);
             }
-            slot.stderr.push((g, request, text, evidence));
+            slot.stderr.push(PendingStderr {
+                generation: g,
+                request,
+                text,
+                evidence,
+            });
         }
         self.order.push_back((t, key, g));
     }
@@ -311,11 +326,11 @@ impl Joiner {
         if let Some(i) = slot
             .stderr
             .iter()
-            .position(|(_, req, _, _)| same_request(req, &f.request))
+            .position(|s| same_request(&s.request, &f.request))
         {
-            let (_, _, text, ev) = slot.stderr.remove(i);
-            f.stderr.get_or_insert(text);
-            f.add_evidence(ev);
+            let pending = slot.stderr.remove(i);
+            f.stderr.get_or_insert(pending.text);
+            f.add_evidence(pending.evidence);
         }
         if let Some(c) = f.conn {
             self.by_conn.insert(c, key);
@@ -460,7 +475,7 @@ impl Joiner {
         let mut done = None;
         if let Some(i) = slot.failures.iter().position(|(gen, _)| *gen == g) {
             done = Some(slot.failures.remove(i).1);
-        } else if let Some(i) = slot.stderr.iter().position(|(gen, _, _, _)| *gen == g) {
+        } else if let Some(i) = slot.stderr.iter().position(|s| s.generation == g) {
             slot.stderr.remove(i);
         }
         if slot.is_empty() {
@@ -606,7 +621,7 @@ fn merge_sides(mut existing: Failure, new: Failure, t: EpochMs) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failure::{Attempt, SeenIn};
+    use crate::failure::{FailedAttempt, SeenIn};
     use std::sync::Arc;
 
     fn failure(t: i64, conn: u64, record: bool, peer: &str) -> Failure {
@@ -625,7 +640,7 @@ mod tests {
             client: Some("10.0.0.1".into()),
             server: None,
             host: None,
-            attempts: vec![Attempt {
+            attempts: vec![FailedAttempt {
                 event: AttemptEvent::Reset,
                 phase: Some(Phase::Header),
                 errno: Some(104),

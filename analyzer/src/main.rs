@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 use clap::Parser;
-use gatelog_analyzer::analyze::{self, RunError};
+use gatelog_analyzer::analyze::{self, AnalyzeError};
 use gatelog_analyzer::cli::{Cli, Command};
 
 fn main() {
@@ -34,12 +34,12 @@ fn main() {
             let result = analyze::run(&args, &mut out);
             let flushed = out.flush();
             let result = match (result, flushed) {
-                (Ok(()), Err(e)) => Err(RunError::Output(e)),
+                (Ok(()), Err(e)) => Err(AnalyzeError::Output(e)),
                 (r, _) => r,
             };
             match result {
                 Ok(()) => 0,
-                Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+                Err(AnalyzeError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
                 Err(e) => {
                     eprintln!("gatelog: {e}");
                     e.exit_code()

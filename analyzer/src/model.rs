@@ -178,7 +178,15 @@ pub use gatelog_record::{Event as AttemptEvent, Phase, Protocol};
 /// bounded so that memory per failure stays small.
 pub const EVIDENCE_TEXT_MAX: usize = 600;
 
-/// One line that supports a verdict, with where it came from.
+/// A timeout in force and where an input says so (`the request's record`, the
+/// directive with its `file:line`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutInForce {
+    pub ms: i64,
+    pub source: String,
+}
+
+/// One line that supports a diagnosis, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub source: EvidenceSource,

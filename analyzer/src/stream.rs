@@ -16,7 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 
-use crate::failure::{Attempt, Failure, SeenIn};
+use crate::failure::{FailedAttempt, Failure, SeenIn};
 use crate::input::framing::strip_ansi;
 use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
@@ -329,7 +329,7 @@ impl Source {
         }
         self.stats.lines_used += 1;
         // A record is machine data: its head (time, conn, status, request) is enough
-        // as evidence; the verdict's facts come from the parsed fields.
+        // as evidence; the diagnosis's facts come from the parsed fields.
         let evidence =
             Evidence::clipped(EvidenceSource::Record, &self.input.name, line_no, raw, 300);
         Some((
@@ -465,7 +465,7 @@ impl Source {
                     client: e.context.client.map(str::to_string),
                     server: e.context.server.map(str::to_string),
                     host: e.context.host.map(str::to_string),
-                    attempts: vec![Attempt {
+                    attempts: vec![FailedAttempt {
                         event: f.event,
                         phase,
                         errno: f.errno,
@@ -490,12 +490,12 @@ impl Source {
 /// Builds a failure from a gatelog.v1 record.
 pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Evidence) -> Failure {
     let request = rec.request_line();
-    let mut attempts: Vec<Attempt> = rec
+    let mut attempts: Vec<FailedAttempt> = rec
         .attempts
         .iter()
         .filter_map(|a| {
             // An attempt without an event this version knows says nothing it can use.
-            Some(Attempt {
+            Some(FailedAttempt {
                 event: a.event?,
                 phase: a.phase,
                 errno: a.errno,
@@ -505,7 +505,7 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
         })
         .collect();
     if attempts.is_empty() && rec.origin == records::Origin::Upstream {
-        attempts.push(Attempt {
+        attempts.push(FailedAttempt {
             event: AttemptEvent::UpstreamStatus,
             phase: None,
             errno: None,

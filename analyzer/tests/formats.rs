@@ -1,7 +1,6 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
-//! report is checked against docs/gatelog.report.v1.schema.json by a small validator
-//! of the keywords that schema uses (type, required, properties, items, enum, const,
-//! $ref, anyOf, minimum, maximum, maxItems, propertyNames, pattern prefix checks are left out).
+//! report is checked against docs/gatelog.report.v2.schema.json by the `jsonschema`
+//! crate, the validator the end-to-end tests use too.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -31,125 +30,31 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn type_ok(v: &Value, t: &str) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    }
+/// A report read as each failure whole (its shared texts put back in place).
+fn whole(json: &str) -> Value {
+    let mut report: Value = serde_json::from_str(json).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
-/// Validates `v` against `schema` (resolving `#/$defs/...` in `root`); returns errors.
-fn validate(v: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Vec<String>) {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        validate(v, &root["$defs"][name], root, path, errors);
-        return;
-    }
-    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
-        let ok = any.iter().any(|s| {
-            let mut e = Vec::new();
-            validate(v, s, root, path, &mut e);
-            e.is_empty()
-        });
-        if !ok {
-            errors.push(format!("{path}: matches no anyOf branch: {v}"));
-        }
-        return;
-    }
-    match schema.get("type") {
-        Some(Value::String(t)) if !type_ok(v, t) => errors.push(format!("{path}: not {t}: {v}")),
-        Some(Value::Array(ts)) if !ts.iter().any(|t| t.as_str().is_some_and(|t| type_ok(v, t))) => {
-            errors.push(format!("{path}: none of {ts:?}: {v}"))
-        }
-        _ => {}
-    }
-    if let Some(c) = schema.get("const") {
-        if v != c {
-            errors.push(format!("{path}: {v} != const {c}"));
-        }
-    }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            errors.push(format!("{path}: {v} not in enum"));
-        }
-    }
-    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
-        if x < min {
-            errors.push(format!("{path}: {x} < {min}"));
-        }
-    }
-    if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), v.as_f64()) {
-        if x > max {
-            errors.push(format!("{path}: {x} > {max}"));
-        }
-    }
-    if let Some(req) = schema.get("required").and_then(Value::as_array) {
-        for k in req.iter().filter_map(Value::as_str) {
-            if v.get(k).is_none() {
-                errors.push(format!("{path}: missing {k}"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(Value::as_object),
-        v.as_object(),
-    ) {
-        for (k, s) in props {
-            if let Some(x) = obj.get(k) {
-                validate(x, s, root, &format!("{path}.{k}"), errors);
-            }
-        }
-        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-            for (k, x) in obj.iter().filter(|(k, _)| !props.contains_key(*k)) {
-                validate(x, extra, root, &format!("{path}.{k}"), errors);
-            }
-        }
-    } else if let (Some(extra), Some(obj)) = (
-        schema.get("additionalProperties").filter(|a| a.is_object()),
-        v.as_object(),
-    ) {
-        for (k, x) in obj {
-            validate(x, extra, root, &format!("{path}.{k}"), errors);
-        }
-    }
-    if let (Some(names), Some(obj)) = (schema.get("propertyNames"), v.as_object()) {
-        for k in obj.keys() {
-            validate(
-                &Value::String(k.clone()),
-                names,
-                root,
-                &format!("{path} key {k}"),
-                errors,
-            );
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-            if arr.len() as u64 > max {
-                errors.push(format!("{path}: more than {max} items"));
-            }
-        }
-        for (i, x) in arr.iter().enumerate() {
-            validate(x, items, root, &format!("{path}[{i}]"), errors);
-        }
-    }
-}
-
-fn schema() -> Value {
-    let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v1.schema.json"))
+/// The report schema, compiled.
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v2.schema.json"))
         .expect("schema file");
-    serde_json::from_str(&text).expect("schema is JSON")
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// Every violation of the report schema, as `<JSON pointer>: <what is wrong>`.
+fn violations(report: &Value) -> Vec<String> {
+    schema()
+        .iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
 }
 
 #[test]
 fn json_report_matches_its_schema() {
-    let schema = schema();
     for dir in [
         "1-fpm-not-running",
         "3-wrong-socket-path",
@@ -165,10 +70,20 @@ fn json_report_matches_its_schema() {
             &fixture(dir),
         ]);
         assert_eq!(o.status.code(), Some(0));
-        let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-        let mut errors = Vec::new();
-        validate(&report, &schema, &schema, "$", &mut errors);
+        let mut report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        let errors = violations(&report);
         assert!(errors.is_empty(), "{dir}: {errors:#?}");
+        assert_eq!(report["schema"], "gatelog.report.v2");
+        // What the schema cannot say: every index names an entry of its table.
+        let len = |t: &str| report[t].as_array().map_or(0, Vec::len) as u64;
+        for f in report["failures"].as_array().unwrap() {
+            assert!(f["reason"].as_u64().unwrap() < len("reasons"), "{dir}: {f}");
+            assert!(f["fix"].as_u64().unwrap() < len("fixes"), "{dir}: {f}");
+            for i in f["evidence"].as_array().unwrap() {
+                assert!(i.as_u64().unwrap() < len("lines"), "{dir}: {f}");
+            }
+        }
+        gatelog_analyzer::report::shared::inline(&mut report);
         // The fields the end-to-end tests rely on.
         let f = &report["failures"][0];
         for key in [
@@ -196,7 +111,6 @@ fn json_report_matches_its_schema() {
 #[test]
 fn a_broken_report_fails_the_validator() {
     // The validator must be able to fail, or the test above proves nothing.
-    let schema = schema();
     let o = gatelog(&[
         "analyze",
         "--format",
@@ -204,11 +118,24 @@ fn a_broken_report_fails_the_validator() {
         &fixture("6-worker-oom-killed"),
     ]);
     let mut report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        violations(&report).is_empty(),
+        "the unbroken report is valid"
+    );
     report["failures"][0]["cause"] = Value::from("oom");
     report["failures"][0].as_object_mut().unwrap().remove("fix");
-    let mut errors = Vec::new();
-    validate(&report, &schema, &schema, "$", &mut errors);
+    let errors = violations(&report);
     assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.starts_with("/failures/0/cause:")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("/failures/0:") && e.contains("fix")),
+        "{errors:#?}"
+    );
 }
 
 #[test]
@@ -221,7 +148,7 @@ fn time_zone_is_applied_and_reported() {
         "Europe/Berlin",
         &fixture("2-socket-permission-denied"),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     // 14:23:17 local in Berlin (CEST) is 12:23:17Z; shown with its offset.
     assert_eq!(
         report["failures"][0]["time"],
@@ -307,7 +234,7 @@ fn exit_statuses() {
     .unwrap();
     let o = gatelog(&["analyze", "--format", "json", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     assert_eq!(report["failures"].as_array().unwrap().len(), 0);
     std::fs::remove_file(&empty).ok();
 }
@@ -333,7 +260,7 @@ fn lines_not_understood_are_counted_and_shown() {
         log.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let input = &report["inputs"][0];
     assert_eq!(input["detected_by"], "flag");
     assert_eq!(input["lines_read"], 4);
@@ -364,7 +291,7 @@ fn guide_formula_for_max_children_with_the_users_memory() {
         "80",
         &fixture("4-max-children-exhausted"),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let fix = report["failures"][0]["fix"].as_str().unwrap();
     assert!(fix.contains("= 153"), "{fix}");
     assert!(fix.contains("now 5"), "{fix}");
@@ -377,7 +304,7 @@ fn since_and_until_bound_the_failures() {
         let mut args = vec!["analyze", "--format", "json", "--tz", "UTC"];
         args.extend_from_slice(extra);
         args.push(&dir);
-        let report: Value = serde_json::from_str(&stdout(&gatelog(&args))).unwrap();
+        let report = whole(&stdout(&gatelog(&args)));
         (
             report["failures"].as_array().unwrap().len(),
             report["summary"]["outside_window"].as_u64().unwrap(),
@@ -402,7 +329,7 @@ fn rotated_and_compressed_inputs_in_a_directory() {
     gz.write_all(&fpm).unwrap();
     std::fs::write(dir.join("php8.2-fpm.log.2.gz"), gz.finish().unwrap()).unwrap();
     let o = gatelog(&["analyze", "--format", "json", dir.to_str().unwrap()]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     assert_eq!(
         report["failures"][0]["cause"], "worker-oom-killed",
         "{report}"
@@ -446,7 +373,7 @@ fn record_error_line_and_access_entry_are_one_failure() {
         "UTC",
         dir.to_str().unwrap(),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let failures = report["failures"].as_array().unwrap();
     // The first request was seen three times, the second (23 s later, same
     // keepalive connection) twice.
@@ -494,9 +421,7 @@ fn configs_read_through_includes_match_the_schema() {
         String::from_utf8_lossy(&o.stderr)
     );
     let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-    let schema = schema();
-    let mut errors = Vec::new();
-    validate(&report, &schema, &schema, "$", &mut errors);
+    let errors = violations(&report);
     assert!(errors.is_empty(), "{errors:#?}");
     let inputs = report["inputs"].as_array().unwrap();
     let by = |suffix: &str| {

@@ -10,15 +10,47 @@
 
 mod tests;
 
+use std::sync::Arc;
+
 use gatelog_e2e::env::{no_module_mode, Flavour, NO_MODULE_ENV};
-use gatelog_e2e::lab::{TestResult, Verdict};
+use gatelog_e2e::lab::{TestOutcome, TestResult};
 use gatelog_e2e::prefix;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 /// A test body, run once per flavour.
 pub type Body = fn(&Flavour) -> TestResult;
 
-fn trial(name: &str, flavour: &Flavour, body: Body) -> Trial {
+/// One test of the suite: its name and its body. Most bodies are plain functions
+/// ([`Body`]); a test generated per fault (tests/faults.rs, tests/analyzer.rs) is a
+/// closure over its [`gatelog_e2e::scenarios::Fault`].
+pub struct Test {
+    pub name: String,
+    pub body: Arc<dyn Fn(&Flavour) -> TestResult + Send + Sync>,
+}
+
+impl Test {
+    pub fn new(
+        name: impl Into<String>,
+        body: impl Fn(&Flavour) -> TestResult + Send + Sync + 'static,
+    ) -> Test {
+        Test {
+            name: name.into(),
+            body: Arc::new(body),
+        }
+    }
+}
+
+impl From<(&'static str, Body)> for Test {
+    fn from((name, body): (&'static str, Body)) -> Test {
+        Test::new(name, body)
+    }
+}
+
+fn trial(
+    name: &str,
+    flavour: &Flavour,
+    body: Arc<dyn Fn(&Flavour) -> TestResult + Send + Sync>,
+) -> Trial {
     let f = flavour.clone();
     let full = format!("{name}::{}", f.name);
     let label = full.clone();
@@ -39,8 +71,8 @@ fn trial(name: &str, flavour: &Flavour, body: Body) -> Trial {
             )
         };
         match result {
-            Ok(Ok(Verdict::Passed)) => Ok(Completion::Completed),
-            Ok(Ok(Verdict::Skipped(why))) => {
+            Ok(Ok(TestOutcome::Passed)) => Ok(Completion::Completed),
+            Ok(Ok(TestOutcome::Skipped(why))) => {
                 eprintln!("\n*** SKIPPED {label}: {why}\n");
                 Ok(Completion::ignored_with(why))
             }
@@ -73,8 +105,8 @@ fn main() {
     warn_if_stale();
     let mut trials = Vec::new();
     for flavour in Flavour::all() {
-        for (name, body) in tests::all() {
-            trials.push(trial(name, &flavour, body));
+        for test in tests::all() {
+            trials.push(trial(&test.name, &flavour, test.body));
         }
     }
     libtest_mimic::run(&args, trials).exit();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::client::Response;
-use crate::errlog::{self, AccessLine, Entry};
+use crate::errlog::{self, AccessLine, ErrorLogEntry};
 use crate::lab::{now_ms, Timeouts};
 use crate::records;
 
@@ -28,7 +28,7 @@ pub fn errno_info(n: i32) -> Option<(&'static str, &'static str)> {
 
 /// One acceptable way an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct AttemptOutcome {
     pub event: &'static str,
     pub errno: Option<i32>,
     pub level: &'static str,
@@ -36,9 +36,9 @@ pub struct Outcome {
     pub message: String,
 }
 
-impl Outcome {
+impl AttemptOutcome {
     /// Synchronous connect() failure on a unix socket.
-    pub fn connect_unix(path: &Path, errno: i32) -> Outcome {
+    pub fn connect_unix(path: &Path, errno: i32) -> AttemptOutcome {
         let (_, text) = errno_info(errno).unwrap_or(("", "?"));
         // Levels per ngx_event_connect.c: ERR for 111/11/104/..., CRIT otherwise.
         let level = if matches!(errno, 111 | 11 | 104 | 100 | 101 | 112 | 113) {
@@ -46,7 +46,7 @@ impl Outcome {
         } else {
             "crit"
         };
-        Outcome {
+        AttemptOutcome {
             event: "connect_failed",
             errno: Some(errno),
             level,
@@ -58,9 +58,9 @@ impl Outcome {
     }
 
     /// Asynchronous TCP connect() failure (SO_ERROR).
-    pub fn connect_async(errno: i32) -> Outcome {
+    pub fn connect_async(errno: i32) -> AttemptOutcome {
         let (_, text) = errno_info(errno).unwrap_or(("", "?"));
-        Outcome {
+        AttemptOutcome {
             event: "connect_failed",
             errno: Some(errno),
             level: "error",
@@ -69,8 +69,8 @@ impl Outcome {
     }
 
     /// A timer-driven timeout (NGINX synthesizes 110).
-    pub fn timed_out() -> Outcome {
-        Outcome {
+    pub fn timed_out() -> AttemptOutcome {
+        AttemptOutcome {
             event: "timed_out",
             errno: Some(110),
             level: "error",
@@ -79,8 +79,8 @@ impl Outcome {
     }
 
     /// recv() got RST.
-    pub fn reset() -> Outcome {
-        Outcome {
+    pub fn reset() -> AttemptOutcome {
+        AttemptOutcome {
             event: "reset",
             errno: Some(104),
             level: "error",
@@ -89,8 +89,8 @@ impl Outcome {
     }
 
     /// No error: the upstream itself answered with the attempt's (5xx) status.
-    pub fn upstream_status() -> Outcome {
-        Outcome {
+    pub fn upstream_status() -> AttemptOutcome {
+        AttemptOutcome {
             event: "upstream_status",
             errno: None,
             level: "",
@@ -99,8 +99,8 @@ impl Outcome {
     }
 
     /// EOF before the header.
-    pub fn closed_prematurely() -> Outcome {
-        Outcome {
+    pub fn closed_prematurely() -> AttemptOutcome {
+        AttemptOutcome {
             event: "closed_prematurely",
             errno: None,
             level: "error",
@@ -108,7 +108,7 @@ impl Outcome {
         }
     }
 
-    fn matches_entry(&self, e: &Entry) -> bool {
+    fn matches_entry(&self, e: &ErrorLogEntry) -> bool {
         e.message() == self.message && e.level == self.level && e.errno() == self.errno
     }
 }
@@ -121,7 +121,7 @@ pub struct AttemptExpect {
     /// None for an attempt that did not fail.
     pub phase: Option<&'static str>,
     /// Acceptable failures (any one); empty for an attempt that did not fail.
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<AttemptOutcome>,
     /// `$upstream_status` of the attempt.
     pub status: Option<u16>,
 }
@@ -130,7 +130,7 @@ impl AttemptExpect {
     pub fn failed(
         peer: &str,
         phase: &'static str,
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<AttemptOutcome>,
         status: u16,
     ) -> AttemptExpect {
         AttemptExpect {
@@ -233,10 +233,10 @@ pub fn wait_access(
 /// must start with one of `first` (the fault was really injected). Returns the
 /// failure entries of that connection.
 pub fn errlog_failures<'a>(
-    entries: &'a [Entry],
+    entries: &'a [ErrorLogEntry],
     access: &AccessLine,
-    first: &[Outcome],
-) -> Result<Vec<&'a Entry>, String> {
+    first: &[AttemptOutcome],
+) -> Result<Vec<&'a ErrorLogEntry>, String> {
     let fails = errlog::failures_for(entries, access.conn);
     let Some(e0) = fails.first() else {
         return Err(format!(
@@ -273,7 +273,7 @@ fn field_eq(errs: &mut Vec<String>, what: &str, got: &Value, want: &Value) {
 /// Compares each failed attempt of `rec` with NGINX's error-log line for the same
 /// `*conn`, in order: errno (exactly the number NGINX printed), strerror text, level,
 /// message. `fails` are the connection's upstream failure entries.
-pub fn compare_with_errlog(rec: &Value, fails: &[&Entry], errs: &mut Vec<String>) {
+pub fn compare_with_errlog(rec: &Value, fails: &[&ErrorLogEntry], errs: &mut Vec<String>) {
     let attempts = get(rec, "attempts").as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = attempts
         .iter()
@@ -448,7 +448,7 @@ pub fn check_record(
     rec: &Value,
     resp: &Response,
     access: &AccessLine,
-    fails: Option<&[&Entry]>,
+    fails: Option<&[&ErrorLogEntry]>,
     worker_pid: Option<u32>,
     x: &RecordExpect,
 ) -> Result<(), String> {
@@ -456,100 +456,122 @@ pub fn check_record(
     if let Err(e) = records::validate(rec) {
         errs.push(e);
     }
+    check_identity(rec, resp, access, worker_pid, &mut errs);
+    check_status(rec, resp, x, &mut errs);
+    check_request(rec, x, &mut errs);
+    check_stderr(rec, x, &mut errs);
+    check_timing(rec, resp, x, &mut errs);
+    let attempts = get(rec, "attempts").as_array().cloned().unwrap_or_default();
+    check_attempts(&attempts, x, &mut errs);
+    if let Some(fails) = fails {
+        compare_with_errlog(rec, fails, &mut errs);
+    }
+    check_summary(rec, &attempts, fails, x, &mut errs);
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "record for {} (request id {}, *{}) is wrong:\n  - {}\nrecord: {rec}",
+            resp.target,
+            resp.request_id,
+            access.conn,
+            errs.join("\n  - ")
+        ))
+    }
+}
+
+/// Which request this is: the client's request id, NGINX's `*conn`, the worker.
+fn check_identity(
+    rec: &Value,
+    resp: &Response,
+    access: &AccessLine,
+    worker_pid: Option<u32>,
+    errs: &mut Vec<String>,
+) {
     field_eq(
-        &mut errs,
+        errs,
         "request_id",
         get(rec, "request_id"),
         &Value::from(resp.request_id.as_str()),
     );
     field_eq(
-        &mut errs,
+        errs,
         "conn (the *N of the error log)",
         get(rec, "conn"),
         &Value::from(access.conn),
     );
     if let Some(pid) = worker_pid {
-        field_eq(
-            &mut errs,
-            "pid (the worker)",
-            get(rec, "pid"),
-            &Value::from(pid),
-        );
+        field_eq(errs, "pid (the worker)", get(rec, "pid"), &Value::from(pid));
     }
+}
+
+/// How the request ended: the status (expected and as the client saw it), who
+/// produced it, whether a later attempt recovered.
+fn check_status(rec: &Value, resp: &Response, x: &RecordExpect, errs: &mut Vec<String>) {
+    field_eq(errs, "status", get(rec, "status"), &Value::from(x.status));
     field_eq(
-        &mut errs,
-        "status",
-        get(rec, "status"),
-        &Value::from(x.status),
-    );
-    field_eq(
-        &mut errs,
+        errs,
         "status vs the client's",
         get(rec, "status"),
         &Value::from(resp.status),
     );
     if let Some(o) = x.origin {
-        field_eq(&mut errs, "origin", get(rec, "origin"), &Value::from(o));
+        field_eq(errs, "origin", get(rec, "origin"), &Value::from(o));
     }
     field_eq(
-        &mut errs,
+        errs,
         "recovered",
         get(rec, "recovered"),
         &Value::from(x.recovered),
     );
+}
+
+/// What was asked and where it went: client, server, host, method, uri, protocol,
+/// upstream and the upstream timeouts in force.
+fn check_request(rec: &Value, x: &RecordExpect, errs: &mut Vec<String>) {
     field_eq(
-        &mut errs,
+        errs,
         "client",
         get(rec, "client"),
         &Value::from("127.0.0.1"),
     );
+    field_eq(errs, "server", get(rec, "server"), &Value::from("e2e.test"));
     field_eq(
-        &mut errs,
-        "server",
-        get(rec, "server"),
-        &Value::from("e2e.test"),
-    );
-    field_eq(
-        &mut errs,
+        errs,
         "host",
         get(rec, "host"),
         &x.host.as_deref().map_or(Value::Null, Value::from),
     );
+    field_eq(errs, "method", get(rec, "method"), &Value::from(x.method));
+    field_eq(errs, "uri", get(rec, "uri"), &Value::from(x.uri.as_str()));
     field_eq(
-        &mut errs,
-        "method",
-        get(rec, "method"),
-        &Value::from(x.method),
-    );
-    field_eq(
-        &mut errs,
-        "uri",
-        get(rec, "uri"),
-        &Value::from(x.uri.as_str()),
-    );
-    field_eq(
-        &mut errs,
+        errs,
         "protocol",
         get(rec, "protocol"),
         &Value::from(x.protocol),
     );
     field_eq(
-        &mut errs,
+        errs,
         "upstream",
         get(rec, "upstream"),
         &Value::from(x.upstream.as_str()),
     );
     if let Some(t) = x.timeouts {
         field_eq(
-            &mut errs,
+            errs,
             "timeouts_ms",
             get(rec, "timeouts_ms"),
             &serde_json::json!({"connect": t.connect, "send": t.send, "read": t.read}),
         );
     }
+}
+
+/// What the script printed on FastCGI stderr: nothing, or text containing the
+/// expected words.
+fn check_stderr(rec: &Value, x: &RecordExpect, errs: &mut Vec<String>) {
     match &x.stderr_contains {
         None => field_eq(
-            &mut errs,
+            errs,
             "fastcgi_stderr",
             get(rec, "fastcgi_stderr"),
             &Value::Null,
@@ -566,7 +588,11 @@ pub fn check_record(
             }
         }
     }
-    // time: when the request ended, inside the test's window.
+}
+
+/// When the request ended (inside the test's window) and how long it took (at
+/// least the expected timeout, at most what the client waited).
+fn check_timing(rec: &Value, resp: &Response, x: &RecordExpect, errs: &mut Vec<String>) {
     let now = now_ms();
     match get(rec, "time").as_str().and_then(records::parse_time_ms) {
         Some(t) if t <= now + 1000 && t >= now - resp.elapsed.as_millis() as i64 - 60_000 => {}
@@ -585,7 +611,10 @@ pub fn check_record(
             resp.elapsed.as_millis()
         )),
     }
-    let attempts = get(rec, "attempts").as_array().cloned().unwrap_or_default();
+}
+
+/// As many attempts as expected, each matching its expectation.
+fn check_attempts(attempts: &[Value], x: &RecordExpect, errs: &mut Vec<String>) {
     if attempts.len() != x.attempts.len() {
         errs.push(format!(
             "attempts: expected {} attempt(s), got {}",
@@ -594,22 +623,7 @@ pub fn check_record(
         ));
     }
     for (i, (a, xa)) in attempts.iter().zip(&x.attempts).enumerate() {
-        check_attempt(a, i, xa, &mut errs);
-    }
-    if let Some(fails) = fails {
-        compare_with_errlog(rec, fails, &mut errs);
-    }
-    check_summary(rec, &attempts, fails, x, &mut errs);
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "record for {} (request id {}, *{}) is wrong:\n  - {}\nrecord: {rec}",
-            resp.target,
-            resp.request_id,
-            access.conn,
-            errs.join("\n  - ")
-        ))
+        check_attempt(a, i, xa, errs);
     }
 }
 
@@ -620,14 +634,14 @@ pub fn check_record(
 fn check_summary(
     rec: &Value,
     attempts: &[Value],
-    fails: Option<&[&Entry]>,
+    fails: Option<&[&ErrorLogEntry]>,
     x: &RecordExpect,
     errs: &mut Vec<String>,
 ) {
     let level = if x.recovered { "warn" } else { "error" };
     field_eq(errs, "level", get(rec, "level"), &Value::from(level));
     // The outcome each expected attempt matched (by the event the record names).
-    let outcome = |i: usize| -> Option<&Outcome> {
+    let outcome = |i: usize| -> Option<&AttemptOutcome> {
         let event = attempts
             .get(i)
             .map(|a| get(a, "event"))
@@ -635,7 +649,7 @@ fn check_summary(
         x.attempts[i].outcomes.iter().find(|o| o.event == event)
     };
     let name_of =
-        |o: Option<&Outcome>| o.and_then(|o| o.errno).and_then(errno_info).map(|(n, _)| n);
+        |o: Option<&AttemptOutcome>| o.and_then(|o| o.errno).and_then(errno_info).map(|(n, _)| n);
     let last_failed = x.attempts.iter().rposition(|a| a.phase.is_some());
     field_eq(
         errs,
@@ -701,7 +715,7 @@ fn check_summary(
 }
 
 /// The worker pid NGINX printed for connection `conn`.
-pub fn worker_pid_for(entries: &[Entry], conn: u64) -> Option<u32> {
+pub fn worker_pid_for(entries: &[ErrorLogEntry], conn: u64) -> Option<u32> {
     entries.iter().find(|e| e.conn == Some(conn)).map(|e| e.pid)
 }
 
@@ -733,7 +747,7 @@ impl Errors {
 #[derive(Debug)]
 pub struct Observed {
     pub access: HashMap<String, AccessLine>,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ErrorLogEntry>,
     pub records: Vec<Value>,
 }
 
@@ -771,7 +785,11 @@ impl Observed {
 
     /// NGINX's upstream failure lines for the response's connection, which must start
     /// with one of `first`.
-    pub fn fails(&self, r: &Response, first: &[Outcome]) -> Result<Vec<&Entry>, String> {
+    pub fn fails(
+        &self,
+        r: &Response,
+        first: &[AttemptOutcome],
+    ) -> Result<Vec<&ErrorLogEntry>, String> {
         errlog_failures(&self.entries, self.access_line(r)?, first)
     }
 
@@ -806,7 +824,7 @@ impl Observed {
     pub fn verify(
         &self,
         r: &Response,
-        fails: Option<&[&Entry]>,
+        fails: Option<&[&ErrorLogEntry]>,
         x: &RecordExpect,
     ) -> Result<(), String> {
         let a = self.access_line(r)?;
@@ -826,11 +844,11 @@ impl Observed {
 mod tests {
     use super::*;
 
-    fn entry(line: &str) -> Entry {
+    fn entry(line: &str) -> ErrorLogEntry {
         errlog::parse(line).remove(0)
     }
 
-    fn sample() -> (Value, Response, AccessLine, Entry) {
+    fn sample() -> (Value, Response, AccessLine, ErrorLogEntry) {
         let rec = serde_json::json!({
             "schema": "gatelog.v1", "time": crate::records::tests_support::now_rfc3339(), "level": "error",
             "msg": "502 GET /x: connect() failed (ECONNREFUSED, connect)", "pid": 7, "conn": 3,
@@ -873,7 +891,7 @@ mod tests {
             AttemptExpect::failed(
                 "127.0.0.1:9",
                 "connect",
-                vec![Outcome::connect_async(111)],
+                vec![AttemptOutcome::connect_async(111)],
                 502,
             ),
         )

@@ -9,7 +9,7 @@ use regex::Regex;
 /// One error-log entry (a line, plus continuation lines of a multi-line message such
 /// as `FastCGI sent in stderr`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct ErrorLogEntry {
     pub time: String,
     pub level: String,
     pub pid: u32,
@@ -57,12 +57,12 @@ fn errno_re() -> &'static Regex {
 }
 
 /// Parses an error log. Lines that do not start a record continue the previous one.
-pub fn parse(text: &str) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
+pub fn parse(text: &str) -> Vec<ErrorLogEntry> {
+    let mut out: Vec<ErrorLogEntry> = Vec::new();
     for line in text.split('\n') {
         if let Some(c) = head_re().captures(line) {
             let whole = c.get(0).map_or(0, |m| m.end());
-            out.push(Entry {
+            out.push(ErrorLogEntry {
                 time: c[1].to_string(),
                 level: c[2].to_string(),
                 pid: c[3].parse().unwrap_or(0),
@@ -85,14 +85,14 @@ pub fn parse(text: &str) -> Vec<Entry> {
 }
 
 /// Reads and parses the error log at `path` (missing file = no entries).
-pub fn read(path: &Path) -> Vec<Entry> {
+pub fn read(path: &Path) -> Vec<ErrorLogEntry> {
     match std::fs::read(path) {
         Ok(b) => parse(&String::from_utf8_lossy(&b)),
         Err(_) => Vec::new(),
     }
 }
 
-impl Entry {
+impl ErrorLogEntry {
     /// The part before the client/server context (`, client: `).
     pub fn head(&self) -> &str {
         match self.text.find(", client: ") {
@@ -168,7 +168,7 @@ impl Entry {
 }
 
 /// Upstream failure entries for connection `conn`, in log order.
-pub fn failures_for(entries: &[Entry], conn: u64) -> Vec<&Entry> {
+pub fn failures_for(entries: &[ErrorLogEntry], conn: u64) -> Vec<&ErrorLogEntry> {
     entries
         .iter()
         .filter(|e| e.conn == Some(conn) && e.is_upstream_failure())

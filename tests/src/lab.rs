@@ -10,14 +10,14 @@ use crate::prefix::Prefix;
 
 /// How a test ended when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum TestOutcome {
     Passed,
     /// Could not run here (reason); reported as ignored, never as passed.
     Skipped(String),
 }
 
 /// Result of a test body.
-pub type TestResult = Result<Verdict, String>;
+pub type TestResult = Result<TestOutcome, String>;
 
 /// The reason used when a check needs records but the module is deliberately absent.
 pub fn no_module_reason(what: &str) -> String {

@@ -4,10 +4,11 @@
 //! - [`prefix`]: a unique, world-traversable temp prefix per test.
 //! - [`proc`]: process-group guards (everything a test starts dies with it).
 //! - [`nginx`], [`fpm`]: runners with generated configs; [`net`]: free ports, a port
-//!   that refuses, a listener that accepts and never answers, a UDP (syslog) sink.
+//!   that refuses, a listener that accepts and never answers, a UDP (syslog) receiver.
 //! - [`client`]: curl (HTTP/1.1, HTTP/2 prior knowledge), raw TCP requests.
 //! - [`errlog`]: NGINX's error log per `*conn` with the printed errno; the access log.
-//! - [`records`]: the module's JSON lines and a check against the JSON Schema.
+//! - [`records`]: the module's JSON lines; [`schema`]: the JSON Schemas of docs/
+//!   applied by the `jsonschema` crate (records, reports, doctor output).
 //! - [`cgroup`], [`kmsg`]: a memory cgroup for real OOM kills; the kernel log.
 //! - [`lab`]: one test's world; [`check`]: record assertions; [`scenarios`]: the
 //!   seven causes as reusable functions that leave their logs in a directory.
@@ -40,6 +41,7 @@ pub mod proc;
 pub mod records;
 pub mod reframe;
 pub mod scenarios;
+pub mod schema;
 pub mod storm;
 pub mod tmpfs;
 pub mod valgrind;

@@ -1,35 +1,13 @@
-//! gatelog records: reading the JSON lines and checking them against
-//! docs/gatelog.v1.schema.json.
-//!
-//! The schema check interprets the subset of JSON Schema (2020-12) the schema file
-//! uses: `type` (one or a list), `const`, `enum`, `required`, `properties`,
-//! `additionalProperties: false`, `items`, `pattern` and local `$ref`s into `$defs`
-//! (and, for the analyzer's report schema, `anyOf`, `minimum`, `maximum`,
-//! `maxItems`, `additionalProperties` with a schema: see [`validate_against`]). A keyword it does not know makes the check
-//! fail loudly, so a schema change cannot silently turn the check off.
+//! gatelog records: reading the JSON lines the module writes, finding a request's
+//! record, its time; [`validate`] checks one against docs/gatelog.v1.schema.json
+//! (through [`crate::schema`]).
 
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use serde_json::Value;
 
-use crate::env::schema_path;
-
-/// The record schema, loaded once.
-pub fn schema() -> Result<&'static Value, String> {
-    static SCHEMA: OnceLock<Result<Value, String>> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let p = schema_path();
-            let text =
-                std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", p.display()))
-        })
-        .as_ref()
-        .map_err(|e| e.clone())
-}
+use crate::schema;
 
 /// Reads the records file: every line must be one JSON object; the file must end
 /// with a newline. Missing file = no records.
@@ -108,183 +86,15 @@ pub fn wait_for(path: &Path, n: usize, timeout: Duration) -> Result<Vec<Value>, 
     }
 }
 
-/// Validates `v` against `schema` (a JSON Schema using only the keywords listed in
-/// the module docs); returns every violation.
-pub fn validate_against(schema: &Value, v: &Value) -> Vec<String> {
-    let mut errs = Vec::new();
-    check(schema, schema, v, "$", &mut errs);
-    errs
-}
-
 /// Validates `v` against the record schema; returns every violation.
 pub fn validate(v: &Value) -> Result<(), String> {
-    let schema = schema()?;
-    let errs = validate_against(schema, v);
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "record violates docs/gatelog.v1.schema.json:\n  {}\nrecord: {v}",
+    schema::docs(schema::RECORD)?.validate(v).map_err(|errs| {
+        format!(
+            "record violates docs/{}:\n  {}\nrecord: {v}",
+            schema::RECORD,
             errs.join("\n  ")
-        ))
-    }
-}
-
-fn type_ok(t: &str, v: &Value) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    }
-}
-
-fn pattern(p: &str) -> Result<Regex, String> {
-    Regex::new(p).map_err(|e| format!("schema pattern {p:?}: {e}"))
-}
-
-fn check(root: &Value, s: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
-    let Some(obj) = s.as_object() else {
-        errs.push(format!("{at}: schema node is not an object"));
-        return;
-    };
-    for (k, kv) in obj {
-        match k.as_str() {
-            "$schema" | "$id" | "title" | "description" | "$defs" => {}
-            "$ref" => {
-                let target = kv
-                    .as_str()
-                    .and_then(|r| r.strip_prefix("#/"))
-                    .and_then(|r| {
-                        r.split('/')
-                            .try_fold(root, |node, part| node.get(part))
-                    });
-                match target {
-                    Some(t) => check(root, t, v, at, errs),
-                    None => errs.push(format!("{at}: unresolvable $ref {kv}")),
-                }
-            }
-            "type" => {
-                let ok = match kv {
-                    Value::String(t) => type_ok(t, v),
-                    Value::Array(ts) => ts.iter().any(|t| t.as_str().is_some_and(|t| type_ok(t, v))),
-                    _ => false,
-                };
-                if !ok {
-                    errs.push(format!("{at}: {v} is not of type {kv}"));
-                }
-            }
-            "const" => {
-                if v != kv {
-                    errs.push(format!("{at}: {v} is not {kv}"));
-                }
-            }
-            "enum" => {
-                if !kv.as_array().is_some_and(|a| a.contains(v)) {
-                    errs.push(format!("{at}: {v} is not one of {kv}"));
-                }
-            }
-            "pattern" => {
-                if let (Some(p), Some(text)) = (kv.as_str(), v.as_str()) {
-                    match pattern(p) {
-                        Ok(re) if re.is_match(text) => {}
-                        Ok(_) => errs.push(format!("{at}: {text:?} does not match {p:?}")),
-                        Err(e) => errs.push(e),
-                    }
-                }
-            }
-            "required" => {
-                if let Some(o) = v.as_object() {
-                    for r in kv.as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
-                        if !o.contains_key(r) {
-                            errs.push(format!("{at}: required key {r:?} is missing"));
-                        }
-                    }
-                }
-            }
-            "properties" => {
-                if let (Some(o), Some(props)) = (v.as_object(), kv.as_object()) {
-                    for (name, sub) in props {
-                        if let Some(val) = o.get(name) {
-                            check(root, sub, val, &format!("{at}.{name}"), errs);
-                        }
-                    }
-                }
-            }
-            "additionalProperties" => {
-                if kv == &Value::Bool(false) {
-                    if let Some(o) = v.as_object() {
-                        let props = obj.get("properties").and_then(|p| p.as_object());
-                        for key in o.keys() {
-                            if !props.is_some_and(|p| p.contains_key(key)) {
-                                errs.push(format!("{at}: unexpected key {key:?}"));
-                            }
-                        }
-                    }
-                } else if kv.is_object() {
-                    // A schema for the values of the keys `properties` does not name.
-                    if let Some(o) = v.as_object() {
-                        let props = obj.get("properties").and_then(|p| p.as_object());
-                        for (key, val) in o {
-                            if !props.is_some_and(|p| p.contains_key(key)) {
-                                check(root, kv, val, &format!("{at}.{key}"), errs);
-                            }
-                        }
-                    }
-                } else {
-                    errs.push(format!("{at}: unsupported additionalProperties {kv}"));
-                }
-            }
-            "anyOf" => {
-                let alts = kv.as_array().map(Vec::as_slice).unwrap_or_default();
-                let ok = alts.iter().any(|alt| {
-                    let mut sub = Vec::new();
-                    check(root, alt, v, at, &mut sub);
-                    sub.is_empty()
-                });
-                if !ok {
-                    errs.push(format!("{at}: {v} matches none of anyOf {kv}"));
-                }
-            }
-            "minimum" | "maximum" => {
-                if let (Some(bound), Some(x)) = (kv.as_f64(), v.as_f64()) {
-                    let ok = if k == "minimum" { x >= bound } else { x <= bound };
-                    if !ok {
-                        errs.push(format!("{at}: {v} violates {k} {kv}"));
-                    }
-                }
-            }
-            "maxItems" => {
-                if let (Some(max), Some(a)) = (kv.as_u64(), v.as_array()) {
-                    if a.len() as u64 > max {
-                        errs.push(format!("{at}: {} items, maxItems {max}", a.len()));
-                    }
-                }
-            }
-            "propertyNames" => {
-                // Each key of the object, as a string, against the subschema.
-                if let Some(o) = v.as_object() {
-                    for key in o.keys() {
-                        check(root, kv, &Value::String(key.clone()), &format!("{at}.{key} (name)"), errs);
-                    }
-                }
-            }
-            "items" => {
-                if let Some(a) = v.as_array() {
-                    for (i, item) in a.iter().enumerate() {
-                        check(root, kv, item, &format!("{at}[{i}]"), errs);
-                    }
-                }
-            }
-            other => errs.push(format!(
-                "{at}: schema keyword {other:?} is not understood by the e2e schema check (extend records.rs)"
-            )),
-        }
-    }
+        )
+    })
 }
 
 /// Looks a record up by `request_id`.
@@ -400,45 +210,5 @@ mod tests {
             e.contains("dialing") && e.contains("extra") && e.contains("yesterday"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn any_of_and_bounds() {
-        let schema = serde_json::json!({
-            "type": "object",
-            "properties": {
-                "t": { "anyOf": [{ "type": "string", "pattern": "^a" }, { "type": "null" }] },
-                "c": { "type": "number", "minimum": 0, "maximum": 1 },
-                "l": { "type": "array", "maxItems": 2 },
-                "m": { "type": "object", "additionalProperties": { "type": "integer" } }
-            }
-        });
-        let ok = serde_json::json!({"t": null, "c": 0.5, "l": [1, 2], "m": {"502": 3}});
-        assert!(validate_against(&schema, &ok).is_empty());
-        let ok2 = serde_json::json!({"t": "abc", "c": 1, "l": []});
-        assert!(validate_against(&schema, &ok2).is_empty());
-        let bad = serde_json::json!({"t": "xyz", "c": 1.5, "l": [1, 2, 3], "m": {"504": "x"}});
-        let e = validate_against(&schema, &bad).join("\n");
-        assert!(
-            e.contains("anyOf")
-                && e.contains("maximum")
-                && e.contains("maxItems")
-                && e.contains("$.m.504"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn property_names() {
-        let schema = serde_json::json!({
-            "type": "object",
-            "propertyNames": { "enum": ["plain", "syslog"] },
-            "additionalProperties": { "type": "integer", "minimum": 1 }
-        });
-        let ok = serde_json::json!({"plain": 3, "syslog": 1});
-        assert!(validate_against(&schema, &ok).is_empty());
-        let bad = serde_json::json!({"plain": 3, "smoke-signals": 1});
-        let e = validate_against(&schema, &bad).join("\n");
-        assert!(e.contains("smoke-signals"), "{e}");
     }
 }

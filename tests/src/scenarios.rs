@@ -3,8 +3,9 @@
 //! Each [`Fault`] has a function that sets the fault up (a real php8.2-fpm, a real
 //! NGINX, the real kernel), sends the requests, checks that the fault really
 //! happened (NGINX's error log, PHP-FPM's log, the kernel log) and returns a
-//! [`FaultRun`] describing what was sent and what is expected. [`FaultRun::save`]
-//! leaves the evidence in a directory:
+//! [`FaultRun`]: what was sent, and a [`FaultExpect`] saying what the failed requests
+//! must show. [`verify`] checks NGINX's error log and the records against it;
+//! [`FaultRun::save`] leaves the evidence in a directory:
 //!
 //! | file               | content                                                    |
 //! |--------------------|------------------------------------------------------------|
@@ -21,7 +22,33 @@
 //! `gatelog-e2e-scenario` binary: `gatelog-e2e-scenario <fault> <flavour> <dir>`) and
 //! then run `target/release/gatelog analyze --format json <dir>/*.log <dir>/gatelog.jsonl`
 //! and assert that the reported cause is `scenario.json`'s `cause`.
+//!
+//! # Adding a fault
+//!
+//! 1. Add a variant to [`Fault`] (its doc comment says the cause and how the fault
+//!    is made) and append it to `Fault::ALL`.
+//! 2. Write its function, `fn my_fault(lab: &Lab) -> Result<FaultRun, RunError>`,
+//!    next to the others: `setup` starts PHP-FPM (a [`Pool`]: socket, pm, backlog,
+//!    php_admin values; optionally in a memory cgroup) and NGINX with the `fastcgi_*`
+//!    timeouts given; send the requests (`client::get`, `sequential`, `concurrent`);
+//!    check that the fault really happened and return `RunError::Failed` if it did
+//!    not, `RunError::Unavailable` if this machine cannot make it (the test is then
+//!    reported as ignored, never passed); end with `s.finish(lab, Fault::MyFault,
+//!    responses, FaultExpect { .. }, notes, cgroup)`, where [`FaultExpect`] names the
+//!    failure statuses, how many requests must fail, the attempt's phase, the
+//!    acceptable [`AttemptOutcome`]s (NGINX's error-log message, errno, level) and the
+//!    upstream address.
+//! 3. Register it in `Fault::spec`: its stable name (`causeN_what`, also the test
+//!    name), the analyzer's cause number (1-7) and the function.
+//!
+//! That is all: the e2e suite runs `faults::<name>` (fault injected, records checked)
+//! and `analyzer_<name>` (the analyzer's three reports on its evidence) on both NGINX
+//! flavours, and `gatelog-e2e-scenario --list` shows it. If the analyzer's fix must
+//! name something for this fault (a path, a pool file), add it to `sent_for` in
+//! tests/e2e/tests/analyzer.rs. Run it alone with
+//! `cargo test --release -p gatelog-e2e --test e2e -- causeN_what`.
 
+use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,13 +56,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cgroup::MemCgroup;
-use crate::check::{self, AttemptExpect, Errors, Outcome, RecordExpect};
+use crate::check::{self, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use crate::client::{self, Request, Response};
 use crate::env::Flavour;
-use crate::errlog;
+use crate::errlog::{self, AccessLine, ErrorLogEntry};
 use crate::fpm::{Fpm, Listen, Pm, Pool};
 use crate::kmsg;
-use crate::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use crate::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use crate::net::free_port;
 use crate::records;
 
@@ -101,39 +128,74 @@ impl Fault {
 
     /// Stable name (also the test name).
     pub fn name(self) -> &'static str {
-        match self {
-            Fault::FpmStopped => "cause1_fpm_stopped",
-            Fault::FpmKilled => "cause1_fpm_killed_stale_socket",
-            Fault::FpmTcpDown => "cause1_fpm_tcp_down",
-            Fault::SocketPermission => "cause2_socket_permission",
-            Fault::WrongSocketPath => "cause3_wrong_socket_path",
-            Fault::MaxChildrenTimeout => "cause4_max_children_read_timeout",
-            Fault::MaxChildrenBacklog => "cause4_max_children_backlog_eagain",
-            Fault::MaxChildrenTcpConnectTimeout => "cause4_max_children_tcp_connect_timeout",
-            Fault::ReadTimeout => "cause5_read_timeout",
-            Fault::OomKill => "cause6_oom_kill",
-            Fault::Segfault => "cause7_segfault",
-        }
+        self.spec().name
     }
 
     /// The analyzer's cause number (1-7).
     pub fn cause(self) -> u8 {
-        match self {
-            Fault::FpmStopped | Fault::FpmKilled | Fault::FpmTcpDown => 1,
-            Fault::SocketPermission => 2,
-            Fault::WrongSocketPath => 3,
-            Fault::MaxChildrenTimeout
-            | Fault::MaxChildrenBacklog
-            | Fault::MaxChildrenTcpConnectTimeout => 4,
-            Fault::ReadTimeout => 5,
-            Fault::OomKill => 6,
-            Fault::Segfault => 7,
-        }
+        self.spec().cause
     }
 
     pub fn by_name(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
+
+    /// The one place a fault is registered: its name, its cause, its function.
+    fn spec(self) -> FaultSpec {
+        let (name, cause, inject): (_, _, Inject) = match self {
+            Fault::FpmStopped => ("cause1_fpm_stopped", 1, fpm_stopped),
+            Fault::FpmKilled => ("cause1_fpm_killed_stale_socket", 1, fpm_killed),
+            Fault::FpmTcpDown => ("cause1_fpm_tcp_down", 1, fpm_tcp_down),
+            Fault::SocketPermission => ("cause2_socket_permission", 2, socket_permission),
+            Fault::WrongSocketPath => ("cause3_wrong_socket_path", 3, wrong_socket_path),
+            Fault::MaxChildrenTimeout => {
+                ("cause4_max_children_read_timeout", 4, max_children_timeout)
+            }
+            Fault::MaxChildrenBacklog => (
+                "cause4_max_children_backlog_eagain",
+                4,
+                max_children_backlog,
+            ),
+            Fault::MaxChildrenTcpConnectTimeout => (
+                "cause4_max_children_tcp_connect_timeout",
+                4,
+                max_children_tcp_connect_timeout,
+            ),
+            Fault::ReadTimeout => ("cause5_read_timeout", 5, read_timeout),
+            Fault::OomKill => ("cause6_oom_kill", 6, oom_kill),
+            Fault::Segfault => ("cause7_segfault", 7, segfault),
+        };
+        FaultSpec {
+            name,
+            cause,
+            inject,
+        }
+    }
+}
+
+/// A fault's function: sets the fault up in the lab, sends the requests, checks that
+/// the fault really happened and says what the failed requests must show.
+type Inject = fn(&Lab) -> Result<FaultRun, RunError>;
+
+struct FaultSpec {
+    name: &'static str,
+    cause: u8,
+    inject: Inject,
+}
+
+/// What the failed requests of a run must show (NGINX's error log, the records).
+#[derive(Debug, Clone)]
+pub struct FaultExpect {
+    /// Statuses a failed request may have (502 and/or 504).
+    pub statuses: &'static [u16],
+    /// At least this many requests must have failed.
+    pub min_failed: usize,
+    /// The phase of the (single) attempt of a failed request.
+    pub phase: &'static str,
+    /// The acceptable ways that attempt failed.
+    pub outcomes: Vec<AttemptOutcome>,
+    /// The `fastcgi_pass` address: the record's `upstream` and the attempt's `peer`.
+    pub upstream: String,
 }
 
 /// What a scenario did and what its failed requests must show.
@@ -145,16 +207,9 @@ pub struct FaultRun {
     pub port: u16,
     /// Every response, in order (sanity requests before the fault included).
     pub responses: Vec<Response>,
-    /// Statuses a failed request may have (502 and/or 504).
-    pub fail_statuses: Vec<u16>,
-    /// At least this many requests must have failed.
-    pub min_failed: usize,
-    /// The phase and the acceptable outcomes of the (single) attempt of a failed request.
-    pub phase: &'static str,
-    pub outcomes: Vec<Outcome>,
-    /// Expected record `upstream` and attempt `peer`.
-    pub upstream: String,
-    pub peer: String,
+    /// What its failed requests must show.
+    pub expect: FaultExpect,
+    /// The fastcgi_*_timeout values of the location.
     pub timeouts: Timeouts,
     /// PHP-FPM's error log.
     pub fpm_log: Option<PathBuf>,
@@ -221,6 +276,7 @@ struct Setup {
     _nginx: crate::nginx::Nginx,
     kmark: Result<kmsg::Mark, String>,
     pids: Vec<u32>,
+    timeouts: Timeouts,
 }
 
 /// FPM (optionally in a cgroup) + NGINX with one server whose `~ \.php$` location
@@ -251,6 +307,7 @@ fn setup(
         _nginx: nginx,
         kmark,
         pids,
+        timeouts,
     })
 }
 
@@ -260,7 +317,7 @@ impl Setup {
         lab: &Lab,
         fault: Fault,
         responses: Vec<Response>,
-        fail: (&[u16], usize, &'static str, Vec<Outcome>, String),
+        expect: FaultExpect,
         notes: Vec<String>,
         cgroup: Option<&MemCgroup>,
     ) -> FaultRun {
@@ -292,13 +349,8 @@ impl Setup {
             flavour: lab.flavour.name.to_string(),
             port: self.port,
             responses,
-            fail_statuses: fail.0.to_vec(),
-            min_failed: fail.1,
-            phase: fail.2,
-            outcomes: fail.3,
-            upstream: fail.4.clone(),
-            peer: fail.4,
-            timeouts: T,
+            expect,
+            timeouts: self.timeouts,
             fpm_log: Some(self.fpm.log.clone()),
             fpm_conf: Some(self.fpm.conf.clone()),
             fpm_pids: self.pids.clone(),
@@ -312,6 +364,14 @@ fn sequential(port: u16, targets: &[&str]) -> Result<Vec<Response>, String> {
     targets.iter().map(|t| client::get(port, t)).collect()
 }
 
+/// `n` requests to `target` at once, numbered `&n=1`, `&n=2`, ...
+fn concurrent(port: u16, n: usize, target: &str) -> Result<Vec<Response>, String> {
+    let reqs: Vec<Request> = (1..=n)
+        .map(|i| Request::get(port, &format!("{target}&n={i}")))
+        .collect();
+    client::concurrent(&reqs).into_iter().collect()
+}
+
 fn unix_path(listen: &Listen) -> PathBuf {
     match listen {
         Listen::Unix(p) => p.clone(),
@@ -320,408 +380,365 @@ fn unix_path(listen: &Listen) -> PathBuf {
 }
 
 /// Runs `fault` in `lab`. The fault's own evidence (socket gone, FPM log lines,
-/// kernel OOM kill, ...) is checked here; records are checked by [`verify`].
+/// kernel OOM kill, ...) is checked by its function; records are checked by [`verify`].
 pub fn run(fault: Fault, lab: &Lab) -> Result<FaultRun, RunError> {
-    match fault {
-        Fault::FpmStopped => {
-            let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
-            let mut resps = vec![expect_status(
-                client::get(s.port, "/ok.php?before=stop")?,
-                200,
-            )?];
-            s.fpm.stop_clean()?;
-            let sock = unix_path(&s.fpm.pool.listen);
-            if sock.exists() {
-                return Err(RunError::Failed(format!(
-                    "FPM stopped cleanly but {} still exists",
-                    sock.display()
-                )));
-            }
-            let log = wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
-            resps.extend(sequential(
-                s.port,
-                &["/ok.php?after=stop&n=1", "/index.php?after=stop&n=2"],
-            )?);
-            let notes = vec![
-                format!(
-                    "FPM log: {}",
-                    log.lines().rev().take(2).collect::<Vec<_>>().join(" / ")
-                ),
-                format!("{} removed", sock.display()),
-            ];
-            let peer = s.fpm.pool.listen.nginx_addr();
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_unix(&sock, 2)],
-                    peer,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::FpmKilled => {
-            let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
-            let mut resps = vec![expect_status(
-                client::get(s.port, "/ok.php?before=kill")?,
-                200,
-            )?];
-            s.fpm.kill9();
-            let sock = unix_path(&s.fpm.pool.listen);
-            if !sock.exists() {
-                return Err(RunError::Failed(format!(
-                    "after SIGKILL the stale socket {} is gone",
-                    sock.display()
-                )));
-            }
-            resps.extend(sequential(
-                s.port,
-                &["/ok.php?after=kill&n=1", "/index.php?after=kill&n=2"],
-            )?);
-            let notes = vec![format!(
-                "master {} and workers SIGKILLed; stale {} left",
-                s.fpm.master_pid(),
-                sock.display()
-            )];
-            let peer = s.fpm.pool.listen.nginx_addr();
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_unix(&sock, 111)],
-                    peer,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::FpmTcpDown => {
-            let fport = free_port()?;
-            let mut s = setup(
-                lab,
-                Pool::tcp(&lab.prefix, "www", fport, 2),
-                None,
-                None,
-                T,
-                "",
-            )?;
-            let mut resps = vec![expect_status(
-                client::get(s.port, "/ok.php?before=stop")?,
-                200,
-            )?];
-            s.fpm.stop_clean()?;
-            wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
-            resps.extend(sequential(
-                s.port,
-                &["/ok.php?after=stop&n=1", "/ok.php?after=stop&n=2"],
-            )?);
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec![format!("FPM on {peer} stopped cleanly")];
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_async(111)],
-                    peer,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::SocketPermission => {
-            let mut pool = Pool::unix(&lab.prefix, "www", 1);
-            pool.owner = "root".into();
-            pool.group = "root".into();
-            pool.mode = "0600".into();
-            let s = setup(lab, pool, None, None, T, "")?;
-            let sock = unix_path(&s.fpm.pool.listen);
-            let md =
-                std::fs::metadata(&sock).map_err(|e| format!("stat {}: {e}", sock.display()))?;
-            if md.uid() != 0 || md.gid() != 0 || md.permissions().mode() & 0o777 != 0o600 {
-                return Err(RunError::Failed(format!(
-                    "{} is {}:{} {:o}, expected root:root 0600",
-                    sock.display(),
-                    md.uid(),
-                    md.gid(),
-                    md.permissions().mode() & 0o777
-                )));
-            }
-            let resps = sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?;
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec![format!(
-                "{} is root:root 0600, NGINX workers run as www-data",
-                sock.display()
-            )];
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_unix(&sock, 13)],
-                    peer,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::WrongSocketPath => {
-            let wrong = lab.prefix.path("run/php8.1-fpm.sock");
-            let pool = Pool::unix(&lab.prefix, "www", 1);
-            let good = pool.listen.nginx_addr();
-            // /healthy.php goes to the right socket: FPM is up.
-            let healthy = lab.php_location(
-                "= /healthy.php",
-                &good,
-                T,
-                "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
-            );
-            let wrong_addr = format!("unix:{}", wrong.display());
-            let s = setup(lab, pool, None, Some(wrong_addr.clone()), T, &healthy)?;
-            let mut resps = vec![expect_status(client::get(s.port, "/healthy.php")?, 200)?];
-            resps.extend(sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?);
-            let notes = vec![format!(
-                "FPM listens on {good}, fastcgi_pass names {wrong_addr}"
-            )];
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_unix(&wrong, 2)],
-                    wrong_addr,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::MaxChildrenTimeout => {
-            let mut pool = Pool::unix(&lab.prefix, "www", 1);
-            pool.pm = Pm::Dynamic(1);
-            let t = Timeouts::new(2000, 3000, 1000);
-            let s = setup(lab, pool, None, None, t, "")?;
-            let reqs: Vec<Request> = (1..=4)
-                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=1500&n={i}")))
-                .collect();
-            let resps = client::concurrent(&reqs)
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?;
-            // pm = dynamic logs the saturation once a second (evidence for the analyzer).
-            let notes = match wait_text(
-                &s.fpm.log,
-                "server reached pm.max_children setting (1)",
-                Duration::from_secs(3),
-            ) {
-                Ok(_) => vec!["FPM logged: server reached pm.max_children setting (1)".to_string()],
-                Err(_) => vec![
-                    "FPM did not log max_children (its maintenance runs once a second)".to_string(),
-                ],
-            };
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let mut run = s.finish(
-                lab,
-                fault,
-                resps,
-                (&[504], 4, "header", vec![Outcome::timed_out()], peer),
-                notes,
-                None,
-            );
-            run.timeouts = t;
-            Ok(run)
-        }
-        Fault::MaxChildrenBacklog => {
-            let mut pool = Pool::unix(&lab.prefix, "www", 1);
-            pool.pm = Pm::Dynamic(1);
-            pool.backlog = Some(0);
-            let s = setup(lab, pool, None, None, T, "")?;
-            let reqs: Vec<Request> = (1..=5)
-                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=700&n={i}")))
-                .collect();
-            let resps = client::concurrent(&reqs)
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?;
-            let sock = unix_path(&s.fpm.pool.listen);
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec![format!(
-                "listen.backlog = 0 on {}; one worker busy 700 ms per request",
-                sock.display()
-            )];
-            Ok(s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    2,
-                    "connect",
-                    vec![Outcome::connect_unix(&sock, 11)],
-                    peer,
-                ),
-                notes,
-                None,
-            ))
-        }
-        Fault::MaxChildrenTcpConnectTimeout => {
-            let fport = free_port()?;
-            let mut pool = Pool::tcp(&lab.prefix, "www", fport, 1);
-            pool.pm = Pm::Dynamic(1);
-            pool.backlog = Some(0);
-            let t = Timeouts::new(800, 3000, 6000);
-            let s = setup(lab, pool, None, None, t, "")?;
-            let reqs: Vec<Request> = (1..=4)
-                .map(|i| Request::get(s.port, &format!("/sleep.php?ms=1000&n={i}")))
-                .collect();
-            let resps = client::concurrent(&reqs)
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?;
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec![format!(
-                "listen.backlog = 0 on {peer}: SYNs beyond the queue are dropped; fastcgi_connect_timeout 800ms"
-            )];
-            let mut run = s.finish(
-                lab,
-                fault,
-                resps,
-                (&[504], 2, "connect", vec![Outcome::timed_out()], peer),
-                notes,
-                None,
-            );
-            run.timeouts = t;
-            Ok(run)
-        }
-        Fault::ReadTimeout => {
-            let t = Timeouts::new(2000, 3000, 1000);
-            let s = setup(lab, Pool::unix(&lab.prefix, "www", 1), None, None, t, "")?;
-            let resps = vec![client::get(s.port, "/sleep.php?ms=2500")?];
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec!["fastcgi_read_timeout 1s, script sleeps 2.5 s".to_string()];
-            let mut run = s.finish(
-                lab,
-                fault,
-                resps,
-                (&[504], 1, "header", vec![Outcome::timed_out()], peer),
-                notes,
-                None,
-            );
-            run.timeouts = t;
-            Ok(run)
-        }
-        Fault::OomKill => {
-            let kmark = kmsg::mark()
-                .map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?;
-            drop(kmark);
-            let cg = MemCgroup::create("oom", 64 << 20).map_err(RunError::Unavailable)?;
-            let pool = Pool::unix(&lab.prefix, "www", 1).admin("memory_limit", "-1");
-            let s = setup(lab, pool, Some(&cg), None, T, "")?;
-            let inside = cg.pids();
-            if !inside.contains(&s.fpm.master_pid()) {
-                return Err(RunError::Failed(format!(
-                    "FPM master {} is not in {} (procs: {inside:?})",
-                    s.fpm.master_pid(),
-                    cg.path.display()
-                )));
-            }
-            let resps = vec![client::get(s.port, "/oom.php")?];
-            let log = wait_text(
-                &s.fpm.log,
-                "exited on signal 9 (SIGKILL)",
-                Duration::from_secs(5),
-            )?;
-            let killed: Vec<u32> = log
-                .lines()
-                .filter(|l| l.contains("exited on signal 9 (SIGKILL)"))
-                .flat_map(pids_in_fpm_log)
-                .collect();
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let notes = vec![
-                format!(
-                    "FPM in memory cgroup {} (limit 64 MiB), worker(s) {killed:?} SIGKILLed",
-                    cg.kernel_path()
-                ),
-                format!("cgroup oom_kill counter: {:?}", cg.oom_kills()),
-            ];
-            let run = s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    1,
-                    "header",
-                    vec![Outcome::reset(), Outcome::closed_prematurely()],
-                    peer,
-                ),
-                notes,
-                Some(&cg),
-            );
-            // The kernel must show the OOM kill of exactly that worker.
-            let kernel = run
-                .kernel
-                .clone()
-                .map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?;
-            let found = killed.iter().any(|pid| {
-                kernel.iter().any(|l| {
-                    l.contains(&format!("Killed process {pid} ")) && l.contains("out of memory")
-                })
-            });
-            if !found {
-                return Err(RunError::Failed(format!(
-                    "kernel log shows no OOM kill of FPM worker(s) {killed:?}:\n{}",
-                    kernel.join("\n")
-                )));
-            }
-            Ok(run)
-        }
-        Fault::Segfault => {
-            let pool = Pool::unix(&lab.prefix, "www", 1).admin("ffi.enable", "1");
-            let s = setup(lab, pool, None, None, T, "")?;
-            let resps = vec![client::get(s.port, "/segv.php?n=1")?];
-            let log = wait_text(
-                &s.fpm.log,
-                "exited on signal 11 (SIGSEGV",
-                Duration::from_secs(5),
-            )?;
-            let line = log
-                .lines()
-                .find(|l| l.contains("signal 11"))
-                .unwrap_or("")
-                .to_string();
-            let peer = s.fpm.pool.listen.nginx_addr();
-            let run = s.finish(
-                lab,
-                fault,
-                resps,
-                (
-                    &[502],
-                    1,
-                    "header",
-                    vec![Outcome::reset(), Outcome::closed_prematurely()],
-                    peer,
-                ),
-                vec![format!("FPM log: {line}")],
-                None,
-            );
-            Ok(run)
-        }
+    (fault.spec().inject)(lab)
+}
+
+/// Cause 1: FPM on a unix socket stopped cleanly; the socket file is gone.
+fn fpm_stopped(lab: &Lab) -> Result<FaultRun, RunError> {
+    let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
+    let mut resps = vec![expect_status(
+        client::get(s.port, "/ok.php?before=stop")?,
+        200,
+    )?];
+    s.fpm.stop_clean()?;
+    let sock = unix_path(&s.fpm.pool.listen);
+    if sock.exists() {
+        return Err(RunError::Failed(format!(
+            "FPM stopped cleanly but {} still exists",
+            sock.display()
+        )));
     }
+    let log = wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+    resps.extend(sequential(
+        s.port,
+        &["/ok.php?after=stop&n=1", "/index.php?after=stop&n=2"],
+    )?);
+    let notes = vec![
+        format!(
+            "FPM log: {}",
+            log.lines().rev().take(2).collect::<Vec<_>>().join(" / ")
+        ),
+        format!("{} removed", sock.display()),
+    ];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 2)],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::FpmStopped, resps, expect, notes, None))
+}
+
+/// Cause 1: FPM SIGKILLed; its socket file stays and nobody accepts on it.
+fn fpm_killed(lab: &Lab) -> Result<FaultRun, RunError> {
+    let mut s = setup(lab, Pool::unix(&lab.prefix, "www", 2), None, None, T, "")?;
+    let mut resps = vec![expect_status(
+        client::get(s.port, "/ok.php?before=kill")?,
+        200,
+    )?];
+    s.fpm.kill9();
+    let sock = unix_path(&s.fpm.pool.listen);
+    if !sock.exists() {
+        return Err(RunError::Failed(format!(
+            "after SIGKILL the stale socket {} is gone",
+            sock.display()
+        )));
+    }
+    resps.extend(sequential(
+        s.port,
+        &["/ok.php?after=kill&n=1", "/index.php?after=kill&n=2"],
+    )?);
+    let notes = vec![format!(
+        "master {} and workers SIGKILLed; stale {} left",
+        s.fpm.master_pid(),
+        sock.display()
+    )];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 111)],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::FpmKilled, resps, expect, notes, None))
+}
+
+/// Cause 1 over TCP: FPM stopped, nothing listens on its port.
+fn fpm_tcp_down(lab: &Lab) -> Result<FaultRun, RunError> {
+    let fport = free_port()?;
+    let mut s = setup(
+        lab,
+        Pool::tcp(&lab.prefix, "www", fport, 2),
+        None,
+        None,
+        T,
+        "",
+    )?;
+    let mut resps = vec![expect_status(
+        client::get(s.port, "/ok.php?before=stop")?,
+        200,
+    )?];
+    s.fpm.stop_clean()?;
+    wait_text(&s.fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+    resps.extend(sequential(
+        s.port,
+        &["/ok.php?after=stop&n=1", "/ok.php?after=stop&n=2"],
+    )?);
+    let peer = s.fpm.pool.listen.nginx_addr();
+    let notes = vec![format!("FPM on {peer} stopped cleanly")];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_async(111)],
+        upstream: peer,
+    };
+    Ok(s.finish(lab, Fault::FpmTcpDown, resps, expect, notes, None))
+}
+
+/// Cause 2: the socket is root:root 0600, NGINX's workers run as www-data.
+fn socket_permission(lab: &Lab) -> Result<FaultRun, RunError> {
+    let mut pool = Pool::unix(&lab.prefix, "www", 1);
+    pool.owner = "root".into();
+    pool.group = "root".into();
+    pool.mode = "0600".into();
+    let s = setup(lab, pool, None, None, T, "")?;
+    let sock = unix_path(&s.fpm.pool.listen);
+    let md = std::fs::metadata(&sock).map_err(|e| format!("stat {}: {e}", sock.display()))?;
+    if md.uid() != 0 || md.gid() != 0 || md.permissions().mode() & 0o777 != 0o600 {
+        return Err(RunError::Failed(format!(
+            "{} is {}:{} {:o}, expected root:root 0600",
+            sock.display(),
+            md.uid(),
+            md.gid(),
+            md.permissions().mode() & 0o777
+        )));
+    }
+    let resps = sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?;
+    let notes = vec![format!(
+        "{} is root:root 0600, NGINX workers run as www-data",
+        sock.display()
+    )];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 13)],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::SocketPermission, resps, expect, notes, None))
+}
+
+/// Cause 3: FPM is healthy on its socket, `fastcgi_pass` names another path.
+fn wrong_socket_path(lab: &Lab) -> Result<FaultRun, RunError> {
+    let wrong = lab.prefix.path("run/php8.1-fpm.sock");
+    let pool = Pool::unix(&lab.prefix, "www", 1);
+    let good = pool.listen.nginx_addr();
+    // /healthy.php goes to the right socket: FPM is up.
+    let healthy = lab.php_location(
+        "= /healthy.php",
+        &good,
+        T,
+        "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
+    );
+    let wrong_addr = format!("unix:{}", wrong.display());
+    let s = setup(lab, pool, None, Some(wrong_addr.clone()), T, &healthy)?;
+    let mut resps = vec![expect_status(client::get(s.port, "/healthy.php")?, 200)?];
+    resps.extend(sequential(s.port, &["/ok.php?n=1", "/ok.php?n=2"])?);
+    let notes = vec![format!(
+        "FPM listens on {good}, fastcgi_pass names {wrong_addr}"
+    )];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_unix(&wrong, 2)],
+        upstream: wrong_addr,
+    };
+    Ok(s.finish(lab, Fault::WrongSocketPath, resps, expect, notes, None))
+}
+
+/// Cause 4: one FPM worker, slow scripts, concurrent requests: the ones waiting in
+/// FPM's queue hit fastcgi_read_timeout (504).
+fn max_children_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
+    let mut pool = Pool::unix(&lab.prefix, "www", 1);
+    pool.pm = Pm::Dynamic(1);
+    let s = setup(lab, pool, None, None, Timeouts::new(2000, 3000, 1000), "")?;
+    let resps = concurrent(s.port, 4, "/sleep.php?ms=1500")?;
+    // pm = dynamic logs the saturation once a second (evidence for the analyzer).
+    let notes = match wait_text(
+        &s.fpm.log,
+        "server reached pm.max_children setting (1)",
+        Duration::from_secs(3),
+    ) {
+        Ok(_) => vec!["FPM logged: server reached pm.max_children setting (1)".to_string()],
+        Err(_) => {
+            vec!["FPM did not log max_children (its maintenance runs once a second)".to_string()]
+        }
+    };
+    let expect = FaultExpect {
+        statuses: &[504],
+        min_failed: 4,
+        phase: "header",
+        outcomes: vec![AttemptOutcome::timed_out()],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::MaxChildrenTimeout, resps, expect, notes, None))
+}
+
+/// Cause 4: one FPM worker and listen.backlog = 0 on a unix socket: connect()
+/// fails with EAGAIN while the worker is busy (502).
+fn max_children_backlog(lab: &Lab) -> Result<FaultRun, RunError> {
+    let mut pool = Pool::unix(&lab.prefix, "www", 1);
+    pool.pm = Pm::Dynamic(1);
+    pool.backlog = Some(0);
+    let s = setup(lab, pool, None, None, T, "")?;
+    let resps = concurrent(s.port, 5, "/sleep.php?ms=700")?;
+    let sock = unix_path(&s.fpm.pool.listen);
+    let notes = vec![format!(
+        "listen.backlog = 0 on {}; one worker busy 700 ms per request",
+        sock.display()
+    )];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 11)],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::MaxChildrenBacklog, resps, expect, notes, None))
+}
+
+/// Cause 4 over TCP: one FPM worker and listen.backlog = 0 on 127.0.0.1: the kernel
+/// drops SYNs beyond the queue, NGINX's connect times out (504).
+fn max_children_tcp_connect_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
+    let fport = free_port()?;
+    let mut pool = Pool::tcp(&lab.prefix, "www", fport, 1);
+    pool.pm = Pm::Dynamic(1);
+    pool.backlog = Some(0);
+    let s = setup(lab, pool, None, None, Timeouts::new(800, 3000, 6000), "")?;
+    let resps = concurrent(s.port, 4, "/sleep.php?ms=1000")?;
+    let peer = s.fpm.pool.listen.nginx_addr();
+    let notes = vec![format!(
+        "listen.backlog = 0 on {peer}: SYNs beyond the queue are dropped; fastcgi_connect_timeout 800ms"
+    )];
+    let expect = FaultExpect {
+        statuses: &[504],
+        min_failed: 2,
+        phase: "connect",
+        outcomes: vec![AttemptOutcome::timed_out()],
+        upstream: peer,
+    };
+    Ok(s.finish(
+        lab,
+        Fault::MaxChildrenTcpConnectTimeout,
+        resps,
+        expect,
+        notes,
+        None,
+    ))
+}
+
+/// Cause 5: fastcgi_read_timeout 1s, the script sleeps 2.5 s (504).
+fn read_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
+    let pool = Pool::unix(&lab.prefix, "www", 1);
+    let s = setup(lab, pool, None, None, Timeouts::new(2000, 3000, 1000), "")?;
+    let resps = vec![client::get(s.port, "/sleep.php?ms=2500")?];
+    let notes = vec!["fastcgi_read_timeout 1s, script sleeps 2.5 s".to_string()];
+    let expect = FaultExpect {
+        statuses: &[504],
+        min_failed: 1,
+        phase: "header",
+        outcomes: vec![AttemptOutcome::timed_out()],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    Ok(s.finish(lab, Fault::ReadTimeout, resps, expect, notes, None))
+}
+
+/// Cause 6: FPM in a 64 MiB memory cgroup, a script allocates without limit: the
+/// kernel OOM-kills the worker mid-request (502).
+fn oom_kill(lab: &Lab) -> Result<FaultRun, RunError> {
+    // Without a readable kernel log the OOM kill cannot be shown: say so before starting.
+    drop(kmsg::mark().map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?);
+    let cg = MemCgroup::create("oom", 64 << 20).map_err(RunError::Unavailable)?;
+    let pool = Pool::unix(&lab.prefix, "www", 1).admin("memory_limit", "-1");
+    let s = setup(lab, pool, Some(&cg), None, T, "")?;
+    let inside = cg.pids();
+    if !inside.contains(&s.fpm.master_pid()) {
+        return Err(RunError::Failed(format!(
+            "FPM master {} is not in {} (procs: {inside:?})",
+            s.fpm.master_pid(),
+            cg.path.display()
+        )));
+    }
+    let resps = vec![client::get(s.port, "/oom.php")?];
+    let log = wait_text(
+        &s.fpm.log,
+        "exited on signal 9 (SIGKILL)",
+        Duration::from_secs(5),
+    )?;
+    let killed: Vec<u32> = log
+        .lines()
+        .filter(|l| l.contains("exited on signal 9 (SIGKILL)"))
+        .flat_map(pids_in_fpm_log)
+        .collect();
+    let notes = vec![
+        format!(
+            "FPM in memory cgroup {} (limit 64 MiB), worker(s) {killed:?} SIGKILLed",
+            cg.kernel_path()
+        ),
+        format!("cgroup oom_kill counter: {:?}", cg.oom_kills()),
+    ];
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 1,
+        phase: "header",
+        outcomes: vec![
+            AttemptOutcome::reset(),
+            AttemptOutcome::closed_prematurely(),
+        ],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    let run = s.finish(lab, Fault::OomKill, resps, expect, notes, Some(&cg));
+    // The kernel must show the OOM kill of exactly that worker.
+    let kernel = run
+        .kernel
+        .clone()
+        .map_err(|e| RunError::Unavailable(format!("kernel log not readable: {e}")))?;
+    let found = killed.iter().any(|pid| {
+        kernel
+            .iter()
+            .any(|l| l.contains(&format!("Killed process {pid} ")) && l.contains("out of memory"))
+    });
+    if !found {
+        return Err(RunError::Failed(format!(
+            "kernel log shows no OOM kill of FPM worker(s) {killed:?}:\n{}",
+            kernel.join("\n")
+        )));
+    }
+    Ok(run)
+}
+
+/// Cause 7: the worker segfaults mid-request (PHP FFI `strlen(NULL)`) (502).
+fn segfault(lab: &Lab) -> Result<FaultRun, RunError> {
+    let pool = Pool::unix(&lab.prefix, "www", 1).admin("ffi.enable", "1");
+    let s = setup(lab, pool, None, None, T, "")?;
+    let resps = vec![client::get(s.port, "/segv.php?n=1")?];
+    let log = wait_text(
+        &s.fpm.log,
+        "exited on signal 11 (SIGSEGV",
+        Duration::from_secs(5),
+    )?;
+    let line = log
+        .lines()
+        .find(|l| l.contains("signal 11"))
+        .unwrap_or("")
+        .to_string();
+    let expect = FaultExpect {
+        statuses: &[502],
+        min_failed: 1,
+        phase: "header",
+        outcomes: vec![
+            AttemptOutcome::reset(),
+            AttemptOutcome::closed_prematurely(),
+        ],
+        upstream: s.fpm.pool.listen.nginx_addr(),
+    };
+    let notes = vec![format!("FPM log: {line}")];
+    Ok(s.finish(lab, Fault::Segfault, resps, expect, notes, None))
 }
 
 impl FaultRun {
@@ -747,10 +764,10 @@ impl FaultRun {
             "cause": self.fault.cause(),
             "flavour": self.flavour,
             "module_loaded": lab.with_module(),
-            "upstream": self.upstream,
-            "expected_phase": self.phase,
-            "expected_events": self.outcomes.iter().map(|o| o.event).collect::<Vec<_>>(),
-            "expected_errnos": self.outcomes.iter().map(|o| o.errno).collect::<Vec<_>>(),
+            "upstream": self.expect.upstream,
+            "expected_phase": self.expect.phase,
+            "expected_events": self.expect.outcomes.iter().map(|o| o.event).collect::<Vec<_>>(),
+            "expected_errnos": self.expect.outcomes.iter().map(|o| o.errno).collect::<Vec<_>>(),
             "fpm_pids": self.fpm_pids,
             "kernel_log": match &self.kernel { Ok(_) => json!("kernel.log"), Err(e) => json!({"unavailable": e}) },
             "notes": self.notes,
@@ -815,25 +832,9 @@ pub fn save_logs(
 /// whose fields match, whose errno equals the errno NGINX printed for the same
 /// `*conn`; requests that did not fail have none.
 pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
-    let mut errs = Errors::default();
     let failed = run.failed();
-    for r in &run.responses {
-        if !(r.status == 200 || run.fail_statuses.contains(&r.status)) {
-            errs.push(format!(
-                "{} answered {}; expected 200 or {:?}",
-                r.target, r.status, run.fail_statuses
-            ));
-        }
-    }
-    if failed.len() < run.min_failed {
-        errs.push(format!(
-            "{} of {} requests failed, expected at least {} (statuses {:?})",
-            failed.len(),
-            run.responses.len(),
-            run.min_failed,
-            run.responses.iter().map(|r| r.status).collect::<Vec<_>>()
-        ));
-    }
+    let mut errs = Errors::default();
+    check_statuses(run, &failed, &mut errs);
     let all: Vec<&Response> = run.responses.iter().collect();
     let access = check::wait_access(
         &lab.prefix.path("logs/access.log"),
@@ -841,21 +842,16 @@ pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
         Duration::from_secs(5),
     )?;
     let entries = errlog::read(&lab.prefix.path("logs/error.log"));
-    let mut fails_by_rid = std::collections::HashMap::new();
-    for r in &failed {
-        let a = &access[&r.request_id];
-        match check::errlog_failures(&entries, a, &run.outcomes) {
-            Ok(f) => {
-                fails_by_rid.insert(r.request_id.clone(), f);
-            }
-            Err(e) => errs.push(e),
-        }
-    }
+    let fails_by_rid = errlog_failures_by_request(run, &failed, &access, &entries, &mut errs);
     errs.into_result()?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(&format!(
+        return Ok(TestOutcome::Skipped(no_module_reason(&format!(
             "fault injected and NGINX logged {:?} for {} request(s)",
-            run.outcomes.iter().map(|o| &o.message).collect::<Vec<_>>(),
+            run.expect
+                .outcomes
+                .iter()
+                .map(|o| &o.message)
+                .collect::<Vec<_>>(),
             failed.len()
         ))));
     }
@@ -863,50 +859,28 @@ pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
     let mut errs = Errors::default();
     for r in &run.responses {
         let mine = records::by_request_id(&recs, &r.request_id);
-        let is_failed = failed.iter().any(|f| f.request_id == r.request_id);
-        if !is_failed {
-            if !mine.is_empty() {
-                errs.push(format!(
-                    "{} answered {} but has a record: {}",
-                    r.target, r.status, mine[0]
-                ));
-            }
-            continue;
-        }
-        if mine.len() != 1 {
-            errs.push(format!(
+        match fails_by_rid.get(&r.request_id) {
+            None if !mine.is_empty() => errs.push(format!(
+                "{} answered {} but has a record: {}",
+                r.target, r.status, mine[0]
+            )),
+            None => {}
+            Some(_) if mine.len() != 1 => errs.push(format!(
                 "{} (status {}, request id {}) must have exactly one record, found {}",
                 r.target,
                 r.status,
                 r.request_id,
                 mine.len()
-            ));
-            continue;
+            )),
+            Some(fails) => errs.check(check::check_record(
+                mine[0],
+                r,
+                &access[&r.request_id],
+                Some(fails),
+                check::worker_pid_for(&entries, access[&r.request_id].conn),
+                &record_expect(run, r),
+            )),
         }
-        let a = &access[&r.request_id];
-        let mut x = RecordExpect::one_attempt(
-            r,
-            run.port,
-            &run.upstream,
-            Some(run.timeouts),
-            AttemptExpect::failed(&run.peer, run.phase, run.outcomes.clone(), r.status),
-        );
-        if r.status == 504 {
-            x.min_request_time_ms = match run.phase {
-                "connect" => run.timeouts.connect,
-                "send" => run.timeouts.send,
-                _ => run.timeouts.read,
-            };
-        }
-        let fails = &fails_by_rid[&r.request_id];
-        errs.check(check::check_record(
-            mine[0],
-            r,
-            a,
-            Some(fails),
-            check::worker_pid_for(&entries, a.conn),
-            &x,
-        ));
     }
     if recs.len() != failed.len() {
         errs.push(format!(
@@ -920,7 +894,71 @@ pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
+}
+
+/// Every request answered 200 or an expected failure status, and enough failed.
+fn check_statuses(run: &FaultRun, failed: &[&Response], errs: &mut Errors) {
+    let x = &run.expect;
+    for r in &run.responses {
+        if !(r.status == 200 || x.statuses.contains(&r.status)) {
+            errs.push(format!(
+                "{} answered {}; expected 200 or {:?}",
+                r.target, r.status, x.statuses
+            ));
+        }
+    }
+    if failed.len() < x.min_failed {
+        errs.push(format!(
+            "{} of {} requests failed, expected at least {} (statuses {:?})",
+            failed.len(),
+            run.responses.len(),
+            x.min_failed,
+            run.responses.iter().map(|r| r.status).collect::<Vec<_>>()
+        ));
+    }
+}
+
+/// Each failed request's failure entries in NGINX's error log (one of the expected
+/// outcomes), by request id: the proof the fault was injected.
+fn errlog_failures_by_request<'e>(
+    run: &FaultRun,
+    failed: &[&Response],
+    access: &HashMap<String, AccessLine>,
+    entries: &'e [ErrorLogEntry],
+    errs: &mut Errors,
+) -> HashMap<String, Vec<&'e ErrorLogEntry>> {
+    let mut fails_by_rid = HashMap::new();
+    for r in failed {
+        match check::errlog_failures(entries, &access[&r.request_id], &run.expect.outcomes) {
+            Ok(f) => {
+                fails_by_rid.insert(r.request_id.clone(), f);
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    fails_by_rid
+}
+
+/// The record a failed request must have: one failed attempt to the upstream, and
+/// for a 504 at least the timeout of the phase that timed out.
+fn record_expect(run: &FaultRun, r: &Response) -> RecordExpect {
+    let x = &run.expect;
+    let mut rx = RecordExpect::one_attempt(
+        r,
+        run.port,
+        &x.upstream,
+        Some(run.timeouts),
+        AttemptExpect::failed(&x.upstream, x.phase, x.outcomes.clone(), r.status),
+    );
+    if r.status == 504 {
+        rx.min_request_time_ms = match x.phase {
+            "connect" => run.timeouts.connect,
+            "send" => run.timeouts.send,
+            _ => run.timeouts.read,
+        };
+    }
+    rx
 }
 
 /// Runs `fault` on `flavour` in a fresh lab and leaves the evidence in `dir`
@@ -944,4 +982,25 @@ pub fn run_to_dir(fault: Fault, flavour: &Flavour, dir: &Path) -> Result<FaultRu
     }
     run.save(&lab, dir)?;
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_fault_has_its_own_name_and_a_cause() {
+        let mut names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Fault::ALL.len(), "two faults share a name");
+        for f in Fault::ALL {
+            assert_eq!(Fault::by_name(f.name()), Some(f));
+            assert!((1..=7).contains(&f.cause()), "{f:?}");
+            assert!(
+                f.name().starts_with(&format!("cause{}_", f.cause())),
+                "{f:?}"
+            );
+        }
+    }
 }

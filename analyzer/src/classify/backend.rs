@@ -4,7 +4,7 @@
 //! something in the inputs ties it to PHP-FPM. Everything else is judged as what it
 //! is: an HTTP, uWSGI, SCGI or gRPC backend.
 
-use crate::context::Context;
+use crate::context::ContextIndex;
 use crate::failure::Failure;
 use crate::model::{Peer, Protocol};
 
@@ -20,7 +20,7 @@ pub(super) enum Backend {
 
 /// The upstream's protocol as far as the inputs say: the one NGINX printed (or the
 /// record), else the NGINX config's `*_pass` to that peer.
-pub(super) fn protocol(f: &Failure, ctx: &Context) -> Protocol {
+pub(super) fn protocol(f: &Failure, ctx: &ContextIndex) -> Protocol {
     match f.protocol {
         Protocol::Unknown => protocol_from_config(f, ctx).unwrap_or(Protocol::Unknown),
         p => p,
@@ -28,7 +28,7 @@ pub(super) fn protocol(f: &Failure, ctx: &Context) -> Protocol {
 }
 
 /// Decides the backend of `f`: its [`protocol`], else FPM evidence.
-pub(super) fn of(f: &Failure, ctx: &Context) -> Backend {
+pub(super) fn of(f: &Failure, ctx: &ContextIndex) -> Backend {
     match protocol(f, ctx) {
         Protocol::Fastcgi => Backend::Fpm(None),
         Protocol::Unknown => match fpm_evidence(f, ctx) {
@@ -41,7 +41,7 @@ pub(super) fn of(f: &Failure, ctx: &Context) -> Backend {
 
 /// The protocol of the `*_pass` lines that reach the failure's peer or upstream
 /// group, when they agree.
-fn protocol_from_config(f: &Failure, ctx: &Context) -> Option<Protocol> {
+fn protocol_from_config(f: &Failure, ctx: &ContextIndex) -> Option<Protocol> {
     let keys = f
         .peer
         .iter()
@@ -54,7 +54,7 @@ fn protocol_from_config(f: &Failure, ctx: &Context) -> Option<Protocol> {
 }
 
 /// What ties a failure of unknown protocol to PHP-FPM, most specific first.
-fn fpm_evidence(f: &Failure, ctx: &Context) -> Option<&'static str> {
+fn fpm_evidence(f: &Failure, ctx: &ContextIndex) -> Option<&'static str> {
     // Only the FastCGI module logs `FastCGI sent in stderr`.
     if f.stderr.is_some() {
         return Some("NGINX logged FastCGI stderr for the request");
@@ -136,7 +136,7 @@ mod tests {
     fn unknown_protocol_needs_fpm_evidence() {
         let f = with_protocol(Protocol::Unknown, "127.0.0.1:3000");
         assert_eq!(
-            of(&f, &Context::default()),
+            of(&f, &ContextIndex::default()),
             Backend::Other(Protocol::Unknown)
         );
         // A Debian socket name, RHEL's socket directory.
@@ -146,7 +146,7 @@ mod tests {
         ] {
             let f = with_protocol(Protocol::Unknown, sock);
             assert!(
-                matches!(of(&f, &Context::default()), Backend::Fpm(Some(_))),
+                matches!(of(&f, &ContextIndex::default()), Backend::Fpm(Some(_))),
                 "{sock}"
             );
         }
@@ -154,13 +154,13 @@ mod tests {
         for sock in ["unix:/tmp/app.sock", "unix:/tmp/fpm-test/run/app.sock"] {
             let f = with_protocol(Protocol::Unknown, sock);
             assert_eq!(
-                of(&f, &Context::default()),
+                of(&f, &ContextIndex::default()),
                 Backend::Other(Protocol::Unknown),
                 "{sock}"
             );
         }
         // A pool listening there.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         pool(&mut ctx, "[www]\nlisten = 127.0.0.1:9000\n");
         let f = with_protocol(Protocol::Unknown, "127.0.0.1:9000");
         assert_eq!(
@@ -170,12 +170,15 @@ mod tests {
         // FastCGI stderr is FastCGI.
         let mut f = with_protocol(Protocol::Unknown, "127.0.0.1:3000");
         f.stderr = Some("PHP message: PHP Fatal error:  Uncaught Error".into());
-        assert!(matches!(of(&f, &Context::default()), Backend::Fpm(Some(_))));
+        assert!(matches!(
+            of(&f, &ContextIndex::default()),
+            Backend::Fpm(Some(_))
+        ));
     }
 
     #[test]
     fn the_config_names_the_protocol_of_a_record() {
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         nginx_conf(
             &mut ctx,
             "/etc/nginx/sites-enabled/default",

@@ -1,14 +1,14 @@
 //! EAGAIN on connect: FPM's listen backlog is full (pm.max_children exhausted).
 
-use super::{Confidence, Verdict};
-use crate::context::Context;
+use super::{Confidence, Diagnosis};
+use crate::context::ContextIndex;
 use crate::failure::Failure;
 use crate::model::{Cause, Peer};
 use crate::parse::fpm::FpmEvent;
 use crate::windows::{BACKLOG_WARNING_LOOKBACK_MS, LOG_SLACK_MS};
 
-pub(super) fn backlog_full(f: &Failure, peer: Option<&Peer>, ctx: &Context) -> Verdict {
-    let mut v = Verdict::new(
+pub(super) fn backlog_full(f: &Failure, peer: Option<&Peer>, ctx: &ContextIndex) -> Diagnosis {
+    let mut v = Diagnosis::new(
         Cause::MaxChildrenExhausted,
         Confidence::Strong,
         "connect() got EAGAIN: the socket's listen backlog is full because every FPM worker is busy",

@@ -1,4 +1,4 @@
-//! How sure a verdict is, on a small named scale instead of bare numbers, so that
+//! How sure a diagnosis is, on a small named scale instead of bare numbers, so that
 //! the same strength of evidence gets the same number in every cause file and a
 //! reader of the report knows what a number means. The JSON report keeps a number
 //! (0..1): [`Confidence::value`].
@@ -8,8 +8,8 @@ use std::fmt;
 /// The levels, weakest first (so `Ord` compares strength).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Confidence {
-    /// A guess: almost nothing supports the verdict (a cut line, an access-log
-    /// status with no error line), or the verdict is `unknown` because nothing was
+    /// A guess: almost nothing supports the diagnosis (a cut line, an access-log
+    /// status with no error line), or the diagnosis is `unknown` because nothing was
     /// recognised. 0.25.
     Weak,
     /// Two or more causes fit the evidence about equally (ENOENT alone: FPM stopped

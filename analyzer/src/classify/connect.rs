@@ -1,12 +1,17 @@
 //! `connect() failed`: the errno says which family of causes is left.
 
-use super::{backlog, permission, timeout, wrong_path, Confidence, Verdict};
-use crate::context::Context;
-use crate::failure::{Attempt, Failure};
+use super::{backlog, permission, timeout, wrong_path, Confidence, Diagnosis};
+use crate::context::ContextIndex;
+use crate::failure::{FailedAttempt, Failure};
 use crate::join::History;
 use crate::model::Cause;
 
-pub(super) fn connect_failed(f: &Failure, a: &Attempt, ctx: &Context, hist: &History) -> Verdict {
+pub(super) fn connect_failed(
+    f: &Failure,
+    a: &FailedAttempt,
+    ctx: &ContextIndex,
+    hist: &History,
+) -> Diagnosis {
     let peer = a.peer.clone().or_else(|| f.peer.clone());
     let mut v = match a.errno {
         Some(2) => wrong_path::no_such_socket(f, peer.as_ref(), ctx, hist),
@@ -14,12 +19,12 @@ pub(super) fn connect_failed(f: &Failure, a: &Attempt, ctx: &Context, hist: &His
         Some(111) => wrong_path::refused(f, peer.as_ref(), ctx, hist),
         Some(11) => backlog::backlog_full(f, peer.as_ref(), ctx),
         Some(110) => timeout::connect_timeout(f, ctx),
-        Some(n) => Verdict::new(
+        Some(n) => Diagnosis::new(
             Cause::Unknown,
             Confidence::Likely,
             format!("connect() failed with errno {n}: a network or address problem, not one of the seven causes"),
         ),
-        None => Verdict::new(Cause::Unknown, Confidence::Weak, "connect() failed without an errno (line cut?)"),
+        None => Diagnosis::new(Cause::Unknown, Confidence::Weak, "connect() failed without an errno (line cut?)"),
     };
     v.facts.peer = peer;
     v
@@ -31,7 +36,7 @@ mod tests {
 
     #[test]
     fn refused_and_eacces_and_eagain() {
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let v = classify(
             &failure(
                 AttemptEvent::ConnectFailed,
@@ -69,7 +74,7 @@ mod tests {
             Some(111),
             "127.0.0.1:9000",
         );
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::FpmNotRunning);
         assert_eq!(v.confidence, Confidence::Likely);
@@ -98,7 +103,7 @@ mod tests {
     #[test]
     fn eagain_fix_names_the_backlog_and_somaxconn() {
         let f = failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(11), SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         let v = classify(&f, &ctx);
         assert!(v.facts.backlog_full);
         let fix = fix_text(&v, &f, &ctx);

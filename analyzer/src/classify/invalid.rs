@@ -1,9 +1,9 @@
 //! FPM answered but broke the FastCGI protocol (a header too big or unparseable,
 //! stdout closed before the header): cause 7.
 
-use super::{Confidence, Verdict};
-use crate::context::Context;
-use crate::failure::{Attempt, Failure};
+use super::{Confidence, Diagnosis};
+use crate::context::ContextIndex;
+use crate::failure::{FailedAttempt, Failure};
 use crate::model::{AttemptEvent, Cause};
 use crate::windows::DEATH_WINDOW_MS;
 
@@ -16,7 +16,7 @@ fn foreign_reply(message: &str) -> Option<char> {
     (b.is_ascii_graphic()).then_some(char::from(b))
 }
 
-pub(super) fn invalid_response(f: &Failure, a: &Attempt, ctx: &Context) -> Verdict {
+pub(super) fn invalid_response(f: &Failure, a: &FailedAttempt, ctx: &ContextIndex) -> Diagnosis {
     if let Some(c) = foreign_reply(&a.message) {
         // Not FPM misbehaving: something else listens where fastcgi_pass points.
         let guess = match c {
@@ -25,7 +25,7 @@ pub(super) fn invalid_response(f: &Failure, a: &Attempt, ctx: &Context) -> Verdi
             'S' => " (`S` as in `SSH-2.0`)",
             _ => "",
         };
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::WrongSocketPath,
             Confidence::Strong,
             format!("the server at {} answered with `{c}`{guess} where a FastCGI response starts with its version byte 1: fastcgi_pass points at a server that does not speak FastCGI, not at PHP-FPM", f.peer.as_ref().map_or("the upstream".to_string(), |p| p.to_string())),
@@ -40,7 +40,7 @@ pub(super) fn invalid_response(f: &Failure, a: &Attempt, ctx: &Context) -> Verdi
         AttemptEvent::InvalidHeader => "FPM sent a header NGINX could not parse",
         _ => "FPM broke the FastCGI protocol (e.g. closed stdout before the header)",
     };
-    let mut v = Verdict::new(
+    let mut v = Diagnosis::new(
         Cause::InvalidResponse,
         Confidence::Strong,
         format!("invalid response: {what}"),
@@ -69,20 +69,20 @@ mod tests {
             "127.0.0.1:8080",
         );
         f.attempts[0].message = "upstream sent unsupported FastCGI protocol version: 72".into();
-        let v = classify(&f, &Context::default());
+        let v = classify(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::WrongSocketPath);
         assert_eq!(v.facts.foreign_reply, Some('H'));
         assert!(v.reason.contains("HTTP"), "{}", v.reason);
         f.attempts[0].message = "upstream sent unsupported FastCGI protocol version: 0".into();
         assert_eq!(
-            classify(&f, &Context::default()).cause,
+            classify(&f, &ContextIndex::default()).cause,
             Cause::InvalidResponse
         );
     }
 
     #[test]
     fn invalid_headers() {
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         for e in [
             AttemptEvent::HeaderTooBig,
             AttemptEvent::InvalidHeader,

@@ -2,11 +2,11 @@
 //!
 //! The NGINX side narrows the field (errno and phase); FPM, kernel and systemd lines,
 //! the configs and what the stream showed about each peer pick among what is left.
-//! Confidence says how much of that evidence was there: the same verdict from the
+//! Confidence says how much of that evidence was there: the same diagnosis from the
 //! NGINX log alone gets a lower number, and when nothing supports a cause the answer
 //! is `unknown` with the reason.
 //!
-//! This file holds the verdict and the dispatch on what NGINX saw; each family of
+//! This file holds the diagnosis and the dispatch on what NGINX saw; each family of
 //! causes has its own file, so a new cause or a new piece of evidence goes to one
 //! place:
 //! - [`connect`]: `connect() failed`, dispatched by errno to [`not_running`]
@@ -36,10 +36,10 @@ mod unknown;
 mod worker_death;
 mod wrong_path;
 
-use crate::context::Context;
-use crate::failure::{Attempt, Failure};
+use crate::context::ContextIndex;
+use crate::failure::{FailedAttempt, Failure};
 use crate::join::History;
-use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase, Protocol};
+use crate::model::{AttemptEvent, Cause, Evidence, Peer, Phase, Protocol, TimeoutInForce};
 
 use backend::Backend;
 pub use confidence::Confidence;
@@ -65,7 +65,7 @@ pub struct Facts {
     pub script: Option<String>,
     /// The read timeout in force and where an input says so (`the request's
     /// record`, `file:line`); `None` when no input says (the default applies).
-    pub read_timeout: Option<(i64, String)>,
+    pub read_timeout: Option<TimeoutInForce>,
     pub php_error: Option<String>,
     pub unix_refused: bool,
     /// EACCES on a TCP connect: a security policy (SELinux, firewall), not socket
@@ -76,7 +76,7 @@ pub struct Facts {
     /// `upstream sent unsupported FastCGI protocol version: N` with N a printable
     /// character: another protocol (HTTP's `H`) answered on the FastCGI address.
     pub foreign_reply: Option<char>,
-    /// A second cause that fits the evidence as well as the verdict's: the verdict
+    /// A second cause that fits the evidence as well as the diagnosis's: the diagnosis
     /// is ambiguous and the fix covers both, with the check that tells them apart.
     pub also_possible: Option<Cause>,
     /// connect() found FPM's listen backlog (accept queue) full.
@@ -92,19 +92,19 @@ pub struct Facts {
 }
 
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub struct Diagnosis {
     pub cause: Cause,
     /// How much of the evidence was there (the JSON report's number is its value).
     pub confidence: Confidence,
     pub reason: String,
-    /// Context lines supporting the verdict (the failure's own lines are separate).
+    /// Context lines supporting the diagnosis (the failure's own lines are separate).
     pub evidence: Vec<Evidence>,
     pub facts: Facts,
 }
 
-impl Verdict {
-    fn new(cause: Cause, confidence: Confidence, reason: impl Into<String>) -> Verdict {
-        Verdict {
+impl Diagnosis {
+    fn new(cause: Cause, confidence: Confidence, reason: impl Into<String>) -> Diagnosis {
+        Diagnosis {
             cause,
             confidence,
             reason: reason.into(),
@@ -113,7 +113,7 @@ impl Verdict {
         }
     }
 
-    fn with(mut self, e: &Evidence) -> Verdict {
+    fn with(mut self, e: &Evidence) -> Diagnosis {
         if !self.evidence.contains(e) {
             self.evidence.push(e.clone());
         }
@@ -133,14 +133,14 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    pub fn classify(&mut self, f: &Failure, ctx: &Context, hist: &History) -> Verdict {
+    pub fn classify(&mut self, f: &Failure, ctx: &ContextIndex, hist: &History) -> Diagnosis {
         let no_live = f
             .decisive()
             .is_some_and(|a| a.event == AttemptEvent::NoLiveUpstreams);
         let mut v = match (backend::of(f, ctx), f.decisive()) {
             // Whatever the backend: the cause is that of the group's earlier failures.
             (_, Some(_)) if no_live => no_live::no_live_upstreams(f, &self.recent, ctx),
-            (Backend::Other(protocol), Some(a)) => other_backend::verdict(f, a, protocol, ctx),
+            (Backend::Other(protocol), Some(a)) => other_backend::diagnose(f, a, protocol, ctx),
             (Backend::Other(_), None) => unknown::access_only(f),
             (Backend::Fpm(why), attempt) => {
                 let mut v = match attempt {
@@ -173,7 +173,13 @@ impl Classifier {
         v
     }
 
-    fn by_attempt(&mut self, f: &Failure, a: &Attempt, ctx: &Context, hist: &History) -> Verdict {
+    fn by_attempt(
+        &mut self,
+        f: &Failure,
+        a: &FailedAttempt,
+        ctx: &ContextIndex,
+        hist: &History,
+    ) -> Diagnosis {
         use AttemptEvent as E;
         match a.event {
             E::ConnectFailed => connect::connect_failed(f, a, ctx, hist),
@@ -194,7 +200,7 @@ impl Classifier {
     }
 
     /// An access-log 502/504 without error-log line or record: only context can tell.
-    fn without_attempt(&mut self, f: &Failure, ctx: &Context) -> Verdict {
+    fn without_attempt(&mut self, f: &Failure, ctx: &ContextIndex) -> Diagnosis {
         let mut v = worker_death::worker_died(f, ctx, &mut self.used_deaths);
         // Joined by time only: one level less sure than the same evidence for a
         // failure NGINX's error log describes.

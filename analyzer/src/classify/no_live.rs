@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 
-use super::{Confidence, Verdict};
-use crate::context::Context;
+use super::{Confidence, Diagnosis};
+use crate::context::ContextIndex;
 use crate::failure::Failure;
 use crate::model::{Cause, Evidence, Peer, Protocol};
 use crate::time::EpochMs;
@@ -27,7 +27,7 @@ pub(super) struct Recent {
     protocol: Protocol,
     /// NGINX's own line for it (shown as evidence of the inherited cause).
     line: Option<Evidence>,
-    verdict: Verdict,
+    diagnosis: Diagnosis,
 }
 
 /// What the classifier remembers of recent failures.
@@ -39,7 +39,7 @@ pub(super) struct RecentFailures {
 impl RecentFailures {
     /// Remembers a classified failure (not a `no live upstreams` one: those only
     /// repeat what they inherited).
-    pub(super) fn push(&mut self, f: &Failure, v: &Verdict) {
+    pub(super) fn push(&mut self, f: &Failure, v: &Diagnosis) {
         while self.items.front().is_some_and(|r| {
             r.time < f.time.minus_ms(NO_LIVE_LOOKBACK_MS) || self.items.len() >= MAX_RECENT
         }) {
@@ -57,14 +57,14 @@ impl RecentFailures {
             server: f.server.clone(),
             protocol: f.protocol,
             line: f.evidence.first().cloned(),
-            verdict: v.clone(),
+            diagnosis: v.clone(),
         });
     }
 }
 
 /// The servers of upstream `group` per the NGINX config, with where the first is
 /// written.
-fn group_servers(ctx: &Context, group: &str) -> Option<(Vec<Peer>, String)> {
+fn group_servers(ctx: &ContextIndex, group: &str) -> Option<GroupServers> {
     let u = ctx.nginx_upstream(group)?;
     u.group?;
     let first = u.servers.first()?;
@@ -77,14 +77,28 @@ fn group_servers(ctx: &Context, group: &str) -> Option<(Vec<Peer>, String)> {
             .map(|d| Peer::from_nginx(d.arg()))
             .collect();
     }
-    Some((peers, first.place()))
+    Some(GroupServers {
+        servers: peers,
+        place: first.place(),
+    })
 }
 
 fn same_peer(a: &Peer, b: &Peer) -> bool {
     a == b || a.reaches(b) || b.reaches(a)
 }
 
-pub(super) fn no_live_upstreams(f: &Failure, recent: &RecentFailures, ctx: &Context) -> Verdict {
+/// An upstream group's servers as the NGINX config says.
+struct GroupServers {
+    servers: Vec<Peer>,
+    /// Where the group's first `server` line is (`file:line`).
+    place: String,
+}
+
+pub(super) fn no_live_upstreams(
+    f: &Failure,
+    recent: &RecentFailures,
+    ctx: &ContextIndex,
+) -> Diagnosis {
     let group = f
         .decisive()
         .and_then(|a| a.peer.as_ref())
@@ -93,18 +107,41 @@ pub(super) fn no_live_upstreams(f: &Failure, recent: &RecentFailures, ctx: &Cont
         .or_else(|| f.upstream.clone())
         .unwrap_or_else(|| "the upstream group".to_string());
     let members = group_servers(ctx, &group);
+    let candidates = earlier_failures(f, recent, members.as_ref());
+    let membership = match &members {
+        Some(m) => format!(
+            "its servers ({}, per {})",
+            m.servers.iter().map(Peer::as_str).collect::<Vec<_>>().join(", "),
+            m.place
+        ),
+        None => "servers of the same site and protocol (no NGINX config says which servers the group has)".to_string(),
+    };
+    let mut v = match candidates.last() {
+        Some(latest) => inherit_cause(&candidates, latest, &group, &membership, members.is_some()),
+        None => nothing_failed_before(&group, &membership, members.is_some()),
+    };
+    v.facts.dead_group = Some(group);
+    v
+}
+
+/// The recent failures of the group's servers (without the config: of the same
+/// server block and protocol).
+fn earlier_failures<'r>(
+    f: &Failure,
+    recent: &'r RecentFailures,
+    members: Option<&GroupServers>,
+) -> Vec<&'r Recent> {
     let window = recent.items.iter().filter(|r| {
         r.time <= f.time.plus_ms(LOG_SLACK_MS) && r.time >= f.time.minus_ms(NO_LIVE_LOOKBACK_MS)
     });
-    let candidates: Vec<&Recent> = match &members {
-        Some((servers, _)) => window
+    match members {
+        Some(m) => window
             .filter(|r| {
                 r.peers
                     .iter()
-                    .any(|p| servers.iter().any(|s| same_peer(p, s)))
+                    .any(|p| m.servers.iter().any(|s| same_peer(p, s)))
             })
             .collect(),
-        // Without the config: the failures of the same server block and protocol.
         None => window
             .filter(|r| {
                 let same_server = match (&r.server, &f.server) {
@@ -117,58 +154,64 @@ pub(super) fn no_live_upstreams(f: &Failure, recent: &RecentFailures, ctx: &Cont
                 same_server && same_protocol
             })
             .collect(),
-    };
+    }
+}
+
+/// No earlier failure in the input explains the group's servers being down.
+fn nothing_failed_before(group: &str, membership: &str, config_known: bool) -> Diagnosis {
     let secs = NO_LIVE_LOOKBACK_MS / 1000;
-    let membership = match &members {
-        Some((servers, at)) => format!(
-            "its servers ({}, per {at})",
-            servers.iter().map(Peer::as_str).collect::<Vec<_>>().join(", ")
-        ),
-        None => "servers of the same site and protocol (no NGINX config says which servers the group has)".to_string(),
-    };
-    let Some(latest) = candidates.last() else {
-        let mut v = Verdict::new(
-            Cause::Unknown,
-            Confidence::Weak,
-            match &members {
-                Some(_) => format!(
-                    "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures, but none of {membership} failed in the input in the {secs} s before (error_log above `error` level, or the failures are in another file)"
-                ),
-                None => format!(
-                    "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures that are not in the input, and no NGINX config says which servers `{group}` has: give the error log lines before this one, or the config"
-                ),
-            },
-        );
-        v.facts.dead_group = Some(group);
-        return v;
-    };
-    // The cause most of them had; ties go to the latest.
+    Diagnosis::new(
+        Cause::Unknown,
+        Confidence::Weak,
+        if config_known {
+            format!(
+                "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures, but none of {membership} failed in the input in the {secs} s before (error_log above `error` level, or the failures are in another file)"
+            )
+        } else {
+            format!(
+                "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures that are not in the input, and no NGINX config says which servers `{group}` has: give the error log lines before this one, or the config"
+            )
+        },
+    )
+}
+
+/// The cause most earlier failures had (ties go to the latest), with that
+/// failure's facts and evidence.
+fn inherit_cause(
+    candidates: &[&Recent],
+    latest: &Recent,
+    group: &str,
+    membership: &str,
+    config_known: bool,
+) -> Diagnosis {
+    let secs = NO_LIVE_LOOKBACK_MS / 1000;
     let mut counts: Vec<(Cause, usize)> = Vec::new();
-    for r in &candidates {
-        match counts.iter_mut().find(|(c, _)| *c == r.verdict.cause) {
+    for r in candidates {
+        match counts.iter_mut().find(|(c, _)| *c == r.diagnosis.cause) {
             Some((_, n)) => *n += 1,
-            None => counts.push((r.verdict.cause, 1)),
+            None => counts.push((r.diagnosis.cause, 1)),
         }
     }
     let (cause, n) = counts
         .iter()
         .copied()
-        .max_by_key(|(c, n)| (*n, *c == latest.verdict.cause))
-        .unwrap_or((latest.verdict.cause, 1));
+        .max_by_key(|(c, n)| (*n, *c == latest.diagnosis.cause))
+        .unwrap_or((latest.diagnosis.cause, 1));
     let base = candidates
         .iter()
         .rev()
-        .find(|r| r.verdict.cause == cause)
+        .find(|r| r.diagnosis.cause == cause)
         .copied()
         .unwrap_or(latest);
-    let mut confidence = match &members {
-        Some(_) => base.verdict.confidence.min(Confidence::Strong),
-        None => base.verdict.confidence.lower().min(Confidence::Likely),
+    let mut confidence = if config_known {
+        base.diagnosis.confidence.min(Confidence::Strong)
+    } else {
+        base.diagnosis.confidence.lower().min(Confidence::Likely)
     };
     let mut reason = format!(
         "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures; of those of {membership} in the {secs} s before, {n} of {} had the cause {cause}: {}",
         candidates.len(),
-        base.verdict.reason
+        base.diagnosis.reason
     );
     if counts.len() > 1 {
         confidence = confidence.min(Confidence::Ambiguous);
@@ -179,13 +222,12 @@ pub(super) fn no_live_upstreams(f: &Failure, recent: &RecentFailures, ctx: &Cont
             .collect();
         reason.push_str(&format!(" (also {})", others.join(", ")));
     }
-    let mut v = Verdict::new(cause, confidence, reason);
-    v.facts = base.verdict.facts.clone();
-    v.facts.dead_group = Some(group);
+    let mut v = Diagnosis::new(cause, confidence, reason);
+    v.facts = base.diagnosis.facts.clone();
     if let Some(line) = &base.line {
         v = v.with(line);
     }
-    for e in &base.verdict.evidence {
+    for e in &base.diagnosis.evidence {
         v = v.with(e);
     }
     v
@@ -218,7 +260,7 @@ mod tests {
         f
     }
 
-    fn conf(ctx: &mut Context) {
+    fn conf(ctx: &mut ContextIndex) {
         nginx_conf(
             ctx,
             "/etc/nginx/conf.d/x.conf",
@@ -229,7 +271,7 @@ mod tests {
     #[test]
     fn the_groups_earlier_failures_give_the_cause() {
         // Both pools stopped: the earlier connect() failures carry the peers.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         conf(&mut ctx);
         let mut c = Classifier::default();
         let h = History::default();
@@ -255,7 +297,7 @@ mod tests {
 
     #[test]
     fn without_config_the_failures_just_before_stand_in_less_surely() {
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let mut c = Classifier::default();
         let h = History::default();
         let first = c.classify(&refused(-2_000, "unix:/run/a.sock"), &ctx, &h);
@@ -273,7 +315,7 @@ mod tests {
 
     #[test]
     fn failures_long_before_or_of_other_servers_do_not_count() {
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         conf(&mut ctx);
         let mut c = Classifier::default();
         let h = History::default();
@@ -291,8 +333,11 @@ mod tests {
 
     #[test]
     fn nothing_before_and_no_config_is_unknown_with_an_honest_reason() {
-        let v =
-            Classifier::default().classify(&no_live(0), &Context::default(), &History::default());
+        let v = Classifier::default().classify(
+            &no_live(0),
+            &ContextIndex::default(),
+            &History::default(),
+        );
         assert_eq!(v.cause, Cause::Unknown);
         assert!(v.confidence <= Confidence::Weak);
         assert!(v.reason.contains("not in the input"), "{}", v.reason);
@@ -300,7 +345,7 @@ mod tests {
 
     #[test]
     fn mixed_causes_are_ambiguous() {
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         conf(&mut ctx);
         let mut c = Classifier::default();
         let h = History::default();

@@ -1,13 +1,13 @@
 //! A failure of a backend that is not PHP-FPM (HTTP, uWSGI, SCGI, gRPC, or an
-//! upstream nothing ties to FPM): none of the seven causes applies, so the verdict is
+//! upstream nothing ties to FPM): none of the seven causes applies, so the diagnosis is
 //! `unknown`, and the reason says in plain words what NGINX saw and what it means.
 //! The confidence says how sure that reading is: an errno has one meaning; a timeout
 //! or a dropped connection says what happened but not why.
 
-use super::{Confidence, Verdict};
-use crate::context::Context;
-use crate::failure::{Attempt, Failure};
-use crate::model::{AttemptEvent, Cause, Peer, Phase, Protocol};
+use super::{Confidence, Diagnosis};
+use crate::context::ContextIndex;
+use crate::failure::{FailedAttempt, Failure};
+use crate::model::{AttemptEvent, Cause, Peer, Phase, Protocol, TimeoutInForce};
 use crate::windows::DEFAULT_READ_TIMEOUT_MS;
 
 /// What went wrong with the backend, as NGINX saw it.
@@ -117,24 +117,30 @@ pub fn directive_prefix(protocol: Protocol) -> Option<&'static str> {
 /// the request's record, else the `*_read_timeout` the NGINX config applies where its
 /// `*_pass` to that peer is written. `None` when no input says (NGINX's default then
 /// applies, or the config given leaves it unset).
-pub(super) fn read_timeout_in_force(f: &Failure, ctx: &Context) -> Option<(i64, String)> {
+pub(super) fn read_timeout_in_force(f: &Failure, ctx: &ContextIndex) -> Option<TimeoutInForce> {
     // The record holds what was in force for this very request.
     if let Some(ms) = f.read_timeout_ms {
-        return Some((ms as i64, "the request's record".to_string()));
+        return Some(TimeoutInForce {
+            ms: ms as i64,
+            source: "the request's record".to_string(),
+        });
     }
     let peer = f
         .decisive()
         .and_then(|a| a.peer.as_ref())
         .or(f.peer.as_ref())?;
     let (ms, d) = ctx.nginx_read_timeout_for(peer)??;
-    Some((ms, format!("`{}` at {}", d.text(), d.place())))
+    Some(TimeoutInForce {
+        ms,
+        source: format!("`{}` at {}", d.text(), d.place()),
+    })
 }
 
 /// The timeout as the reason says it: "now 300 s (file:line)" or "60 s by default,
 /// unless set".
-pub fn timeout_text(known: Option<&(i64, String)>, default_ms: i64) -> String {
+pub fn timeout_text(known: Option<&TimeoutInForce>, default_ms: i64) -> String {
     match known {
-        Some((ms, from)) => format!("now {} per {from}", secs(*ms)),
+        Some(k) => format!("now {} per {}", secs(k.ms), k.source),
         None => format!("{} by default, unless set", secs(default_ms)),
     }
 }
@@ -147,11 +153,46 @@ fn secs(ms: i64) -> String {
     }
 }
 
-pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Context) -> Verdict {
-    let peer = a.peer.clone().or_else(|| f.peer.clone());
-    let unix = peer.as_ref().is_some_and(Peer::is_unix);
+pub(super) fn diagnose(
+    f: &Failure,
+    a: &FailedAttempt,
+    protocol: Protocol,
+    ctx: &ContextIndex,
+) -> Diagnosis {
+    let b = OtherBackend {
+        protocol,
+        peer: a.peer.clone().or_else(|| f.peer.clone()),
+        trouble: trouble_of(a),
+    };
+    let Explanation {
+        mut reason,
+        certain,
+    } = explain(&b, f, a, ctx);
+    let mut confidence = match b.trouble {
+        Trouble::Other => Confidence::Weak,
+        _ if certain => Confidence::Certain,
+        _ => Confidence::Strong,
+    };
+    if protocol == Protocol::Unknown {
+        // Not knowing the protocol, PHP-FPM is not ruled out.
+        confidence = confidence.lower();
+        reason.push_str("; nothing in the input says this upstream is PHP-FPM (no `upstream:` scheme, FPM log, pool config or PHP socket name), so none of the seven PHP-FPM causes is given");
+    } else {
+        reason.push_str(&format!(
+            "; the upstream speaks {}, not FastCGI: this is the backend's own problem, none of gatelog's seven causes applies",
+            protocol_name(protocol)
+        ));
+    }
+    let mut v = Diagnosis::new(Cause::Unknown, confidence, reason);
+    v.facts.peer = b.peer.clone();
+    v.facts.other_backend = Some(b);
+    v
+}
+
+/// What went wrong with the backend, from NGINX's event, errno and phase.
+fn trouble_of(a: &FailedAttempt) -> Trouble {
     use AttemptEvent as E;
-    let trouble = match (a.event, a.errno) {
+    match (a.event, a.errno) {
         (E::ConnectFailed, Some(111)) => Trouble::Refused,
         (E::ConnectFailed, Some(2)) => Trouble::NoSocket,
         (E::ConnectFailed, Some(13)) => Trouble::Denied,
@@ -171,12 +212,19 @@ pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Contex
         (E::ResolveFailed, _) => Trouble::Dns,
         (E::UpstreamStatus, _) => Trouble::Status,
         (E::NoLiveUpstreams | E::Error, _) => Trouble::Other,
-    };
-    let b = OtherBackend {
-        protocol,
-        peer,
-        trouble,
-    };
+    }
+}
+
+/// The reason for a backend's trouble, and whether NGINX's line alone makes it
+/// certain.
+struct Explanation {
+    reason: String,
+    certain: bool,
+}
+
+fn explain(b: &OtherBackend, f: &Failure, a: &FailedAttempt, ctx: &ContextIndex) -> Explanation {
+    let unix = b.peer.as_ref().is_some_and(Peer::is_unix);
+    let protocol = b.protocol;
     let target = b.target();
     let path = b
         .peer
@@ -184,7 +232,7 @@ pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Contex
         .and_then(Peer::unix_path)
         .unwrap_or("the socket")
         .to_string();
-    let (reason, certain) = match trouble {
+    let (reason, certain) = match b.trouble {
         Trouble::Refused if unix => (
             format!("{target} refused the connection (ECONNREFUSED): the socket file exists but nothing accepts on it, so the backend stopped or crashed and left it behind"),
             true,
@@ -265,26 +313,7 @@ pub(super) fn verdict(f: &Failure, a: &Attempt, protocol: Protocol, ctx: &Contex
         ),
         Trouble::Other => (format!("{target}: {}", a.message), false),
     };
-    let mut confidence = match trouble {
-        Trouble::Other => Confidence::Weak,
-        _ if certain => Confidence::Certain,
-        _ => Confidence::Strong,
-    };
-    let mut reason = reason;
-    if protocol == Protocol::Unknown {
-        // Not knowing the protocol, PHP-FPM is not ruled out.
-        confidence = confidence.lower();
-        reason.push_str("; nothing in the input says this upstream is PHP-FPM (no `upstream:` scheme, FPM log, pool config or PHP socket name), so none of the seven PHP-FPM causes is given");
-    } else {
-        reason.push_str(&format!(
-            "; the upstream speaks {}, not FastCGI: this is the backend's own problem, none of gatelog's seven causes applies",
-            protocol_name(protocol)
-        ));
-    }
-    let mut v = Verdict::new(Cause::Unknown, confidence, reason);
-    v.facts.peer = b.peer.clone();
-    v.facts.other_backend = Some(b);
-    v
+    Explanation { reason, certain }
 }
 
 fn protocol_name(p: Protocol) -> &'static str {
@@ -314,7 +343,7 @@ fn connect_errno_meaning(n: i32) -> String {
 mod tests {
     use crate::classify::testing::*;
 
-    fn judge(f: &Failure, ctx: &Context) -> (Verdict, String) {
+    fn judge(f: &Failure, ctx: &ContextIndex) -> (Diagnosis, String) {
         let v = Classifier::default().classify(f, ctx, &History::default());
         let fix = fix_text(&v, f, ctx);
         (v, fix)
@@ -376,7 +405,7 @@ mod tests {
                 "unix:/tmp/app.sock",
             ),
         );
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::Unknown);
         assert!(
             v.reason
@@ -403,7 +432,7 @@ mod tests {
             ),
         );
         f.read_timeout_ms = None;
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::Unknown);
         assert_eq!(v.confidence, Confidence::Strong);
         assert!(
@@ -417,7 +446,7 @@ mod tests {
         assert_no_fpm_fix(&fix);
         // The record says what was in force.
         f.read_timeout_ms = Some(30_000);
-        let (v, _) = judge(&f, &Context::default());
+        let (v, _) = judge(&f, &ContextIndex::default());
         assert!(
             v.reason.contains("now 30 s per the request's record"),
             "{}",
@@ -438,7 +467,7 @@ mod tests {
                 "10.0.0.5:443",
             ),
         );
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::Unknown);
         assert!(
             v.reason.contains(
@@ -463,7 +492,7 @@ mod tests {
                 "127.0.0.1:8080",
             ),
         );
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert!(v.reason.contains("SELinux"), "{}", v.reason);
         assert!(fix.contains("httpd_can_network_connect"), "{fix}");
         let f = over(
@@ -475,7 +504,7 @@ mod tests {
                 "unix:/run/uwsgi/app.sock",
             ),
         );
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert!(
             v.reason
                 .contains("may not open the socket /run/uwsgi/app.sock"),
@@ -498,7 +527,7 @@ mod tests {
                 "127.0.0.1:3000",
             ),
         );
-        let (v, fix) = judge(&f, &Context::default());
+        let (v, fix) = judge(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::Unknown);
         assert_eq!(v.confidence, Confidence::Strong);
         assert!(

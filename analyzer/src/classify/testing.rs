@@ -3,9 +3,9 @@
 
 pub(crate) use std::sync::Arc;
 
-pub(crate) use super::{Classifier, Confidence, Verdict};
-pub(crate) use crate::context::{Context, PoolConf, Timed};
-pub(crate) use crate::failure::{Attempt, Failure, SeenIn};
+pub(crate) use super::{Classifier, Confidence, Diagnosis};
+pub(crate) use crate::context::{ContextIndex, PoolConf, Timed};
+pub(crate) use crate::failure::{FailedAttempt, Failure, SeenIn};
 pub(crate) use crate::join::History;
 pub(crate) use crate::model::{
     AttemptEvent, Cause, Evidence, EvidenceSource, Peer, Phase, Protocol,
@@ -48,7 +48,7 @@ pub(crate) fn failure(
         client: None,
         server: None,
         host: None,
-        attempts: vec![Attempt {
+        attempts: vec![FailedAttempt {
             event,
             phase: Some(phase),
             errno,
@@ -63,7 +63,7 @@ pub(crate) fn failure(
     }
 }
 
-pub(crate) fn fpm(ctx: &mut Context, offset_ms: i64, event: FpmEvent) {
+pub(crate) fn fpm(ctx: &mut ContextIndex, offset_ms: i64, event: FpmEvent) {
     ctx.has_fpm_log = true;
     ctx.fpm.push(Timed {
         at: Some(EpochMs(T + offset_ms)),
@@ -74,7 +74,7 @@ pub(crate) fn fpm(ctx: &mut Context, offset_ms: i64, event: FpmEvent) {
     ctx.finish();
 }
 
-pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
+pub(crate) fn kernel(ctx: &mut ContextIndex, offset_ms: i64, event: KernelEvent) {
     ctx.has_kernel_log = true;
     let at = EpochMs(T + offset_ms);
     ctx.kernel_span = Some((at, at));
@@ -87,7 +87,7 @@ pub(crate) fn kernel(ctx: &mut Context, offset_ms: i64, event: KernelEvent) {
     ctx.finish();
 }
 
-pub(crate) fn pool(ctx: &mut Context, text: &str) {
+pub(crate) fn pool(ctx: &mut ContextIndex, text: &str) {
     let mut p = FpmConfParser::new(Arc::from("www.conf"));
     for (i, l) in text.lines().enumerate() {
         p.feed(l, i as u64 + 1);
@@ -118,13 +118,13 @@ pub(crate) fn exit(
 }
 
 /// A context that has an FPM log with nothing relevant in it.
-pub(crate) fn fpm_log_only() -> Context {
-    let mut ctx = Context::default();
+pub(crate) fn fpm_log_only() -> ContextIndex {
+    let mut ctx = ContextIndex::default();
     fpm(&mut ctx, -3_600_000, FpmEvent::Ready);
     ctx
 }
 
-pub(crate) fn classify(f: &Failure, ctx: &Context) -> Verdict {
+pub(crate) fn classify(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
     Classifier::default().classify(f, ctx, &History::default())
 }
 
@@ -134,13 +134,13 @@ pub(crate) fn over(protocol: Protocol, mut f: Failure) -> Failure {
     f
 }
 
-/// The fix text for a verdict, with no memory figures given.
-pub(crate) fn fix_text(v: &Verdict, f: &Failure, ctx: &Context) -> String {
+/// The fix text for a diagnosis, with no memory figures given.
+pub(crate) fn fix_text(v: &Diagnosis, f: &Failure, ctx: &ContextIndex) -> String {
     crate::fix::fix_for(v, f, ctx, Default::default())
 }
 
 /// An NGINX config read into the context as `file`.
-pub(crate) fn nginx_conf(ctx: &mut Context, file: &str, text: &str) {
+pub(crate) fn nginx_conf(ctx: &mut ContextIndex, file: &str, text: &str) {
     use crate::parse::nginx_conf::{FileParser, NginxConf};
     let mut conf = NginxConf::default();
     let mut p = FileParser::new(Arc::from(file), Vec::new(), 0);

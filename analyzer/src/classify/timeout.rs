@@ -2,8 +2,8 @@
 //! (a saturated pool, cause 4, or a slow script, cause 5).
 
 use super::other_backend::{read_timeout_in_force, timeout_text};
-use super::{Confidence, Verdict};
-use crate::context::{request_path, Context, PoolConf};
+use super::{Confidence, Diagnosis};
+use crate::context::{request_path, ContextIndex, PoolConf};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::Cause;
@@ -13,7 +13,7 @@ use crate::windows::{
     READ_TIMER_LOOKAHEAD_MS, READ_TIMER_MARGIN_MS, READ_WARNING_MARGIN_MS,
 };
 
-pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
+pub(super) fn connect_timeout(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
     let pool = f
         .peer
         .as_ref()
@@ -31,7 +31,7 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
         .as_ref()
         .is_some_and(|p| !p.is_unix() && !p.is_loopback());
     let mut v = if warnings.is_empty() && remote {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::MaxChildrenExhausted,
             Confidence::Ambiguous,
             format!(
@@ -42,13 +42,13 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
         v.facts.host_unreachable_possible = true;
         v
     } else if warnings.is_empty() {
-        Verdict::new(
+        Diagnosis::new(
             Cause::MaxChildrenExhausted,
             Confidence::Likely,
             "connecting to FPM timed out: most often its accept queue was full (every worker busy, new connections not accepted); a host that does not answer (down, or a firewall dropping packets) looks the same",
         )
     } else {
-        Verdict::new(
+        Diagnosis::new(
             Cause::MaxChildrenExhausted,
             Confidence::Strong,
             "connecting to FPM timed out: its accept queue was full (every worker busy, new connections not accepted)",
@@ -65,12 +65,10 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &Context) -> Verdict {
 }
 
 /// A 504 reading the header: a saturated pool (4) or a slow script (5).
-pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdict {
+pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> Diagnosis {
     let t = f.time;
     let known = read_timeout_in_force(f, ctx);
-    let rt = known
-        .as_ref()
-        .map_or(DEFAULT_READ_TIMEOUT_MS, |(ms, _)| *ms);
+    let rt = known.as_ref().map_or(DEFAULT_READ_TIMEOUT_MS, |k| k.ms);
     let within = format!(
         "fastcgi_read_timeout ({})",
         timeout_text(known.as_ref(), DEFAULT_READ_TIMEOUT_MS)
@@ -95,7 +93,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         path,
     );
     let mut v = if let Some(w) = warnings.last() {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::MaxChildrenExhausted,
             Confidence::Strong,
             "NGINX timed out waiting for a response while the pool had reached pm.max_children: the request waited for a free worker",
@@ -106,7 +104,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         }
         v
     } else if let Some((n, busy)) = static_pool_saturated(f, pool_conf, hist, rt) {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::MaxChildrenExhausted,
             Confidence::Likely,
             format!("pm = static logs no max_children warning, but {busy} requests timed out together on a pool of {n} workers: every worker was busy and requests waited for one"),
@@ -117,7 +115,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         v.facts.max_children = Some(n);
         v
     } else if let Some(timer) = timers.first() {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::ReadTimeout,
             Confidence::Certain,
             format!("the script ran longer than {within} (FPM's request timers saw it), on a pool that was not saturated"),
@@ -128,7 +126,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
         }
         v
     } else if ctx.has_fpm_log {
-        Verdict::new(
+        Diagnosis::new(
             Cause::ReadTimeout,
             Confidence::Strong,
             format!("the script did not answer within {within} and the pool logged no max_children warning: the script itself was slow"),
@@ -136,7 +134,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &Context, hist: &History) -> Verdic
     } else {
         // The same line comes from a slow script and from a request queued behind
         // busy workers; only FPM's log (or status page) tells them apart.
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::ReadTimeout,
             Confidence::Ambiguous,
             format!("the script did not answer within {within}: a slow script, or a pool whose every worker was busy (pm.max_children) so the request waited; without the FPM log the two look the same"),
@@ -182,7 +180,7 @@ mod tests {
     #[test]
     fn timeout_on_saturated_pool_vs_idle_pool() {
         let f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
-        let mut busy = Context::default();
+        let mut busy = ContextIndex::default();
         fpm(
             &mut busy,
             -25_000,
@@ -193,7 +191,7 @@ mod tests {
         );
         assert_eq!(classify(&f, &busy).cause, Cause::MaxChildrenExhausted);
         // The same warning long before this request's window does not count.
-        let mut earlier = Context::default();
+        let mut earlier = ContextIndex::default();
         fpm(
             &mut earlier,
             -600_000,
@@ -206,7 +204,7 @@ mod tests {
         assert_eq!(v.cause, Cause::ReadTimeout);
         assert!(v.confidence >= Confidence::Strong);
         // NGINX log alone: read-timeout, less sure.
-        let v = classify(&f, &Context::default());
+        let v = classify(&f, &ContextIndex::default());
         assert_eq!(v.cause, Cause::ReadTimeout);
         assert!(v.confidence < Confidence::Strong);
     }
@@ -214,7 +212,7 @@ mod tests {
     #[test]
     fn a_restart_after_the_warning_ends_the_saturation() {
         let f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(
             &mut ctx,
             -8_000,
@@ -266,7 +264,7 @@ mod tests {
     fn the_read_timeout_is_now_n_only_when_an_input_says_so() {
         let mut f = failure(AttemptEvent::TimedOut, Phase::Header, Some(110), SOCK);
         f.read_timeout_ms = None;
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let v = classify(&f, &ctx);
         assert!(
             v.reason.contains("60 s by default, unless set"),
@@ -284,7 +282,7 @@ mod tests {
         assert!(fix_text(&v, &f, &ctx).contains("now 30 s per the request's record"));
         // From the config, with its place; proxy_read_timeout is not FastCGI's.
         f.read_timeout_ms = None;
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         nginx_conf(
             &mut ctx,
             "/etc/nginx/sites-enabled/yourdomain.conf",

@@ -1,12 +1,12 @@
-//! What NGINX saw that is none of the seven causes: the verdict is `unknown`, and
+//! What NGINX saw that is none of the seven causes: the diagnosis is `unknown`, and
 //! the reason says what it was.
 
-use super::{Confidence, Verdict};
-use crate::failure::{Attempt, Failure};
+use super::{Confidence, Diagnosis};
+use crate::failure::{FailedAttempt, Failure};
 use crate::model::Cause;
 
-pub(super) fn upstream_status(f: &Failure) -> Verdict {
-    Verdict::new(
+pub(super) fn upstream_status(f: &Failure) -> Diagnosis {
+    Diagnosis::new(
         Cause::Unknown,
         Confidence::Ambiguous,
         format!(
@@ -16,24 +16,24 @@ pub(super) fn upstream_status(f: &Failure) -> Verdict {
     )
 }
 
-pub(super) fn resolve_failed() -> Verdict {
-    Verdict::new(
+pub(super) fn resolve_failed() -> Diagnosis {
+    Diagnosis::new(
         Cause::Unknown,
         Confidence::Strong,
         "the upstream's name could not be resolved (DNS), not one of the seven causes",
     )
 }
 
-pub(super) fn tls_failed() -> Verdict {
-    Verdict::new(
+pub(super) fn tls_failed() -> Diagnosis {
+    Diagnosis::new(
         Cause::Unknown,
         Confidence::Strong,
         "TLS to the upstream failed, not one of the seven causes",
     )
 }
 
-pub(super) fn unrecognised(a: &Attempt) -> Verdict {
-    Verdict::new(
+pub(super) fn unrecognised(a: &FailedAttempt) -> Diagnosis {
+    Diagnosis::new(
         Cause::Unknown,
         Confidence::Weak,
         format!("unrecognised upstream error: {}", a.message),
@@ -41,8 +41,8 @@ pub(super) fn unrecognised(a: &Attempt) -> Verdict {
 }
 
 /// An access-log 502/504 that no context explains.
-pub(super) fn access_only(f: &Failure) -> Verdict {
-    Verdict::new(
+pub(super) fn access_only(f: &Failure) -> Diagnosis {
+    Diagnosis::new(
         Cause::Unknown,
         Confidence::Weak,
         format!(
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn unknown_with_a_reason() {
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         for f in [
             failure(
                 AttemptEvent::ConnectFailed,

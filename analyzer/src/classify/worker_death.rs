@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{Confidence, Verdict};
-use crate::context::{Context, FpmState, Timed};
+use super::{Confidence, Diagnosis};
+use crate::context::{ContextIndex, FpmState, Timed};
 use crate::failure::Failure;
 use crate::model::{Cause, Evidence};
 use crate::parse::fpm::FpmEvent;
@@ -49,7 +49,21 @@ fn signal_label(signal: Option<u32>, name: Option<&str>) -> String {
 }
 
 /// The connection dropped before a response: which worker died, and why.
-pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> Verdict {
+pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths) -> Diagnosis {
+    if let Some(death) = matching_death(f, ctx, used) {
+        return from_child_death(f, death, ctx);
+    }
+    // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
+    death_from_other_logs(f, ctx).unwrap_or_else(|| no_death_seen(f, ctx))
+}
+
+/// The FPM child death that explains the failure: the nearest in time not yet
+/// taken by an earlier failure (marked taken).
+fn matching_death<'c>(
+    f: &Failure,
+    ctx: &'c ContextIndex,
+    used: &mut UsedDeaths,
+) -> Option<&'c Timed<FpmEvent>> {
     let t = f.time;
     let deaths = ctx.child_deaths(t.minus_ms(DEATH_WINDOW_MS), t.plus_ms(DEATH_WINDOW_MS));
     // FPM logs whole seconds: the distance is to that second, and deaths within one
@@ -71,13 +85,17 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
         };
         (used.contains(pid, d.at), to_second(d.at), *i)
     });
-    if let Some((_, death)) = best {
-        if let (FpmEvent::ChildExited { pid, .. }, Some(at)) = (&death.event, death.at) {
-            used.insert(*pid, at);
-        }
-        return from_child_death(f, death, ctx);
+    let (_, death) = best?;
+    if let (FpmEvent::ChildExited { pid, .. }, Some(at)) = (&death.event, death.at) {
+        used.insert(*pid, at);
     }
-    // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
+    Some(death)
+}
+
+/// A death no FPM child line names, seen by the kernel, systemd, FPM's lifecycle
+/// or PHP's stderr.
+fn death_from_other_logs(f: &Failure, ctx: &ContextIndex) -> Option<Diagnosis> {
+    let t = f.time;
     let near = ctx.kernel_events_near(
         t.minus_ms(DEATH_WINDOW_MS + LOG_SLACK_MS),
         t.plus_ms(DEATH_WINDOW_MS),
@@ -88,44 +106,48 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
             KernelEvent::OomKilled { .. } | KernelEvent::OomVictimChosen { .. }
         )
     }) {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::WorkerOomKilled,
             Confidence::Strong,
             "the kernel OOM killer killed a PHP-FPM process at that moment (no FPM log line to match its pid)",
         )
         .with(&k.evidence);
         set_oom_facts(&mut v, k);
-        return v;
+        return Some(v);
     }
     if let Some(k) = near.first() {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Strong,
             "a PHP-FPM process crashed at that moment (kernel line; no FPM log line to match its pid)",
         )
         .with(&k.evidence);
         set_crash_facts(&mut v, k);
-        return v;
+        return Some(v);
     }
     if let Some(u) = ctx.unit_oom_near(
         t.minus_ms(UNIT_OOM_WINDOW_MS),
         t.plus_ms(UNIT_OOM_WINDOW_MS),
     ) {
-        return Verdict::new(
-            Cause::WorkerOomKilled,
-            Confidence::Likely,
-            "systemd reports an OOM kill in the PHP-FPM unit at that moment",
-        )
-        .with(&u.evidence);
+        return Some(
+            Diagnosis::new(
+                Cause::WorkerOomKilled,
+                Confidence::Likely,
+                "systemd reports an OOM kill in the PHP-FPM unit at that moment",
+            )
+            .with(&u.evidence),
+        );
     }
     if let FpmState::Down(ev) = ctx.fpm_state_at(t.plus_ms(DEATH_WINDOW_MS)) {
         if ev_time_close(ctx, &ev, t) {
-            return Verdict::new(
-                Cause::FpmNotRunning,
-                Confidence::Likely,
-                "PHP-FPM was stopped while the request was running (its workers exit on shutdown)",
-            )
-            .with(&ev);
+            return Some(
+                Diagnosis::new(
+                    Cause::FpmNotRunning,
+                    Confidence::Likely,
+                    "PHP-FPM was stopped while the request was running (its workers exit on shutdown)",
+                )
+                .with(&ev),
+            );
         }
     }
     if let Some(text) = f
@@ -133,28 +155,33 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
         .as_deref()
         .filter(|s| s.contains("Fatal error") || s.contains("Allowed memory"))
     {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Likely,
             "PHP reported a fatal error for this request and the worker closed the connection without a valid response",
         );
         v.facts.php_error = Some(text.to_string());
-        return v;
+        return Some(v);
     }
+    None
+}
+
+/// Nothing shows a death: what the logs given still allow to say.
+fn no_death_seen(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
     if ctx.has_fpm_log {
-        Verdict::new(
+        Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
             "FPM closed the connection without a response and logged no child death (e.g. listen.allowed_clients, exit() before output)",
         )
-    } else if ctx.kernel_covers(t) {
-        Verdict::new(
+    } else if ctx.kernel_covers(f.time) {
+        Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
             "the worker closed or reset the connection before answering, and the kernel log shows no OOM kill or crash of PHP then: PHP ended the request itself (a fatal error, exit()) or FPM refused the client (listen.allowed_clients); no FPM log to tell",
         )
     } else {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
             "the worker closed or reset the connection before answering: it crashed, or the kernel's OOM killer killed it; without the FPM and kernel logs the two cannot be told apart",
@@ -165,11 +192,11 @@ pub(super) fn worker_died(f: &Failure, ctx: &Context, used: &mut UsedDeaths) -> 
 }
 
 /// Whether a lifecycle evidence line is within the death window of `t`.
-fn ev_time_close(ctx: &Context, ev: &Evidence, t: EpochMs) -> bool {
+fn ev_time_close(ctx: &ContextIndex, ev: &Evidence, t: EpochMs) -> bool {
     ctx.lifecycle_near(ev, t, DEATH_WINDOW_MS + LOG_SLACK_MS)
 }
 
-fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verdict {
+fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &ContextIndex) -> Diagnosis {
     let FpmEvent::ChildExited {
         pid,
         signal,
@@ -178,7 +205,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         ..
     } = &death.event
     else {
-        return Verdict::new(
+        return Diagnosis::new(
             Cause::Unknown,
             Confidence::Weak,
             "internal: not a child exit",
@@ -189,7 +216,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     let mut v = if let Some(timeout) =
         ctx.execution_timeout_of(pid, death.at.unwrap_or(f.time), TERMINATE_LOOKBACK_MS)
     {
-        let mut v = Verdict::new(
+        let mut v = Diagnosis::new(
             Cause::ReadTimeout,
             Confidence::Strong,
             format!("FPM's request_terminate_timeout killed worker {pid} ({label}): the request outlived the timeout, so NGINX saw the connection drop"),
@@ -200,67 +227,20 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
         }
         v
     } else if *signal == Some(9) {
-        if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
-            let mut v = Verdict::new(
-                Cause::WorkerOomKilled,
-                Confidence::Certain,
-                format!("the kernel OOM killer killed worker {pid} (SIGKILL; the same pid in the kernel log)"),
-            )
-            .with(&k.evidence);
-            set_oom_facts(&mut v, k);
-            v
-        } else if let Some(u) = ctx.unit_oom_near(
-            f.time.minus_ms(UNIT_OOM_WINDOW_MS),
-            f.time.plus_ms(UNIT_OOM_WINDOW_MS),
-        ) {
-            Verdict::new(
-                Cause::WorkerOomKilled,
-                Confidence::Strong,
-                format!("worker {pid} got SIGKILL and systemd reports an OOM kill in the unit"),
-            )
-            .with(&u.evidence)
-        } else if ctx.kernel_covers(f.time) {
-            Verdict::new(
-                Cause::InvalidResponse,
-                Confidence::Strong,
-                format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: something else sent it (a manual kill -9, FPM's master or systemd after a stop timed out, a supervisor)"),
-            )
-        } else {
-            let mut v = Verdict::new(
-                Cause::WorkerOomKilled,
-                Confidence::Ambiguous,
-                format!("worker {pid} got SIGKILL: the kernel's OOM killer, or another sender (a manual kill -9, FPM's master or systemd after a stop timed out); no kernel log was given to tell"),
-            );
-            v.facts.also_possible = Some(Cause::InvalidResponse);
-            v
-        }
+        sigkilled(f, pid, death, ctx)
     } else if *signal == Some(15)
         && matches!(
             ctx.fpm_state_at(f.time.plus_ms(DEATH_WINDOW_MS)),
             FpmState::Down(_)
         )
     {
-        Verdict::new(
+        Diagnosis::new(
             Cause::FpmNotRunning,
             Confidence::Likely,
             format!("worker {pid} was terminated because PHP-FPM was stopping"),
         )
     } else {
-        let what = match code {
-            Some(c) => format!("exited with code {c}"),
-            None => format!("died on {label}"),
-        };
-        let mut v = Verdict::new(
-            Cause::InvalidResponse,
-            Confidence::Strong,
-            format!("worker {pid} {what} before answering (crash or abort)"),
-        );
-        if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
-            v = v.with(&k.evidence);
-            v.confidence = Confidence::Certain;
-            set_crash_facts(&mut v, k);
-        }
-        v
+        crashed(pid, &label, *code, death, ctx)
     };
     v = v.with(&death.evidence);
     v.facts.dead_pid = Some(pid);
@@ -280,7 +260,72 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &Context) -> Verd
     v
 }
 
-fn set_oom_facts(v: &mut Verdict, k: &Timed<KernelEvent>) {
+/// A worker killed with SIGKILL: the OOM killer when the kernel or systemd says
+/// so, else another sender.
+fn sigkilled(f: &Failure, pid: u32, death: &Timed<FpmEvent>, ctx: &ContextIndex) -> Diagnosis {
+    if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
+        let mut v = Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Certain,
+            format!("the kernel OOM killer killed worker {pid} (SIGKILL; the same pid in the kernel log)"),
+        )
+        .with(&k.evidence);
+        set_oom_facts(&mut v, k);
+        v
+    } else if let Some(u) = ctx.unit_oom_near(
+        f.time.minus_ms(UNIT_OOM_WINDOW_MS),
+        f.time.plus_ms(UNIT_OOM_WINDOW_MS),
+    ) {
+        Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Strong,
+            format!("worker {pid} got SIGKILL and systemd reports an OOM kill in the unit"),
+        )
+        .with(&u.evidence)
+    } else if ctx.kernel_covers(f.time) {
+        Diagnosis::new(
+            Cause::InvalidResponse,
+            Confidence::Strong,
+            format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: something else sent it (a manual kill -9, FPM's master or systemd after a stop timed out, a supervisor)"),
+        )
+    } else {
+        let mut v = Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Ambiguous,
+            format!("worker {pid} got SIGKILL: the kernel's OOM killer, or another sender (a manual kill -9, FPM's master or systemd after a stop timed out); no kernel log was given to tell"),
+        );
+        v.facts.also_possible = Some(Cause::InvalidResponse);
+        v
+    }
+}
+
+/// A worker that died on another signal or exited with an error code: a crash or
+/// abort, certain when the kernel logged it.
+fn crashed(
+    pid: u32,
+    label: &str,
+    code: Option<i32>,
+    death: &Timed<FpmEvent>,
+    ctx: &ContextIndex,
+) -> Diagnosis {
+    let what = match code {
+        Some(c) => format!("exited with code {c}"),
+        None => format!("died on {label}"),
+    };
+    let mut v = Diagnosis::new(
+        Cause::InvalidResponse,
+        Confidence::Strong,
+        format!("worker {pid} {what} before answering (crash or abort)"),
+    );
+    if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
+        v = v.with(&k.evidence);
+        v.confidence = Confidence::Certain;
+        set_crash_facts(&mut v, k);
+    }
+    v
+}
+
+fn set_oom_facts(v: &mut Diagnosis, k: &Timed<KernelEvent>) {
     if let KernelEvent::OomKilled {
         pid, anon_rss_kb, ..
     } = &k.event
@@ -290,7 +335,7 @@ fn set_oom_facts(v: &mut Verdict, k: &Timed<KernelEvent>) {
     }
 }
 
-fn set_crash_facts(v: &mut Verdict, k: &Timed<KernelEvent>) {
+fn set_crash_facts(v: &mut Diagnosis, k: &Timed<KernelEvent>) {
     v.facts.crash_detail = match &k.event {
         KernelEvent::Segfault { comm, detail, .. } => Some(format!("{comm} segfault {detail}")),
         KernelEvent::Trap { comm, what, .. } => Some(format!("{comm} {what}")),
@@ -307,7 +352,7 @@ mod tests {
     fn one_death_explains_one_failure() {
         // An OOM kill and a segfault in the same second: the first failure takes
         // the first death, the second failure the other one.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(2735, Some(9), Some("SIGKILL"), None));
         fpm(&mut ctx, 0, exit(2749, Some(11), Some("SIGSEGV"), None));
         kernel(
@@ -338,7 +383,7 @@ mod tests {
     #[test]
     fn sigkill_with_kernel_oom_is_oom_and_without_is_invalid_response() {
         let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
         kernel(
             &mut ctx,
@@ -354,7 +399,7 @@ mod tests {
         assert_eq!(v.cause, Cause::WorkerOomKilled);
         assert_eq!(v.facts.victim_rss_kb, Some(392_492));
         // A kernel log that covers the time but names another pid: a manual kill.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
         kernel(
             &mut ctx,
@@ -368,7 +413,7 @@ mod tests {
         );
         assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
         // No kernel log at all: most likely OOM, but not sure.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::WorkerOomKilled);
@@ -383,11 +428,11 @@ mod tests {
             exit(1, Some(6), Some("SIGABRT"), None),
             exit(1, None, None, Some(255)),
         ] {
-            let mut ctx = Context::default();
+            let mut ctx = ContextIndex::default();
             fpm(&mut ctx, 1_000, e);
             assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
         }
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(1, Some(11), Some("SIGSEGV"), None));
         kernel(
             &mut ctx,
@@ -405,7 +450,7 @@ mod tests {
             Some("php-fpm8.2 segfault at 8 in opcache.so")
         );
         // Kernel line alone, no FPM log.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         kernel(
             &mut ctx,
             0,
@@ -417,7 +462,7 @@ mod tests {
         );
         assert_eq!(classify(&f, &ctx).cause, Cause::InvalidResponse);
         // A worker death far from the failure is not its cause.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 60_000, exit(1, Some(9), Some("SIGKILL"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::InvalidResponse);
@@ -427,7 +472,7 @@ mod tests {
     #[test]
     fn fpm_request_terminate_timeout_is_read_timeout() {
         let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(
             &mut ctx,
             0,
@@ -448,7 +493,7 @@ mod tests {
     #[test]
     fn systemd_oom_without_kernel_log() {
         let f = failure(AttemptEvent::ClosedPrematurely, Phase::Header, None, SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         ctx.units.push(Timed {
             at: Some(EpochMs(T)),
             boot_secs: None,
@@ -469,7 +514,7 @@ mod tests {
     #[test]
     fn a_reset_alone_is_ambiguous_between_a_crash_and_an_oom_kill() {
         let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let v = classify(&f, &ctx);
         assert!(v.confidence <= Confidence::Ambiguous);
         assert_eq!(v.facts.also_possible, Some(Cause::WorkerOomKilled));
@@ -489,7 +534,7 @@ mod tests {
             assert!(fix.contains(check), "{check} missing: {fix}");
         }
         // A kernel log covering the time with no OOM kill rules the OOM killer out.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         kernel(
             &mut ctx,
             -60_000,
@@ -507,7 +552,7 @@ mod tests {
     fn sigkill_fixes_say_who_sends_it() {
         let f = failure(AttemptEvent::Reset, Phase::Header, Some(104), SOCK);
         // No kernel log: an OOM kill or another sender.
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(23114, Some(9), Some("SIGKILL"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::WorkerOomKilled);
@@ -543,7 +588,7 @@ mod tests {
     #[test]
     fn a_segfault_fix_is_about_extensions_and_core_dumps() {
         let f = failure(AttemptEvent::ClosedPrematurely, Phase::Header, None, SOCK);
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         fpm(&mut ctx, 0, exit(4242, Some(11), Some("SIGSEGV"), None));
         let v = classify(&f, &ctx);
         assert_eq!(v.cause, Cause::InvalidResponse);

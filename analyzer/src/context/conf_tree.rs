@@ -178,7 +178,7 @@ struct FileRead {
 }
 
 /// One file read for a tree (its row in the input summary).
-struct Row {
+struct InputRow {
     index: usize,
     stats: InputStats,
 }
@@ -187,7 +187,7 @@ struct Row {
 struct Tree {
     nginx: Vec<NginxConf>,
     pools: Vec<PoolConf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     /// Files reached through includes (canonical), not the main file itself.
     reached: HashSet<PathBuf>,
@@ -207,7 +207,7 @@ struct Reader<'a> {
     files: HashMap<PathBuf, FileRead>,
     /// Files open in the include chain (canonical).
     chain: Vec<PathBuf>,
-    rows: Vec<Row>,
+    rows: Vec<InputRow>,
     skipped: Vec<Skipped>,
     reached: HashSet<PathBuf>,
     bytes: usize,
@@ -259,7 +259,7 @@ impl Tree {
                     row: 0,
                 },
             );
-            r.rows.push(Row { index, stats });
+            r.rows.push(InputRow { index, stats });
         }
         let lines = match r.open(&root, &input.path, Some(input), "") {
             Some(lines) => lines,
@@ -270,33 +270,8 @@ impl Tree {
         };
         r.chain.push(root.clone());
         match input.kind {
-            InputKind::NginxConf => {
-                let mut conf = NginxConf::default();
-                if lines.iter().any(|l| nginx_conf::dump_marker(l).is_some()) {
-                    r.nginx_dump(&mut conf, &lines);
-                } else {
-                    r.nginx_file(&mut conf, Arc::clone(&input.name), &lines, Vec::new());
-                }
-                conf.resolve();
-                r.count_nginx_used(&conf);
-                tree.nginx.push(conf);
-            }
-            InputKind::FpmConf => {
-                let mut parser = FpmConfParser::new(Arc::clone(&input.name));
-                r.fpm_file(&mut parser, Arc::clone(&input.name), &lines);
-                tree.fpm_global = Some(std::mem::take(&mut parser.global));
-                let pools = parser.finish();
-                r.count_fpm_used(&pools);
-                tree.pools = pools
-                    .into_iter()
-                    .map(|pool| PoolConf {
-                        file: pool
-                            .setting("listen")
-                            .map_or_else(|| Arc::clone(&input.name), |s| Arc::clone(&s.file)),
-                        pool,
-                    })
-                    .collect();
-            }
+            InputKind::NginxConf => tree.nginx.push(r.nginx_tree(input, &lines)),
+            InputKind::FpmConf => r.fpm_tree(input, &lines, &mut tree),
             _ => {}
         }
         tree.rows = r.rows;
@@ -361,7 +336,7 @@ impl Reader<'_> {
                         row: self.rows.len(),
                     },
                 );
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -369,7 +344,7 @@ impl Reader<'_> {
             }
             Err(e) => {
                 stats.error = Some(format!("{e}{from}"));
-                self.rows.push(Row {
+                self.rows.push(InputRow {
                     index: row_index,
                     stats,
                 });
@@ -386,6 +361,52 @@ impl Reader<'_> {
     fn row_of(&mut self, canon: &Path) -> Option<&mut InputStats> {
         let i = self.files.get(canon)?.row;
         self.rows.get_mut(i).map(|r| &mut r.stats)
+    }
+
+    /// Counts one line of a file in its row of the input summary.
+    fn tally(&mut self, canon: &Path, n: u64, line: &str, understood: bool) {
+        if let Some(s) = self.row_of(canon) {
+            if understood {
+                s.parsed();
+            } else {
+                s.not_understood(n, line);
+            }
+        }
+    }
+
+    /// Follows one include (NGINX's or FPM's, the same walk): reads each file the
+    /// pattern names at the first of `candidates` that names any, through
+    /// `read_file`, skipping loops and chains deeper than `max_depth`.
+    fn follow_include(
+        &mut self,
+        pattern: &str,
+        candidates: Vec<String>,
+        from: &str,
+        max_depth: usize,
+        mut read_file: impl FnMut(&mut Self, Arc<str>, &[String]),
+    ) {
+        let paths = match self.include_paths(pattern, candidates) {
+            Ok(p) => p,
+            Err(tried) => {
+                self.missing(pattern, &tried, from);
+                return;
+            }
+        };
+        for path in paths {
+            let canon = canonical(&path);
+            let shown = path.display().to_string();
+            let Some(lines) = self.open(&canon, &path, None, from) else {
+                continue;
+            };
+            if !self.enter(&canon, &shown, from, max_depth) {
+                continue;
+            }
+            let name = self
+                .name_of(&canon)
+                .unwrap_or_else(|| Arc::from(shown.as_str()));
+            read_file(self, name, &lines);
+            self.chain.pop();
+        }
     }
 
     /// Enters an included file: false for a loop or too deep a chain.
@@ -464,7 +485,7 @@ impl Reader<'_> {
                 "no such file{from} (looked for {})",
                 tried.join(", ")
             ));
-            self.rows.push(Row {
+            self.rows.push(InputRow {
                 index: self.root_index,
                 stats,
             });
@@ -472,6 +493,19 @@ impl Reader<'_> {
     }
 
     // ----- NGINX -----
+
+    /// A main NGINX config (a file or `nginx -T` output) with its includes.
+    fn nginx_tree(&mut self, input: &Input, lines: &[String]) -> NginxConf {
+        let mut conf = NginxConf::default();
+        if lines.iter().any(|l| nginx_conf::dump_marker(l).is_some()) {
+            self.nginx_dump(&mut conf, lines);
+        } else {
+            self.nginx_file(&mut conf, Arc::clone(&input.name), lines, Vec::new());
+        }
+        conf.resolve();
+        self.count_nginx_used(&conf);
+        conf
+    }
 
     fn nginx_file(
         &mut self,
@@ -489,13 +523,7 @@ impl Reader<'_> {
             let n = i as u64 + 1;
             let ok = p.feed(conf, line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    if ok {
-                        s.parsed();
-                    } else {
-                        s.not_understood(n, line);
-                    }
-                }
+                self.tally(&canon, n, line, ok);
             }
             for inc in p.take_includes() {
                 self.nginx_include(conf, inc);
@@ -570,13 +598,7 @@ impl Reader<'_> {
             let line = &dump.lines[i];
             let ok = p.feed(conf, line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    if ok {
-                        s.parsed();
-                    } else {
-                        s.not_understood(n, line);
-                    }
-                }
+                self.tally(&canon, n, line, ok);
             }
             for inc in p.take_includes() {
                 let from = format!(" (included at {})", inc.directive.place());
@@ -614,28 +636,13 @@ impl Reader<'_> {
         } else {
             vec![format!("{}/{}", self.prefix.display(), inc.pattern)]
         };
-        let paths = match self.include_paths(&inc.pattern, candidates) {
-            Ok(p) => p,
-            Err(tried) => {
-                self.missing(&inc.pattern, &tried, &from);
-                return;
-            }
-        };
-        for path in paths {
-            let canon = canonical(&path);
-            let shown = path.display().to_string();
-            let Some(lines) = self.open(&canon, &path, None, &from) else {
-                continue;
-            };
-            if !self.enter(&canon, &shown, &from, NGINX_MAX_DEPTH) {
-                continue;
-            }
-            let name = self
-                .name_of(&canon)
-                .unwrap_or_else(|| Arc::from(shown.as_str()));
-            self.nginx_file(conf, name, &lines, inc.stack.clone());
-            self.chain.pop();
-        }
+        self.follow_include(
+            &inc.pattern,
+            candidates,
+            &from,
+            NGINX_MAX_DEPTH,
+            |reader, name, lines| reader.nginx_file(conf, name, lines, inc.stack.clone()),
+        );
     }
 
     fn count_nginx_used(&mut self, conf: &NginxConf) {
@@ -676,6 +683,25 @@ impl Reader<'_> {
 
     // ----- PHP-FPM -----
 
+    /// A main FPM config with its includes: its pools and its `[global]` settings
+    /// go into `tree`.
+    fn fpm_tree(&mut self, input: &Input, lines: &[String], tree: &mut Tree) {
+        let mut parser = FpmConfParser::new(Arc::clone(&input.name));
+        self.fpm_file(&mut parser, Arc::clone(&input.name), lines);
+        tree.fpm_global = Some(std::mem::take(&mut parser.global));
+        let pools = parser.finish();
+        self.count_fpm_used(&pools);
+        tree.pools = pools
+            .into_iter()
+            .map(|pool| PoolConf {
+                file: pool
+                    .setting("listen")
+                    .map_or_else(|| Arc::clone(&input.name), |s| Arc::clone(&s.file)),
+                pool,
+            })
+            .collect();
+    }
+
     fn fpm_file(&mut self, parser: &mut FpmConfParser, name: Arc<str>, lines: &[String]) {
         let canon = self.chain.last().cloned().unwrap_or_default();
         let count = self
@@ -686,12 +712,7 @@ impl Reader<'_> {
             let n = i as u64 + 1;
             let r = parser.feed(line, n);
             if count {
-                if let Some(s) = self.row_of(&canon) {
-                    match r {
-                        ConfLine::Understood => s.parsed(),
-                        ConfLine::NotUnderstood => s.not_understood(n, line),
-                    }
-                }
+                self.tally(&canon, n, line, r == ConfLine::Understood);
             }
             if let Some(inc) = parser.take_include() {
                 self.fpm_include(parser, inc);
@@ -715,28 +736,13 @@ impl Reader<'_> {
             c.push(format!("{}/{}", self.prefix.display(), inc.pattern));
             c
         };
-        let paths = match self.include_paths(&inc.pattern, candidates) {
-            Ok(p) => p,
-            Err(tried) => {
-                self.missing(&inc.pattern, &tried, &from);
-                return;
-            }
-        };
-        for path in paths {
-            let canon = canonical(&path);
-            let shown = path.display().to_string();
-            let Some(lines) = self.open(&canon, &path, None, &from) else {
-                continue;
-            };
-            if !self.enter(&canon, &shown, &from, FPM_MAX_DEPTH) {
-                continue;
-            }
-            let name = self
-                .name_of(&canon)
-                .unwrap_or_else(|| Arc::from(shown.as_str()));
-            self.fpm_file(parser, name, &lines);
-            self.chain.pop();
-        }
+        self.follow_include(
+            &inc.pattern,
+            candidates,
+            &from,
+            FPM_MAX_DEPTH,
+            |reader, name, lines| reader.fpm_file(parser, name, lines),
+        );
     }
 
     fn count_fpm_used(&mut self, pools: &[crate::parse::fpm_conf::Pool]) {

@@ -1,9 +1,9 @@
 //! Reading the context inputs (PHP-FPM logs, kernel logs, journal/syslog, configs)
-//! into the [`Context`].
+//! into the [`ContextIndex`].
 //!
 //! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs
 //! are read incrementally, in step with the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
-//! of the failures being classified, and [`Context::evict_before`] drops what is too
+//! of the failures being classified, and [`ContextIndex::evict_before`] drops what is too
 //! old to matter, so the index holds a time window, not the whole log.
 //!
 //! Each line is unwrapped and routed by its content ([`crate::input::route`]): FPM
@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{conf_tree, php_version_in, Context, PhpVersionSeen, Timed};
+use super::{conf_tree, php_version_in, ContextIndex, PhpVersionSeen, Timed};
 use crate::input::framing::{strip_ansi, Layer};
 use crate::input::reader::{text, LineReader};
 use crate::input::route::{LineKind, Routed, Router, Side};
@@ -59,7 +59,7 @@ pub struct ContextReader {
 }
 
 /// Where parsed lines go; shared by all readers.
-pub struct Sink {
+pub struct ContextBuilder {
     zone: Zone,
     /// Boot instant for raw dmesg times (from the alignment), when known.
     boot: Option<EpochMs>,
@@ -69,7 +69,7 @@ pub struct Sink {
 }
 
 pub struct Loader {
-    sink: Sink,
+    builder: ContextBuilder,
     readers: Vec<ContextReader>,
     reference: (i16, i8),
 }
@@ -77,7 +77,7 @@ pub struct Loader {
 impl Loader {
     pub fn new(zone: &Zone, reference: (i16, i8), boot: Option<EpochMs>) -> Loader {
         Loader {
-            sink: Sink {
+            builder: ContextBuilder {
                 zone: zone.clone(),
                 boot,
                 recent_output: VecDeque::new(),
@@ -88,7 +88,11 @@ impl Loader {
     }
 
     /// Opens a context log for incremental reading (configs: [`load_configs`]).
-    pub fn open(&mut self, input: &Input, ctx: &mut Context) -> io::Result<Option<InputStats>> {
+    pub fn open(
+        &mut self,
+        input: &Input,
+        ctx: &mut ContextIndex,
+    ) -> io::Result<Option<InputStats>> {
         let reader = LineReader::open(&input.path)?;
         let stats = InputStats::new(input);
         match input.kind {
@@ -116,14 +120,14 @@ impl Loader {
                     ctx.has_kernel_log = true;
                 }
                 self.readers.push(ContextReader {
-                    router: Router::new(&self.sink.zone, self.reference, Some(input.kind)),
+                    router: Router::new(&self.builder.zone, self.reference, Some(input.kind)),
                     primary: input.primary() != Side::Failure,
                     failure_reads: input.reads_failures(),
                     input: input.clone(),
                     reader,
                     buf: Vec::with_capacity(4096),
                     stats,
-                    clock: LocalClock::new(&self.sink.zone),
+                    clock: LocalClock::new(&self.builder.zone),
                     last_time: None,
                     done: false,
                 });
@@ -146,7 +150,7 @@ impl Loader {
         &mut self,
         until: EpochMs,
         evict_before: EpochMs,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         progress: &mut Progress,
     ) -> Vec<String> {
         let mut errors = Vec::new();
@@ -168,7 +172,7 @@ impl Loader {
                 }
                 r.stats.lines_read += 1;
                 progress.tick(r.reader.raw_bytes());
-                self.sink.line(r, ctx);
+                self.builder.line(r, ctx);
                 since_evict += 1;
                 if since_evict >= EVICT_EVERY_LINES {
                     since_evict = 0;
@@ -190,7 +194,7 @@ impl Loader {
     }
 
     /// Reads the rest of every log (for the counts), keeping memory bounded.
-    pub fn drain(&mut self, ctx: &mut Context, progress: &mut Progress) -> Vec<String> {
+    pub fn drain(&mut self, ctx: &mut ContextIndex, progress: &mut Progress) -> Vec<String> {
         let mut errors = Vec::new();
         while self.readers.iter().any(|r| !r.done) {
             let Some(t) = self
@@ -210,13 +214,14 @@ impl Loader {
     }
 
     /// The counts of every log, in the order opened.
-    pub fn into_stats(self) -> Vec<InputStats> {
-        self.readers.into_iter().map(|r| r.stats).collect()
+    /// The logs' counts, in the order opened; the loader reads no more after it.
+    pub fn take_stats(&mut self) -> Vec<InputStats> {
+        self.readers.drain(..).map(|r| r.stats).collect()
     }
 }
 
-impl Sink {
-    fn line(&mut self, r: &mut ContextReader, ctx: &mut Context) {
+impl ContextBuilder {
+    fn line(&mut self, r: &mut ContextReader, ctx: &mut ContextIndex) {
         let line_no = r.reader.line_no();
         let buf = std::mem::take(&mut r.buf);
         let text = text(&buf);
@@ -266,7 +271,7 @@ impl Sink {
     fn fpm_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: Routed<'_>,
         line: &str,
         line_no: u64,
@@ -302,7 +307,7 @@ impl Sink {
     /// Stores an FPM event when it can matter; returns whether it was kept.
     fn keep_fpm(
         &mut self,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         line: FpmLine,
         at: Option<EpochMs>,
         evidence: impl FnOnce() -> Evidence,
@@ -373,7 +378,7 @@ impl Sink {
     fn kernel_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
@@ -413,7 +418,7 @@ impl Sink {
     fn journal_line(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
@@ -467,7 +472,7 @@ impl Sink {
     fn kernel_message(
         &mut self,
         r: &mut ContextReader,
-        ctx: &mut Context,
+        ctx: &mut ContextIndex,
         msg: &str,
         time: SysTime,
         evidence: impl FnOnce() -> Evidence,
@@ -541,7 +546,7 @@ impl Sink {
 }
 
 fn push_kernel(
-    ctx: &mut Context,
+    ctx: &mut ContextIndex,
     time: SysTime,
     event: KernelEvent,
     evidence: impl FnOnce() -> Evidence,
@@ -564,11 +569,10 @@ fn push_kernel(
 /// What a first look at the logs says about raw dmesg times.
 #[derive(Debug, Default)]
 pub struct Prescan {
-    /// (wall, boot seconds) from lines carrying both clocks.
-    pub pairs: Vec<(EpochMs, f64)>,
-    /// A pid in both the kernel log (boot time) and FPM's child exits (wall time):
-    /// (pid, boot instant).
-    pub pid_match: Option<(u32, EpochMs)>,
+    /// Lines carrying both clocks.
+    pub pairs: Vec<ClockPair>,
+    /// A pid in both the kernel log (boot time) and FPM's child exits (wall time).
+    pub pid_match: Option<PidMatch>,
     /// Boot seconds of the raw dmesg lines seen (for the host boot time check).
     pub boot_secs: Vec<f64>,
     /// Whether some kernel line has only boot time (alignment needed).
@@ -581,112 +585,166 @@ pub struct Prescan {
 /// then the FPM logs until one of those pids exits: enough to align raw dmesg,
 /// without holding anything. Files are routed line by line as the readers do, so a
 /// syslog or container stream gives its kernel and FPM lines.
+/// A kernel line's wall-clock time and its boot time.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockPair {
+    pub wall: EpochMs,
+    pub boot_secs: f64,
+}
+
+/// A pid whose death is in both the kernel log (boot time) and FPM's child exits
+/// (wall time): the boot instant that makes them agree.
+#[derive(Debug, Clone, Copy)]
+pub struct PidMatch {
+    pub pid: u32,
+    pub boot: EpochMs,
+}
+
+/// A PHP process's death in the kernel log with only its boot time.
+struct BootTimeDeath {
+    pid: u32,
+    boot_secs: f64,
+}
+
 pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Result<Prescan> {
     let mut out = Prescan::default();
-    let mut candidates: Vec<(u32, f64)> = Vec::new();
-    let mut buf = Vec::with_capacity(4096);
+    let mut deaths: Vec<BootTimeDeath> = Vec::new();
     for input in inputs
         .iter()
         .filter(|i| i.has_kind(InputKind::Kernel) || i.has_kind(InputKind::Journal))
     {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut clock = LocalClock::new(zone);
-        let mut router = Router::new(zone, reference, Some(input.kind));
-        while reader.next_line(&mut buf)? {
-            let line = text(&buf);
-            let clean = strip_ansi(&line);
-            let r = router.route(&clean);
-            if r.kind != LineKind::Kernel {
-                continue;
-            }
-            let inner: &str = &r.framed.inner;
-            let (time, msg) = if r.framed.layers.contains(Layer::Syslog)
-                || r.framed.layers.contains(Layer::JournalJson)
-            {
-                let time = r.framed.time.unwrap_or(SysTime {
-                    wall: None,
-                    boot_secs: None,
-                });
-                match (time.boot_secs, kernel::split_boot_stamp(inner)) {
-                    (None, Some((secs, rest))) => (
-                        SysTime {
-                            wall: time.wall,
-                            boot_secs: Some(secs),
-                        },
-                        rest,
-                    ),
-                    _ => (time, inner),
-                }
-            } else if let Some((time, msg)) = kernel::split_dmesg_line(inner, &mut clock) {
-                (
-                    SysTime {
-                        wall: time.wall.or(r.time),
-                        boot_secs: time.boot_secs,
-                    },
-                    msg,
-                )
-            } else {
-                continue;
-            };
-            match (time.wall, time.boot_secs) {
-                (Some(w), Some(s)) => {
-                    out.pairs.push((w, s));
-                    break;
-                }
-                (None, Some(s)) => {
-                    out.needs_alignment = true;
-                    if out.boot_secs.len() < 64 {
-                        out.boot_secs.push(s);
-                    }
-                    if let Some(ev) = kernel::parse_message(msg) {
-                        if matches!(
-                            ev,
-                            KernelEvent::OomKilled { .. }
-                                | KernelEvent::Segfault { .. }
-                                | KernelEvent::Trap { .. }
-                        ) {
-                            if let Some(pid) = ev.pid() {
-                                candidates.push((pid, s));
-                            }
-                        }
-                    }
-                    if candidates.len() >= 64 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
+        prescan_kernel(input, zone, reference, &mut out, &mut deaths)?;
     }
     if !out.needs_alignment {
         return Ok(out);
     }
     for input in inputs.iter().filter(|i| i.has_kind(InputKind::Fpm)) {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut router = Router::new(zone, reference, Some(input.kind));
-        while reader.next_line(&mut buf)? {
-            let line = text(&buf);
-            let clean = strip_ansi(&line);
-            let r = router.route(&clean);
-            let (Some(parsed), Some(at)) = (r.fpm, r.time) else {
-                continue;
-            };
-            out.fpm_first.get_or_insert(at);
-            if candidates.is_empty() {
-                break;
-            }
-            if let FpmEvent::ChildExited { pid, .. } = parsed.event {
-                if let Some(&(_, secs)) = candidates.iter().find(|(p, _)| *p == pid) {
-                    out.pid_match = Some((pid, at.minus_ms((secs * 1000.0) as i64)));
-                    break;
-                }
-            }
-        }
+        prescan_fpm(input, zone, reference, &deaths, &mut out)?;
         if out.pid_match.is_some() {
             break;
         }
     }
     Ok(out)
+}
+
+/// A kernel log's first lines: a line with both clocks, else the boot times and
+/// the PHP deaths of raw dmesg lines.
+fn prescan_kernel(
+    input: &Input,
+    zone: &Zone,
+    reference: (i16, i8),
+    out: &mut Prescan,
+    deaths: &mut Vec<BootTimeDeath>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut reader = LineReader::open(&input.path)?;
+    let mut clock = LocalClock::new(zone);
+    let mut router = Router::new(zone, reference, Some(input.kind));
+    while reader.next_line(&mut buf)? {
+        let line = text(&buf);
+        let clean = strip_ansi(&line);
+        let r = router.route(&clean);
+        if r.kind != LineKind::Kernel {
+            continue;
+        }
+        let Some((time, msg)) = kernel_line_time(&r, &mut clock) else {
+            continue;
+        };
+        match (time.wall, time.boot_secs) {
+            (Some(wall), Some(boot_secs)) => {
+                out.pairs.push(ClockPair { wall, boot_secs });
+                break;
+            }
+            (None, Some(s)) => {
+                out.needs_alignment = true;
+                if out.boot_secs.len() < 64 {
+                    out.boot_secs.push(s);
+                }
+                if let Some(ev) = kernel::parse_message(msg) {
+                    if matches!(
+                        ev,
+                        KernelEvent::OomKilled { .. }
+                            | KernelEvent::Segfault { .. }
+                            | KernelEvent::Trap { .. }
+                    ) {
+                        if let Some(pid) = ev.pid() {
+                            deaths.push(BootTimeDeath { pid, boot_secs: s });
+                        }
+                    }
+                }
+                if deaths.len() >= 64 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The clocks of a kernel line (a syslog or journal frame's, else dmesg's own
+/// stamp) and its message; `None` for a line that is not a kernel message.
+fn kernel_line_time<'r>(r: &'r Routed, clock: &mut LocalClock) -> Option<(SysTime, &'r str)> {
+    let inner: &str = &r.framed.inner;
+    if r.framed.layers.contains(Layer::Syslog) || r.framed.layers.contains(Layer::JournalJson) {
+        let time = r.framed.time.unwrap_or(SysTime {
+            wall: None,
+            boot_secs: None,
+        });
+        return Some(match (time.boot_secs, kernel::split_boot_stamp(inner)) {
+            (None, Some((secs, rest))) => (
+                SysTime {
+                    wall: time.wall,
+                    boot_secs: Some(secs),
+                },
+                rest,
+            ),
+            _ => (time, inner),
+        });
+    }
+    let (time, msg) = kernel::split_dmesg_line(inner, clock)?;
+    Some((
+        SysTime {
+            wall: time.wall.or(r.time),
+            boot_secs: time.boot_secs,
+        },
+        msg,
+    ))
+}
+
+/// An FPM log's first dated line, and a child exit of a pid the kernel log saw die.
+fn prescan_fpm(
+    input: &Input,
+    zone: &Zone,
+    reference: (i16, i8),
+    deaths: &[BootTimeDeath],
+    out: &mut Prescan,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut reader = LineReader::open(&input.path)?;
+    let mut router = Router::new(zone, reference, Some(input.kind));
+    while reader.next_line(&mut buf)? {
+        let line = text(&buf);
+        let clean = strip_ansi(&line);
+        let r = router.route(&clean);
+        let (Some(parsed), Some(at)) = (r.fpm, r.time) else {
+            continue;
+        };
+        out.fpm_first.get_or_insert(at);
+        if deaths.is_empty() {
+            break;
+        }
+        if let FpmEvent::ChildExited { pid, .. } = parsed.event {
+            if let Some(d) = deaths.iter().find(|d| d.pid == pid) {
+                out.pid_match = Some(PidMatch {
+                    pid,
+                    boot: at.minus_ms((d.boot_secs * 1000.0) as i64),
+                });
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the NGINX and FPM configs (following their includes) into the context.
@@ -695,7 +753,7 @@ pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Resul
 /// an unreadable file is a row with its error.
 pub fn load_configs(
     inputs: &[(usize, Input)],
-    ctx: &mut Context,
+    ctx: &mut ContextIndex,
 ) -> (Vec<(usize, InputStats)>, Vec<Skipped>) {
     let loaded = conf_tree::load(inputs);
     ctx.nginx.extend(loaded.nginx);

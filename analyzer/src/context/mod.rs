@@ -1,5 +1,5 @@
 //! The correlation index: what the PHP-FPM, kernel and systemd logs and the configs
-//! say, held as compact time-sorted events. Only lines that can matter for a verdict
+//! say, held as compact time-sorted events. Only lines that can matter for a diagnosis
 //! are kept (lifecycle, abnormal child exits, max_children warnings, request timers,
 //! OOM kills, crashes), so its size follows the number of such events, not the size
 //! of the logs. [`load`] fills it; the queries here serve the classifier.
@@ -71,7 +71,7 @@ impl PoolConf {
 }
 
 /// What the NGINX config says about one upstream (a group, or one address), for the
-/// classifier and the fixes. From [`Context::nginx_upstream`].
+/// classifier and the fixes. From [`ContextIndex::nginx_upstream`].
 #[derive(Debug, Clone)]
 pub struct UpstreamConf<'a> {
     /// The `upstream {}` group: named by the key, or holding the peer as a server.
@@ -154,7 +154,7 @@ pub enum FpmState {
 
 /// What is known about FPM, the kernel and the configs.
 #[derive(Debug, Default)]
-pub struct Context {
+pub struct ContextIndex {
     pub fpm: Vec<Timed<FpmEvent>>,
     pub kernel: Vec<Timed<KernelEvent>>,
     pub units: Vec<Timed<UnitMessage>>,
@@ -178,20 +178,72 @@ pub struct Context {
     pub markers: markers::Markers,
     /// Built by `finish`: FPM up/down transitions in time order (from FPM's lifecycle
     /// lines and systemd's unit messages), with their evidence.
-    lifecycle: Vec<(EpochMs, bool, Evidence)>,
+    lifecycle: Vec<Transition>,
     /// Built by `finish`: kernel event indexes by pid.
     kernel_by_pid: HashMap<u32, Vec<usize>>,
     /// Built by `finish`: FPM start-up/socket error events (indexes into `fpm`).
     fpm_errors: Vec<usize>,
+    /// Built by `finish`: indexes into `fpm` of the events each query looks for, in
+    /// time order. A failure-dense hour holds thousands of FPM lines in the window;
+    /// each query then reads only its own kind instead of the whole range.
+    fpm_index: FpmIndex,
+    /// Built by `finish`: indexes into `kernel` of OOM kills and crashes of PHP
+    /// processes (what `kernel_events_near` asks for).
+    kernel_php: Vec<usize>,
     /// FPM master pids (`fpm is running, pid N`), the latest 64.
     pub masters: Vec<u32>,
     /// Whether a kernel log is still being read (then it covers the present).
     pub kernel_open: bool,
     /// The last lifecycle transition evicted from the window: FPM's state before it.
-    lifecycle_floor: Option<(EpochMs, bool, Evidence)>,
+    lifecycle_floor: Option<Transition>,
     /// The last FPM start-up/socket errors evicted from the window (looked up to an
     /// hour back).
     error_floor: Vec<Timed<FpmEvent>>,
+}
+
+/// Where one FPM pool listens, as its config says.
+#[derive(Debug, Clone)]
+pub struct Listen<'a> {
+    pub address: Peer,
+    /// The pool config's `listen` line.
+    pub evidence: Evidence,
+    pub pool: &'a str,
+}
+
+/// FPM going up or down, from one of its lifecycle lines or systemd's unit messages.
+#[derive(Debug, Clone)]
+struct Transition {
+    at: EpochMs,
+    /// FPM is down after it (stopped, failed); up after a start.
+    down: bool,
+    evidence: Evidence,
+}
+
+/// Indexes into `ContextIndex::fpm` by kind of event.
+#[derive(Debug, Default)]
+struct FpmIndex {
+    max_children: Vec<usize>,
+    /// Abnormal child exits (a signal other than SIGQUIT, or a non-zero code).
+    deaths: Vec<usize>,
+    /// `executing too slow` and `execution timed out`, with their request path.
+    timers: Vec<(usize, Box<str>)>,
+    execution_timeouts: Vec<usize>,
+    worker_output: Vec<usize>,
+}
+
+/// The entries of `idx` (pointing into `v`, in time order) whose event's time is
+/// within [from, to], as [`range`] gives them.
+fn range_of<'a, T, I>(
+    v: &'a [Timed<T>],
+    idx: &'a [I],
+    at: impl Fn(&I) -> usize,
+    from: EpochMs,
+    to: EpochMs,
+) -> &'a [I] {
+    let key = |i: &I| v[at(i)].at.unwrap_or(EpochMs(i64::MAX));
+    let lo = idx.partition_point(|i| key(i) < from);
+    let hi = idx.partition_point(|i| key(i) <= to);
+    &idx[lo..hi.max(lo)]
 }
 
 /// Index range of events whose time is within [from, to] (events are sorted by time,
@@ -203,7 +255,7 @@ fn range<T>(v: &[Timed<T>], from: EpochMs, to: EpochMs) -> &[Timed<T>] {
     &v[lo..hi.max(lo)]
 }
 
-impl Context {
+impl ContextIndex {
     /// Sorts the events by time; called once after loading.
     pub fn finish(&mut self) {
         let key = |at: Option<EpochMs>| at.unwrap_or(EpochMs(i64::MAX));
@@ -216,16 +268,24 @@ impl Context {
         }
         for e in &self.fpm {
             if let (Some(at), Some(down)) = (e.at, fpm_down_after(&e.event)) {
-                self.lifecycle.push((at, down, e.evidence.clone()));
+                self.lifecycle.push(Transition {
+                    at,
+                    down,
+                    evidence: e.evidence.clone(),
+                });
             }
         }
         for e in &self.units {
             if let (Some(at), Some(down)) = (e.at, e.event.event.fpm_down_after()) {
-                self.lifecycle.push((at, down, e.evidence.clone()));
+                self.lifecycle.push(Transition {
+                    at,
+                    down,
+                    evidence: e.evidence.clone(),
+                });
             }
         }
         // Stable: at equal times the log order stays.
-        self.lifecycle.sort_by_key(|(at, _, _)| *at);
+        self.lifecycle.sort_by_key(|tr| tr.at);
         self.kernel_by_pid.clear();
         for (i, e) in self.kernel.iter().enumerate() {
             if let Some(pid) = e.event.pid() {
@@ -235,12 +295,49 @@ impl Context {
         self.fpm_errors = (0..self.fpm.len())
             .filter(|&i| is_fpm_error(&self.fpm[i].event))
             .collect();
+        let ix = &mut self.fpm_index;
+        ix.max_children.clear();
+        ix.deaths.clear();
+        ix.timers.clear();
+        ix.execution_timeouts.clear();
+        ix.worker_output.clear();
+        for (i, e) in self.fpm.iter().enumerate() {
+            match &e.event {
+                FpmEvent::MaxChildren { .. } => ix.max_children.push(i),
+                // SIGQUIT is FPM's own graceful stop of a child.
+                FpmEvent::ChildExited { signal, code, .. }
+                    if signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0) =>
+                {
+                    ix.deaths.push(i)
+                }
+                FpmEvent::SlowRequest(t) => ix.timers.push((i, request_path(&t.request).into())),
+                FpmEvent::ExecutionTimedOut(t) => {
+                    ix.timers.push((i, request_path(&t.request).into()));
+                    ix.execution_timeouts.push(i);
+                }
+                FpmEvent::WorkerOutput { pid: Some(_), .. } => ix.worker_output.push(i),
+                _ => {}
+            }
+        }
+        self.kernel_php = (0..self.kernel.len())
+            .filter(|&i| {
+                let e = &self.kernel[i].event;
+                matches!(
+                    e,
+                    KernelEvent::OomKilled { .. }
+                        | KernelEvent::OomVictimChosen { .. }
+                        | KernelEvent::Segfault { .. }
+                        | KernelEvent::Trap { .. }
+                        | KernelEvent::CoreDump { .. }
+                ) && e.comm().is_some_and(kernel::is_fpm_comm)
+            })
+            .collect();
     }
 
-    pub fn with_alignment(alignment: Alignment) -> Context {
-        Context {
+    pub fn with_alignment(alignment: Alignment) -> ContextIndex {
+        ContextIndex {
             alignment,
-            ..Context::default()
+            ..ContextIndex::default()
         }
     }
 
@@ -260,12 +357,13 @@ impl Context {
     pub fn evict_before(&mut self, cutoff: EpochMs) {
         let old = |at: Option<EpochMs>| at.is_some_and(|a| a < cutoff);
         let mut floor = self.lifecycle_floor.take();
-        let newer = |at: EpochMs,
-                     down: bool,
-                     ev: &Evidence,
-                     floor: &mut Option<(EpochMs, bool, Evidence)>| {
-            if floor.as_ref().map_or(true, |(f, _, _)| at >= *f) {
-                *floor = Some((at, down, ev.clone()));
+        let newer = |at: EpochMs, down: bool, ev: &Evidence, floor: &mut Option<Transition>| {
+            if floor.as_ref().map_or(true, |f| at >= f.at) {
+                *floor = Some(Transition {
+                    at,
+                    down,
+                    evidence: ev.clone(),
+                });
             }
         };
         for e in self.fpm.iter().filter(|e| old(e.at)) {
@@ -311,45 +409,45 @@ impl Context {
     /// means it was down ("never started"), a stop means it was up.
     pub fn fpm_state_at(&self, t: EpochMs) -> FpmState {
         // Index of the first transition after t.
-        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        let after = self.lifecycle.partition_point(|tr| tr.at <= t);
         if after > 0 {
             // The last transition at or before t; within one second a "down" line
             // after an "up" line of the same second is the later state.
-            let (_, down, ev) = &self.lifecycle[after - 1];
-            return if *down {
-                FpmState::Down(ev.clone())
+            let last = &self.lifecycle[after - 1];
+            return if last.down {
+                FpmState::Down(last.evidence.clone())
             } else {
-                FpmState::Up(ev.clone())
+                FpmState::Up(last.evidence.clone())
             };
         }
         match self.lifecycle.first() {
             // Before the first transition: a start means it was down ("never
             // started"), a stop means it was up.
-            Some((_, false, ev)) => FpmState::Down(ev.clone()),
-            Some((_, true, ev)) => FpmState::Up(ev.clone()),
+            Some(first) if first.down => FpmState::Up(first.evidence.clone()),
+            Some(first) => FpmState::Down(first.evidence.clone()),
             None => FpmState::Unknown,
         }
     }
 
     /// The last time FPM (re)started at or before `t`, from its lifecycle lines.
     pub fn last_start_at_or_before(&self, t: EpochMs) -> Option<EpochMs> {
-        let after = self.lifecycle.partition_point(|(at, _, _)| *at <= t);
+        let after = self.lifecycle.partition_point(|tr| tr.at <= t);
         self.lifecycle[..after]
             .iter()
             .rev()
-            .find(|(_, down, _)| !down)
-            .map(|(at, _, _)| *at)
+            .find(|tr| !tr.down)
+            .map(|tr| tr.at)
     }
 
     /// Whether a lifecycle transition happened within `window_ms` of `t`.
     pub fn lifecycle_near(&self, ev: &Evidence, t: EpochMs, window_ms: i64) -> bool {
         let from = self
             .lifecycle
-            .partition_point(|(at, _, _)| *at < t.minus_ms(window_ms));
+            .partition_point(|tr| tr.at < t.minus_ms(window_ms));
         self.lifecycle[from..]
             .iter()
-            .take_while(|(at, _, _)| *at <= t.plus_ms(window_ms))
-            .any(|(_, _, e)| e == ev)
+            .take_while(|tr| tr.at <= t.plus_ms(window_ms))
+            .any(|tr| tr.evidence == *ev)
     }
 
     /// Called once the configs are read: notes the PHP versions their pools name.
@@ -510,10 +608,16 @@ impl Context {
     }
 
     /// Addresses FPM listens on: pool `listen` values, with their evidence and pool.
-    pub fn listens(&self) -> Vec<(Peer, Evidence, &str)> {
+    pub fn listens(&self) -> Vec<Listen<'_>> {
         self.pools
             .iter()
-            .filter_map(|p| Some((p.listen()?, p.evidence("listen")?, p.pool.name.as_str())))
+            .filter_map(|p| {
+                Some(Listen {
+                    address: p.listen()?,
+                    evidence: p.evidence("listen")?,
+                    pool: p.pool.name.as_str(),
+                })
+            })
             .collect()
     }
 
@@ -531,8 +635,9 @@ impl Context {
         to: EpochMs,
         pool: Option<&str>,
     ) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.max_children, |&i| i, from, to)
             .iter()
+            .map(|&i| &self.fpm[i])
             .filter(|e| match &e.event {
                 FpmEvent::MaxChildren { pool: p, .. } => pool.map_or(true, |want| want == p),
                 _ => false,
@@ -542,15 +647,9 @@ impl Context {
 
     /// Abnormal child exits (a signal, or a non-zero code) in [from, to].
     pub fn child_deaths(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.deaths, |&i| i, from, to)
             .iter()
-            .filter(|e| match &e.event {
-                FpmEvent::ChildExited { signal, code, .. } => {
-                    // SIGQUIT is FPM's own graceful stop of a child.
-                    signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0)
-                }
-                _ => false,
-            })
+            .map(|&i| &self.fpm[i])
             .collect()
     }
 
@@ -561,13 +660,16 @@ impl Context {
         near: EpochMs,
         window_ms: i64,
     ) -> Option<&Timed<FpmEvent>> {
-        range(
+        range_of(
             &self.fpm,
+            &self.fpm_index.execution_timeouts,
+            |&i| i,
             near.minus_ms(window_ms),
             near.plus_ms(LOG_SLACK_MS),
         )
         .iter()
         .rev()
+        .map(|&i| &self.fpm[i])
         .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
     }
 
@@ -579,26 +681,25 @@ impl Context {
         to: EpochMs,
         path: Option<&str>,
     ) -> Vec<&Timed<FpmEvent>> {
-        range(&self.fpm, from, to)
+        range_of(&self.fpm, &self.fpm_index.timers, |(i, _)| *i, from, to)
             .iter()
-            .filter(|e| match &e.event {
-                FpmEvent::SlowRequest(t) | FpmEvent::ExecutionTimedOut(t) => {
-                    path.map_or(true, |p| request_path(&t.request) == p)
-                }
-                _ => false,
-            })
+            .filter(|(_, p)| path.map_or(true, |want| **p == *want))
+            .map(|(i, _)| &self.fpm[*i])
             .collect()
     }
 
     /// Worker output (PHP fatal errors) of child `pid` near `t`.
     pub fn worker_output_of(&self, pid: u32, t: EpochMs) -> Option<&Timed<FpmEvent>> {
-        range(
+        range_of(
             &self.fpm,
+            &self.fpm_index.worker_output,
+            |&i| i,
             t.minus_ms(WORKER_OUTPUT_MS),
             t.plus_ms(LOG_SLACK_MS),
         )
         .iter()
         .rev()
+        .map(|&i| &self.fpm[i])
         .find(|e| matches!(&e.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if *p == pid))
     }
 
@@ -614,16 +715,15 @@ impl Context {
             (Some(a), Some(n)) => a.distance(n) <= window_ms,
             _ => true,
         };
-        self.kernel
-            .iter()
+        // The pid's own events, in log order (as a walk over all of them finds them).
+        self.kernel_of(pid)
             .filter(|e| {
                 matches!(
                     e.event,
                     KernelEvent::OomKilled { .. }
                         | KernelEvent::OomSummary { .. }
                         | KernelEvent::OomVictimChosen { .. }
-                ) && e.event.pid() == Some(pid)
-                    && close(e.at)
+                ) && close(e.at)
             })
             // The `Killed process` line is the most telling.
             .max_by_key(|e| matches!(e.event, KernelEvent::OomKilled { .. }))
@@ -652,19 +752,36 @@ impl Context {
     /// Kernel OOM kills or crashes of PHP processes in [from, to] (when no FPM line
     /// names the pid).
     pub fn kernel_events_near(&self, from: EpochMs, to: EpochMs) -> Vec<&Timed<KernelEvent>> {
-        range(&self.kernel, from, to)
+        range_of(&self.kernel, &self.kernel_php, |&i| i, from, to)
             .iter()
-            .filter(|e| {
-                matches!(
-                    e.event,
-                    KernelEvent::OomKilled { .. }
-                        | KernelEvent::OomVictimChosen { .. }
-                        | KernelEvent::Segfault { .. }
-                        | KernelEvent::Trap { .. }
-                        | KernelEvent::CoreDump { .. }
-                ) && e.event.comm().is_some_and(kernel::is_fpm_comm)
-            })
+            .map(|&i| &self.kernel[i])
             .collect()
+    }
+
+    /// What [`Self::kernel_events_near`] gives, only for the processes `pids`
+    /// (FPM's masters): a few index lookups instead of a walk over every PHP
+    /// process the kernel killed in the window.
+    pub fn kernel_events_of_near(
+        &self,
+        pids: &[u32],
+        from: EpochMs,
+        to: EpochMs,
+    ) -> Vec<&Timed<KernelEvent>> {
+        let mut found: Vec<usize> = pids
+            .iter()
+            .filter_map(|p| self.kernel_by_pid.get(p))
+            .flatten()
+            .copied()
+            .filter(|&i| self.kernel_php.binary_search(&i).is_ok())
+            .filter(|&i| {
+                let at = self.kernel[i].at.unwrap_or(EpochMs(i64::MAX));
+                at >= from && at <= to
+            })
+            .collect();
+        // In log order, each once (a pid listed twice).
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| &self.kernel[i]).collect()
     }
 
     /// systemd saying the FPM unit lost a process to the OOM killer in [from, to].
@@ -699,19 +816,6 @@ impl Context {
             // A kernel log with no dated line (raw dmesg, not aligned) covers the boot.
             None => true,
         }
-    }
-
-    /// NGINX's fastcgi_read_timeout from the config, in ms.
-    pub fn nginx_read_timeout_ms(&self) -> Option<(i64, String)> {
-        self.nginx.iter().find_map(|c| {
-            let d = c
-                .tuning_value("fastcgi_read_timeout")
-                .or_else(|| c.tuning_value("proxy_read_timeout"))?;
-            Some((
-                parse_nginx_duration_ms(d.arg())?,
-                format!("{} ({}:{})", d.text(), d.file, d.line),
-            ))
-        })
     }
 
     /// Where the NGINX config writes `peer` (`file:line: text`), for fixes.
@@ -818,7 +922,7 @@ mod tests {
         assert_eq!(parse_fpm_duration_secs("0"), Some(0));
     }
 
-    fn nginx_ctx(text: &str) -> Context {
+    fn nginx_ctx(text: &str) -> ContextIndex {
         use crate::parse::nginx_conf::FileParser;
         let mut conf = NginxConf::default();
         let mut p = FileParser::new(Arc::from("/etc/nginx/conf.d/app.conf"), Vec::new(), 0);
@@ -826,9 +930,9 @@ mod tests {
             p.feed(&mut conf, l, i as u64 + 1);
         }
         conf.resolve();
-        Context {
+        ContextIndex {
             nginx: vec![conf],
-            ..Context::default()
+            ..ContextIndex::default()
         }
     }
 

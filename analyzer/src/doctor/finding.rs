@@ -75,19 +75,19 @@ pub struct Unchecked {
 
 /// Findings, notes and unchecked items as the checks add them.
 #[derive(Debug, Default)]
-pub struct Sink {
-    pub findings: Vec<Finding>,
+pub struct Findings {
+    pub found: Vec<Finding>,
     pub notes: Vec<Note>,
     pub unchecked: Vec<Unchecked>,
 }
 
-impl Sink {
+impl Findings {
     /// Adds a finding; one about the same cause and subject as an earlier one adds
     /// its evidence there (a saturated pool seen by the status page and by the
     /// socket's queue is one problem).
     pub fn find(&mut self, f: Finding) {
         if let Some(old) = self
-            .findings
+            .found
             .iter_mut()
             .find(|o| o.cause == f.cause && o.subject == f.subject)
         {
@@ -99,11 +99,22 @@ impl Sink {
             old.severity = old.severity.min(f.severity);
             return;
         }
-        self.findings.push(f);
+        self.found.push(f);
     }
 
     pub fn note(&mut self, topic: &'static str, text: String, fix: Option<String>) {
         self.notes.push(Note { topic, text, fix });
+    }
+
+    /// Adds what another check collected, as if it had been added here.
+    pub fn absorb(&mut self, other: Findings) {
+        for f in other.found {
+            self.find(f);
+        }
+        self.notes.extend(other.notes);
+        for u in other.unchecked {
+            self.unchecked(u.check, u.reason);
+        }
     }
 
     pub fn unchecked(&mut self, check: impl Into<String>, reason: impl Into<String>) {
@@ -132,7 +143,7 @@ mod tests {
 
     #[test]
     fn same_cause_and_subject_merge() {
-        let mut s = Sink::default();
+        let mut s = Findings::default();
         let f = |sev, v: &str| Finding {
             cause: Some(Cause::MaxChildrenExhausted),
             severity: sev,
@@ -144,9 +155,9 @@ mod tests {
         s.find(f(Severity::Warning, "listen queue 3"));
         s.find(f(Severity::Critical, "EAGAIN"));
         s.find(f(Severity::Critical, "EAGAIN"));
-        assert_eq!(s.findings.len(), 1);
-        assert_eq!(s.findings[0].evidence.len(), 2);
-        assert_eq!(s.findings[0].severity, Severity::Critical);
+        assert_eq!(s.found.len(), 1);
+        assert_eq!(s.found[0].evidence.len(), 2);
+        assert_eq!(s.found[0].severity, Severity::Critical);
         assert_eq!(errno_text(13), "EACCES (13: Permission denied)");
         assert_eq!(errno_text(2), "ENOENT (2: No such file or directory)");
     }

@@ -35,7 +35,7 @@ use crate::context::PoolConf;
 use crate::model::Peer;
 use crate::time::{parse_user_time, EpochMs, Zone};
 
-use finding::Sink;
+use finding::Findings;
 use host::{FpmSide, NginxFrom, NginxSide};
 use procs::{Proc, Procs};
 use sockets::{TcpListen, UnixListen};
@@ -141,7 +141,7 @@ pub struct Doctor {
     pub tcp: Result<Vec<TcpListen>, String>,
     pub ram_mb: Option<u64>,
     pub reserved_mb: Option<u64>,
-    pub sink: Sink,
+    pub findings: Findings,
 }
 
 impl Doctor {
@@ -196,26 +196,37 @@ impl Doctor {
         })
     }
 
-    /// The memory figures for the formula: (RAM MB, reserved MB, what RAM is).
-    pub fn memory(&self, master: Option<&Proc>) -> Option<(u64, u64, String)> {
+    /// The memory figures for the formula.
+    pub fn memory(&self, master: Option<&Proc>) -> Option<Memory> {
         if let Some(r) = self.ram_mb {
-            return Some((r, self.reserved_mb.unwrap_or(r / 4), "--ram-mb".into()));
+            return Some(Memory {
+                ram_mb: r,
+                reserved_mb: self.reserved_mb.unwrap_or(r / 4),
+                ram_is: "--ram-mb".into(),
+            });
         }
         if let Some((kb, file)) = master.and_then(|m| procs::cgroup_memory_limit_kb(m.pid)) {
-            let mb = kb / 1024;
-            return Some((
-                mb,
-                self.reserved_mb.unwrap_or(0),
-                format!("memory cgroup limit ({file})"),
-            ));
+            return Some(Memory {
+                ram_mb: kb / 1024,
+                reserved_mb: self.reserved_mb.unwrap_or(0),
+                ram_is: format!("memory cgroup limit ({file})"),
+            });
         }
         let mb = procs::mem_total_kb()? / 1024;
-        Some((
-            mb,
-            self.reserved_mb.unwrap_or(mb / 4),
-            "MemTotal (/proc/meminfo)".into(),
-        ))
+        Some(Memory {
+            ram_mb: mb,
+            reserved_mb: self.reserved_mb.unwrap_or(mb / 4),
+            ram_is: "MemTotal (/proc/meminfo)".into(),
+        })
     }
+}
+
+/// The memory the pm.max_children formula divides among the workers.
+pub struct Memory {
+    pub ram_mb: u64,
+    pub reserved_mb: u64,
+    /// Where the RAM figure comes from (`--ram-mb`, a cgroup limit, MemTotal).
+    pub ram_is: String,
 }
 
 /// The running master of an FPM config: by its pid file, else by the config named
@@ -324,103 +335,15 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
             "only one of --nginx-conf and --fpm-conf can be `-` (standard input)".into(),
         ));
     }
-    let root = users::euid() == 0;
     let procs = Procs::scan();
-    let mut sink = Sink::default();
-
-    // NGINX: the binary (given, the one running the config, in PATH), its build.
-    let running_bin = |p: &Proc| std::fs::read_link(format!("/proc/{}/exe", p.pid)).ok();
-    let given_conf = args.nginx_conf.as_deref().filter(|p| *p != Path::new("-"));
-    let pre_master = find_nginx_master(&procs, given_conf, None);
-    let nginx_bin = args
-        .nginx_bin
-        .clone()
-        .or_else(|| pre_master.as_ref().and_then(running_bin))
-        .or_else(|| host::find_binary("nginx"));
-    let build = match &nginx_bin {
-        Some(b) => match host::nginx_build(b) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                sink.unchecked("nginx -V", e);
-                None
-            }
-        },
-        None => {
-            sink.unchecked(
-                "nginx -V",
-                "no nginx binary found (give it with --nginx-bin)",
-            );
-            None
-        }
-    };
-    let from = match (&args.nginx_conf, &nginx_bin) {
-        (Some(p), _) if p.as_os_str() == "-" => Some(NginxFrom::Stdin),
-        (Some(p), _) => Some(NginxFrom::File(p)),
-        (None, Some(b)) => Some(NginxFrom::Dump(b)),
-        (None, None) => None,
-    };
-    let nginx = match from {
-        Some(f) => match host::read_nginx(f, build) {
-            Ok(side) => Some(side),
-            Err(e) if args.nginx_conf.is_some() => return Err((EXIT_CANNOT_RUN, e)),
-            Err(e) => {
-                sink.unchecked("NGINX configuration", e);
-                None
-            }
-        },
-        None => {
-            sink.unchecked(
-                "NGINX configuration",
-                "no nginx binary to run `nginx -T` (give --nginx-conf or --nginx-bin)",
-            );
-            None
-        }
-    };
-
-    // FPM: the given configs, else `-tt` of every installed binary.
-    let mut fpm = Vec::new();
-    if args.fpm_conf.is_empty() {
-        let bins = host::fpm_binaries();
-        if bins.is_empty() {
-            sink.unchecked(
-                "PHP-FPM configuration",
-                "no php-fpm binary found in /usr/sbin, /usr/local/sbin or PATH (give --fpm-conf)",
-            );
-        }
-        for b in bins {
-            match host::read_fpm_dump(&b) {
-                Ok(side) => fpm.push(side),
-                Err(e) => sink.unchecked(format!("{} -tt", b.display()), e),
-            }
-        }
-    } else {
-        for p in &args.fpm_conf {
-            fpm.push(host::read_fpm_file(p, &procs).map_err(|e| (EXIT_CANNOT_RUN, e))?);
-        }
-    }
+    let mut findings = Findings::default();
+    let nginx = read_nginx_side(args, &procs, &mut findings)?;
+    let fpm = read_fpm_sides(args, &procs, &mut findings)?;
     if nginx.as_ref().and_then(|n| n.conf.as_ref()).is_none()
         && fpm.iter().all(|f| f.pools.is_empty())
     {
-        let why: Vec<String> = sink
-            .unchecked
-            .iter()
-            .map(|u| format!("{}: {}", u.check, u.reason))
-            .collect();
-        return Err((
-            EXIT_CANNOT_RUN,
-            format!(
-                "no NGINX or PHP-FPM configuration could be read{}",
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", why.join("; "))
-                }
-            ),
-        ));
+        return Err((EXIT_CANNOT_RUN, no_config_read(&findings)));
     }
-
-    // Who NGINX's workers are: the running workers' real credentials, else the
-    // `user` directive, else the build's default.
     let default_conf = nginx
         .as_ref()
         .and_then(|n| n.build.as_ref())
@@ -440,66 +363,192 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
                 .collect()
         })
         .unwrap_or_default();
-    let user_line = nginx
-        .as_ref()
-        .and_then(|n| n.conf.as_ref())
-        .and_then(|c| c.user.clone());
-    let (mut worker, mut worker_source) = (None, String::new());
-    if let Some(w) = nginx_workers
-        .first()
-        .and_then(|w| users::process_account(w.pid))
-    {
-        worker_source = format!("running NGINX worker {}", nginx_workers[0].pid);
-        worker = Some(w);
-    } else if let Some(d) = &user_line {
-        match users::nginx_account(d.arg(), d.args.get(1).map(String::as_str)) {
-            Ok(a) => {
-                worker_source = format!("{} ({})", d.text(), d.place());
-                worker = Some(a);
-            }
-            Err(e) => sink.unchecked(
-                "NGINX worker user",
-                format!("{} ({}): {e}", d.text(), d.place()),
-            ),
-        }
-    } else if let Some(b) = nginx.as_ref().and_then(|n| n.build.as_ref()) {
-        let user = b.user.clone().unwrap_or_else(|| "nobody".into());
-        match users::nginx_account(&user, b.group.as_deref()) {
-            Ok(a) => {
-                worker_source = format!("no `user` line: the build's default user {user}");
-                worker = Some(a);
-            }
-            Err(e) => sink.unchecked("NGINX worker user", e),
-        }
-    }
+    let worker = nginx_worker_user(nginx.as_ref(), &nginx_workers, &mut findings);
     let unix = sockets::unix_listeners();
     if let Err(e) = &unix {
-        sink.unchecked("listening unix sockets (sock_diag)", e.clone());
+        findings.unchecked("listening unix sockets (sock_diag)", e.clone());
     }
     let tcp = sockets::tcp_listeners();
     if let Err(e) = &tcp {
-        sink.unchecked("listening TCP sockets (/proc/net/tcp)", e.clone());
+        findings.unchecked("listening TCP sockets (/proc/net/tcp)", e.clone());
     }
     Ok(Doctor {
         timeout: Duration::from_millis(args.timeout_ms),
         now,
         since,
         zone,
-        root,
+        root: users::euid() == 0,
         me: users::process_account(std::process::id()),
         nginx,
         fpm,
         procs,
-        worker,
-        worker_source,
+        worker_source: worker
+            .as_ref()
+            .map_or_else(String::new, |w| w.known_from.clone()),
+        worker: worker.map(|w| w.account),
         nginx_master,
         nginx_workers,
         unix,
         tcp,
         ram_mb: args.ram_mb,
         reserved_mb: args.reserved_mb,
-        sink,
+        findings,
     })
+}
+
+/// NGINX: the binary (given, the one running the config, in PATH), its build and
+/// its configuration. A config given but unreadable stops the doctor.
+fn read_nginx_side(
+    args: &DoctorArgs,
+    procs: &Procs,
+    findings: &mut Findings,
+) -> Result<Option<NginxSide>, (i32, String)> {
+    let running_bin = |p: &Proc| std::fs::read_link(format!("/proc/{}/exe", p.pid)).ok();
+    let given_conf = args.nginx_conf.as_deref().filter(|p| *p != Path::new("-"));
+    let pre_master = find_nginx_master(procs, given_conf, None);
+    let nginx_bin = args
+        .nginx_bin
+        .clone()
+        .or_else(|| pre_master.as_ref().and_then(running_bin))
+        .or_else(|| host::find_binary("nginx"));
+    let build = match &nginx_bin {
+        Some(b) => match host::nginx_build(b) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                findings.unchecked("nginx -V", e);
+                None
+            }
+        },
+        None => {
+            findings.unchecked(
+                "nginx -V",
+                "no nginx binary found (give it with --nginx-bin)",
+            );
+            None
+        }
+    };
+    let from = match (&args.nginx_conf, &nginx_bin) {
+        (Some(p), _) if p.as_os_str() == "-" => Some(NginxFrom::Stdin),
+        (Some(p), _) => Some(NginxFrom::File(p)),
+        (None, Some(b)) => Some(NginxFrom::Dump(b)),
+        (None, None) => None,
+    };
+    match from {
+        Some(f) => match host::read_nginx(f, build) {
+            Ok(side) => Ok(Some(side)),
+            Err(e) if args.nginx_conf.is_some() => Err((EXIT_CANNOT_RUN, e)),
+            Err(e) => {
+                findings.unchecked("NGINX configuration", e);
+                Ok(None)
+            }
+        },
+        None => {
+            findings.unchecked(
+                "NGINX configuration",
+                "no nginx binary to run `nginx -T` (give --nginx-conf or --nginx-bin)",
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// FPM: the given configs, else `-tt` of every installed binary.
+fn read_fpm_sides(
+    args: &DoctorArgs,
+    procs: &Procs,
+    findings: &mut Findings,
+) -> Result<Vec<FpmSide>, (i32, String)> {
+    let mut fpm = Vec::new();
+    if !args.fpm_conf.is_empty() {
+        for p in &args.fpm_conf {
+            fpm.push(host::read_fpm_file(p, procs).map_err(|e| (EXIT_CANNOT_RUN, e))?);
+        }
+        return Ok(fpm);
+    }
+    let bins = host::fpm_binaries();
+    if bins.is_empty() {
+        findings.unchecked(
+            "PHP-FPM configuration",
+            "no php-fpm binary found in /usr/sbin, /usr/local/sbin or PATH (give --fpm-conf)",
+        );
+    }
+    for b in bins {
+        match host::read_fpm_dump(&b) {
+            Ok(side) => fpm.push(side),
+            Err(e) => findings.unchecked(format!("{} -tt", b.display()), e),
+        }
+    }
+    Ok(fpm)
+}
+
+/// Why the doctor cannot run: no configuration read, with what was tried.
+fn no_config_read(findings: &Findings) -> String {
+    let why: Vec<String> = findings
+        .unchecked
+        .iter()
+        .map(|u| format!("{}: {}", u.check, u.reason))
+        .collect();
+    format!(
+        "no NGINX or PHP-FPM configuration could be read{}",
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join("; "))
+        }
+    )
+}
+
+/// NGINX's worker user and how it is known.
+struct WorkerUser {
+    account: Account,
+    known_from: String,
+}
+
+/// Who NGINX's workers are: the running workers' real credentials, else the
+/// `user` directive, else the build's default.
+fn nginx_worker_user(
+    nginx: Option<&NginxSide>,
+    workers: &[Proc],
+    findings: &mut Findings,
+) -> Option<WorkerUser> {
+    if let Some(w) = workers.first() {
+        if let Some(account) = users::process_account(w.pid) {
+            return Some(WorkerUser {
+                account,
+                known_from: format!("running NGINX worker {}", w.pid),
+            });
+        }
+    }
+    let user_line = nginx
+        .and_then(|n| n.conf.as_ref())
+        .and_then(|c| c.user.as_ref());
+    if let Some(d) = user_line {
+        return match users::nginx_account(d.arg(), d.args.get(1).map(String::as_str)) {
+            Ok(account) => Some(WorkerUser {
+                account,
+                known_from: format!("{} ({})", d.text(), d.place()),
+            }),
+            Err(e) => {
+                findings.unchecked(
+                    "NGINX worker user",
+                    format!("{} ({}): {e}", d.text(), d.place()),
+                );
+                None
+            }
+        };
+    }
+    let b = nginx.and_then(|n| n.build.as_ref())?;
+    let user = b.user.clone().unwrap_or_else(|| "nobody".into());
+    match users::nginx_account(&user, b.group.as_deref()) {
+        Ok(account) => Some(WorkerUser {
+            account,
+            known_from: format!("no `user` line: the build's default user {user}"),
+        }),
+        Err(e) => {
+            findings.unchecked("NGINX worker user", e);
+            None
+        }
+    }
 }
 
 /// Runs the doctor; returns the exit status.
@@ -515,7 +564,7 @@ pub fn main(args: &DoctorArgs, out: &mut dyn Write) -> i32 {
     let pools = pools::check(&mut d);
     timeouts::check(&mut d);
     history::check(&mut d);
-    let report = render::Report::new(&d, targets, pools);
+    let report = render::DoctorReport::new(&d, targets, pools);
     let written = match args.format {
         DoctorFormat::Text => render::text(&report, out),
         DoctorFormat::Json => render::json(&report, out),

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::connect::Address;
 use super::fastcgi::{self, FcgiError};
-use super::finding::{errno_text, Finding, Seen, Severity};
+use super::finding::{errno_text, Finding, Findings, Seen, Severity};
 use super::host::Action;
 use super::{Doctor, PoolRef};
 use crate::context::parse_nginx_duration_ms;
-use crate::model::Cause;
+use crate::model::{Cause, TimeoutInForce};
 use crate::parse::nginx_conf::read_timeout_directive;
 
 /// What the status page said (the fields the checks use).
@@ -113,27 +113,35 @@ pub struct PoolReport {
     pub formula: Option<String>,
 }
 
-/// `pm.max_children = (RAM 7940 MB - reserved 1985 MB) / worker 12 MB = 496`.
-fn formula(d: &Doctor, p: &PoolRef, avg_kb: Option<u64>) -> Option<(String, u64)> {
+/// The guide's formula with this host's figures.
+struct Formula {
+    /// `pm.max_children = (RAM 7940 MB - reserved 1985 MB) / worker 12 MB = 496`.
+    text: String,
+    /// The pm.max_children that fits.
+    fits: u64,
+}
+
+fn formula(d: &Doctor, p: &PoolRef, avg_kb: Option<u64>) -> Option<Formula> {
     let worker_mb = (avg_kb? / 1024).max(1);
-    let (ram, reserved, what) = d.memory(p.master)?;
+    let mem = d.memory(p.master)?;
+    let (ram, reserved, what) = (mem.ram_mb, mem.reserved_mb, mem.ram_is);
     let n = ram.saturating_sub(reserved) / worker_mb;
-    Some((
-        format!(
+    Some(Formula {
+        text: format!(
             "pm.max_children = (RAM {ram} MB [{what}] - reserved {reserved} MB) / worker {worker_mb} MB = {n}"
         ),
-        n,
-    ))
+        fits: n,
+    })
 }
 
 /// The largest read timeout NGINX applies on the way to this pool (ms), with the
 /// directive's text and place (NGINX's default 60 s when none is set).
-pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
+pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<TimeoutInForce> {
     let conf = d.nginx.as_ref()?.conf.as_ref()?;
     let listen = p.listen()?;
-    let mut best: Option<(i64, String)> = None;
+    let mut best: Option<TimeoutInForce> = None;
     for t in conf.targets.iter().filter(|t| t.peer.reaches(&listen)) {
-        let (ms, text) = match conf.read_timeout_for(&t.pass) {
+        let (ms, source) = match conf.read_timeout_for(&t.pass) {
             Some(dir) => match parse_nginx_duration_ms(dir.arg()) {
                 Some(ms) => (
                     ms,
@@ -151,8 +159,8 @@ pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
                 ),
             ),
         };
-        if best.as_ref().map_or(true, |(b, _)| ms > *b) {
-            best = Some((ms, text));
+        if best.as_ref().map_or(true, |b| ms > b.ms) {
+            best = Some(TimeoutInForce { ms, source });
         }
     }
     best
@@ -160,43 +168,67 @@ pub fn read_timeout_to(d: &Doctor, p: &PoolRef) -> Option<(i64, String)> {
 
 /// Checks every pool; adds the findings and notes.
 pub fn check(d: &mut Doctor) -> Vec<PoolReport> {
-    let mut reports = Vec::new();
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    {
-        let pools = d.pools();
-        for p in &pools {
-            let (r, f, n) = check_one(d, p);
-            reports.push(r);
-            findings.extend(f);
-            notes.extend(n);
-        }
-    }
-    for f in findings {
-        d.sink.find(f);
-    }
-    for (topic, text, fix) in notes {
-        d.sink.note(topic, text, fix);
-    }
+    let mut found = Findings::default();
+    let reports = d
+        .pools()
+        .iter()
+        .map(|p| check_one(d, p, &mut found))
+        .collect();
+    d.findings.absorb(found);
     reports
 }
 
-type Checked = (
-    PoolReport,
-    Vec<Finding>,
-    Vec<(&'static str, String, Option<String>)>,
-);
+/// Checks one pool: its report, with what it found added to `found`.
+fn check_one(d: &Doctor, p: &PoolRef, found: &mut Findings) -> PoolReport {
+    let avg = average_worker_rss_kb(p);
+    let formula = formula(d, p, avg);
+    let mut report = pool_report(d, p, avg, &formula);
+    if p.master.is_none() {
+        // Whether that matters is the targets' question (a pool nobody passes to may
+        // be off on purpose).
+        return report;
+    }
+    let status = read_status_page(d, p, &mut report, found);
+    match saturation(p, &report, &status) {
+        Some(evidence) => found.find(saturated(p, evidence, formula.as_ref())),
+        None => {
+            if let Some(n) = report
+                .status
+                .as_ref()
+                .and_then(|s| s.max_children_reached)
+                .filter(|n| *n > 0)
+            {
+                found.note(
+                    "status-page",
+                    format!(
+                        "pool {} reached pm.max_children {n} time(s) since it started (status page `max children reached`)",
+                        p.name()
+                    ),
+                    formula.as_ref().map(|f| f.text.clone()),
+                );
+            }
+        }
+    }
+    if let (Some(s), Some(limit)) = (&report.status, read_timeout_to(d, p)) {
+        if let Some(f) = outrun_read_timeout(p, s, &status, &limit) {
+            found.find(f);
+        }
+    }
+    report
+}
 
-fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
+fn average_worker_rss_kb(p: &PoolRef) -> Option<u64> {
     let rss: Vec<u64> = p
         .workers
         .iter()
         .map(|w| w.rss_kb)
         .filter(|k| *k > 0)
         .collect();
-    let avg = (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64);
+    (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64)
+}
+
+/// What is known of the pool before its status page is asked.
+fn pool_report(d: &Doctor, p: &PoolRef, avg: Option<u64>, formula: &Option<Formula>) -> PoolReport {
     let listen = p.listen();
     let socket_queue = listen.as_ref().and_then(|l| match l.unix_path() {
         Some(path) => d.unix_listener(path).map(|x| Queue {
@@ -208,7 +240,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
             backlog: None,
         }),
     });
-    let mut report = PoolReport {
+    PoolReport {
         name: p.name().to_string(),
         config: p.conf.file.to_string(),
         listen: listen.as_ref().map(|l| l.to_string()),
@@ -220,20 +252,31 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
         socket_queue,
         status: None,
         status_error: None,
-        formula: None,
-    };
-    let f = formula(d, p, avg);
-    report.formula = f.as_ref().map(|(t, _)| t.clone());
-    if p.master.is_none() {
-        // Whether that matters is the targets' question (a pool nobody passes to may
-        // be off on purpose).
-        return (report, findings, notes);
+        formula: formula.as_ref().map(|f| f.text.clone()),
     }
-    // The status page over the pool's own socket (or its status_listen).
-    let status_path = p.conf.pool.get("pm.status_path").map(str::to_string);
-    let mut status_wait: Option<String> = None;
-    match &status_path {
-        None => notes.push((
+}
+
+/// How asking the status page went, besides what the report holds.
+struct StatusAsked {
+    /// `pm.status_path`, when the pool sets one.
+    path: Option<String>,
+    /// Why the request waited (no answer in time, EAGAIN on connect): itself a
+    /// sign of a saturated pool.
+    wait: Option<String>,
+}
+
+/// Asks the status page over the pool's own socket (or its status_listen); the
+/// answer or the error goes into the report.
+fn read_status_page(
+    d: &Doctor,
+    p: &PoolRef,
+    report: &mut PoolReport,
+    found: &mut Findings,
+) -> StatusAsked {
+    let path = p.conf.pool.get("pm.status_path").map(str::to_string);
+    let mut wait: Option<String> = None;
+    let Some(path_s) = &path else {
+        found.note(
             "status-page",
             format!(
                 "pool {} has no status page, so its listen queue, slow requests and running requests cannot be read",
@@ -245,59 +288,68 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
                 p.conf.file,
                 p.side.command_for(Action::Reload, p.master.map(|m| m.pid))
             )),
-        )),
-        Some(path) => {
-            let via = p
-                .conf
-                .pool
-                .get("pm.status_listen")
-                .map(crate::model::Peer::from_fpm_listen)
-                .or_else(|| listen.clone());
-            match via.map(|v| Address::from_peer(v.as_str())) {
-                Some(Ok(addr)) => match fastcgi::get(&addr, path, "json&full", d.timeout) {
-                    Ok(r) if r.status == 200 => match parse_status(&r.body) {
-                        Some(s) => report.status = Some(s),
-                        None => {
-                            report.status_error = Some(format!(
-                                "{path}?json&full did not answer JSON: {}",
-                                String::from_utf8_lossy(&r.body[..r.body.len().min(120)])
-                            ))
-                        }
-                    },
-                    Ok(r) => {
-                        report.status_error = Some(format!(
-                            "{path}?json&full answered status {}: {}",
-                            r.status,
-                            String::from_utf8_lossy(&r.body[..r.body.len().min(120)]).trim()
-                        ))
-                    }
-                    Err(FcgiError::Timeout) => {
-                        let why = format!(
-                            "the status request got no answer within {} ms: it waits in the queue behind busy workers",
-                            d.timeout.as_millis()
-                        );
-                        status_wait = Some(why.clone());
-                        report.status_error = Some(why);
-                    }
-                    Err(FcgiError::Connect(e)) if e == libc::EAGAIN => {
-                        let why = format!("the status request's connect() failed with {}", errno_text(e));
-                        status_wait = Some(why.clone());
-                        report.status_error = Some(why);
-                    }
-                    Err(e) => report.status_error = Some(format!("{path}: {e}")),
-                },
-                Some(Err(e)) => report.status_error = Some(e),
-                None => report.status_error = Some("the pool has no listen address".into()),
+        );
+        return StatusAsked { path, wait };
+    };
+    let via = p
+        .conf
+        .pool
+        .get("pm.status_listen")
+        .map(crate::model::Peer::from_fpm_listen)
+        .or_else(|| p.listen());
+    match via.map(|v| Address::from_peer(v.as_str())) {
+        Some(Ok(addr)) => match fastcgi::get(&addr, path_s, "json&full", d.timeout) {
+            Ok(r) if r.status == 200 => match parse_status(&r.body) {
+                Some(s) => report.status = Some(s),
+                None => {
+                    report.status_error = Some(format!(
+                        "{path_s}?json&full did not answer JSON: {}",
+                        String::from_utf8_lossy(&r.body[..r.body.len().min(120)])
+                    ))
+                }
+            },
+            Ok(r) => {
+                report.status_error = Some(format!(
+                    "{path_s}?json&full answered status {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body[..r.body.len().min(120)]).trim()
+                ))
             }
-        }
+            Err(FcgiError::Timeout) => {
+                let why = format!(
+                    "the status request got no answer within {} ms: it waits in the queue behind busy workers",
+                    d.timeout.as_millis()
+                );
+                wait = Some(why.clone());
+                report.status_error = Some(why);
+            }
+            Err(FcgiError::Connect(e)) if e == libc::EAGAIN => {
+                let why = format!(
+                    "the status request's connect() failed with {}",
+                    errno_text(e)
+                );
+                wait = Some(why.clone());
+                report.status_error = Some(why);
+            }
+            Err(e) => report.status_error = Some(format!("{path_s}: {e}")),
+        },
+        Some(Err(e)) => report.status_error = Some(e),
+        None => report.status_error = Some("the pool has no listen address".into()),
     }
-    // Saturation now.
+    StatusAsked { path, wait }
+}
+
+/// Signs that every worker is busy and connections wait now; `None` when there
+/// are none.
+fn saturation(p: &PoolRef, report: &PoolReport, status: &StatusAsked) -> Option<Vec<Seen>> {
+    let listen = p.listen();
+    let status_path = status.path.as_deref().unwrap_or("");
     let max = p.conf.pool.max_children();
     let mut sat = Vec::new();
     if let Some(Queue {
         waiting: q,
         backlog: b,
-    }) = socket_queue.filter(|q| q.waiting > 0)
+    }) = report.socket_queue.filter(|q| q.waiting > 0)
     {
         sat.push(Seen::new(
             format!(
@@ -318,7 +370,7 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
     if let Some(s) = &report.status {
         if let Some(q) = s.listen_queue.filter(|q| *q > 0) {
             sat.push(Seen::new(
-                format!("status page {}?json", status_path.as_deref().unwrap_or("")),
+                format!("status page {status_path}?json"),
                 format!(
                     "listen queue {q}, max listen queue {}, idle processes {}, active processes {}",
                     s.max_listen_queue.unwrap_or(0),
@@ -329,139 +381,140 @@ fn check_one(d: &Doctor, p: &PoolRef) -> Checked {
         }
     }
     let full = max.is_some_and(|m| p.workers.len() as u32 >= m);
-    if let Some(why) = &status_wait {
+    if let Some(why) = &status.wait {
         if full {
+            sat.push(Seen::new(format!("status page {status_path}"), why.clone()));
+        }
+    }
+    if sat.is_empty() {
+        return None;
+    }
+    sat.push(Seen::new(
+        "processes (/proc)",
+        format!(
+            "{} worker(s) of pm.max_children {} ({}), master {}",
+            p.workers.len(),
+            max.map_or("?".to_string(), |m| m.to_string()),
+            p.place("pm.max_children"),
+            p.master.map_or(0, |m| m.pid)
+        ),
+    ));
+    if let Some(s) = &report.status {
+        for r in s.running.iter().take(5) {
             sat.push(Seen::new(
-                format!("status page {}", status_path.as_deref().unwrap_or("")),
-                why.clone(),
-            ));
-        }
-    }
-    if !sat.is_empty() {
-        sat.push(Seen::new(
-            "processes (/proc)",
-            format!(
-                "{} worker(s) of pm.max_children {} ({}), master {}",
-                p.workers.len(),
-                max.map_or("?".to_string(), |m| m.to_string()),
-                p.place("pm.max_children"),
-                p.master.map_or(0, |m| m.pid)
-            ),
-        ));
-        if let Some(s) = &report.status {
-            for r in s.running.iter().take(5) {
-                sat.push(Seen::new(
-                    "status page (full)",
-                    format!(
-                        "worker {} runs {} for {:.1} s",
-                        r.pid,
-                        r.request,
-                        r.ms as f64 / 1000.0
-                    ),
-                ));
-            }
-        }
-        let mut fix = format!(
-            "Every worker is busy and requests queue: raise pm.max_children (now {} at {})",
-            max.map_or("unset".to_string(), |m| m.to_string()),
-            p.place("pm.max_children")
-        );
-        match &f {
-            Some((text, n)) => fix.push_str(&format!(
-                " within memory: {text}{}",
-                if max.is_some_and(|m| u64::from(m) >= *n) {
-                    " — more workers do not fit: make the slow requests faster or add memory"
-                } else {
-                    ""
-                }
-            )),
-            None => fix.push_str(" as far as memory allows"),
-        }
-        fix.push_str(&format!(
-            "; then {}. Find the slow requests (status page `?full`, request_slowlog_timeout) and make them faster.",
-            p.side.command(Action::Restart)
-        ));
-        findings.push(Finding {
-            cause: Some(Cause::MaxChildrenExhausted),
-            severity: Severity::Critical,
-            subject: format!("pool {}", p.name()),
-            summary: format!(
-                "pool {} is saturated: all {} worker(s) are busy and connections wait for one",
-                p.name(),
-                p.workers.len()
-            ),
-            evidence: sat,
-            fix,
-        });
-    } else if let Some(s) = &report.status {
-        if s.max_children_reached.is_some_and(|n| n > 0) {
-            notes.push((
-                "status-page",
+                "status page (full)",
                 format!(
-                    "pool {} reached pm.max_children {} time(s) since it started (status page `max children reached`)",
-                    p.name(),
-                    s.max_children_reached.unwrap_or(0)
+                    "worker {} runs {} for {:.1} s",
+                    r.pid,
+                    r.request,
+                    r.ms as f64 / 1000.0
                 ),
-                f.as_ref().map(|(t, _)| t.clone()),
             ));
         }
     }
-    // A request running longer than NGINX waits: NGINX has answered 504 already.
-    if let (Some(s), Some((limit, text))) = (&report.status, read_timeout_to(d, p)) {
-        let over: Vec<&Running> = s.running.iter().filter(|r| r.ms as i64 > limit).collect();
-        if !over.is_empty() {
-            let mut evidence: Vec<Seen> = over
-                .iter()
-                .map(|r| {
-                    Seen::new(
-                        format!("status page {}?full", status_path.as_deref().unwrap_or("")),
-                        format!(
-                            "worker {} runs {} for {:.1} s",
-                            r.pid,
-                            r.request,
-                            r.ms as f64 / 1000.0
-                        ),
-                    )
-                })
-                .collect();
-            evidence.push(Seen::new("NGINX read timeout", text.clone()));
-            let rtt = p
-                .conf
-                .pool
-                .get("request_terminate_timeout")
-                .unwrap_or("0 (off)");
-            evidence.push(Seen::new(
-                p.place("request_terminate_timeout"),
-                format!("request_terminate_timeout = {rtt}"),
-            ));
-            let script = over[0]
-                .request
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/script.php")
-                .split('?')
-                .next()
-                .unwrap_or("/script.php")
-                .to_string();
-            findings.push(Finding {
-                cause: Some(Cause::ReadTimeout),
-                severity: Severity::Warning,
-                subject: format!("pool {}", p.name()),
-                summary: format!(
-                    "{} request(s) in pool {} run longer than NGINX waits ({} ms): NGINX answers 504 while the script goes on",
-                    over.len(),
-                    p.name(),
-                    limit
-                ),
-                evidence,
-                fix: format!(
-                    "Make {script} faster, or raise the timeout for that endpoint only: `location = {script} {{ fastcgi_read_timeout 300s; ... }}` (now {text}), then `sudo nginx -t && sudo systemctl reload nginx`; set request_terminate_timeout ({}) a little above it so FPM stops what NGINX gave up on.",
-                    p.place("request_terminate_timeout")
-                ),
-            });
-        }
+    Some(sat)
+}
+
+/// A saturated pool, with `evidence` from [`saturation`].
+fn saturated(p: &PoolRef, evidence: Vec<Seen>, formula: Option<&Formula>) -> Finding {
+    let max = p.conf.pool.max_children();
+    let mut fix = format!(
+        "Every worker is busy and requests queue: raise pm.max_children (now {} at {})",
+        max.map_or("unset".to_string(), |m| m.to_string()),
+        p.place("pm.max_children")
+    );
+    match formula {
+        Some(f) => fix.push_str(&format!(
+            " within memory: {}{}",
+            f.text,
+            if max.is_some_and(|m| u64::from(m) >= f.fits) {
+                " — more workers do not fit: make the slow requests faster or add memory"
+            } else {
+                ""
+            }
+        )),
+        None => fix.push_str(" as far as memory allows"),
     }
-    (report, findings, notes)
+    fix.push_str(&format!(
+        "; then {}. Find the slow requests (status page `?full`, request_slowlog_timeout) and make them faster.",
+        p.side.command(Action::Restart)
+    ));
+    Finding {
+        cause: Some(Cause::MaxChildrenExhausted),
+        severity: Severity::Critical,
+        subject: format!("pool {}", p.name()),
+        summary: format!(
+            "pool {} is saturated: all {} worker(s) are busy and connections wait for one",
+            p.name(),
+            p.workers.len()
+        ),
+        evidence,
+        fix,
+    }
+}
+
+/// Requests running longer than NGINX waits: NGINX has answered 504 already.
+fn outrun_read_timeout(
+    p: &PoolRef,
+    s: &Status,
+    status: &StatusAsked,
+    read_timeout: &TimeoutInForce,
+) -> Option<Finding> {
+    let TimeoutInForce {
+        ms: limit,
+        source: text,
+    } = read_timeout;
+    let over: Vec<&Running> = s.running.iter().filter(|r| r.ms as i64 > *limit).collect();
+    let first = over.first()?;
+    let mut evidence: Vec<Seen> = over
+        .iter()
+        .map(|r| {
+            Seen::new(
+                format!("status page {}?full", status.path.as_deref().unwrap_or("")),
+                format!(
+                    "worker {} runs {} for {:.1} s",
+                    r.pid,
+                    r.request,
+                    r.ms as f64 / 1000.0
+                ),
+            )
+        })
+        .collect();
+    evidence.push(Seen::new("NGINX read timeout", text.clone()));
+    let rtt = p
+        .conf
+        .pool
+        .get("request_terminate_timeout")
+        .unwrap_or("0 (off)");
+    evidence.push(Seen::new(
+        p.place("request_terminate_timeout"),
+        format!("request_terminate_timeout = {rtt}"),
+    ));
+    let script = first
+        .request
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/script.php")
+        .split('?')
+        .next()
+        .unwrap_or("/script.php")
+        .to_string();
+    Some(Finding {
+        cause: Some(Cause::ReadTimeout),
+        severity: Severity::Warning,
+        subject: format!("pool {}", p.name()),
+        summary: format!(
+            "{} request(s) in pool {} run longer than NGINX waits ({} ms): NGINX answers 504 while the script goes on",
+            over.len(),
+            p.name(),
+            limit
+        ),
+        evidence,
+        fix: format!(
+            "Make {script} faster, or raise the timeout for that endpoint only: `location = {script} {{ fastcgi_read_timeout 300s; ... }}` (now {text}), then `sudo nginx -t && sudo systemctl reload nginx`; set request_terminate_timeout ({}) a little above it so FPM stops what NGINX gave up on.",
+            p.place("request_terminate_timeout")
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub struct FpmReport {
 
 /// The whole report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct DoctorReport {
     pub schema: &'static str,
     pub time: String,
     pub since: String,
@@ -63,8 +63,8 @@ pub struct Report {
     pub not_checked: Vec<Unchecked>,
 }
 
-impl Report {
-    pub fn new(d: &Doctor, targets: Vec<TargetReport>, pools: Vec<PoolReport>) -> Report {
+impl DoctorReport {
+    pub fn new(d: &Doctor, targets: Vec<TargetReport>, pools: Vec<PoolReport>) -> DoctorReport {
         let nginx = d.nginx.as_ref().map(|n| NginxReport {
             source: n.source.clone(),
             binary: n.build.as_ref().map(|b| b.binary.display().to_string()),
@@ -87,9 +87,9 @@ impl Report {
                 problems: f.problems.clone(),
             })
             .collect();
-        let mut findings = d.sink.findings.clone();
+        let mut findings = d.findings.found.clone();
         findings.sort_by_key(|f| (f.severity, f.cause.map_or(9, |c| c.number())));
-        Report {
+        DoctorReport {
             schema: SCHEMA,
             time: d.zone.format(d.now),
             since: d.zone.format(d.since),
@@ -103,8 +103,8 @@ impl Report {
             targets,
             pools,
             findings,
-            notes: d.sink.notes.clone(),
-            not_checked: d.sink.unchecked.clone(),
+            notes: d.findings.notes.clone(),
+            not_checked: d.findings.unchecked.clone(),
         }
     }
 
@@ -117,12 +117,24 @@ impl Report {
     }
 }
 
-pub fn json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn json(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
     writeln!(out)
 }
 
-pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
+    text_header(r, out)?;
+    text_findings(r, out)?;
+    writeln!(out, "\nchecked")?;
+    text_nginx(r, out)?;
+    text_fpm(r, out)?;
+    text_targets(r, out)?;
+    text_pools(r, out)?;
+    text_notes(r, out)
+}
+
+/// Who ran the doctor, when, and how many problems it found.
+fn text_header(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "gatelog doctor: {} as {}{}, history since {}",
@@ -140,6 +152,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     } else {
         writeln!(out, "\n{} problem(s) found", r.findings.len())?;
     }
+    Ok(())
+}
+
+fn text_findings(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for (i, f) in r.findings.iter().enumerate() {
         writeln!(
             out,
@@ -156,7 +172,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, "    fix: {}", f.fix)?;
     }
-    writeln!(out, "\nchecked")?;
+    Ok(())
+}
+
+fn text_nginx(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(n) = &r.nginx {
         writeln!(
             out,
@@ -177,6 +196,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    ! {p}")?;
         }
     }
+    Ok(())
+}
+
+fn text_fpm(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for f in &r.fpm {
         writeln!(
             out,
@@ -192,6 +215,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    ! {p}")?;
         }
     }
+    Ok(())
+}
+
+fn text_targets(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for t in &r.targets {
         writeln!(
             out,
@@ -217,6 +244,10 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             t.connect_result
         )?;
     }
+    Ok(())
+}
+
+fn text_pools(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for p in &r.pools {
         let mut line = format!(
             "  pool {} ({}) listen {} pm {} max_children {}: ",
@@ -265,6 +296,11 @@ pub fn text(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    {f}")?;
         }
     }
+    Ok(())
+}
+
+/// The notes, and what could not be checked.
+fn text_notes(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     if !r.notes.is_empty() {
         writeln!(out, "\nnotes")?;
         for n in &r.notes {

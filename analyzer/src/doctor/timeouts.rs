@@ -10,13 +10,18 @@ use super::host;
 use super::pools::read_timeout_to;
 use super::Doctor;
 use crate::context::parse_fpm_duration_secs;
+use crate::model::TimeoutInForce;
 
 /// Adds the notes for every pool NGINX passes to.
 pub fn check(d: &mut Doctor) {
     let mut notes = Vec::new();
     let mut ini_cache: Vec<(std::path::PathBuf, Option<(u64, String)>)> = Vec::new();
     for p in d.pools() {
-        let Some((read_ms, read_text)) = read_timeout_to(d, &p) else {
+        let Some(TimeoutInForce {
+            ms: read_ms,
+            source: read_text,
+        }) = read_timeout_to(d, &p)
+        else {
             continue;
         };
         let read_s = read_ms as f64 / 1000.0;
@@ -86,6 +91,6 @@ pub fn check(d: &mut Doctor) {
         }
     }
     for (text, fix) in notes {
-        d.sink.note("timeouts", text, fix);
+        d.findings.note("timeouts", text, fix);
     }
 }

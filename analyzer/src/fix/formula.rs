@@ -1,7 +1,7 @@
 //! The guide's pm.max_children formula, from the user's figures or the OOM dumps.
 
 use crate::classify::Facts;
-use crate::context::Context;
+use crate::context::ContextIndex;
 
 use super::MemoryOverrides;
 
@@ -32,7 +32,7 @@ impl ChildrenFormula {
 /// Computes the formula from the overrides and what the OOM dumps showed. The
 /// reserve defaults to a quarter of RAM (the guide's 4 GB of 16 GB).
 pub fn children_formula(
-    ctx: &Context,
+    ctx: &ContextIndex,
     facts: &Facts,
     o: MemoryOverrides,
 ) -> Option<ChildrenFormula> {

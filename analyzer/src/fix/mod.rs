@@ -1,4 +1,4 @@
-//! The fix for a verdict, written with the user's own values (socket paths, unit
+//! The fix for a diagnosis, written with the user's own values (socket paths, unit
 //! names, pool settings, timeouts, memory figures) as the troubleshooting guide
 //! prescribes them. One file per cause; this one dispatches and holds what several
 //! fixes share (the unit name, the pool, a setting with where it is set).
@@ -16,8 +16,8 @@ mod wrong_path;
 
 pub use formula::{children_formula, ChildrenFormula};
 
-use crate::classify::{Facts, Verdict};
-use crate::context::{Context, PoolConf};
+use crate::classify::{Diagnosis, Facts};
+use crate::context::{ContextIndex, PoolConf};
 use crate::failure::Failure;
 use crate::model::{Cause, Peer};
 
@@ -29,13 +29,13 @@ pub struct MemoryOverrides {
     pub worker_mb: Option<u64>,
 }
 
-/// What a fix is written from: the verdict, the failure, the context and what is
+/// What a fix is written from: the diagnosis, the failure, the context and what is
 /// derived from them once for every cause.
 #[derive(Clone, Copy)]
 struct Known<'a> {
-    v: &'a Verdict,
+    v: &'a Diagnosis,
     f: &'a Failure,
-    ctx: &'a Context,
+    ctx: &'a ContextIndex,
     mem: MemoryOverrides,
     facts: &'a Facts,
     peer: Option<&'a Peer>,
@@ -66,7 +66,7 @@ impl Known<'_> {
 /// else a distribution's naming in the socket path or a pool config's path
 /// (Debian's `/run/php/php8.2-fpm.sock` and `/etc/php/8.2/fpm/`: `php8.2-fpm`;
 /// Fedora/RHEL's `/run/php-fpm/` and `/etc/php-fpm.d/`: `php-fpm`).
-fn fpm_unit(ctx: &Context, peer: Option<&Peer>) -> Option<String> {
+fn fpm_unit(ctx: &ContextIndex, peer: Option<&Peer>) -> Option<String> {
     if let Some(u) = ctx.units.iter().find_map(|u| u.event.unit.clone()) {
         return Some(u.trim_end_matches(".service").to_string());
     }
@@ -104,7 +104,7 @@ fn unit_from_path(path: &str) -> Option<String> {
     None
 }
 
-fn pool_of<'a>(ctx: &'a Context, facts: &Facts) -> Option<&'a PoolConf> {
+fn pool_of<'a>(ctx: &'a ContextIndex, facts: &Facts) -> Option<&'a PoolConf> {
     facts
         .peer
         .as_ref()
@@ -134,7 +134,7 @@ const FIND_LISTEN: &str = "`sudo grep -rn '^listen' /etc/php*`";
 const RELOAD_NGINX: &str = "`sudo nginx -t && sudo nginx -s reload`";
 
 /// The fix text for one failure.
-pub fn fix_for(v: &Verdict, f: &Failure, ctx: &Context, mem: MemoryOverrides) -> String {
+pub fn fix_for(v: &Diagnosis, f: &Failure, ctx: &ContextIndex, mem: MemoryOverrides) -> String {
     let facts = &v.facts;
     let peer = facts.peer.as_ref().or(f.peer.as_ref());
     let peer_s = peer.map_or("the FPM socket".to_string(), |p| p.0.to_string());
@@ -211,7 +211,7 @@ mod tests {
             Some(111),
             "127.0.0.1:9000",
         );
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         ctx.units.push(Timed {
             at: Some(EpochMs(T - 10_000)),
             boot_secs: None,
@@ -235,12 +235,12 @@ mod tests {
     #[test]
     fn the_permission_fix_names_the_nginx_user_only_from_the_config() {
         let f = failure(AttemptEvent::ConnectFailed, Phase::Connect, Some(13), SOCK);
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let v = Classifier::default().classify(&f, &ctx, &History::default());
         let fix = fix_text(&v, &f, &ctx);
         assert!(!fix.contains("www-data"), "{fix}");
         assert!(fix.contains("ps -o user= -C nginx"), "{fix}");
-        let mut ctx = Context::default();
+        let mut ctx = ContextIndex::default();
         nginx_conf(
             &mut ctx,
             "/etc/nginx/nginx.conf",

@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn every_trouble_has_a_fix_for_its_kind_of_backend() {
-        let ctx = Context::default();
+        let ctx = ContextIndex::default();
         let troubles = [
             Trouble::Refused,
             Trouble::NoSocket,

@@ -12,7 +12,7 @@ use regex::Regex;
 use crate::time::{self, Civil};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub enum FpmLevel {
     Debug,
     Notice,
     Warning,
@@ -20,13 +20,13 @@ pub enum Level {
     Alert,
 }
 
-fn level_from(s: &str) -> Option<Level> {
+fn level_from(s: &str) -> Option<FpmLevel> {
     Some(match s {
-        "DEBUG" => Level::Debug,
-        "NOTICE" => Level::Notice,
-        "WARNING" => Level::Warning,
-        "ERROR" => Level::Error,
-        "ALERT" => Level::Alert,
+        "DEBUG" => FpmLevel::Debug,
+        "NOTICE" => FpmLevel::Notice,
+        "WARNING" => FpmLevel::Warning,
+        "ERROR" => FpmLevel::Error,
+        "ALERT" => FpmLevel::Alert,
         _ => return None,
     })
 }
@@ -102,7 +102,7 @@ pub struct RequestTimer {
 pub struct FpmLine {
     /// Local time without zone; absent on worker output and syslog bodies.
     pub civil: Option<Civil>,
-    pub level: Option<Level>,
+    pub level: Option<FpmLevel>,
     pub event: FpmEvent,
 }
 
@@ -147,7 +147,7 @@ pub fn parse_syslog_message(msg: &str) -> Option<FpmLine> {
     parse_line(msg)
 }
 
-fn split_level(s: &str) -> Option<(Level, &str)> {
+fn split_level(s: &str) -> Option<(FpmLevel, &str)> {
     let (lvl, msg) = s.split_once(": ")?;
     Some((level_from(lvl)?, msg))
 }
@@ -391,7 +391,7 @@ mod tests {
             FpmEvent::Other
         );
         let l = parse_line("[02-Apr-2026 14:23:17] NOTICE: fpm is running, pid 812").unwrap();
-        assert_eq!(l.level, Some(Level::Notice));
+        assert_eq!(l.level, Some(FpmLevel::Notice));
         assert_eq!(
             l.civil.map(|c| (c.day, c.hour, c.second)),
             Some((2, 14, 17))
@@ -559,7 +559,7 @@ mod tests {
             "[WARNING] [pool www] server reached pm.max_children setting (5), consider raising it",
         )
         .unwrap();
-        assert_eq!(l.level, Some(Level::Warning));
+        assert_eq!(l.level, Some(FpmLevel::Warning));
         assert_eq!(l.civil, None);
         assert_eq!(
             l.event,

@@ -52,7 +52,7 @@ pub fn is_entry_start(line: &[u8]) -> bool {
 
 /// The request context NGINX appends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Context<'a> {
+pub struct RequestContext<'a> {
     pub client: Option<&'a str>,
     pub server: Option<&'a str>,
     pub request: Option<&'a str>,
@@ -62,7 +62,7 @@ pub struct Context<'a> {
 
 /// One entry, split into its parts (borrowed from the entry text).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry<'a> {
+pub struct ErrorLogEntry<'a> {
     /// None for a line pasted without its date.
     pub civil: Option<Civil>,
     /// Empty for a line pasted without its level.
@@ -74,7 +74,7 @@ pub struct Entry<'a> {
     /// action and context. What it means is read by [`classify_message`].
     pub message: &'a str,
     pub action: Option<&'a str>,
-    pub context: Context<'a>,
+    pub context: RequestContext<'a>,
     /// The line reached NGINX's 2048-byte cap (the context may be missing).
     pub truncated: bool,
 }
@@ -189,16 +189,16 @@ pub fn parse_undated_head(line: &str, bare: bool) -> Option<Head<'_>> {
 }
 
 /// Parses a whole entry: the head, then message, errno, action and context.
-pub fn parse_entry(entry: &str) -> Option<Entry<'_>> {
+pub fn parse_entry(entry: &str) -> Option<ErrorLogEntry<'_>> {
     parse_head(entry).map(split_body)
 }
 
 /// Splits a head's body into message, action and context.
-pub fn split_body(h: Head<'_>) -> Entry<'_> {
+pub fn split_body(h: Head<'_>) -> ErrorLogEntry<'_> {
     let truncated = h.len >= MAX_ERROR_STR - 1;
     let (head, context) = split_context(h.body);
     let (message, action) = split_action(head);
-    Entry {
+    ErrorLogEntry {
         civil: h.civil,
         level: h.level,
         pid: h.pid,
@@ -212,7 +212,7 @@ pub fn split_body(h: Head<'_>) -> Entry<'_> {
 
 /// Finds the context from the right: the last `, client: ` that is followed by an
 /// address and `, server: ` (or by the end of a cut line).
-fn split_context(body: &str) -> (&str, Context<'_>) {
+fn split_context(body: &str) -> (&str, RequestContext<'_>) {
     const KEY: &str = ", client: ";
     let mut search_end = body.len();
     while let Some(i) = CLIENT_KEY.rfind(&body.as_bytes()[..search_end]) {
@@ -227,12 +227,12 @@ fn split_context(body: &str) -> (&str, Context<'_>) {
         }
         search_end = i;
     }
-    (body, Context::default())
+    (body, RequestContext::default())
 }
 
 /// Parses `client: X, server: Y, request: "...", upstream: "...", host: "..."`.
-fn parse_context(ctx: &str) -> Context<'_> {
-    let mut c = Context::default();
+fn parse_context(ctx: &str) -> RequestContext<'_> {
+    let mut c = RequestContext::default();
     let mut rest = ctx;
     if let Some(r) = rest.strip_prefix("client: ") {
         let end = until_comma(r);
@@ -287,7 +287,7 @@ fn split_action(head: &str) -> (&str, Option<&str>) {
 /// that an error line and the record of the same request agree; `None` for messages
 /// unrelated to upstreams (static files `open() ... failed (2: ...)`, client errors,
 /// start-up notices) and for the client's side of a connection.
-pub fn classify_message<'a>(e: &Entry<'a>) -> Option<UpstreamMessage<'a>> {
+pub fn classify_message<'a>(e: &ErrorLogEntry<'a>) -> Option<UpstreamMessage<'a>> {
     // A line whose tail was found was not cut inside the message.
     let complete = e.action.is_some() || e.context.client.is_some();
     let m = e.message;
@@ -358,11 +358,11 @@ pub fn inferred_status(event: AttemptEvent, phase: Option<Phase>) -> Option<u16>
 mod tests {
     use super::*;
 
-    fn entry(s: &str) -> Entry<'_> {
+    fn entry(s: &str) -> ErrorLogEntry<'_> {
         parse_entry(s).unwrap_or_else(|| panic!("not parsed: {s}"))
     }
 
-    fn failure<'a>(e: &Entry<'a>) -> LineFailure<'a> {
+    fn failure<'a>(e: &ErrorLogEntry<'a>) -> LineFailure<'a> {
         match classify_message(e) {
             Some(UpstreamMessage::Failure(f)) => f,
             other => panic!("not a failure: {other:?}"),
@@ -370,7 +370,7 @@ mod tests {
     }
 
     /// The event of a failure line; `None` for any other line.
-    fn event_of(e: &Entry<'_>) -> Option<AttemptEvent> {
+    fn event_of(e: &ErrorLogEntry<'_>) -> Option<AttemptEvent> {
         match classify_message(e) {
             Some(UpstreamMessage::Failure(f)) => Some(f.event),
             _ => None,
@@ -381,7 +381,7 @@ mod tests {
         event_of(&entry(s))
     }
 
-    fn stderr<'a>(e: &Entry<'a>) -> Option<&'a str> {
+    fn stderr<'a>(e: &ErrorLogEntry<'a>) -> Option<&'a str> {
         match classify_message(e) {
             Some(UpstreamMessage::FastcgiStderr { text }) => Some(text),
             _ => None,
@@ -557,7 +557,7 @@ mod tests {
         let e = entry(&s);
         assert!(e.truncated);
         assert_eq!(e.conn, Some(42));
-        assert_eq!(e.context, Context::default());
+        assert_eq!(e.context, RequestContext::default());
         assert!(stderr(&e).is_some());
         // errno survives truncation behind "...".
         let e = entry("2026/04/02 14:23:18 [error] 1#1: *43 upstream timed out... (110: Connection timed out)");

@@ -145,7 +145,7 @@ impl<W: Write> Report for MarkdownReport<W> {
                 writeln!(
                     o,
                     "**Evidence** (strongest case, confidence {}):",
-                    percent(best.verdict.confidence.value())
+                    percent(best.diagnosis.confidence.value())
                 )?;
                 writeln!(o)?;
                 writeln!(o, "```text")?;

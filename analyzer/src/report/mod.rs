@@ -6,12 +6,13 @@
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod shared;
 pub mod text;
 
 use std::collections::BTreeMap;
 use std::io;
 
-use crate::classify::{Confidence, Verdict};
+use crate::classify::{Confidence, Diagnosis};
 use crate::context::markers::Markers;
 use crate::context::Alignment;
 use crate::failure::Failure;
@@ -29,19 +30,19 @@ const INCIDENT_GAP_MS: i64 = 60_000;
 /// Distinct reasons kept per cause.
 const MAX_REASONS: usize = 10;
 
-/// A failure with its verdict and fix.
+/// A failure with its diagnosis and fix.
 #[derive(Debug, Clone)]
 pub struct Classified {
     pub failure: Failure,
-    pub verdict: Verdict,
+    pub diagnosis: Diagnosis,
     pub fix: String,
 }
 
 impl Classified {
-    /// The failure's own lines first, then the context that decided the verdict.
+    /// The failure's own lines first, then the context that decided the diagnosis.
     pub fn evidence(&self) -> Vec<&Evidence> {
         let mut out: Vec<&Evidence> = self.failure.evidence.iter().collect();
-        for e in &self.verdict.evidence {
+        for e in &self.diagnosis.evidence {
             if out.len() >= crate::failure::MAX_EVIDENCE + 4 {
                 break;
             }
@@ -113,13 +114,13 @@ impl Summary {
             s.examples.len() < EXAMPLES_PER_CAUSE
                 || s.examples
                     .last()
-                    .is_some_and(|w| confidence > w.verdict.confidence)
+                    .is_some_and(|w| confidence > w.diagnosis.confidence)
         })
     }
 
     pub fn add(&mut self, c: &Classified) {
         let f = &c.failure;
-        let cause = c.verdict.cause;
+        let cause = c.diagnosis.cause;
         self.total += 1;
         *self.by_status.entry(f.status).or_default() += 1;
         let s = self.causes.entry(cause).or_insert_with(|| CauseSummary {
@@ -141,17 +142,19 @@ impl Summary {
             s.time_unknown += 1;
         }
         *s.by_status.entry(f.status).or_default() += 1;
-        s.confidence_sum += c.verdict.confidence.value();
-        match s.reasons.iter().position(|(r, _)| *r == c.verdict.reason) {
+        s.confidence_sum += c.diagnosis.confidence.value();
+        match s.reasons.iter().position(|(r, _)| *r == c.diagnosis.reason) {
             Some(i) => s.reasons[i].1 += 1,
-            None if s.reasons.len() < MAX_REASONS => s.reasons.push((c.verdict.reason.clone(), 1)),
+            None if s.reasons.len() < MAX_REASONS => {
+                s.reasons.push((c.diagnosis.reason.clone(), 1))
+            }
             None => {}
         }
         // Keep the most confident examples; ties keep the earliest.
         let better = s.examples.len() < EXAMPLES_PER_CAUSE
             || s.examples
                 .last()
-                .is_some_and(|w| c.verdict.confidence > w.verdict.confidence);
+                .is_some_and(|w| c.diagnosis.confidence > w.diagnosis.confidence);
         if better {
             if s.examples.len() >= EXAMPLES_PER_CAUSE {
                 s.examples.pop();
@@ -159,7 +162,7 @@ impl Summary {
             let pos = s
                 .examples
                 .iter()
-                .position(|e| c.verdict.confidence > e.verdict.confidence)
+                .position(|e| c.diagnosis.confidence > e.diagnosis.confidence)
                 .unwrap_or(s.examples.len());
             s.examples.insert(pos, c.clone());
         }
@@ -168,7 +171,7 @@ impl Summary {
 
     fn add_incident(&mut self, c: &Classified) {
         let f = &c.failure;
-        let cause = c.verdict.cause;
+        let cause = c.diagnosis.cause;
         if !f.time_known {
             // A timeline has no place for it; the count says it exists.
             self.time_unknown += 1;

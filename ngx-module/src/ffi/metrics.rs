@@ -1,5 +1,6 @@
 //! The `gatelog_metrics` shared-memory zone and the `gatelog_metrics_status` content
-//! handler: placing `crate::metrics`'s table in the zone and serving its text.
+//! handler: placing `crate::metrics`'s table in the zone and serving its rendering
+//! (Prometheus text, or JSON with `?format=json`).
 //!
 //! The table is made once, in the zone's init when the zone is new; a reload with the
 //! same name and size hands NGINX's old zone (and its counts) to the new cycle, whose
@@ -19,21 +20,24 @@ use ngx::ffi::{
     ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_discard_request_body,
     ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pagesize,
     ngx_parse_size, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_pool_t, ngx_str_t,
-    NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED,
-    NGX_LOG_EMERG,
+    NGX_HTTP_BAD_REQUEST, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NOT_ALLOWED, NGX_LOG_EMERG,
 };
 
 use super::conf::MainConf;
 use super::module::ngx_http_gatelog_module;
 use super::{bytes, guard};
 use crate::args::parse_metrics_zone;
-use crate::metrics::{capacity_for, render_text, table_bytes, Header, Slot, Table, MAGIC};
+use crate::metrics::{
+    capacity_for, format_from_query, render_json, render_text, table_bytes, Format, Header, Slot,
+    Table, MAGIC,
+};
 
 const NGX_OK: ngx_int_t = 0;
 const NGX_ERROR: ngx_int_t = -1;
 const CONF_OK: *mut c_char = ptr::null_mut();
 const CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
-const CONTENT_TYPE: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
+const PLAIN_TEXT: &[u8] = b"text/plain; charset=utf-8";
 
 /// # Safety
 /// `cf` is the configuration being parsed.
@@ -192,11 +196,12 @@ pub unsafe fn table_of(zone: *const ngx_shm_zone_t) -> Option<(Table<'static>, u
     }
 }
 
-/// Serves the counters in the Prometheus text format.
+/// Serves the counters: Prometheus text, or JSON for `?format=json`; 400 (saying which
+/// formats there are) for another `format`.
 unsafe extern "C" fn status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
-        // SAFETY: NGINX calls a content handler with a live request; the buffer and chain are
-        // allocated from its pool and live until it is finalized.
+        // SAFETY: NGINX calls a content handler with a live request, whose args and main
+        // conf are valid for its lifetime.
         unsafe {
             if (*r).method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
                 return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
@@ -205,42 +210,67 @@ unsafe extern "C" fn status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             if rc != NGX_OK {
                 return rc;
             }
+            let format = match format_from_query(bytes(&(*r).args)) {
+                Ok(f) => f,
+                Err(msg) => return send(r, NGX_HTTP_BAD_REQUEST as usize, PLAIN_TEXT, &msg),
+            };
             let zone = super::module::main_conf_of_request(r)
                 .map_or(ptr::null_mut(), |mc| mc.metrics_zone);
             let Some((table, zone_bytes)) = table_of(zone) else {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             };
-            let text = render_text(&table.snapshot(), zone_bytes);
-
-            let h = &mut (*r).headers_out;
-            h.status = 200;
-            h.content_type_len = CONTENT_TYPE.len();
-            h.content_type = ngx_str_t {
-                len: CONTENT_TYPE.len(),
-                data: CONTENT_TYPE.as_ptr() as *mut u8,
+            // One snapshot, whichever rendering.
+            let snap = table.snapshot();
+            let body = match format {
+                Format::Text => render_text(&snap, zone_bytes),
+                Format::Json => render_json(&snap, zone_bytes),
             };
-            h.content_length_n = text.len() as i64;
-            if (*r).method & NGX_HTTP_HEAD as usize != 0 {
-                (*r).set_header_only(1);
-            }
-            let rc = ngx_http_send_header(r);
-            if rc == NGX_ERROR || rc > NGX_OK || (*r).header_only() != 0 {
-                return rc;
-            }
-            let b = ngx_create_temp_buf((*r).pool, text.len());
-            let out = ngx_alloc_chain_link((*r).pool);
-            if b.is_null() || out.is_null() {
-                return NGX_ERROR;
-            }
-            ptr::copy_nonoverlapping(text.as_ptr(), (*b).last, text.len());
-            (*b).last = (*b).last.add(text.len());
-            if r == (*r).main {
-                (*b).set_last_buf(1);
-            }
-            (*b).set_last_in_chain(1);
-            (*out).buf = b;
-            (*out).next = ptr::null_mut();
-            ngx_http_output_filter(r, out)
+            send(r, 200, format.content_type(), &body)
         }
     })
+}
+
+/// Sends `body` as the whole response (headers only for HEAD).
+///
+/// # Safety
+/// `r` is a live request in its content handler; `content_type` is static.
+unsafe fn send(
+    r: *mut ngx_http_request_t,
+    status: usize,
+    content_type: &'static [u8],
+    body: &str,
+) -> ngx_int_t {
+    // SAFETY: as the caller guarantees; the buffer and chain are allocated from the
+    // request's pool and live until it is finalized.
+    unsafe {
+        let h = &mut (*r).headers_out;
+        h.status = status;
+        h.content_type_len = content_type.len();
+        h.content_type = ngx_str_t {
+            len: content_type.len(),
+            data: content_type.as_ptr() as *mut u8,
+        };
+        h.content_length_n = body.len() as i64;
+        if (*r).method & NGX_HTTP_HEAD as usize != 0 {
+            (*r).set_header_only(1);
+        }
+        let rc = ngx_http_send_header(r);
+        if rc == NGX_ERROR || rc > NGX_OK || (*r).header_only() != 0 {
+            return rc;
+        }
+        let b = ngx_create_temp_buf((*r).pool, body.len());
+        let out = ngx_alloc_chain_link((*r).pool);
+        if b.is_null() || out.is_null() {
+            return NGX_ERROR;
+        }
+        ptr::copy_nonoverlapping(body.as_ptr(), (*b).last, body.len());
+        (*b).last = (*b).last.add(body.len());
+        if r == (*r).main {
+            (*b).set_last_buf(1);
+        }
+        (*b).set_last_in_chain(1);
+        (*out).buf = b;
+        (*out).next = ptr::null_mut();
+        ngx_http_output_filter(r, out)
+    }
 }

@@ -91,13 +91,13 @@ fn write_man(dir: &Path, top: &Command, cmd: &Command) -> io::Result<PathBuf> {
 /// Exit status of each subcommand: the numbers come from the analyzer's own code, the
 /// words from its documentation; a subcommand missing here fails the build of the pages.
 fn exit_statuses(sub: &str) -> Option<Vec<(i32, &'static str)>> {
-    use gatelog_analyzer::analyze::RunError;
+    use gatelog_analyzer::analyze::AnalyzeError;
     use gatelog_analyzer::doctor::{EXIT_CANNOT_RUN, EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_USAGE};
     match sub {
         "analyze" => Some(vec![
             (0, "The analysis ran, whatever it found (also when a reader such as head(1) stops early)."),
-            (RunError::Input(String::new()).exit_code(), "An input could not be read (it is named on standard error), or the report could not be written."),
-            (RunError::Usage(String::new()).exit_code(), "Bad usage: an unknown option or subcommand, a bad option value (--format, --tz, --since, --until, the memory figures), no input."),
+            (AnalyzeError::Input(String::new()).exit_code(), "An input could not be read (it is named on standard error), or the report could not be written."),
+            (AnalyzeError::Usage(String::new()).exit_code(), "Bad usage: an unknown option or subcommand, a bad option value (--format, --tz, --since, --until, the memory figures), no input."),
         ]),
         "doctor" => Some(vec![
             (EXIT_HEALTHY, "No problem found."),

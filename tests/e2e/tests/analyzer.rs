@@ -17,29 +17,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gatelog_e2e::analyzer::{self, slug, Expect, Inputs, Sent};
+use gatelog_e2e::analyzer::{self, slug, Inputs, ReportExpect, Sent};
 use gatelog_e2e::cgroup::MemCgroup;
 use gatelog_e2e::check;
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
-use gatelog_e2e::fpm::{Fpm, Listen, Pm, Pool};
+use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::kmsg;
-use gatelog_e2e::lab::{now_ms, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{now_ms, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::records;
 use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text, Fault, FaultRun, RunError};
 
-use crate::Body;
+use crate::{Body, Test};
+
+use super::mixed::{MixedLab, PAUSE};
 
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
-}
-
-fn sock_path(listen: &Listen) -> String {
-    match listen {
-        Listen::Unix(p) => p.display().to_string(),
-        Listen::Tcp(port) => format!("127.0.0.1:{port}"),
-    }
 }
 
 /// Pids of `child N exited on signal SIG` lines in an FPM log.
@@ -91,11 +86,11 @@ pub(super) fn inputs_for(lab: &Lab) -> &'static [Inputs] {
     }
 }
 
-pub(super) fn finish_verdict(lab: &Lab, what: &str) -> Verdict {
+pub(super) fn finish_outcome(lab: &Lab, what: &str) -> TestOutcome {
     if lab.with_module() {
-        Verdict::Passed
+        TestOutcome::Passed
     } else {
-        Verdict::Skipped(gatelog_e2e::lab::no_module_reason(&format!(
+        TestOutcome::Skipped(gatelog_e2e::lab::no_module_reason(&format!(
             "{what}: the analyzer was checked on the plain error log only"
         )))
     }
@@ -110,6 +105,7 @@ pub(super) fn sent_for(
 ) -> Vec<Sent> {
     let cause = slug(fault.cause());
     let sock = run
+        .expect
         .upstream
         .strip_prefix("unix:")
         .map(str::to_string)
@@ -180,7 +176,7 @@ fn fault_test(fault: Fault, flavour: &Flavour) -> TestResult {
     let start = now_ms();
     let run = match scenarios::run(fault, &lab) {
         Ok(run) => run,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let end = now_ms();
@@ -201,30 +197,19 @@ fn fault_test(fault: Fault, flavour: &Flavour) -> TestResult {
     }
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors(fault.name(), errs, &dir)?;
-    Ok(finish_verdict(&lab, fault.name()))
+    Ok(finish_outcome(&lab, fault.name()))
 }
 
-macro_rules! analyzer_fault_tests {
-    ($($fn:ident => $name:literal, $fault:expr),* $(,)?) => {
-        $(fn $fn(f: &Flavour) -> TestResult { fault_test($fault, f) })*
-        fn fault_tests() -> Vec<(&'static str, Body)> {
-            vec![$(($name, $fn as Body)),*]
-        }
-    };
-}
-
-analyzer_fault_tests! {
-    fpm_stopped => "analyzer_cause1_fpm_stopped", Fault::FpmStopped,
-    fpm_killed => "analyzer_cause1_fpm_killed_stale_socket", Fault::FpmKilled,
-    fpm_tcp_down => "analyzer_cause1_fpm_tcp_down", Fault::FpmTcpDown,
-    socket_permission => "analyzer_cause2_socket_permission", Fault::SocketPermission,
-    wrong_socket_path => "analyzer_cause3_wrong_socket_path", Fault::WrongSocketPath,
-    max_children_timeout => "analyzer_cause4_max_children_read_timeout", Fault::MaxChildrenTimeout,
-    max_children_backlog => "analyzer_cause4_max_children_backlog_eagain", Fault::MaxChildrenBacklog,
-    max_children_tcp => "analyzer_cause4_max_children_tcp_connect_timeout", Fault::MaxChildrenTcpConnectTimeout,
-    read_timeout => "analyzer_cause5_read_timeout", Fault::ReadTimeout,
-    oom_kill => "analyzer_cause6_oom_kill", Fault::OomKill,
-    segfault => "analyzer_cause7_segfault", Fault::Segfault,
+/// One test per fault of [`Fault::ALL`]: `analyzer_<fault name>`.
+fn fault_tests() -> Vec<Test> {
+    Fault::ALL
+        .into_iter()
+        .map(|fault| {
+            Test::new(format!("analyzer_{}", fault.name()), move |f: &Flavour| {
+                fault_test(fault, f)
+            })
+        })
+        .collect()
 }
 
 /// The requests of a mixed run, phase by phase.
@@ -234,11 +219,6 @@ struct Journal {
     /// Phase name -> (start, end) in unix ms.
     phases: Vec<(String, (i64, i64))>,
 }
-
-/// The pause around a change of state (a worker's death, FPM stopping or
-/// starting): NGINX's and FPM's logs have whole seconds, so events less than a
-/// second apart cannot be told apart by anyone.
-const PAUSE: Duration = Duration::from_millis(1200);
 
 impl Journal {
     fn new(port: u16) -> Journal {
@@ -329,7 +309,7 @@ fn get_path(target: &str) -> impl FnOnce(u16) -> Result<Vec<Response>, String> +
 }
 
 /// The kernel lines of the run (filtered to its FPM processes / cgroup).
-fn kernel_lines(
+pub(super) fn kernel_lines(
     mark: &Result<kmsg::Mark, String>,
     pids: &[u32],
     cgroup: Option<&str>,
@@ -347,30 +327,11 @@ fn kernel_lines(
 fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let lab = Lab::new(flavour, "an-mixed-lifecycle")?;
-    let kmark = kmsg::mark();
     // Static: one busy worker of two is not a saturated pool (no max_children warning).
-    let mut pool = Pool::unix(&lab.prefix, "www", 2).admin("ffi.enable", "1");
-    let sock = sock_path(&pool.listen);
-    let mut fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    let mut pids = vec![fpm.master_pid()];
-    pids.extend(fpm.worker_pids());
-    let port = free_port()?;
-    let t = Timeouts::new(2000, 3000, 1000);
-    let wrong = lab.prefix.path("run/php8.1-fpm.sock");
-    let wrong_loc = lab.php_location(
-        "= /wrong.php",
-        &format!("unix:{}", wrong.display()),
-        t,
-        "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
-    );
-    let main = lab.php_location("~ \\.php$", &pool.listen.nginx_addr(), t, "");
-    let http = format!(
-        "{}{}",
-        lab.default_gatelog(),
-        lab.server(port, &format!("{wrong_loc}{main}"))
-    );
-    let nginx = lab.start_nginx(http, &[port])?;
-    let mut j = Journal::new(port);
+    let mut m = MixedLab::start(&lab)?;
+    let sock = m.pool_addr().trim_start_matches("unix:").to_string();
+    let wrong = m.wrong.clone();
+    let mut j = Journal::new(m.port);
 
     j.ok("start", 2)?;
     // 1. A slow script on an idle pool: 504 after fastcgi_read_timeout 1s.
@@ -384,7 +345,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     j.ok("after-read-timeout", 2)?;
     // 2. A worker segfaults.
     let seg = j.fail("segfault", slug(7), get_path("/segv.php?phase=segfault"))?;
-    let log = wait_text(&fpm.log, "exited on signal 11", Duration::from_secs(5))?;
+    let log = wait_text(&m.fpm.log, "exited on signal 11", Duration::from_secs(5))?;
     for pid in deaths(&log, 11) {
         for s in &mut j.sent[seg.clone()] {
             s.cite
@@ -406,9 +367,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 4. FPM stopped (SIGTERM): the socket is gone.
-    pids.extend(fpm.worker_pids());
-    fpm.stop_clean()?;
-    wait_text(&fpm.log, "exiting, bye-bye!", Duration::from_secs(2))?;
+    m.stop_fpm(Duration::from_secs(2))?;
     let stopped = j.fail("fpm-stopped", slug(1), |p| {
         Ok(vec![
             client::get(p, "/ok.php?phase=fpm-stopped&n=1")?,
@@ -420,13 +379,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 5. Restarted with a socket only root may open.
-    drop(fpm);
-    pool.owner = "root".into();
-    pool.group = "root".into();
-    pool.mode = "0600".into();
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_root_only()?;
     let denied = j.fail("permission-denied", slug(2), |p| {
         Ok(vec![
             client::get(p, "/ok.php?phase=permission-denied&n=1")?,
@@ -438,15 +391,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
     }
     std::thread::sleep(PAUSE);
     // 6. Restarted right, with a single worker (pm = dynamic logs max_children).
-    fpm.stop_clean()?;
-    drop(fpm);
-    pool.owner = "www-data".into();
-    pool.group = "www-data".into();
-    pool.mode = "0660".into();
-    pool.pm = Pm::Dynamic(1);
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_single_worker()?;
     j.ok("restarted", 2)?;
     // 7. Three concurrent 1.5 s requests on one worker: 504s on a saturated pool.
     let sat = j.fail("max-children", slug(4), |p| {
@@ -456,7 +401,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         client::concurrent(&reqs).into_iter().collect()
     })?;
     wait_text(
-        &fpm.log,
+        &m.fpm.log,
         "server reached pm.max_children setting (1)",
         Duration::from_secs(3),
     )?;
@@ -465,17 +410,7 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         s.fix_mentions_with_conf.push("php-fpm-www.conf".into());
     }
 
-    settle(&lab, &j.responses(), j.failed())?;
-    drop(nginx);
-    pids.extend(fpm.worker_pids());
-    pids.extend(pids_in_fpm_log(&fpm.log_text()));
-    pids.sort_unstable();
-    pids.dedup();
-    let kernel = kernel_lines(&kmark, &pids, None);
-    let (fpm_log, fpm_conf) = (fpm.log.clone(), fpm.conf.clone());
-    drop(fpm);
-    let dir = lab.prefix.path("out");
-    scenarios::save_logs(&lab, &dir, Some(&fpm_log), Some(&fpm_conf), &kernel)?;
+    let (dir, _) = m.finish(&j.responses(), j.failed())?;
 
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let mut errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
@@ -483,17 +418,17 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         errs.extend(window_check(&dir, &j, &expect)?);
     }
     report_errors("mixed run (FPM lifecycle)", errs, &dir)?;
-    Ok(finish_verdict(&lab, "mixed run"))
+    Ok(finish_outcome(&lab, "mixed run"))
 }
 
 /// `--since`/`--until` around the FPM-down phases: only their failures, the rest
 /// counted as outside the window.
-fn window_check(dir: &Path, j: &Journal, expect: &[Expect]) -> Result<Vec<String>, String> {
+fn window_check(dir: &Path, j: &Journal, expect: &[ReportExpect]) -> Result<Vec<String>, String> {
     let (since, _) = j.window("fpm-stopped");
     let (_, until) = j.window("permission-denied");
     let since_s = since.div_euclid(1000);
     let until_s = until.div_euclid(1000) + 1;
-    let inside: Vec<Expect> = expect
+    let inside: Vec<ReportExpect> = expect
         .iter()
         .filter(|x| x.phase == "fpm-stopped" || x.phase == "permission-denied")
         .cloned()
@@ -537,11 +472,15 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     analyzer::binary()?;
     let kmark = match kmsg::mark() {
         Ok(m) => m,
-        Err(e) => return Ok(Verdict::Skipped(format!("kernel log not readable: {e}"))),
+        Err(e) => {
+            return Ok(TestOutcome::Skipped(format!(
+                "kernel log not readable: {e}"
+            )))
+        }
     };
     let cg = match MemCgroup::create("an-mixed", 64 << 20) {
         Ok(c) => c,
-        Err(why) => return Ok(Verdict::Skipped(why)),
+        Err(why) => return Ok(TestOutcome::Skipped(why)),
     };
     let lab = Lab::new(flavour, "an-mixed-deaths")?;
     let hold = lab.prefix.path("tmp/hold");
@@ -697,7 +636,7 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors("mixed run (worker deaths)", errs, &dir)?;
-    Ok(finish_verdict(&lab, "mixed run"))
+    Ok(finish_outcome(&lab, "mixed run"))
 }
 
 /// One slow request on an idle static pool of two workers: a read timeout (5), not
@@ -735,7 +674,7 @@ fn read_timeout_static_pool_of_two(flavour: &Flavour) -> TestResult {
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors("read timeout on a static pool of two", errs, &dir)?;
-    Ok(finish_verdict(&lab, "read timeout on a static pool of two"))
+    Ok(finish_outcome(&lab, "read timeout on a static pool of two"))
 }
 
 /// A real run (the segfault scenario) for the format and exit-status tests: returns
@@ -757,7 +696,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
     // `_lab` keeps the prefix (and the evidence) until the end of the test.
     let (_lab, dir) = match real_run(flavour, Fault::Segfault, "an-formats") {
         Ok(x) => x,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let args = vec![dir.clone().into_os_string()];
@@ -822,7 +761,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
         }
     }
     report_errors("text and markdown", errs, &dir)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// Exit statuses: 0 when it ran (failures or none), 2 on bad usage, 1 on an input
@@ -830,7 +769,7 @@ fn text_and_markdown(flavour: &Flavour) -> TestResult {
 fn exit_codes(flavour: &Flavour) -> TestResult {
     let (lab, dir) = match real_run(flavour, Fault::SocketPermission, "an-exit-codes") {
         Ok(x) => x,
-        Err(RunError::Unavailable(why)) => return Ok(Verdict::Skipped(why)),
+        Err(RunError::Unavailable(why)) => return Ok(TestOutcome::Skipped(why)),
         Err(RunError::Failed(e)) => return Err(e),
     };
     let d = dir.display().to_string();
@@ -966,20 +905,23 @@ fn exit_codes(flavour: &Flavour) -> TestResult {
         }
     }
     report_errors("exit statuses", errs, &dir)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
-pub fn all() -> Vec<(&'static str, Body)> {
-    let mut v: Vec<(&'static str, Body)> = vec![
-        ("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle),
-        ("analyzer_mixed_worker_deaths", mixed_worker_deaths),
+pub fn all() -> Vec<Test> {
+    let mut v: Vec<Test> = vec![
+        ("analyzer_mixed_fpm_lifecycle", mixed_fpm_lifecycle as Body).into(),
+        ("analyzer_mixed_worker_deaths", mixed_worker_deaths as Body).into(),
     ];
     v.extend(fault_tests());
-    v.push((
-        "analyzer_read_timeout_static_pool_of_two",
-        read_timeout_static_pool_of_two,
-    ));
-    v.push(("analyzer_text_and_markdown", text_and_markdown));
-    v.push(("analyzer_exit_codes", exit_codes));
+    let rest: [(&'static str, Body); 3] = [
+        (
+            "analyzer_read_timeout_static_pool_of_two",
+            read_timeout_static_pool_of_two,
+        ),
+        ("analyzer_text_and_markdown", text_and_markdown),
+        ("analyzer_exit_codes", exit_codes),
+    ];
+    v.extend(rest.into_iter().map(Test::from));
     v
 }

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Errors, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
-use gatelog_e2e::net::{free_port, RefusedPort, UdpSink};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
+use gatelog_e2e::net::{free_port, RefusedPort, UdpReceiver};
 use gatelog_e2e::nginx::nginx_t;
 use gatelog_e2e::records;
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub fn all() -> Vec<(&'static str, Body)> {
 
 fn skip_without_module(lab: &Lab, what: &str) -> Option<TestResult> {
     (!lab.with_module()).then(|| {
-        Ok(Verdict::Skipped(format!(
+        Ok(TestOutcome::Skipped(format!(
             "{what} needs the module ({} is set); nothing was checked",
             gatelog_e2e::env::NO_MODULE_ENV
         )))
@@ -187,7 +187,7 @@ fn nginx_t_bad(flavour: &Flavour) -> TestResult {
         }
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// Sequential failing requests to two locations (unbuffered file, buffered file)
@@ -305,7 +305,7 @@ fn reopen(flavour: &Flavour) -> TestResult {
         errs.check(records::validate(r));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `$gatelog_failed`, `$gatelog_errno`, `$gatelog_phase` and `$gatelog_json` in
@@ -431,12 +431,17 @@ fn variables(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "connect", vec![Outcome::connect_async(111)], 502),
+        AttemptExpect::failed(
+            &addr,
+            "connect",
+            vec![AttemptOutcome::connect_async(111)],
+            502,
+        ),
     );
-    let fails = obs.fails(&refused, &[Outcome::connect_async(111)])?;
+    let fails = obs.fails(&refused, &[AttemptOutcome::connect_async(111)])?;
     errs.check(obs.verify(&refused, Some(&fails), &x));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `gatelog syslog:server=...,facility=local3,severity=warn,tag=gatelog_e2e`: the record
@@ -446,7 +451,7 @@ fn syslog(flavour: &Flavour) -> TestResult {
     if let Some(s) = skip_without_module(&lab, "syslog") {
         return s;
     }
-    let sink = UdpSink::new()?;
+    let sink = UdpReceiver::new()?;
     let dead = RefusedPort::new()?;
     let port = free_port()?;
     let t = Timeouts::DEFAULT;
@@ -480,7 +485,7 @@ fn syslog(flavour: &Flavour) -> TestResult {
     if v["request_id"] != r.request_id.as_str() || v["attempts"][0]["errno"] != 111 {
         return Err(format!("syslog record does not describe the request: {v}"));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `gatelog` set at server level is inherited by locations; `gatelog off` in one
@@ -529,7 +534,7 @@ fn off_and_inheritance(flavour: &Flavour) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `buffer=64k flush=300ms`: the record reaches the file within the flush time without
@@ -593,5 +598,5 @@ fn buffered(flavour: &Flavour) -> TestResult {
         errs.check(records::validate(r));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

@@ -10,7 +10,6 @@
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,14 +17,14 @@ use serde_json::Value;
 use gatelog_e2e::analyzer;
 use gatelog_e2e::cgroup::MemCgroup;
 use gatelog_e2e::client::{self, Request};
-use gatelog_e2e::env::{workspace_root, Flavour};
+use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Listen, Pm, Pool};
 use gatelog_e2e::kmsg;
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::nginx::Nginx;
-use gatelog_e2e::records;
 use gatelog_e2e::scenarios::{pids_in_fpm_log, wait_text};
+use gatelog_e2e::schema;
 
 use crate::Body;
 
@@ -43,17 +42,6 @@ pub fn all() -> Vec<(&'static str, Body)> {
         ("doctor_cause7_segfault", segfault),
         ("doctor_exit_codes", exit_codes),
     ]
-}
-
-fn schema() -> Result<&'static Value, String> {
-    static S: OnceLock<Result<Value, String>> = OnceLock::new();
-    S.get_or_init(|| {
-        let p = workspace_root().join("docs/gatelog.doctor.v1.schema.json");
-        let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_str(&t).map_err(|e| format!("{}: {e}", p.display()))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
 }
 
 /// A running lab: FPM with `pool`, NGINX passing `~ \.php$` to `pass` (default: the
@@ -136,8 +124,7 @@ fn doctor_with(live: &Live, bin: &Path, as_nobody: bool) -> Result<(Option<i32>,
             String::from_utf8_lossy(&out.stderr)
         )
     })?;
-    let errs = records::validate_against(schema()?, &report);
-    if !errs.is_empty() {
+    if let Err(errs) = schema::docs(schema::DOCTOR)?.validate(&report) {
         return Err(format!(
             "the doctor's report does not match its schema:\n{}",
             errs.join("\n")
@@ -254,7 +241,7 @@ fn healthy(f: &Flavour) -> TestResult {
             "as nobody, not_checked does not say connect() as www-data needs root: {unchecked}"
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn fpm_stopped(f: &Flavour) -> TestResult {
@@ -275,7 +262,7 @@ fn fpm_stopped(f: &Flavour) -> TestResult {
             "ENOENT".into(),
         ],
     )?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn socket_root_0600(f: &Flavour) -> TestResult {
@@ -317,7 +304,7 @@ fn socket_root_0600(f: &Flavour) -> TestResult {
             run.code, run.stdout, run.stderr
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn parent_dir_0700(f: &Flavour) -> TestResult {
@@ -341,7 +328,7 @@ fn parent_dir_0700(f: &Flavour) -> TestResult {
             format!("chmod o+x {d}"),
         ],
     )?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn wrong_path(f: &Flavour) -> TestResult {
@@ -374,7 +361,7 @@ fn wrong_path(f: &Flavour) -> TestResult {
             "ENOENT".into(),
         ],
     )?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn wrong_port(f: &Flavour) -> TestResult {
@@ -405,7 +392,7 @@ fn wrong_port(f: &Flavour) -> TestResult {
             "ECONNREFUSED".into(),
         ],
     )?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// Sends `reqs` in a background thread; returns the join handle.
@@ -475,7 +462,7 @@ fn saturated(f: &Flavour) -> TestResult {
         }
     }
     last?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn slow_script(f: &Flavour) -> TestResult {
@@ -521,7 +508,7 @@ fn slow_script(f: &Flavour) -> TestResult {
         ));
     }
     last?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// Waits for an FPM log line and returns the pids of `exited on signal SIG` lines.
@@ -540,11 +527,13 @@ fn dead_workers(fpm: &Fpm, signal: u32) -> Result<Vec<u32>, String> {
 
 fn oom_kill(f: &Flavour) -> TestResult {
     if let Err(e) = kmsg::mark() {
-        return Ok(Verdict::Skipped(format!("kernel log not readable: {e}")));
+        return Ok(TestOutcome::Skipped(format!(
+            "kernel log not readable: {e}"
+        )));
     }
     let cg = match MemCgroup::create("doc-oom", 64 << 20) {
         Ok(c) => c,
-        Err(e) => return Ok(Verdict::Skipped(e)),
+        Err(e) => return Ok(TestOutcome::Skipped(e)),
     };
     let lab = Lab::new(f, "doc-oom")?;
     let pool = Pool::unix(&lab.prefix, "www", 1).admin("memory_limit", "-1");
@@ -564,7 +553,7 @@ fn oom_kill(f: &Flavour) -> TestResult {
             "memory_limit".into(),
         ];
         match expect_only(code, &rep, "worker-oom-killed", &needles) {
-            Ok(()) => return Ok(Verdict::Passed),
+            Ok(()) => return Ok(TestOutcome::Passed),
             Err(e) if Instant::now() > deadline => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(300)),
         }
@@ -591,7 +580,7 @@ fn segfault(f: &Flavour) -> TestResult {
             live.fpm.log.display().to_string(),
         ],
     )?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// 2 on bad usage, 1 when nothing can be read; each says why on stderr.
@@ -623,5 +612,5 @@ fn exit_codes(_: &Flavour) -> TestResult {
             ));
         }
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

@@ -30,17 +30,14 @@ use gatelog_e2e::analyzer::{self, slug};
 use gatelog_e2e::browser::{
     self, is_local_url, netlog_destinations, Browser, Destinations, PageLog,
 };
-use gatelog_e2e::check;
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::{workspace_root, Flavour};
-use gatelog_e2e::fpm::{Fpm, Pm, Pool};
-use gatelog_e2e::kmsg;
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
-use gatelog_e2e::net::free_port;
-use gatelog_e2e::records;
-use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult};
+use gatelog_e2e::scenarios::wait_text;
 
 use crate::Body;
+
+use super::mixed::{MixedLab, PAUSE};
 
 /// DOMContentLoaded of the large input's report must come within this.
 const DCL_BOUND_MS: f64 = 3_000.0;
@@ -50,8 +47,6 @@ const PAGE_BOUND_BYTES: u64 = 3_000_000;
 /// Size of the generated input for `html_report_large_input` (bench/gen syntax).
 const INPUT_SIZE_ENV: &str = "GATELOG_E2E_HTML_INPUT";
 const DEFAULT_INPUT_SIZE: &str = "100M";
-/// Pause around a change of state: NGINX and FPM log whole seconds.
-const PAUSE: Duration = Duration::from_millis(1200);
 
 /// A request target and a Host that would be markup if the report did not escape
 /// them (`/` separates attributes in HTML, so no space is needed).
@@ -345,27 +340,8 @@ fn fpm_events(log: &str) -> Vec<(String, u64)> {
 /// One NGINX, one PHP-FPM, several faults over ~15 s with FPM stopped and restarted:
 /// returns the evidence directory and the FPM log's text.
 fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
-    let kmark = kmsg::mark();
-    let mut pool = Pool::unix(&lab.prefix, "www", 2).admin("ffi.enable", "1");
-    let mut fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    let mut pids = vec![fpm.master_pid()];
-    pids.extend(fpm.worker_pids());
-    let port = free_port()?;
-    let t = Timeouts::new(2000, 3000, 1000);
-    let wrong = lab.prefix.path("run/php8.1-fpm.sock");
-    let wrong_loc = lab.php_location(
-        "= /wrong.php",
-        &format!("unix:{}", wrong.display()),
-        t,
-        "            fastcgi_param SCRIPT_FILENAME $document_root/ok.php;",
-    );
-    let main = lab.php_location("~ \\.php$", &pool.listen.nginx_addr(), t, "");
-    let http = format!(
-        "{}{}",
-        lab.default_gatelog(),
-        lab.server(port, &format!("{wrong_loc}{main}"))
-    );
-    let nginx = lab.start_nginx(http, &[port])?;
+    let mut m = MixedLab::start(lab)?;
+    let port = m.port;
     let mut resps: Vec<Response> = Vec::new();
     let mut failed = 0usize;
     let mut send = |targets: &[String], concurrent: bool, want_fail: bool| -> Result<(), String> {
@@ -408,16 +384,14 @@ fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
     send(&paths("/ok.php", 2), false, false)?;
     // 7: a worker segfaults.
     send(&paths("/segv.php", 1), false, true)?;
-    wait_text(&fpm.log, "exited on signal 11", Duration::from_secs(5))?;
+    wait_text(&m.fpm.log, "exited on signal 11", Duration::from_secs(5))?;
     std::thread::sleep(PAUSE);
     send(&paths("/ok.php", 2), false, false)?;
     // 3: a location passing to a socket nobody listens on.
     send(&paths("/wrong.php", 3), false, true)?;
     std::thread::sleep(PAUSE);
     // 1: FPM stopped.
-    pids.extend(fpm.worker_pids());
-    fpm.stop_clean()?;
-    wait_text(&fpm.log, "exiting, bye-bye!", Duration::from_secs(3))?;
+    m.stop_fpm(Duration::from_secs(3))?;
     send(&paths("/index.php", 4), false, true)?;
     // A hostile request line and Host (NGINX takes both as they are: no space or
     // slash in Host, no space in the target): the report must show them as text.
@@ -435,29 +409,15 @@ fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
     let hostile_response = r;
     std::thread::sleep(PAUSE);
     // 2: restarted with a socket only root may open.
-    drop(fpm);
-    pool.owner = "root".into();
-    pool.group = "root".into();
-    pool.mode = "0600".into();
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_root_only()?;
     send(&paths("/ok.php?p=denied", 3), false, true)?;
     std::thread::sleep(PAUSE);
     // 4: restarted right with one worker, then saturated.
-    fpm.stop_clean()?;
-    drop(fpm);
-    pool.owner = "www-data".into();
-    pool.group = "www-data".into();
-    pool.mode = "0660".into();
-    pool.pm = Pm::Dynamic(1);
-    fpm = Fpm::start(&lab.prefix, pool.clone(), None)?;
-    pids.push(fpm.master_pid());
-    pids.extend(fpm.worker_pids());
+    m.restart_single_worker()?;
     send(&paths("/ok.php", 2), false, false)?;
     send(&paths("/sleep.php?ms=1500", 3), true, true)?;
     wait_text(
-        &fpm.log,
+        &m.fpm.log,
         "server reached pm.max_children setting (1)",
         Duration::from_secs(3),
     )?;
@@ -465,28 +425,7 @@ fn mixed_incident(lab: &Lab) -> Result<(PathBuf, String), String> {
     resps.push(hostile_response);
     failed += 1;
     let all: Vec<&Response> = resps.iter().collect();
-    check::wait_access(
-        &lab.prefix.path("logs/access.log"),
-        &all,
-        Duration::from_secs(5),
-    )?;
-    if lab.with_module() {
-        records::wait_for(&lab.records_path(), failed, Duration::from_secs(5))?;
-    }
-    drop(nginx);
-    let fpm_text = fpm.log_text();
-    pids.extend(fpm.worker_pids());
-    pids.extend(pids_in_fpm_log(&fpm_text));
-    pids.sort_unstable();
-    pids.dedup();
-    let kernel = kmark
-        .and_then(|m| kmsg::since(&m))
-        .map(|l| kmsg::filter(&l, &pids, None));
-    let (fpm_log, fpm_conf) = (fpm.log.clone(), fpm.conf.clone());
-    drop(fpm);
-    let dir = lab.prefix.path("out");
-    scenarios::save_logs(lab, &dir, Some(&fpm_log), Some(&fpm_conf), &kernel)?;
-    Ok((dir, fpm_text))
+    m.finish(&all, failed)
 }
 
 /// Runs `gatelog analyze --format FORMAT DIR > out`.
@@ -517,7 +456,7 @@ fn analyze_to(format: &str, input: &Path, out: &Path) -> Result<Duration, String
 
 fn mixed_report(flavour: &Flavour) -> TestResult {
     if let Err(why) = need_browser() {
-        return Ok(Verdict::Skipped(why));
+        return Ok(TestOutcome::Skipped(why));
     }
     analyzer::binary()?;
     let lab = Lab::new(flavour, "html-mixed")?;
@@ -634,9 +573,9 @@ fn mixed_report(flavour: &Flavour) -> TestResult {
         shown.facts["dcl"].as_f64().unwrap_or(-1.0)
     );
     if lab.with_module() {
-        Ok(Verdict::Passed)
+        Ok(TestOutcome::Passed)
     } else {
-        Ok(Verdict::Skipped(gatelog_e2e::lab::no_module_reason(
+        Ok(TestOutcome::Skipped(gatelog_e2e::lab::no_module_reason(
             "the HTML report was checked on logs without records",
         )))
     }
@@ -679,11 +618,11 @@ fn generate(size: &str, dir: &Path) -> Result<Value, String> {
 
 fn large_input(flavour: &Flavour) -> TestResult {
     if let Err(why) = need_browser() {
-        return Ok(Verdict::Skipped(why));
+        return Ok(TestOutcome::Skipped(why));
     }
     // No NGINX runs here: one flavour is enough.
     if flavour.name != Flavour::all()[0].name {
-        return Ok(Verdict::Skipped(format!(
+        return Ok(TestOutcome::Skipped(format!(
             "does not depend on NGINX: runs once, under {}",
             Flavour::all()[0].name
         )));
@@ -759,7 +698,7 @@ fn large_input(flavour: &Flavour) -> TestResult {
             errs.join("\n- ")
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 pub fn all() -> Vec<(&'static str, Body)> {

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Errors, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::errlog;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, Blackhole, RefusedPort};
 use regex::Regex;
 
@@ -180,7 +180,7 @@ fn identical(flavour: &Flavour) -> TestResult {
     }
     errs.into_result()?;
     if !with.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "both sides ran without the module",
         )));
     }
@@ -190,7 +190,7 @@ fn identical(flavour: &Flavour) -> TestResult {
             a.records
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `location /crit/ { error_log crit.log crit; }`: a refused upstream (111, logged
@@ -230,7 +230,7 @@ fn crit_location(flavour: &Flavour) -> TestResult {
     let conn_refused = obs.access_line(&refused)?.conn;
     let conn_nosock = obs.access_line(&nosock)?.conn;
     // The error-level line is nowhere: not in crit.log, not in the main error log.
-    let leaked: Vec<&errlog::Entry> = crit_entries
+    let leaked: Vec<&errlog::ErrorLogEntry> = crit_entries
         .iter()
         .chain(obs.entries.iter())
         .filter(|e| e.conn == Some(conn_refused) && e.is_upstream_failure())
@@ -241,14 +241,14 @@ fn crit_location(flavour: &Flavour) -> TestResult {
         ));
     }
     let crit_fails = errlog::failures_for(&crit_entries, conn_nosock);
-    let want = Outcome::connect_unix(&missing, 2);
+    let want = AttemptOutcome::connect_unix(&missing, 2);
     if crit_fails.len() != 1 || crit_fails[0].message() != want.message {
         return Err(format!(
             "crit.log should hold the ENOENT line for *{conn_nosock}: {crit_entries:?}"
         ));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "crit.log shows ENOENT and hides 111",
         )));
     }
@@ -260,7 +260,7 @@ fn crit_location(flavour: &Flavour) -> TestResult {
         AttemptExpect::failed(
             &dead_addr,
             "connect",
-            vec![Outcome::connect_async(111)],
+            vec![AttemptOutcome::connect_async(111)],
             502,
         ),
     );
@@ -282,5 +282,5 @@ fn crit_location(flavour: &Flavour) -> TestResult {
     errs.check(obs.verify(&refused, None, &x1));
     errs.check(obs.verify(&nosock, Some(&crit_fails), &x2));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

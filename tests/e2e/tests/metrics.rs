@@ -1,7 +1,8 @@
 //! `gatelog_metrics` / `gatelog_metrics_status`: the scraped counters equal what the
 //! records say, label by label, across two workers and a reload; `promtool check
-//! metrics` accepts the text; a zone too small drops increments and keeps serving;
-//! directive errors fail `nginx -t`.
+//! metrics` accepts the text; `?format=json` holds the same series and matches
+//! docs/gatelog.metrics.v1.schema.json, another format is a 400; a zone too small drops
+//! increments and keeps serving; directive errors fail `nginx -t`.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -10,10 +11,11 @@ use std::time::Duration;
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::nginx::{nginx_t, Nginx};
 use gatelog_e2e::records;
+use gatelog_e2e::schema;
 use serde_json::Value;
 
 use crate::Body;
@@ -105,6 +107,162 @@ fn samples(text: &str) -> Result<BTreeMap<String, u64>, String> {
     Ok(m)
 }
 
+/// A series the way both renderings can be compared: name and (unescaped) labels.
+type SeriesId = (String, BTreeMap<String, String>);
+
+/// The Prometheus text's samples, labels parsed and unescaped.
+fn parse_text(text: &str) -> Result<BTreeMap<SeriesId, u64>, String> {
+    let mut m = BTreeMap::new();
+    for (series, v) in samples(text)? {
+        let (name, labels) = match series.split_once('{') {
+            None => (series.as_str(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .ok_or_else(|| format!("unterminated labels: {series}"))?;
+                (
+                    name,
+                    parse_label_text(body).map_err(|e| format!("{e}: {series}"))?,
+                )
+            }
+        };
+        m.insert((name.to_owned(), labels), v);
+    }
+    Ok(m)
+}
+
+/// `a="x",b="y\"z"` → {a: x, b: y"z} (the exposition format's escapes: `\\`, `\"`, `\n`).
+fn parse_label_text(body: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"").ok_or("label without =\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().ok_or("unterminated label value")? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next().ok_or("dangling escape")?.1 {
+                    'n' => value.push('\n'),
+                    c @ ('\\' | '"') => value.push(c),
+                    c => return Err(format!("unknown escape \\{c}")),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        if labels.insert(name.to_owned(), value).is_some() {
+            return Err(format!("label {name} twice"));
+        }
+        rest = &after[end + 1..];
+        if !rest.is_empty() {
+            rest = rest.strip_prefix(',').ok_or("labels not separated by ,")?;
+        }
+    }
+    Ok(labels)
+}
+
+/// The JSON scrape as the same map: its series, and its drop counter and zone bytes
+/// under their Prometheus names.
+fn parse_json(v: &Value) -> Result<BTreeMap<SeriesId, u64>, String> {
+    let mut m = BTreeMap::new();
+    for s in v["series"].as_array().ok_or("no series array")? {
+        let name = s["name"]
+            .as_str()
+            .ok_or_else(|| format!("series without name: {s}"))?;
+        let labels = s["labels"]
+            .as_object()
+            .ok_or_else(|| format!("series without labels: {s}"))?
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    v.as_str()
+                        .ok_or_else(|| format!("label {k} not a string: {s}"))?
+                        .to_owned(),
+                ))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+        let value = s["value"]
+            .as_u64()
+            .ok_or_else(|| format!("value not a count: {s}"))?;
+        if m.insert((name.to_owned(), labels), value).is_some() {
+            return Err(format!("series twice in the JSON scrape: {s}"));
+        }
+    }
+    for (name, at) in [
+        ("gatelog_metrics_dropped_total", "/dropped_total"),
+        ("gatelog_metrics_zone_size_bytes", "/zone/size_bytes"),
+        ("gatelog_metrics_zone_used_bytes", "/zone/used_bytes"),
+        ("gatelog_metrics_series_capacity", "/zone/series_capacity"),
+    ] {
+        let n = v
+            .pointer(at)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("JSON scrape lacks {at}"))?;
+        m.insert((name.to_owned(), BTreeMap::new()), n);
+    }
+    Ok(m)
+}
+
+/// GET over a raw connection, for the headers: (status, Content-Type, body).
+fn get_raw(port: u16, target: &str) -> Result<(u16, String, String), String> {
+    let req = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let r = client::raw(port, req.as_bytes(), Duration::from_secs(10))?;
+    let text =
+        String::from_utf8(r.body).map_err(|e| format!("{target}: answer is not UTF-8: {e}"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{target}: no end of headers: {text:?}"))?;
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Ok((r.status, content_type, body.to_owned()))
+}
+
+/// `?format=json` (among other arguments) holds the text scrape's series, label by
+/// label, and matches its schema; `format=xml` is refused naming the accepted values.
+fn json_scrape_matches(lab: &Lab, port: u16, text: &str) -> Result<(), String> {
+    let (status, ctype, body) = get_raw(port, "/metrics?x=1&format=json")?;
+    if status != 200 || ctype != "application/json" {
+        return Err(format!("?format=json answered {status} {ctype:?}:\n{body}"));
+    }
+    // Kept with the prefix (GATELOG_E2E_KEEP=1) for a look, as out/scrape.prom is.
+    lab.prefix.write("out/scrape.json", &body, 0o644)?;
+    let v: Value = serde_json::from_str(&body)
+        .map_err(|e| format!("JSON scrape does not parse ({e}):\n{body}"))?;
+    let schema = schema::docs(schema::METRICS)?;
+    if let Err(errs) = schema.validate(&v) {
+        return Err(format!(
+            "JSON scrape violates {}:\n  {}\n{body}",
+            schema.path().display(),
+            errs.join("\n  ")
+        ));
+    }
+    let from_json = parse_json(&v)?;
+    let from_text = parse_text(text)?;
+    if from_json != from_text {
+        return Err(format!(
+            "JSON and text scrapes differ:\njson {from_json:#?}\ntext {from_text:#?}"
+        ));
+    }
+    let (status, ctype, _) = get_raw(port, "/metrics")?;
+    if status != 200 || ctype != "text/plain; version=0.0.4; charset=utf-8" {
+        return Err(format!("/metrics answered {status} {ctype:?}"));
+    }
+    let (status, _, body) = get_raw(port, "/metrics?format=xml")?;
+    if status != 400 || !body.contains("\"text\"") || !body.contains("\"json\"") {
+        return Err(format!(
+            "?format=xml answered {status}, expected 400 naming text and json:\n{body}"
+        ));
+    }
+    Ok(())
+}
+
 fn promtool(lab: &Lab, text: &str) -> Result<(), String> {
     let path = lab.prefix.write("out/scrape.prom", text, 0o644)?;
     let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
@@ -149,7 +307,7 @@ fn expect_status(port: u16, target: &str, want: u16) -> Result<(), String> {
 fn known_mix(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-mix")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "metrics need the module",
         )));
     }
@@ -269,7 +427,8 @@ fn known_mix(flavour: &Flavour) -> TestResult {
         return Err(format!("drops in a 1m zone:\n{text}"));
     }
     promtool(&lab, &text)?;
-    Ok(Verdict::Passed)
+    json_scrape_matches(&lab, port, &text)?;
+    Ok(TestOutcome::Passed)
 }
 
 /// The smallest zone (8 pages) and 60 distinct upstreams (120 series): the table
@@ -278,7 +437,7 @@ fn known_mix(flavour: &Flavour) -> TestResult {
 fn zone_too_small(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-small")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "metrics need the module",
         )));
     }
@@ -338,13 +497,14 @@ fn zone_too_small(flavour: &Flavour) -> TestResult {
         ));
     }
     promtool(&lab, &text)?;
-    Ok(Verdict::Passed)
+    json_scrape_matches(&lab, port, &text)?;
+    Ok(TestOutcome::Passed)
 }
 
 fn bad_arguments(flavour: &Flavour) -> TestResult {
     let lab = Lab::new(flavour, "metrics-t")?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "directives of the module",
         )));
     }
@@ -399,7 +559,7 @@ fn bad_arguments(flavour: &Flavour) -> TestResult {
         }
     }
     if errs.is_empty() {
-        Ok(Verdict::Passed)
+        Ok(TestOutcome::Passed)
     } else {
         Err(errs.join("\n"))
     }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, RecordExpect};
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::records;
 
@@ -52,10 +52,10 @@ fn http2(flavour: &Flavour) -> TestResult {
         ));
     }
     let obs = observe(&lab, &[refused, slow], 2)?;
-    let f1 = obs.fails(refused, &[Outcome::connect_async(111)])?;
-    let f2 = obs.fails(slow, &[Outcome::timed_out()])?;
+    let f1 = obs.fails(refused, &[AttemptOutcome::connect_async(111)])?;
+    let f2 = obs.fails(slow, &[AttemptOutcome::timed_out()])?;
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "HTTP/2 requests failed with 111 and 110",
         )));
     }
@@ -67,7 +67,7 @@ fn http2(flavour: &Flavour) -> TestResult {
         AttemptExpect::failed(
             &dead_addr,
             "connect",
-            vec![Outcome::connect_async(111)],
+            vec![AttemptOutcome::connect_async(111)],
             502,
         ),
     );
@@ -76,14 +76,14 @@ fn http2(flavour: &Flavour) -> TestResult {
         port,
         &pass,
         Some(t),
-        AttemptExpect::failed(&pass, "header", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&pass, "header", vec![AttemptOutcome::timed_out()], 504),
     );
     x2.min_request_time_ms = t.read;
     let mut errs = gatelog_e2e::check::Errors::default();
     errs.check(obs.verify(refused, Some(&f1), &x1));
     errs.check(obs.verify(slow, Some(&f2), &x2));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// The bytes a record must carry for `raw`: valid UTF-8 as is, other bytes as %XX.
@@ -169,10 +169,10 @@ fn escaping(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &refs, resps.len())?;
     let mut fails = Vec::new();
     for r in &resps {
-        fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
+        fails.push(obs.fails(r, &[AttemptOutcome::connect_async(111)])?);
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "hostile requests answered 502 (111)",
         )));
     }
@@ -201,7 +201,7 @@ fn escaping(flavour: &Flavour) -> TestResult {
             AttemptExpect::failed(
                 &dead_addr,
                 "connect",
-                vec![Outcome::connect_async(111)],
+                vec![AttemptOutcome::connect_async(111)],
                 502,
             ),
         );
@@ -212,5 +212,5 @@ fn escaping(flavour: &Flavour) -> TestResult {
         errs.check(obs.verify(r, Some(f), &x));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gatelog_e2e::check::Errors;
 use gatelog_e2e::env::{Flavour, NO_MODULE_ENV};
-use gatelog_e2e::lab::{Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::nginx::Nginx;
 use gatelog_e2e::records;
@@ -53,20 +53,20 @@ fn enough_failures() -> usize {
 
 fn skip_without_module(lab: &Lab, what: &str) -> Option<TestResult> {
     (!lab.with_module()).then(|| {
-        Ok(Verdict::Skipped(format!(
+        Ok(TestOutcome::Skipped(format!(
             "{what} needs the module ({NO_MODULE_ENV} is set); nothing was checked"
         )))
     })
 }
 
-/// A location failing fast (connection refused) that writes every record to `sinks`.
+/// A location failing fast (connection refused) that writes every record to `destinations`.
 /// The 111 lines go to a `crit` log, so NGINX's error log holds gatelog's own lines.
 ///
 /// NGINX's own access_log is off there, and in single-process mode the location logs to
 /// stderr: such a process keeps serving its open connections with the configuration a
 /// reload replaced, and NGINX's logs keep writing to the descriptors that reload closed
 /// (soon the numbers of other files or of client sockets).
-fn storm_location(lab: &Lab, addr: &str, sinks: &[String], single_process: bool) -> String {
+fn storm_location(lab: &Lab, addr: &str, destinations: &[String], single_process: bool) -> String {
     let crit_log = if single_process {
         "stderr".to_string()
     } else {
@@ -77,19 +77,63 @@ fn storm_location(lab: &Lab, addr: &str, sinks: &[String], single_process: bool)
     };
     let mut extra =
         format!("            error_log {crit_log} crit;\n            access_log off;\n");
-    for s in sinks {
+    for s in destinations {
         extra.push_str(&format!("            gatelog {s};\n"));
     }
     lab.php_location("/storm/", addr, Timeouts::DEFAULT, &extra)
 }
 
+/// What every storm test starts from: its lab, an upstream that refuses connections
+/// (every request fails fast with 502) and the port NGINX will listen on.
+struct StormRig {
+    lab: Lab,
+    dead: RefusedPort,
+    port: u16,
+}
+
+impl StormRig {
+    /// `Err(outcome)`: the test ends here, skipped because the module is deliberately
+    /// absent (`what` is what could not be checked).
+    fn new(flavour: &Flavour, label: &str, what: &str) -> Result<StormRig, TestResult> {
+        let lab = Lab::new(flavour, label).map_err(Err)?;
+        if let Some(s) = skip_without_module(&lab, what) {
+            return Err(s);
+        }
+        let dead = RefusedPort::new().map_err(Err)?;
+        let port = free_port().map_err(Err)?;
+        Ok(StormRig { lab, dead, port })
+    }
+
+    /// NGINX with the storm location writing records to `destinations` (see
+    /// [`storm_location`]); `single_process`: `master_process off`.
+    fn nginx(&self, destinations: &[String], single_process: bool) -> Result<Nginx, String> {
+        let lab = &self.lab;
+        let upstream = format!("127.0.0.1:{}", self.dead.port);
+        let body = storm_location(lab, &upstream, destinations, single_process);
+        let mut conf = lab.conf(lab.server(self.port, &body));
+        conf.single_process = single_process;
+        Nginx::start(&lab.flavour, &lab.prefix, &conf, &[self.port])
+    }
+}
+
+/// Two record files in `dir`, `plain.jsonl` unbuffered and `buffered.jsonl` with the
+/// `buffered` options (`buffer=... flush=...`), and the `gatelog` targets naming them.
+fn plain_and_buffered(dir: &Path, buffered: &str) -> ([PathBuf; 2], Vec<String>) {
+    let files = [dir.join("plain.jsonl"), dir.join("buffered.jsonl")];
+    let destinations = vec![
+        files[0].display().to_string(),
+        format!("{} {buffered}", files[1].display()),
+    ];
+    (files, destinations)
+}
+
 /// What a storm's answers must match.
-struct Failures {
+struct StormFailures {
     ids: HashSet<String>,
 }
 
 /// The 502s of a storm; any other status is an error unless in `tolerated`.
-fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> Failures {
+fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> StormFailures {
     for e in &result.errors {
         errs.push(format!("storm client: {e}"));
     }
@@ -113,7 +157,16 @@ fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> Failu
     if ids.len() != result.with_status(502).count() || ids.contains("") {
         errs.push("502 answers without a distinct X-Request-Id");
     }
-    Failures { ids }
+    StormFailures { ids }
+}
+
+/// [`failures`], and at least [`enough_failures`] of them.
+fn storm_failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> StormFailures {
+    let f = failures(result, tolerated, errs);
+    if f.ids.len() < enough_failures() {
+        errs.push(format!("only {} failures in the storm", f.ids.len()));
+    }
+    f
 }
 
 /// A `gatelog:` line of NGINX's error log.
@@ -187,7 +240,7 @@ fn at_most_one_per_second(lines: &[&GatelogLine], errs: &mut Errors) {
 
 /// The records of `files` (every line one JSON record), their request ids unique and
 /// each one a failure the storm saw.
-fn read_records(files: &[PathBuf], f: &Failures, errs: &mut Errors) -> Vec<Value> {
+fn read_records(files: &[PathBuf], f: &StormFailures, errs: &mut Errors) -> Vec<Value> {
     let mut all = Vec::new();
     for p in files {
         match records::read(p) {
@@ -218,30 +271,19 @@ fn read_records(files: &[PathBuf], f: &Failures, errs: &mut Errors) -> Vec<Value
 /// - records in the file + records the lines say were lost == 502s answered;
 /// - NGINX answered all along (no silence longer than 500 ms).
 fn full_disk(flavour: &Flavour) -> TestResult {
-    let lab = Lab::new(flavour, "full-disk")?;
-    if let Some(s) = skip_without_module(&lab, "the full-disk storm") {
-        return s;
-    }
+    let rig = match StormRig::new(flavour, "full-disk", "the full-disk storm") {
+        Ok(rig) => rig,
+        Err(outcome) => return outcome,
+    };
+    let lab = &rig.lab;
     let dir = lab.prefix.path("disk");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let disk = match Tmpfs::mount(&dir, 1 << 20) {
         Ok(d) => d,
-        Err(why) => return Ok(Verdict::Skipped(why)),
+        Err(why) => return Ok(TestOutcome::Skipped(why)),
     };
-    let dead = RefusedPort::new()?;
-    let port = free_port()?;
-    let plain = dir.join("plain.jsonl");
-    let buffered = dir.join("buffered.jsonl");
-    let body = storm_location(
-        &lab,
-        &format!("127.0.0.1:{}", dead.port),
-        &[
-            plain.display().to_string(),
-            format!("{} buffer=8k flush=200ms", buffered.display()),
-        ],
-        false,
-    );
-    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let ([plain, buffered], destinations) = plain_and_buffered(&dir, "buffer=8k flush=200ms");
+    let mut nginx = rig.nginx(&destinations, false)?;
     // Under memcheck the storm is slow: leave less room so that it still fills the disk.
     disk.fill(
         "filler",
@@ -252,7 +294,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
         },
     )?;
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let storm = Storm::start(port, "/storm/x", 4);
+    let storm = Storm::start(rig.port, "/storm/x", 4);
     storm.wait_until(1200 * pace());
     let before_free = size(&plain) + size(&buffered);
     std::fs::remove_file(disk.path().join("filler")).map_err(|e| format!("freeing: {e}"))?;
@@ -267,10 +309,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
     }
 
     let mut errs = Errors::default();
-    let f = failures(&result, &[], &mut errs);
-    if f.ids.len() < enough_failures() {
-        errs.push(format!("only {} failures in the storm", f.ids.len()));
-    }
+    let f = storm_failures(&result, &[], &mut errs);
     let first = result.answers.first().map_or(0, |a| a.at_ms);
     let silence = result.longest_silence_ms(first, 2600 * pace());
     if silence > 500 * pace() {
@@ -311,7 +350,7 @@ fn full_disk(flavour: &Flavour) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// A storm while NGINX reloads (SIGHUP: new workers, the old ones finish and exit) and
@@ -319,26 +358,15 @@ fn full_disk(flavour: &Flavour) -> TestResult {
 /// every 502 has exactly one record in the old or new files, buffered or not, and the
 /// module logs no error.
 fn reload_and_reopen(flavour: &Flavour) -> TestResult {
-    let lab = Lab::new(flavour, "reload-storm")?;
-    if let Some(s) = skip_without_module(&lab, "reload in a storm") {
-        return s;
-    }
-    let dead = RefusedPort::new()?;
-    let port = free_port()?;
-    let plain = lab.prefix.path("logs/plain.jsonl");
-    let buffered = lab.prefix.path("logs/buffered.jsonl");
-    let body = storm_location(
-        &lab,
-        &format!("127.0.0.1:{}", dead.port),
-        &[
-            plain.display().to_string(),
-            format!("{} buffer=16k flush=200ms", buffered.display()),
-        ],
-        false,
-    );
-    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
+    let rig = match StormRig::new(flavour, "reload-storm", "reload in a storm") {
+        Ok(rig) => rig,
+        Err(outcome) => return outcome,
+    };
+    let logs = rig.lab.prefix.path("logs");
+    let ([plain, buffered], destinations) = plain_and_buffered(&logs, "buffer=16k flush=200ms");
+    let mut nginx = rig.nginx(&destinations, false)?;
     let rotated = |p: &Path, n: u32| PathBuf::from(format!("{}.{n}", p.display()));
-    let storm = Storm::start(port, "/storm/x", 4);
+    let storm = Storm::start(rig.port, "/storm/x", 4);
     for (i, at) in [400u64, 800, 1200, 1600].iter().enumerate() {
         storm.wait_until(*at * pace());
         if i % 2 == 0 {
@@ -355,10 +383,7 @@ fn reload_and_reopen(flavour: &Flavour) -> TestResult {
     let result = storm.stop();
     nginx.quit()?;
     let mut errs = Errors::default();
-    let f = failures(&result, &[], &mut errs);
-    if f.ids.len() < enough_failures() {
-        errs.push(format!("only {} failures in the storm", f.ids.len()));
-    }
+    let f = storm_failures(&result, &[], &mut errs);
     for p in [&plain, &buffered] {
         let mut n = 0;
         let mut seen = HashSet::new();
@@ -385,7 +410,7 @@ fn reload_and_reopen(flavour: &Flavour) -> TestResult {
     }
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `master_process off`: NGINX reloads itself on SIGHUP and keeps the old
@@ -394,27 +419,14 @@ fn reload_and_reopen(flavour: &Flavour) -> TestResult {
 /// has its record (none lost in the old configuration's buffer or written to its
 /// closed descriptor), and the module logs no error.
 fn single_process(flavour: &Flavour) -> TestResult {
-    let lab = Lab::new(flavour, "single-hup")?;
-    if let Some(s) = skip_without_module(&lab, "single-process reload") {
-        return s;
-    }
-    let dead = RefusedPort::new()?;
-    let port = free_port()?;
-    let plain = lab.prefix.path("logs/plain.jsonl");
-    let buffered = lab.prefix.path("logs/buffered.jsonl");
-    let body = storm_location(
-        &lab,
-        &format!("127.0.0.1:{}", dead.port),
-        &[
-            plain.display().to_string(),
-            format!("{} buffer=64k flush=300ms", buffered.display()),
-        ],
-        true,
-    );
-    let mut conf = lab.conf(lab.server(port, &body));
-    conf.single_process = true;
-    let mut nginx = Nginx::start(&lab.flavour, &lab.prefix, &conf, &[port])?;
-    let storm = Storm::start(port, "/storm/x", 3);
+    let rig = match StormRig::new(flavour, "single-hup", "single-process reload") {
+        Ok(rig) => rig,
+        Err(outcome) => return outcome,
+    };
+    let logs = rig.lab.prefix.path("logs");
+    let ([plain, buffered], destinations) = plain_and_buffered(&logs, "buffer=64k flush=300ms");
+    let mut nginx = rig.nginx(&destinations, true)?;
+    let storm = Storm::start(rig.port, "/storm/x", 3);
     storm.wait_until(600 * pace());
     nginx.reload()?;
     storm.wait_until(1200 * pace());
@@ -428,10 +440,7 @@ fn single_process(flavour: &Flavour) -> TestResult {
     // free list, which is empty at first: NGINX answers some requests 500 ("1024
     // worker_connections are not enough") before it reaches an upstream. Those are not
     // upstream failures and get no record (checked below: every record is a 502).
-    let f = failures(&result, &[500], &mut errs);
-    if f.ids.len() < enough_failures() {
-        errs.push(format!("only {} failures in the storm", f.ids.len()));
-    }
+    let f = storm_failures(&result, &[500], &mut errs);
     let log = std::fs::read_to_string(&nginx.error_log).unwrap_or_default();
     let reloads = log.matches("(SIGHUP) received").count();
     if reloads != 2 {
@@ -457,7 +466,7 @@ fn single_process(flavour: &Flavour) -> TestResult {
     nginx.quit()?;
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 fn no_gatelog_lines(nginx: &Nginx) -> Result<(), String> {
@@ -477,25 +486,18 @@ fn no_gatelog_lines(nginx: &Nginx) -> Result<(), String> {
 /// each failure; gatelog logs at most one line per second, and the counts in its lines
 /// add up to the total it reports at exit.
 fn dead_syslog(flavour: &Flavour) -> TestResult {
-    let lab = Lab::new(flavour, "dead-syslog")?;
-    if let Some(s) = skip_without_module(&lab, "a dead syslog server") {
-        return s;
-    }
-    let dead = RefusedPort::new()?;
+    let rig = match StormRig::new(flavour, "dead-syslog", "a dead syslog server") {
+        Ok(rig) => rig,
+        Err(outcome) => return outcome,
+    };
     // A UDP port nobody listens on.
     let closed = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map_err(|e| format!("udp: {e}"))?
         .port();
-    let port = free_port()?;
-    let body = storm_location(
-        &lab,
-        &format!("127.0.0.1:{}", dead.port),
-        &[format!("syslog:server=127.0.0.1:{closed},tag=gatelog_e2e")],
-        false,
-    );
-    let mut nginx = lab.start_nginx(lab.server(port, &body), &[port])?;
-    let storm = Storm::start(port, "/storm/x", 3);
+    let destinations = [format!("syslog:server=127.0.0.1:{closed},tag=gatelog_e2e")];
+    let mut nginx = rig.nginx(&destinations, false)?;
+    let storm = Storm::start(rig.port, "/storm/x", 3);
     storm.wait_until(1500 * pace());
     let result = storm.stop();
     nginx.quit()?;
@@ -535,7 +537,7 @@ fn dead_syslog(flavour: &Flavour) -> TestResult {
         ));
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// `gatelog` and a buffered `access_log` on one path: each keeps its own descriptor and
@@ -605,5 +607,5 @@ fn shared_path(flavour: &Flavour) -> TestResult {
     }
     errs.check(no_gatelog_lines(&nginx));
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

@@ -1,11 +1,11 @@
 //! Other upstream failures: proxy_pass to a listener that accepts and never answers;
 //! PHP itself answering 502 (origin "upstream", FastCGI stderr kept).
 
-use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, RecordExpect};
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
-use gatelog_e2e::lab::{no_module_reason, Lab, TestResult, Timeouts, Verdict};
+use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, Blackhole, RefusedPort, ResetListener, SynDrop};
 
 use crate::Body;
@@ -52,12 +52,12 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
         return Err("the hanging listener accepted no connection".into());
     }
     let obs = observe(&lab, &[&r], 1)?;
-    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    let fails = obs.fails(&r, &[AttemptOutcome::timed_out()])?;
     if fails[0].action() != Some("reading response header from upstream") {
         return Err(format!("NGINX's action: {:?}", fails[0].action()));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "proxy read timeout logged as 110",
         )));
     }
@@ -66,11 +66,11 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "header", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&addr, "header", vec![AttemptOutcome::timed_out()], 504),
     );
     x.min_request_time_ms = t.read;
     obs.verify(&r, Some(&fails), &x)?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// PHP answers `Status: 502` after writing to FastCGI stderr: a record with origin
@@ -109,7 +109,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
         return Err(format!("unexpected stderr line: {}", stderr_line.text));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "PHP answered 502 with a stderr line",
         )));
     }
@@ -121,7 +121,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
         AttemptExpect {
             peer: pass.clone(),
             phase: None,
-            outcomes: vec![Outcome::upstream_status()],
+            outcomes: vec![AttemptOutcome::upstream_status()],
             status: Some(502),
         },
     );
@@ -135,7 +135,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
             rec["fastcgi_stderr"]
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// PHP writes ~2.8 KB to stderr and answers 502: NGINX cuts its line at 2048 bytes,
@@ -180,7 +180,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
         ));
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "NGINX cut a long stderr line",
         )));
     }
@@ -192,7 +192,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
         AttemptExpect {
             peer: pass.clone(),
             phase: None,
-            outcomes: vec![Outcome::upstream_status()],
+            outcomes: vec![AttemptOutcome::upstream_status()],
             status: Some(502),
         },
     );
@@ -208,7 +208,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
             st["truncated"]
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// A connect timeout (SYNs dropped) on a main request while a `mirror` subrequest
@@ -239,10 +239,10 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
         return Err(format!("expected 504 (connect timeout), got {}", r.status));
     }
     let obs = observe(&lab, &[&r], 1)?;
-    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    let fails = obs.fails(&r, &[AttemptOutcome::timed_out()])?;
     let action = fails[0].action().unwrap_or("").to_string();
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(&format!(
+        return Ok(TestOutcome::Skipped(no_module_reason(&format!(
             "connect timeout logged as 110 while {action:?}"
         ))));
     }
@@ -251,7 +251,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "connect", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&addr, "connect", vec![AttemptOutcome::timed_out()], 504),
     );
     x.min_request_time_ms = t.connect;
     obs.verify(&r, Some(&fails), &x)
@@ -262,7 +262,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
             obs.records.len()
         ));
     }
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// proxy_pass of a 16 MiB POST body to an upstream that reads 4 KiB and resets the
@@ -299,7 +299,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
         {
             (
                 "send",
-                Outcome {
+                AttemptOutcome {
                     event: if n == 104 { "reset" } else { "send_failed" },
                     errno: Some(n),
                     level: if matches!(n, 104 | 32) {
@@ -312,10 +312,10 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
             )
         }
         Some((104, _)) if msg.starts_with("recv() failed") || msg.starts_with("readv() failed") => {
-            ("header", Outcome::reset())
+            ("header", AttemptOutcome::reset())
         }
         None if msg == "upstream prematurely closed connection" => {
-            ("header", Outcome::closed_prematurely())
+            ("header", AttemptOutcome::closed_prematurely())
         }
         _ => {
             return Err(format!(
@@ -325,7 +325,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
         }
     };
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(&format!(
+        return Ok(TestOutcome::Skipped(no_module_reason(&format!(
             "upstream reset, NGINX logged {msg:?}"
         ))));
     }
@@ -344,7 +344,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
             e.action()
         )
     })?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }
 
 /// scgi_pass, uwsgi_pass and grpc_pass to a refused port: a record each (502, 111,
@@ -383,10 +383,10 @@ fn other_modules(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &refs, resps.len())?;
     let mut all_fails = Vec::new();
     for r in &resps {
-        all_fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
+        all_fails.push(obs.fails(r, &[AttemptOutcome::connect_async(111)])?);
     }
     if !lab.with_module() {
-        return Ok(Verdict::Skipped(no_module_reason(
+        return Ok(TestOutcome::Skipped(no_module_reason(
             "scgi/uwsgi/grpc refused with 111",
         )));
     }
@@ -397,7 +397,12 @@ fn other_modules(flavour: &Flavour) -> TestResult {
             port,
             &addr,
             Some(*t),
-            AttemptExpect::failed(&addr, "connect", vec![Outcome::connect_async(111)], 502),
+            AttemptExpect::failed(
+                &addr,
+                "connect",
+                vec![AttemptOutcome::connect_async(111)],
+                502,
+            ),
         );
         errs.check(
             obs.verify(r, Some(f), &x)
@@ -405,5 +410,5 @@ fn other_modules(flavour: &Flavour) -> TestResult {
         );
     }
     errs.into_result()?;
-    Ok(Verdict::Passed)
+    Ok(TestOutcome::Passed)
 }

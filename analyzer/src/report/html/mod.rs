@@ -609,7 +609,7 @@ impl Page<'_> {
         let strongest = s
             .examples
             .first()
-            .map(|e| e.verdict.confidence.name())
+            .map(|e| e.diagnosis.confidence.name())
             .unwrap_or("");
         let _ = write!(
             o,
@@ -670,8 +670,8 @@ impl Page<'_> {
             f.status,
             if f.status_inferred { " (inferred)" } else { "" },
             Esc(f.request.as_deref().unwrap_or("request not logged")),
-            c.verdict.confidence.name(),
-            percent(c.verdict.confidence.value())
+            c.diagnosis.confidence.name(),
+            percent(c.diagnosis.confidence.value())
         )
     }
 
@@ -925,7 +925,7 @@ impl<W: Write> Report for HtmlReport<W> {
             let zone = &self.zone;
             self.buckets
                 .get_or_insert_with(|| Buckets::new(offset_ms(zone, t)))
-                .add(t, c.verdict.cause);
+                .add(t, c.diagnosis.cause);
         }
         self.sample.add(c);
         Ok(())

@@ -56,7 +56,7 @@ impl Sample {
             request: f.request.as_deref().map(|r| clip(r, TEXT_MAX)),
             peer: f.peer.as_ref().map(|p| clip(&p.0, TEXT_MAX)),
             client: f.client.as_deref().map(|r| clip(r, TEXT_MAX)),
-            cause: c.verdict.cause,
+            cause: c.diagnosis.cause,
         };
         self.seq += 1;
         let p = self.causes.entry(row.cause).or_default();

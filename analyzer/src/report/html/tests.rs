@@ -7,10 +7,10 @@ use regex::Regex;
 use super::buckets::FINE_LIMIT;
 use super::sample::MAX_ROWS;
 use super::*;
-use crate::classify::{Confidence, Facts, Verdict};
+use crate::classify::{Confidence, Diagnosis, Facts};
 use crate::context::markers::Markers;
 use crate::context::{Alignment, Timed};
-use crate::failure::{Attempt, Failure, SeenIn};
+use crate::failure::{FailedAttempt, Failure, SeenIn};
 use crate::input::stats::InputStats;
 use crate::input::{DetectedBy, Input, Skipped};
 use crate::model::{AttemptEvent, EvidenceSource, InputKind, Peer, Phase, Protocol};
@@ -37,7 +37,7 @@ fn failure(t: i64, request: &str, peer: &str, evidence: &str, file: &str) -> Fai
         client: Some(format!("127.0.0.1{HOSTILE}")),
         server: None,
         host: Some(HOSTILE.to_string()),
-        attempts: vec![Attempt {
+        attempts: vec![FailedAttempt {
             event: AttemptEvent::Reset,
             phase: Some(Phase::Header),
             errno: Some(104),
@@ -55,7 +55,7 @@ fn failure(t: i64, request: &str, peer: &str, evidence: &str, file: &str) -> Fai
 fn classified(f: Failure, cause: Cause, reason: &str, fix: &str) -> Classified {
     Classified {
         failure: f,
-        verdict: Verdict {
+        diagnosis: Diagnosis {
             cause,
             confidence: Confidence::Strong,
             reason: reason.to_string(),
