@@ -13,13 +13,14 @@ use gatelog_record::record::Origin;
 use gatelog_record::time::iso8601_with_millis_text;
 use gatelog_record::Timeouts;
 use ngx::ffi::{
-    ngx_cached_http_log_iso8601, ngx_http_core_module, ngx_http_core_srv_conf_t,
-    ngx_http_get_indexed_variable, ngx_http_request_t, ngx_http_upstream_state_t, ngx_msec_t,
-    ngx_pid, ngx_pool_cleanup_add, ngx_pool_t, ngx_timeofday,
+    ngx_cached_http_log_iso8601, ngx_http_get_indexed_variable, ngx_http_request_t,
+    ngx_http_upstream_state_t, ngx_msec_t, ngx_pid, ngx_pool_cleanup_add, ngx_pool_t,
+    ngx_timeofday,
 };
+use ngx::http::{HttpModule, HttpModuleServerConf, NgxHttpCoreModule};
 
 use super::bytes;
-use super::module::{main_conf_of_request, ngx_http_gatelog_module};
+use super::module::{main_conf_of_request, Gatelog};
 use crate::attempts::{attempts, record_kind, RecordKind, StateView};
 use crate::capture::{Arena, Capture, TapEvent};
 
@@ -51,8 +52,7 @@ impl Arena for RequestPool {
 unsafe extern "C" fn capture_marker(_data: *mut c_void) {}
 
 fn ctx_index() -> usize {
-    // SAFETY: NGINX sets ctx_index when it loads the configuration; read only.
-    unsafe { (*addr_of!(ngx_http_gatelog_module)).ctx_index }
+    Gatelog::module().ctx_index
 }
 
 /// The capture of main request `r`, made on first use when `create` is set.
@@ -336,15 +336,9 @@ unsafe fn request_id<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
 /// # Safety
 /// `r` is a live request.
 unsafe fn server_name<'a>(r: *mut ngx_http_request_t) -> &'a [u8] {
-    // SAFETY: the request's server conf of the core module is set for every request.
-    unsafe {
-        let cscf =
-            *(*r).srv_conf.add(ngx_http_core_module.ctx_index) as *const ngx_http_core_srv_conf_t;
-        if cscf.is_null() {
-            return &[];
-        }
-        bytes(&(*cscf).server_name)
-    }
+    // SAFETY: `r` is live (caller); the core module's server conf and its name are
+    // configuration memory.
+    unsafe { NgxHttpCoreModule::server_conf(&*r).map_or(&[], |cscf| bytes(&cscf.server_name)) }
 }
 
 /// The request line's protocol, or the one NGINX parsed (written into `buf`).
