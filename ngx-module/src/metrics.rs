@@ -19,8 +19,10 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use gatelog_record::errno::errno_name;
+use gatelog_record::errno::{errno_name, errno_name_str};
+use gatelog_record::line::{RecordLine, UpstreamName};
 use gatelog_record::record::Origin;
+use gatelog_record::text::lossless_text;
 use gatelog_record::Attempt;
 
 /// Bytes of a series key (family byte + rendered labels). A longer key (a very long
@@ -416,6 +418,43 @@ impl Tally {
         }
     }
 
+    /// From the module's borrowed record line: what [`Tally::from_record`] makes of
+    /// `line.to_record()`, without that owned copy of the whole record (the request path
+    /// of a configuration with a zone makes only the labels). Text as the record writes
+    /// it ([`lossless_text`]); the tests hold both ways equal.
+    pub fn from_line(line: &RecordLine) -> Tally {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        Tally {
+            upstream: match line.upstream {
+                None => String::new(),
+                Some(UpstreamName::Name(n)) => lossless_text(n),
+                Some(UpstreamName::Unix(path)) => format!("unix:{}", lossless_text(path)),
+                Some(UpstreamName::HostPort(host, port)) => {
+                    format!("{}:{port}", lossless_text(host))
+                }
+            },
+            status: line.status,
+            origin: line.origin,
+            recovered: line.recovered,
+            failed: line
+                .attempts
+                .iter()
+                .filter_map(|a| {
+                    let event = a.event?;
+                    Some(FailedAttempt {
+                        peer: opt(a.peer.map(lossless_text)),
+                        event: event.slug().to_owned(),
+                        errno: opt(a.errno.map(|e| {
+                            errno_name_str(e).map_or_else(|| e.to_string(), str::to_owned)
+                        })),
+                        phase: opt(a.phase.map(|p| p.slug().to_owned())),
+                        status: opt(a.status.map(|s| s.to_string())),
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// The series keys this request increments by one each (a key may repeat: two
     /// identical failed attempts count two).
     pub fn keys(&self) -> Vec<Vec<u8>> {
@@ -710,6 +749,93 @@ mod tests {
                 "rupstream=\"php\",status=\"200\",origin=\"upstream\",recovered=\"true\"",
             ]
         );
+    }
+
+    #[test]
+    fn tally_from_the_line_equals_tally_from_its_record() {
+        use gatelog_record::line::AttemptLine;
+        let attempts = [
+            AttemptLine {
+                peer: Some(b"127.0.0.1:9000"),
+                phase: Some(Phase::Connect),
+                errno: Some(111),
+                event: Some(Event::ConnectFailed),
+                status: Some(502),
+                ..AttemptLine::default()
+            },
+            AttemptLine {
+                peer: Some(b"unix:/run/a\"b\\c\nd\xff.sock"),
+                phase: Some(Phase::Header),
+                errno: Some(4242),
+                event: Some(Event::TimedOut),
+                status: None,
+                ..AttemptLine::default()
+            },
+            AttemptLine {
+                peer: None,
+                event: Some(Event::NoLiveUpstreams),
+                ..AttemptLine::default()
+            },
+            // The good attempt of a recovered request: not a failed one.
+            AttemptLine {
+                peer: Some(b"unix:/run/php/php8.2-fpm.sock"),
+                status: Some(200),
+                ..AttemptLine::default()
+            },
+        ];
+        for (upstream, status, origin, recovered) in [
+            (
+                Some(UpstreamName::Name(b"php\xc3")),
+                502,
+                Origin::Nginx,
+                false,
+            ),
+            (
+                Some(UpstreamName::Unix(b"/run/php/php8.2-fpm.sock")),
+                504,
+                Origin::Nginx,
+                false,
+            ),
+            (
+                Some(UpstreamName::HostPort(b"127.0.0.1", 9000)),
+                200,
+                Origin::Upstream,
+                true,
+            ),
+            (None, 502, Origin::Upstream, false),
+        ] {
+            let line = RecordLine {
+                time: "2026-04-02T14:23:17.291+00:00",
+                pid: 1,
+                conn: 2,
+                request_id: None,
+                status,
+                origin,
+                recovered,
+                client: b"127.0.0.1",
+                server: b"",
+                host: None,
+                method: b"GET",
+                uri: b"/",
+                protocol: b"HTTP/1.1",
+                request_time_ms: 0,
+                upstream,
+                attempts: &attempts,
+                timeouts_ms: None,
+                fastcgi_stderr: None,
+            };
+            let r = line.to_record();
+            let want = Tally::from_record(
+                r.upstream.as_deref(),
+                r.status,
+                r.origin,
+                r.recovered,
+                &r.attempts,
+            );
+            let got = Tally::from_line(&line);
+            assert_eq!(got, want);
+            assert_eq!(got.failed.len(), 3);
+        }
     }
 
     #[test]
