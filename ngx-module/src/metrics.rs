@@ -19,8 +19,10 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use gatelog_record::errno::errno_name;
+use gatelog_record::errno::{errno_name, errno_name_str};
+use gatelog_record::line::{RecordLine, UpstreamName};
 use gatelog_record::record::Origin;
+use gatelog_record::text::lossless_text;
 use gatelog_record::Attempt;
 
 /// Bytes of a series key (family byte + rendered labels). A longer key (a very long
@@ -361,6 +363,188 @@ fn key(family: Family, labels: &[(&str, &str)]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// A series key written into a fixed buffer: a key longer than [`KEY_MAX`] is not
+/// counted anyway (it goes to `dropped`), so the request path needs no allocation.
+struct KeyBuf {
+    buf: [u8; KEY_MAX],
+    len: usize,
+    over: bool,
+    labels: usize,
+}
+
+impl KeyBuf {
+    fn new(family: Family) -> KeyBuf {
+        let mut k = KeyBuf {
+            buf: [0; KEY_MAX],
+            len: 0,
+            over: false,
+            labels: 0,
+        };
+        k.raw(&[family.byte()]);
+        k
+    }
+
+    fn raw(&mut self, b: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + b.len()) {
+            Some(dst) if !self.over => {
+                dst.copy_from_slice(b);
+                self.len += b.len();
+            }
+            _ => self.over = true,
+        }
+    }
+
+    /// Valid UTF-8, escaped for the text format as [`escape_label`] does.
+    fn escaped(&mut self, text: &str) {
+        if !needs_escape(text.as_bytes()) {
+            self.raw(text.as_bytes());
+            return;
+        }
+        for &b in text.as_bytes() {
+            match b {
+                b'\\' => self.raw(b"\\\\"),
+                b'"' => self.raw(b"\\\""),
+                b'\n' => self.raw(b"\\n"),
+                b => self.raw(&[b]),
+            }
+        }
+    }
+
+    /// NGINX bytes as the record writes them ([`lossless_text`]: invalid UTF-8 as
+    /// `%XX`), escaped.
+    fn text(&mut self, bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for chunk in bytes.utf8_chunks() {
+            self.escaped(chunk.valid());
+            for &b in chunk.invalid() {
+                self.raw(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+        }
+    }
+
+    fn number(&mut self, n: i64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut m = n.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            self.raw(b"-");
+        }
+        self.raw(&digits[at..]);
+    }
+
+    /// Starts label `name`'s value; [`KeyBuf::end`] closes it.
+    fn label(&mut self, name: &str) {
+        if self.labels > 0 {
+            self.raw(b",");
+        }
+        self.labels += 1;
+        self.raw(name.as_bytes());
+        self.raw(b"=\"");
+    }
+
+    fn end(&mut self) {
+        self.raw(b"\"");
+    }
+
+    fn upstream(&mut self, u: Option<UpstreamName>) {
+        self.label("upstream");
+        match u {
+            None => {}
+            Some(UpstreamName::Name(n)) => self.text(n),
+            Some(UpstreamName::Unix(path)) => {
+                self.raw(b"unix:");
+                self.text(path);
+            }
+            Some(UpstreamName::HostPort(host, port)) => {
+                self.text(host);
+                self.raw(b":");
+                self.number(i64::from(port));
+            }
+        }
+        self.end();
+    }
+
+    /// The key, or `None` when it did not fit.
+    fn key(&self) -> Option<&[u8]> {
+        (!self.over).then_some(&self.buf[..self.len])
+    }
+}
+
+/// Each series key one recorded request increments, in [`Tally::keys`]'s order (the
+/// same keys as `Tally::from_line(line).keys()`; `None` for one longer than
+/// [`KEY_MAX`]), written from the borrowed line into a stack buffer.
+fn line_keys(line: &RecordLine, mut each: impl FnMut(Option<&[u8]>)) {
+    for a in line.attempts {
+        let Some(event) = a.event else {
+            continue;
+        };
+        let mut k = KeyBuf::new(Family::FailedAttempts);
+        k.upstream(line.upstream);
+        k.label("peer");
+        if let Some(peer) = a.peer {
+            k.text(peer);
+        }
+        k.end();
+        k.label("event");
+        k.raw(event.slug().as_bytes());
+        k.end();
+        k.label("errno");
+        if let Some(e) = a.errno {
+            match errno_name_str(e) {
+                Some(name) => k.raw(name.as_bytes()),
+                None => k.number(i64::from(e)),
+            }
+        }
+        k.end();
+        k.label("phase");
+        if let Some(p) = a.phase {
+            k.raw(p.slug().as_bytes());
+        }
+        k.end();
+        k.label("status");
+        if let Some(st) = a.status {
+            k.number(i64::from(st));
+        }
+        k.end();
+        each(k.key());
+    }
+    let mut k = KeyBuf::new(Family::Requests);
+    k.upstream(line.upstream);
+    k.label("status");
+    k.number(i64::from(line.status));
+    k.end();
+    k.label("origin");
+    k.raw(match line.origin {
+        Origin::Nginx => b"nginx",
+        Origin::Upstream => b"upstream",
+    });
+    k.end();
+    k.label("recovered");
+    k.raw(if line.recovered { b"true" } else { b"false" });
+    k.end();
+    each(k.key());
+}
+
+/// Counts one recorded request: one increment per failed attempt and one for the
+/// request, with no allocation (keys in a stack buffer; a key too long to fit is a
+/// drop, as in [`Table::add`]).
+pub fn count_line(table: &Table, line: &RecordLine) {
+    line_keys(line, |key| match key {
+        Some(key) => table.add(key, 1),
+        None => {
+            table.header.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
 /// One failed attempt's labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedAttempt {
@@ -408,6 +592,43 @@ impl Tally {
                         errno: opt(a
                             .errno
                             .map(|e| errno_name(e).unwrap_or_else(|| e.to_string()))),
+                        phase: opt(a.phase.map(|p| p.slug().to_owned())),
+                        status: opt(a.status.map(|s| s.to_string())),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// From the module's borrowed record line: what [`Tally::from_record`] makes of
+    /// `line.to_record()`, without that owned copy of the whole record (the request path
+    /// of a configuration with a zone makes only the labels). Text as the record writes
+    /// it ([`lossless_text`]); the tests hold both ways equal.
+    pub fn from_line(line: &RecordLine) -> Tally {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        Tally {
+            upstream: match line.upstream {
+                None => String::new(),
+                Some(UpstreamName::Name(n)) => lossless_text(n),
+                Some(UpstreamName::Unix(path)) => format!("unix:{}", lossless_text(path)),
+                Some(UpstreamName::HostPort(host, port)) => {
+                    format!("{}:{port}", lossless_text(host))
+                }
+            },
+            status: line.status,
+            origin: line.origin,
+            recovered: line.recovered,
+            failed: line
+                .attempts
+                .iter()
+                .filter_map(|a| {
+                    let event = a.event?;
+                    Some(FailedAttempt {
+                        peer: opt(a.peer.map(lossless_text)),
+                        event: event.slug().to_owned(),
+                        errno: opt(a.errno.map(|e| {
+                            errno_name_str(e).map_or_else(|| e.to_string(), str::to_owned)
+                        })),
                         phase: opt(a.phase.map(|p| p.slug().to_owned())),
                         status: opt(a.status.map(|s| s.to_string())),
                     })
@@ -710,6 +931,163 @@ mod tests {
                 "rupstream=\"php\",status=\"200\",origin=\"upstream\",recovered=\"true\"",
             ]
         );
+    }
+
+    #[test]
+    fn tally_from_the_line_equals_tally_from_its_record() {
+        use gatelog_record::line::AttemptLine;
+        let attempts = [
+            AttemptLine {
+                peer: Some(b"127.0.0.1:9000"),
+                phase: Some(Phase::Connect),
+                errno: Some(111),
+                event: Some(Event::ConnectFailed),
+                status: Some(502),
+                ..AttemptLine::default()
+            },
+            AttemptLine {
+                peer: Some(b"unix:/run/a\"b\\c\nd\xff.sock"),
+                phase: Some(Phase::Header),
+                errno: Some(4242),
+                event: Some(Event::TimedOut),
+                status: None,
+                ..AttemptLine::default()
+            },
+            AttemptLine {
+                peer: None,
+                event: Some(Event::NoLiveUpstreams),
+                ..AttemptLine::default()
+            },
+            // The good attempt of a recovered request: not a failed one.
+            AttemptLine {
+                peer: Some(b"unix:/run/php/php8.2-fpm.sock"),
+                status: Some(200),
+                ..AttemptLine::default()
+            },
+        ];
+        for (upstream, status, origin, recovered) in [
+            (
+                Some(UpstreamName::Name(b"php\xc3")),
+                502,
+                Origin::Nginx,
+                false,
+            ),
+            (
+                Some(UpstreamName::Unix(b"/run/php/php8.2-fpm.sock")),
+                504,
+                Origin::Nginx,
+                false,
+            ),
+            (
+                Some(UpstreamName::HostPort(b"127.0.0.1", 9000)),
+                200,
+                Origin::Upstream,
+                true,
+            ),
+            (None, 502, Origin::Upstream, false),
+        ] {
+            let line = RecordLine {
+                time: "2026-04-02T14:23:17.291+00:00",
+                pid: 1,
+                conn: 2,
+                request_id: None,
+                status,
+                origin,
+                recovered,
+                client: b"127.0.0.1",
+                server: b"",
+                host: None,
+                method: b"GET",
+                uri: b"/",
+                protocol: b"HTTP/1.1",
+                request_time_ms: 0,
+                upstream,
+                attempts: &attempts,
+                timeouts_ms: None,
+                fastcgi_stderr: None,
+            };
+            let r = line.to_record();
+            let want = Tally::from_record(
+                r.upstream.as_deref(),
+                r.status,
+                r.origin,
+                r.recovered,
+                &r.attempts,
+            );
+            let got = Tally::from_line(&line);
+            assert_eq!(got, want);
+            assert_eq!(got.failed.len(), 3);
+            // The allocation-free keys are the same bytes.
+            let mut keys = Vec::new();
+            line_keys(&line, |k| keys.push(k.map(<[u8]>::to_vec)));
+            assert_eq!(keys, got.keys().into_iter().map(Some).collect::<Vec<_>>());
+            // And count the same.
+            let (h, slots) = table(11);
+            let t = Table::new(&h, &slots);
+            count_line(&t, &line);
+            let (h2, slots2) = table(11);
+            let t2 = Table::new(&h2, &slots2);
+            for k in got.keys() {
+                t2.add(&k, 1);
+            }
+            assert_eq!(t.snapshot(), t2.snapshot());
+        }
+    }
+
+    #[test]
+    fn a_line_key_too_long_for_a_slot_is_a_drop() {
+        use gatelog_record::line::AttemptLine;
+        let long = vec![b'p'; KEY_MAX];
+        let attempts = [AttemptLine {
+            peer: Some(&long),
+            phase: Some(Phase::Connect),
+            errno: Some(-3),
+            event: Some(Event::ConnectFailed),
+            status: Some(502),
+            ..AttemptLine::default()
+        }];
+        let line = RecordLine {
+            time: "2026-04-02T14:23:17.291+00:00",
+            pid: 1,
+            conn: 2,
+            request_id: None,
+            status: 502,
+            origin: Origin::Nginx,
+            recovered: false,
+            client: b"127.0.0.1",
+            server: b"",
+            host: None,
+            method: b"GET",
+            uri: b"/",
+            protocol: b"HTTP/1.1",
+            request_time_ms: 0,
+            upstream: Some(UpstreamName::HostPort(b"10.0.0.1", 9000)),
+            attempts: &attempts,
+            timeouts_ms: None,
+            fastcgi_stderr: None,
+        };
+        let mut keys = Vec::new();
+        line_keys(&line, |k| keys.push(k.map(<[u8]>::to_vec)));
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], None);
+        assert_eq!(
+            keys[1].as_deref(),
+            Some(
+                &b"rupstream=\"10.0.0.1:9000\",status=\"502\",origin=\"nginx\",recovered=\"false\""
+                    [..]
+            )
+        );
+        let (h, slots) = table(11);
+        let t = Table::new(&h, &slots);
+        count_line(&t, &line);
+        let snap = t.snapshot();
+        assert_eq!((snap.dropped, snap.used), (1, 1));
+        // A negative number (not an errno NGINX gives, but an i32) is written with its sign.
+        let mut k = KeyBuf::new(Family::Requests);
+        k.number(-3);
+        k.number(0);
+        k.number(i64::MIN);
+        assert_eq!(k.key(), Some(&b"r-30-9223372036854775808"[..]));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::request_state::with_record;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
 use super::{bytes, guard, pool_box};
-use crate::metrics::Tally;
+use crate::metrics::count_line;
 
 const NGX_OK: ngx_int_t = Status::NGX_OK.0;
 const NGX_ERROR: ngx_int_t = Status::NGX_ERROR.0;
@@ -352,19 +352,9 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
                     mc.line_buffer.set(line);
                 }
                 if let Some((table, _)) = metrics {
-                    // Counted from the same attempts; only configurations with a zone pay
-                    // for the owned copy the counters are made from.
-                    let full = record.to_record();
-                    let tally = Tally::from_record(
-                        full.upstream.as_deref(),
-                        full.status,
-                        full.origin,
-                        full.recovered,
-                        &full.attempts,
-                    );
-                    for key in tally.keys() {
-                        table.add(&key, 1);
-                    }
+                    // Counted from the same attempts, keys written from the borrowed line
+                    // (no owned copy of the record, no allocation).
+                    count_line(&table, record);
                 }
             });
             NGX_OK
