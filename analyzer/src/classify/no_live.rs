@@ -64,7 +64,7 @@ impl RecentFailures {
 
 /// The servers of upstream `group` per the NGINX config, with where the first is
 /// written.
-fn group_servers(ctx: &ContextIndex, group: &str) -> Option<(Vec<Peer>, String)> {
+fn group_servers(ctx: &ContextIndex, group: &str) -> Option<GroupServers> {
     let u = ctx.nginx_upstream(group)?;
     u.group?;
     let first = u.servers.first()?;
@@ -77,11 +77,21 @@ fn group_servers(ctx: &ContextIndex, group: &str) -> Option<(Vec<Peer>, String)>
             .map(|d| Peer::from_nginx(d.arg()))
             .collect();
     }
-    Some((peers, first.place()))
+    Some(GroupServers {
+        servers: peers,
+        place: first.place(),
+    })
 }
 
 fn same_peer(a: &Peer, b: &Peer) -> bool {
     a == b || a.reaches(b) || b.reaches(a)
+}
+
+/// An upstream group's servers as the NGINX config says.
+struct GroupServers {
+    servers: Vec<Peer>,
+    /// Where the group's first `server` line is (`file:line`).
+    place: String,
 }
 
 pub(super) fn no_live_upstreams(
@@ -97,18 +107,41 @@ pub(super) fn no_live_upstreams(
         .or_else(|| f.upstream.clone())
         .unwrap_or_else(|| "the upstream group".to_string());
     let members = group_servers(ctx, &group);
+    let candidates = earlier_failures(f, recent, members.as_ref());
+    let membership = match &members {
+        Some(m) => format!(
+            "its servers ({}, per {})",
+            m.servers.iter().map(Peer::as_str).collect::<Vec<_>>().join(", "),
+            m.place
+        ),
+        None => "servers of the same site and protocol (no NGINX config says which servers the group has)".to_string(),
+    };
+    let mut v = match candidates.last() {
+        Some(latest) => inherit_cause(&candidates, latest, &group, &membership, members.is_some()),
+        None => nothing_failed_before(&group, &membership, members.is_some()),
+    };
+    v.facts.dead_group = Some(group);
+    v
+}
+
+/// The recent failures of the group's servers (without the config: of the same
+/// server block and protocol).
+fn earlier_failures<'r>(
+    f: &Failure,
+    recent: &'r RecentFailures,
+    members: Option<&GroupServers>,
+) -> Vec<&'r Recent> {
     let window = recent.items.iter().filter(|r| {
         r.time <= f.time.plus_ms(LOG_SLACK_MS) && r.time >= f.time.minus_ms(NO_LIVE_LOOKBACK_MS)
     });
-    let candidates: Vec<&Recent> = match &members {
-        Some((servers, _)) => window
+    match members {
+        Some(m) => window
             .filter(|r| {
                 r.peers
                     .iter()
-                    .any(|p| servers.iter().any(|s| same_peer(p, s)))
+                    .any(|p| m.servers.iter().any(|s| same_peer(p, s)))
             })
             .collect(),
-        // Without the config: the failures of the same server block and protocol.
         None => window
             .filter(|r| {
                 let same_server = match (&r.server, &f.server) {
@@ -121,34 +154,39 @@ pub(super) fn no_live_upstreams(
                 same_server && same_protocol
             })
             .collect(),
-    };
+    }
+}
+
+/// No earlier failure in the input explains the group's servers being down.
+fn nothing_failed_before(group: &str, membership: &str, config_known: bool) -> Diagnosis {
     let secs = NO_LIVE_LOOKBACK_MS / 1000;
-    let membership = match &members {
-        Some((servers, at)) => format!(
-            "its servers ({}, per {at})",
-            servers.iter().map(Peer::as_str).collect::<Vec<_>>().join(", ")
-        ),
-        None => "servers of the same site and protocol (no NGINX config says which servers the group has)".to_string(),
-    };
-    let Some(latest) = candidates.last() else {
-        let mut v = Diagnosis::new(
-            Cause::Unknown,
-            Confidence::Weak,
-            match &members {
-                Some(_) => format!(
-                    "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures, but none of {membership} failed in the input in the {secs} s before (error_log above `error` level, or the failures are in another file)"
-                ),
-                None => format!(
-                    "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures that are not in the input, and no NGINX config says which servers `{group}` has: give the error log lines before this one, or the config"
-                ),
-            },
-        );
-        v.facts.dead_group = Some(group);
-        return v;
-    };
-    // The cause most of them had; ties go to the latest.
+    Diagnosis::new(
+        Cause::Unknown,
+        Confidence::Weak,
+        if config_known {
+            format!(
+                "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures, but none of {membership} failed in the input in the {secs} s before (error_log above `error` level, or the failures are in another file)"
+            )
+        } else {
+            format!(
+                "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures that are not in the input, and no NGINX config says which servers `{group}` has: give the error log lines before this one, or the config"
+            )
+        },
+    )
+}
+
+/// The cause most earlier failures had (ties go to the latest), with that
+/// failure's facts and evidence.
+fn inherit_cause(
+    candidates: &[&Recent],
+    latest: &Recent,
+    group: &str,
+    membership: &str,
+    config_known: bool,
+) -> Diagnosis {
+    let secs = NO_LIVE_LOOKBACK_MS / 1000;
     let mut counts: Vec<(Cause, usize)> = Vec::new();
-    for r in &candidates {
+    for r in candidates {
         match counts.iter_mut().find(|(c, _)| *c == r.diagnosis.cause) {
             Some((_, n)) => *n += 1,
             None => counts.push((r.diagnosis.cause, 1)),
@@ -165,9 +203,10 @@ pub(super) fn no_live_upstreams(
         .find(|r| r.diagnosis.cause == cause)
         .copied()
         .unwrap_or(latest);
-    let mut confidence = match &members {
-        Some(_) => base.diagnosis.confidence.min(Confidence::Strong),
-        None => base.diagnosis.confidence.lower().min(Confidence::Likely),
+    let mut confidence = if config_known {
+        base.diagnosis.confidence.min(Confidence::Strong)
+    } else {
+        base.diagnosis.confidence.lower().min(Confidence::Likely)
     };
     let mut reason = format!(
         "no live upstreams: NGINX had marked every server of `{group}` failed after earlier failures; of those of {membership} in the {secs} s before, {n} of {} had the cause {cause}: {}",
@@ -185,7 +224,6 @@ pub(super) fn no_live_upstreams(
     }
     let mut v = Diagnosis::new(cause, confidence, reason);
     v.facts = base.diagnosis.facts.clone();
-    v.facts.dead_group = Some(group);
     if let Some(line) = &base.line {
         v = v.with(line);
     }

@@ -159,10 +159,40 @@ pub(super) fn diagnose(
     protocol: Protocol,
     ctx: &ContextIndex,
 ) -> Diagnosis {
-    let peer = a.peer.clone().or_else(|| f.peer.clone());
-    let unix = peer.as_ref().is_some_and(Peer::is_unix);
+    let b = OtherBackend {
+        protocol,
+        peer: a.peer.clone().or_else(|| f.peer.clone()),
+        trouble: trouble_of(a),
+    };
+    let Explanation {
+        mut reason,
+        certain,
+    } = explain(&b, f, a, ctx);
+    let mut confidence = match b.trouble {
+        Trouble::Other => Confidence::Weak,
+        _ if certain => Confidence::Certain,
+        _ => Confidence::Strong,
+    };
+    if protocol == Protocol::Unknown {
+        // Not knowing the protocol, PHP-FPM is not ruled out.
+        confidence = confidence.lower();
+        reason.push_str("; nothing in the input says this upstream is PHP-FPM (no `upstream:` scheme, FPM log, pool config or PHP socket name), so none of the seven PHP-FPM causes is given");
+    } else {
+        reason.push_str(&format!(
+            "; the upstream speaks {}, not FastCGI: this is the backend's own problem, none of gatelog's seven causes applies",
+            protocol_name(protocol)
+        ));
+    }
+    let mut v = Diagnosis::new(Cause::Unknown, confidence, reason);
+    v.facts.peer = b.peer.clone();
+    v.facts.other_backend = Some(b);
+    v
+}
+
+/// What went wrong with the backend, from NGINX's event, errno and phase.
+fn trouble_of(a: &FailedAttempt) -> Trouble {
     use AttemptEvent as E;
-    let trouble = match (a.event, a.errno) {
+    match (a.event, a.errno) {
         (E::ConnectFailed, Some(111)) => Trouble::Refused,
         (E::ConnectFailed, Some(2)) => Trouble::NoSocket,
         (E::ConnectFailed, Some(13)) => Trouble::Denied,
@@ -182,12 +212,19 @@ pub(super) fn diagnose(
         (E::ResolveFailed, _) => Trouble::Dns,
         (E::UpstreamStatus, _) => Trouble::Status,
         (E::NoLiveUpstreams | E::Error, _) => Trouble::Other,
-    };
-    let b = OtherBackend {
-        protocol,
-        peer,
-        trouble,
-    };
+    }
+}
+
+/// The reason for a backend's trouble, and whether NGINX's line alone makes it
+/// certain.
+struct Explanation {
+    reason: String,
+    certain: bool,
+}
+
+fn explain(b: &OtherBackend, f: &Failure, a: &FailedAttempt, ctx: &ContextIndex) -> Explanation {
+    let unix = b.peer.as_ref().is_some_and(Peer::is_unix);
+    let protocol = b.protocol;
     let target = b.target();
     let path = b
         .peer
@@ -195,7 +232,7 @@ pub(super) fn diagnose(
         .and_then(Peer::unix_path)
         .unwrap_or("the socket")
         .to_string();
-    let (reason, certain) = match trouble {
+    let (reason, certain) = match b.trouble {
         Trouble::Refused if unix => (
             format!("{target} refused the connection (ECONNREFUSED): the socket file exists but nothing accepts on it, so the backend stopped or crashed and left it behind"),
             true,
@@ -276,26 +313,7 @@ pub(super) fn diagnose(
         ),
         Trouble::Other => (format!("{target}: {}", a.message), false),
     };
-    let mut confidence = match trouble {
-        Trouble::Other => Confidence::Weak,
-        _ if certain => Confidence::Certain,
-        _ => Confidence::Strong,
-    };
-    let mut reason = reason;
-    if protocol == Protocol::Unknown {
-        // Not knowing the protocol, PHP-FPM is not ruled out.
-        confidence = confidence.lower();
-        reason.push_str("; nothing in the input says this upstream is PHP-FPM (no `upstream:` scheme, FPM log, pool config or PHP socket name), so none of the seven PHP-FPM causes is given");
-    } else {
-        reason.push_str(&format!(
-            "; the upstream speaks {}, not FastCGI: this is the backend's own problem, none of gatelog's seven causes applies",
-            protocol_name(protocol)
-        ));
-    }
-    let mut v = Diagnosis::new(Cause::Unknown, confidence, reason);
-    v.facts.peer = b.peer.clone();
-    v.facts.other_backend = Some(b);
-    v
+    Explanation { reason, certain }
 }
 
 fn protocol_name(p: Protocol) -> &'static str {

@@ -50,6 +50,20 @@ fn signal_label(signal: Option<u32>, name: Option<&str>) -> String {
 
 /// The connection dropped before a response: which worker died, and why.
 pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths) -> Diagnosis {
+    if let Some(death) = matching_death(f, ctx, used) {
+        return from_child_death(f, death, ctx);
+    }
+    // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
+    death_from_other_logs(f, ctx).unwrap_or_else(|| no_death_seen(f, ctx))
+}
+
+/// The FPM child death that explains the failure: the nearest in time not yet
+/// taken by an earlier failure (marked taken).
+fn matching_death<'c>(
+    f: &Failure,
+    ctx: &'c ContextIndex,
+    used: &mut UsedDeaths,
+) -> Option<&'c Timed<FpmEvent>> {
     let t = f.time;
     let deaths = ctx.child_deaths(t.minus_ms(DEATH_WINDOW_MS), t.plus_ms(DEATH_WINDOW_MS));
     // FPM logs whole seconds: the distance is to that second, and deaths within one
@@ -71,13 +85,17 @@ pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths
         };
         (used.contains(pid, d.at), to_second(d.at), *i)
     });
-    if let Some((_, death)) = best {
-        if let (FpmEvent::ChildExited { pid, .. }, Some(at)) = (&death.event, death.at) {
-            used.insert(*pid, at);
-        }
-        return from_child_death(f, death, ctx);
+    let (_, death) = best?;
+    if let (FpmEvent::ChildExited { pid, .. }, Some(at)) = (&death.event, death.at) {
+        used.insert(*pid, at);
     }
-    // No FPM line about a child: the kernel, systemd, FPM's lifecycle, PHP's stderr.
+    Some(death)
+}
+
+/// A death no FPM child line names, seen by the kernel, systemd, FPM's lifecycle
+/// or PHP's stderr.
+fn death_from_other_logs(f: &Failure, ctx: &ContextIndex) -> Option<Diagnosis> {
+    let t = f.time;
     let near = ctx.kernel_events_near(
         t.minus_ms(DEATH_WINDOW_MS + LOG_SLACK_MS),
         t.plus_ms(DEATH_WINDOW_MS),
@@ -95,7 +113,7 @@ pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths
         )
         .with(&k.evidence);
         set_oom_facts(&mut v, k);
-        return v;
+        return Some(v);
     }
     if let Some(k) = near.first() {
         let mut v = Diagnosis::new(
@@ -105,27 +123,31 @@ pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths
         )
         .with(&k.evidence);
         set_crash_facts(&mut v, k);
-        return v;
+        return Some(v);
     }
     if let Some(u) = ctx.unit_oom_near(
         t.minus_ms(UNIT_OOM_WINDOW_MS),
         t.plus_ms(UNIT_OOM_WINDOW_MS),
     ) {
-        return Diagnosis::new(
-            Cause::WorkerOomKilled,
-            Confidence::Likely,
-            "systemd reports an OOM kill in the PHP-FPM unit at that moment",
-        )
-        .with(&u.evidence);
+        return Some(
+            Diagnosis::new(
+                Cause::WorkerOomKilled,
+                Confidence::Likely,
+                "systemd reports an OOM kill in the PHP-FPM unit at that moment",
+            )
+            .with(&u.evidence),
+        );
     }
     if let FpmState::Down(ev) = ctx.fpm_state_at(t.plus_ms(DEATH_WINDOW_MS)) {
         if ev_time_close(ctx, &ev, t) {
-            return Diagnosis::new(
-                Cause::FpmNotRunning,
-                Confidence::Likely,
-                "PHP-FPM was stopped while the request was running (its workers exit on shutdown)",
-            )
-            .with(&ev);
+            return Some(
+                Diagnosis::new(
+                    Cause::FpmNotRunning,
+                    Confidence::Likely,
+                    "PHP-FPM was stopped while the request was running (its workers exit on shutdown)",
+                )
+                .with(&ev),
+            );
         }
     }
     if let Some(text) = f
@@ -139,15 +161,20 @@ pub(super) fn worker_died(f: &Failure, ctx: &ContextIndex, used: &mut UsedDeaths
             "PHP reported a fatal error for this request and the worker closed the connection without a valid response",
         );
         v.facts.php_error = Some(text.to_string());
-        return v;
+        return Some(v);
     }
+    None
+}
+
+/// Nothing shows a death: what the logs given still allow to say.
+fn no_death_seen(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
     if ctx.has_fpm_log {
         Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
             "FPM closed the connection without a response and logged no child death (e.g. listen.allowed_clients, exit() before output)",
         )
-    } else if ctx.kernel_covers(t) {
+    } else if ctx.kernel_covers(f.time) {
         Diagnosis::new(
             Cause::InvalidResponse,
             Confidence::Ambiguous,
@@ -200,40 +227,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &ContextIndex) ->
         }
         v
     } else if *signal == Some(9) {
-        if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
-            let mut v = Diagnosis::new(
-                Cause::WorkerOomKilled,
-                Confidence::Certain,
-                format!("the kernel OOM killer killed worker {pid} (SIGKILL; the same pid in the kernel log)"),
-            )
-            .with(&k.evidence);
-            set_oom_facts(&mut v, k);
-            v
-        } else if let Some(u) = ctx.unit_oom_near(
-            f.time.minus_ms(UNIT_OOM_WINDOW_MS),
-            f.time.plus_ms(UNIT_OOM_WINDOW_MS),
-        ) {
-            Diagnosis::new(
-                Cause::WorkerOomKilled,
-                Confidence::Strong,
-                format!("worker {pid} got SIGKILL and systemd reports an OOM kill in the unit"),
-            )
-            .with(&u.evidence)
-        } else if ctx.kernel_covers(f.time) {
-            Diagnosis::new(
-                Cause::InvalidResponse,
-                Confidence::Strong,
-                format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: something else sent it (a manual kill -9, FPM's master or systemd after a stop timed out, a supervisor)"),
-            )
-        } else {
-            let mut v = Diagnosis::new(
-                Cause::WorkerOomKilled,
-                Confidence::Ambiguous,
-                format!("worker {pid} got SIGKILL: the kernel's OOM killer, or another sender (a manual kill -9, FPM's master or systemd after a stop timed out); no kernel log was given to tell"),
-            );
-            v.facts.also_possible = Some(Cause::InvalidResponse);
-            v
-        }
+        sigkilled(f, pid, death, ctx)
     } else if *signal == Some(15)
         && matches!(
             ctx.fpm_state_at(f.time.plus_ms(DEATH_WINDOW_MS)),
@@ -246,21 +240,7 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &ContextIndex) ->
             format!("worker {pid} was terminated because PHP-FPM was stopping"),
         )
     } else {
-        let what = match code {
-            Some(c) => format!("exited with code {c}"),
-            None => format!("died on {label}"),
-        };
-        let mut v = Diagnosis::new(
-            Cause::InvalidResponse,
-            Confidence::Strong,
-            format!("worker {pid} {what} before answering (crash or abort)"),
-        );
-        if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
-            v = v.with(&k.evidence);
-            v.confidence = Confidence::Certain;
-            set_crash_facts(&mut v, k);
-        }
-        v
+        crashed(pid, &label, *code, death, ctx)
     };
     v = v.with(&death.evidence);
     v.facts.dead_pid = Some(pid);
@@ -276,6 +256,71 @@ fn from_child_death(f: &Failure, death: &Timed<FpmEvent>, ctx: &ContextIndex) ->
     }
     if v.facts.php_error.is_none() {
         v.facts.php_error = f.stderr.clone();
+    }
+    v
+}
+
+/// A worker killed with SIGKILL: the OOM killer when the kernel or systemd says
+/// so, else another sender.
+fn sigkilled(f: &Failure, pid: u32, death: &Timed<FpmEvent>, ctx: &ContextIndex) -> Diagnosis {
+    if let Some(k) = ctx.oom_kill_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
+        let mut v = Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Certain,
+            format!("the kernel OOM killer killed worker {pid} (SIGKILL; the same pid in the kernel log)"),
+        )
+        .with(&k.evidence);
+        set_oom_facts(&mut v, k);
+        v
+    } else if let Some(u) = ctx.unit_oom_near(
+        f.time.minus_ms(UNIT_OOM_WINDOW_MS),
+        f.time.plus_ms(UNIT_OOM_WINDOW_MS),
+    ) {
+        Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Strong,
+            format!("worker {pid} got SIGKILL and systemd reports an OOM kill in the unit"),
+        )
+        .with(&u.evidence)
+    } else if ctx.kernel_covers(f.time) {
+        Diagnosis::new(
+            Cause::InvalidResponse,
+            Confidence::Strong,
+            format!("worker {pid} got SIGKILL but the kernel log has no OOM kill for it: something else sent it (a manual kill -9, FPM's master or systemd after a stop timed out, a supervisor)"),
+        )
+    } else {
+        let mut v = Diagnosis::new(
+            Cause::WorkerOomKilled,
+            Confidence::Ambiguous,
+            format!("worker {pid} got SIGKILL: the kernel's OOM killer, or another sender (a manual kill -9, FPM's master or systemd after a stop timed out); no kernel log was given to tell"),
+        );
+        v.facts.also_possible = Some(Cause::InvalidResponse);
+        v
+    }
+}
+
+/// A worker that died on another signal or exited with an error code: a crash or
+/// abort, certain when the kernel logged it.
+fn crashed(
+    pid: u32,
+    label: &str,
+    code: Option<i32>,
+    death: &Timed<FpmEvent>,
+    ctx: &ContextIndex,
+) -> Diagnosis {
+    let what = match code {
+        Some(c) => format!("exited with code {c}"),
+        None => format!("died on {label}"),
+    };
+    let mut v = Diagnosis::new(
+        Cause::InvalidResponse,
+        Confidence::Strong,
+        format!("worker {pid} {what} before answering (crash or abort)"),
+    );
+    if let Some(k) = ctx.crash_of(pid, death.at, KILL_MATCH_WINDOW_MS) {
+        v = v.with(&k.evidence);
+        v.confidence = Confidence::Certain;
+        set_crash_facts(&mut v, k);
     }
     v
 }

@@ -9,6 +9,7 @@ use crate::context::{ContextIndex, FpmState, Listen};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::{Cause, Evidence, EvidenceSource, Peer};
+use crate::time::EpochMs;
 use crate::windows::OTHER_PEER_ALIVE_MS;
 
 /// ECONNREFUSED: nothing listens on the peer. When the pool configs say FPM listens
@@ -149,27 +150,82 @@ pub(super) fn no_such_socket(
 ) -> Diagnosis {
     let t = f.time;
     let listens = ctx.listens();
-    let served_here =
-        peer.is_some_and(|p| listens.iter().any(|Listen { address: l, .. }| p.reaches(l)));
-    let elsewhere = listens
-        .iter()
-        .find(|Listen { address: l, .. }| peer.is_none_or_not_reaching(l));
-    let peer_name = peer.map_or("the socket".to_string(), |p| p.0.to_string());
+    let m = MissingSocket {
+        peer,
+        peer_name: peer.map_or("the socket".to_string(), |p| p.0.to_string()),
+        served_here: peer
+            .is_some_and(|p| listens.iter().any(|Listen { address: l, .. }| p.reaches(l))),
+        elsewhere: listens
+            .iter()
+            .find(|Listen { address: l, .. }| peer.is_none_or_not_reaching(l)),
+    };
     let mut v = match ctx.fpm_state_at(t) {
-        FpmState::Down(ev) => {
-            let mut v = Diagnosis::new(
-                Cause::FpmNotRunning,
-                Confidence::Certain,
-                format!("{peer_name} does not exist and PHP-FPM was stopped at that time (last lifecycle line says so)"),
-            )
-            .with(&ev);
-            if let Some(Listen { address: l, evidence: lev, .. }) = elsewhere.filter(|_| !served_here) {
-                v.reason.push_str(&format!("; note: FPM's config listens on {l}, not {peer_name}"));
-                v = v.with(lev);
-            }
-            v
+        FpmState::Down(ev) => m.fpm_down(ev),
+        FpmState::Up(ev) => m.fpm_up(ev, ctx),
+        FpmState::Unknown => m.fpm_state_unknown(t, ctx, hist),
+    };
+    v.facts.start_error = start_error_before(ctx, t);
+    if v.cause == Cause::FpmNotRunning {
+        if let Some(e) = fpm_error_evidence(ctx, t) {
+            v = v.with(&e);
         }
-        FpmState::Up(ev) => match (served_here, elsewhere) {
+    }
+    match (v.cause, peer) {
+        (Cause::WrongSocketPath, Some(p)) => with_config_lines(v, p, ctx),
+        _ => v,
+    }
+}
+
+/// A socket that does not exist, and what the pool configs say about it.
+struct MissingSocket<'a> {
+    peer: Option<&'a Peer>,
+    peer_name: String,
+    /// A pool config listens on the peer.
+    served_here: bool,
+    /// A pool config that listens somewhere else.
+    elsewhere: Option<&'a Listen<'a>>,
+}
+
+impl MissingSocket<'_> {
+    /// FPM's last lifecycle line says it was stopped.
+    fn fpm_down(&self, ev: Evidence) -> Diagnosis {
+        let MissingSocket {
+            peer_name,
+            served_here,
+            elsewhere,
+            ..
+        } = self;
+        let served_here = *served_here;
+        let mut v = Diagnosis::new(
+            Cause::FpmNotRunning,
+            Confidence::Certain,
+            format!("{peer_name} does not exist and PHP-FPM was stopped at that time (last lifecycle line says so)"),
+        )
+        .with(&ev);
+        if let Some(Listen {
+            address: l,
+            evidence: lev,
+            ..
+        }) = elsewhere.filter(|_| !served_here)
+        {
+            v.reason.push_str(&format!(
+                "; note: FPM's config listens on {l}, not {peer_name}"
+            ));
+            v = v.with(lev);
+        }
+        v
+    }
+
+    /// FPM's log shows it running.
+    fn fpm_up(&self, ev: Evidence, ctx: &ContextIndex) -> Diagnosis {
+        let MissingSocket {
+            peer,
+            peer_name,
+            served_here,
+            elsewhere,
+        } = self;
+        let peer = *peer;
+        match (*served_here, *elsewhere) {
             (false, Some(Listen { address: l, evidence: lev, .. })) => {
                 let mut v = Diagnosis::new(
                     Cause::WrongSocketPath,
@@ -196,59 +252,68 @@ pub(super) fn no_such_socket(
                 )
                 .with(&ev),
             },
-        },
-        FpmState::Unknown => {
-            if let (false, Some(Listen { address: l, evidence: lev, .. })) = (served_here, elsewhere) {
-                let mut v = Diagnosis::new(
-                    Cause::WrongSocketPath,
-                    Confidence::Strong,
-                    format!("FPM's pool config listens on {l}, but NGINX connects to {peer_name} (no FPM log to confirm FPM was up)"),
-                )
-                .with(lev);
-                v.facts.fpm_listen = Some(l.clone());
-                v
-            } else if served_here {
-                Diagnosis::new(
-                    Cause::FpmNotRunning,
-                    Confidence::Likely,
-                    format!("{peer_name} is FPM's configured listen address and does not exist: FPM is not running (no FPM log to confirm)"),
-                )
-            } else if let Some(p) = peer.filter(|p| hist.alive.contains_key(*p)) {
-                Diagnosis::new(
-                    Cause::FpmNotRunning,
-                    Confidence::Likely,
-                    format!("NGINX reached FPM at {p} earlier and now the socket is gone: FPM stopped (from the NGINX log alone)"),
-                )
-            } else if let Some(v) = version_mismatch(peer, ctx, Confidence::Likely) {
-                v
-            } else if let Some(other) = peer.and_then(|p| hist.other_peer_alive(p, t, OTHER_PEER_ALIVE_MS)) {
-                let mut v = Diagnosis::new(
-                    Cause::WrongSocketPath,
-                    Confidence::Likely,
-                    format!("FPM answered at {other} around the same time, while {peer_name} does not exist (from the NGINX log alone)"),
-                );
-                v.facts.fpm_listen = Some(other.clone());
-                v
-            } else {
-                let mut v = Diagnosis::new(
-                    Cause::FpmNotRunning,
-                    Confidence::Ambiguous,
-                    format!("{peer_name} does not exist: FPM is not running, or NGINX points at a wrong path; give the FPM log or pool config to tell them apart"),
-                );
-                v.facts.also_possible = Some(Cause::WrongSocketPath);
-                v
-            }
-        }
-    };
-    v.facts.start_error = start_error_before(ctx, t);
-    if v.cause == Cause::FpmNotRunning {
-        if let Some(e) = fpm_error_evidence(ctx, t) {
-            v = v.with(&e);
         }
     }
-    match (v.cause, peer) {
-        (Cause::WrongSocketPath, Some(p)) => with_config_lines(v, p, ctx),
-        _ => v,
+
+    /// No FPM log: the pool configs, then NGINX's own history, decide.
+    fn fpm_state_unknown(&self, t: EpochMs, ctx: &ContextIndex, hist: &History) -> Diagnosis {
+        let MissingSocket {
+            peer,
+            peer_name,
+            served_here,
+            elsewhere,
+        } = self;
+        let (peer, served_here) = (*peer, *served_here);
+        if let (
+            false,
+            Some(Listen {
+                address: l,
+                evidence: lev,
+                ..
+            }),
+        ) = (served_here, *elsewhere)
+        {
+            let mut v = Diagnosis::new(
+                Cause::WrongSocketPath,
+                Confidence::Strong,
+                format!("FPM's pool config listens on {l}, but NGINX connects to {peer_name} (no FPM log to confirm FPM was up)"),
+            )
+            .with(lev);
+            v.facts.fpm_listen = Some(l.clone());
+            v
+        } else if served_here {
+            Diagnosis::new(
+                Cause::FpmNotRunning,
+                Confidence::Likely,
+                format!("{peer_name} is FPM's configured listen address and does not exist: FPM is not running (no FPM log to confirm)"),
+            )
+        } else if let Some(p) = peer.filter(|p| hist.alive.contains_key(*p)) {
+            Diagnosis::new(
+                Cause::FpmNotRunning,
+                Confidence::Likely,
+                format!("NGINX reached FPM at {p} earlier and now the socket is gone: FPM stopped (from the NGINX log alone)"),
+            )
+        } else if let Some(v) = version_mismatch(peer, ctx, Confidence::Likely) {
+            v
+        } else if let Some(other) =
+            peer.and_then(|p| hist.other_peer_alive(p, t, OTHER_PEER_ALIVE_MS))
+        {
+            let mut v = Diagnosis::new(
+                Cause::WrongSocketPath,
+                Confidence::Likely,
+                format!("FPM answered at {other} around the same time, while {peer_name} does not exist (from the NGINX log alone)"),
+            );
+            v.facts.fpm_listen = Some(other.clone());
+            v
+        } else {
+            let mut v = Diagnosis::new(
+                Cause::FpmNotRunning,
+                Confidence::Ambiguous,
+                format!("{peer_name} does not exist: FPM is not running, or NGINX points at a wrong path; give the FPM log or pool config to tell them apart"),
+            );
+            v.facts.also_possible = Some(Cause::WrongSocketPath);
+            v
+        }
     }
 }
 

@@ -61,17 +61,20 @@ pub fn decide(
             b,
             "--boot-time given".to_string(),
         ))
-    } else if let Some(&(wall, secs)) = prescan.pairs.first() {
+    } else if let Some(pair) = prescan.pairs.first() {
         Some((
             AlignMethod::KernelLogClock,
-            boot_of(wall, secs),
+            boot_of(pair.wall, pair.boot_secs),
             "from a kernel line carrying both wall-clock and boot time".to_string(),
         ))
-    } else if let Some((pid, boot)) = prescan.pid_match {
+    } else if let Some(m) = prescan.pid_match {
         Some((
             AlignMethod::PidMatch,
-            boot,
-            format!("pid {pid} is in both the FPM log (child exit) and the kernel log"),
+            m.boot,
+            format!(
+                "pid {} is in both the FPM log (child exit) and the kernel log",
+                m.pid
+            ),
         ))
     } else {
         host_btime.and_then(|b| {
@@ -108,6 +111,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::load::{ClockPair, PidMatch};
 
     fn needs() -> Prescan {
         Prescan {
@@ -124,13 +128,19 @@ mod tests {
             AlignMethod::NotNeeded
         );
         let mut p = needs();
-        p.pid_match = Some((23114, EpochMs(1_000)));
+        p.pid_match = Some(PidMatch {
+            pid: 23114,
+            boot: EpochMs(1_000),
+        });
         let a = decide(None, &p, None, None);
         assert_eq!(
             (a.method, a.boot_epoch_ms),
             (AlignMethod::PidMatch, Some(1_000))
         );
-        p.pairs.push((EpochMs(20_000), 10.0));
+        p.pairs.push(ClockPair {
+            wall: EpochMs(20_000),
+            boot_secs: 10.0,
+        });
         let a = decide(None, &p, None, None);
         assert_eq!(
             (a.method, a.boot_epoch_ms),

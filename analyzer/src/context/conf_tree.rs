@@ -270,33 +270,8 @@ impl Tree {
         };
         r.chain.push(root.clone());
         match input.kind {
-            InputKind::NginxConf => {
-                let mut conf = NginxConf::default();
-                if lines.iter().any(|l| nginx_conf::dump_marker(l).is_some()) {
-                    r.nginx_dump(&mut conf, &lines);
-                } else {
-                    r.nginx_file(&mut conf, Arc::clone(&input.name), &lines, Vec::new());
-                }
-                conf.resolve();
-                r.count_nginx_used(&conf);
-                tree.nginx.push(conf);
-            }
-            InputKind::FpmConf => {
-                let mut parser = FpmConfParser::new(Arc::clone(&input.name));
-                r.fpm_file(&mut parser, Arc::clone(&input.name), &lines);
-                tree.fpm_global = Some(std::mem::take(&mut parser.global));
-                let pools = parser.finish();
-                r.count_fpm_used(&pools);
-                tree.pools = pools
-                    .into_iter()
-                    .map(|pool| PoolConf {
-                        file: pool
-                            .setting("listen")
-                            .map_or_else(|| Arc::clone(&input.name), |s| Arc::clone(&s.file)),
-                        pool,
-                    })
-                    .collect();
-            }
+            InputKind::NginxConf => tree.nginx.push(r.nginx_tree(input, &lines)),
+            InputKind::FpmConf => r.fpm_tree(input, &lines, &mut tree),
             _ => {}
         }
         tree.rows = r.rows;
@@ -519,6 +494,19 @@ impl Reader<'_> {
 
     // ----- NGINX -----
 
+    /// A main NGINX config (a file or `nginx -T` output) with its includes.
+    fn nginx_tree(&mut self, input: &Input, lines: &[String]) -> NginxConf {
+        let mut conf = NginxConf::default();
+        if lines.iter().any(|l| nginx_conf::dump_marker(l).is_some()) {
+            self.nginx_dump(&mut conf, lines);
+        } else {
+            self.nginx_file(&mut conf, Arc::clone(&input.name), lines, Vec::new());
+        }
+        conf.resolve();
+        self.count_nginx_used(&conf);
+        conf
+    }
+
     fn nginx_file(
         &mut self,
         conf: &mut NginxConf,
@@ -694,6 +682,25 @@ impl Reader<'_> {
     }
 
     // ----- PHP-FPM -----
+
+    /// A main FPM config with its includes: its pools and its `[global]` settings
+    /// go into `tree`.
+    fn fpm_tree(&mut self, input: &Input, lines: &[String], tree: &mut Tree) {
+        let mut parser = FpmConfParser::new(Arc::clone(&input.name));
+        self.fpm_file(&mut parser, Arc::clone(&input.name), lines);
+        tree.fpm_global = Some(std::mem::take(&mut parser.global));
+        let pools = parser.finish();
+        self.count_fpm_used(&pools);
+        tree.pools = pools
+            .into_iter()
+            .map(|pool| PoolConf {
+                file: pool
+                    .setting("listen")
+                    .map_or_else(|| Arc::clone(&input.name), |s| Arc::clone(&s.file)),
+                pool,
+            })
+            .collect();
+    }
 
     fn fpm_file(&mut self, parser: &mut FpmConfParser, name: Arc<str>, lines: &[String]) {
         let canon = self.chain.last().cloned().unwrap_or_default();

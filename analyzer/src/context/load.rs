@@ -569,11 +569,10 @@ fn push_kernel(
 /// What a first look at the logs says about raw dmesg times.
 #[derive(Debug, Default)]
 pub struct Prescan {
-    /// (wall, boot seconds) from lines carrying both clocks.
-    pub pairs: Vec<(EpochMs, f64)>,
-    /// A pid in both the kernel log (boot time) and FPM's child exits (wall time):
-    /// (pid, boot instant).
-    pub pid_match: Option<(u32, EpochMs)>,
+    /// Lines carrying both clocks.
+    pub pairs: Vec<ClockPair>,
+    /// A pid in both the kernel log (boot time) and FPM's child exits (wall time).
+    pub pid_match: Option<PidMatch>,
     /// Boot seconds of the raw dmesg lines seen (for the host boot time check).
     pub boot_secs: Vec<f64>,
     /// Whether some kernel line has only boot time (alignment needed).
@@ -586,112 +585,166 @@ pub struct Prescan {
 /// then the FPM logs until one of those pids exits: enough to align raw dmesg,
 /// without holding anything. Files are routed line by line as the readers do, so a
 /// syslog or container stream gives its kernel and FPM lines.
+/// A kernel line's wall-clock time and its boot time.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockPair {
+    pub wall: EpochMs,
+    pub boot_secs: f64,
+}
+
+/// A pid whose death is in both the kernel log (boot time) and FPM's child exits
+/// (wall time): the boot instant that makes them agree.
+#[derive(Debug, Clone, Copy)]
+pub struct PidMatch {
+    pub pid: u32,
+    pub boot: EpochMs,
+}
+
+/// A PHP process's death in the kernel log with only its boot time.
+struct BootTimeDeath {
+    pid: u32,
+    boot_secs: f64,
+}
+
 pub fn prescan(inputs: &[Input], zone: &Zone, reference: (i16, i8)) -> io::Result<Prescan> {
     let mut out = Prescan::default();
-    let mut candidates: Vec<(u32, f64)> = Vec::new();
-    let mut buf = Vec::with_capacity(4096);
+    let mut deaths: Vec<BootTimeDeath> = Vec::new();
     for input in inputs
         .iter()
         .filter(|i| i.has_kind(InputKind::Kernel) || i.has_kind(InputKind::Journal))
     {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut clock = LocalClock::new(zone);
-        let mut router = Router::new(zone, reference, Some(input.kind));
-        while reader.next_line(&mut buf)? {
-            let line = text(&buf);
-            let clean = strip_ansi(&line);
-            let r = router.route(&clean);
-            if r.kind != LineKind::Kernel {
-                continue;
-            }
-            let inner: &str = &r.framed.inner;
-            let (time, msg) = if r.framed.layers.contains(Layer::Syslog)
-                || r.framed.layers.contains(Layer::JournalJson)
-            {
-                let time = r.framed.time.unwrap_or(SysTime {
-                    wall: None,
-                    boot_secs: None,
-                });
-                match (time.boot_secs, kernel::split_boot_stamp(inner)) {
-                    (None, Some((secs, rest))) => (
-                        SysTime {
-                            wall: time.wall,
-                            boot_secs: Some(secs),
-                        },
-                        rest,
-                    ),
-                    _ => (time, inner),
-                }
-            } else if let Some((time, msg)) = kernel::split_dmesg_line(inner, &mut clock) {
-                (
-                    SysTime {
-                        wall: time.wall.or(r.time),
-                        boot_secs: time.boot_secs,
-                    },
-                    msg,
-                )
-            } else {
-                continue;
-            };
-            match (time.wall, time.boot_secs) {
-                (Some(w), Some(s)) => {
-                    out.pairs.push((w, s));
-                    break;
-                }
-                (None, Some(s)) => {
-                    out.needs_alignment = true;
-                    if out.boot_secs.len() < 64 {
-                        out.boot_secs.push(s);
-                    }
-                    if let Some(ev) = kernel::parse_message(msg) {
-                        if matches!(
-                            ev,
-                            KernelEvent::OomKilled { .. }
-                                | KernelEvent::Segfault { .. }
-                                | KernelEvent::Trap { .. }
-                        ) {
-                            if let Some(pid) = ev.pid() {
-                                candidates.push((pid, s));
-                            }
-                        }
-                    }
-                    if candidates.len() >= 64 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
+        prescan_kernel(input, zone, reference, &mut out, &mut deaths)?;
     }
     if !out.needs_alignment {
         return Ok(out);
     }
     for input in inputs.iter().filter(|i| i.has_kind(InputKind::Fpm)) {
-        let mut reader = LineReader::open(&input.path)?;
-        let mut router = Router::new(zone, reference, Some(input.kind));
-        while reader.next_line(&mut buf)? {
-            let line = text(&buf);
-            let clean = strip_ansi(&line);
-            let r = router.route(&clean);
-            let (Some(parsed), Some(at)) = (r.fpm, r.time) else {
-                continue;
-            };
-            out.fpm_first.get_or_insert(at);
-            if candidates.is_empty() {
-                break;
-            }
-            if let FpmEvent::ChildExited { pid, .. } = parsed.event {
-                if let Some(&(_, secs)) = candidates.iter().find(|(p, _)| *p == pid) {
-                    out.pid_match = Some((pid, at.minus_ms((secs * 1000.0) as i64)));
-                    break;
-                }
-            }
-        }
+        prescan_fpm(input, zone, reference, &deaths, &mut out)?;
         if out.pid_match.is_some() {
             break;
         }
     }
     Ok(out)
+}
+
+/// A kernel log's first lines: a line with both clocks, else the boot times and
+/// the PHP deaths of raw dmesg lines.
+fn prescan_kernel(
+    input: &Input,
+    zone: &Zone,
+    reference: (i16, i8),
+    out: &mut Prescan,
+    deaths: &mut Vec<BootTimeDeath>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut reader = LineReader::open(&input.path)?;
+    let mut clock = LocalClock::new(zone);
+    let mut router = Router::new(zone, reference, Some(input.kind));
+    while reader.next_line(&mut buf)? {
+        let line = text(&buf);
+        let clean = strip_ansi(&line);
+        let r = router.route(&clean);
+        if r.kind != LineKind::Kernel {
+            continue;
+        }
+        let Some((time, msg)) = kernel_line_time(&r, &mut clock) else {
+            continue;
+        };
+        match (time.wall, time.boot_secs) {
+            (Some(wall), Some(boot_secs)) => {
+                out.pairs.push(ClockPair { wall, boot_secs });
+                break;
+            }
+            (None, Some(s)) => {
+                out.needs_alignment = true;
+                if out.boot_secs.len() < 64 {
+                    out.boot_secs.push(s);
+                }
+                if let Some(ev) = kernel::parse_message(msg) {
+                    if matches!(
+                        ev,
+                        KernelEvent::OomKilled { .. }
+                            | KernelEvent::Segfault { .. }
+                            | KernelEvent::Trap { .. }
+                    ) {
+                        if let Some(pid) = ev.pid() {
+                            deaths.push(BootTimeDeath { pid, boot_secs: s });
+                        }
+                    }
+                }
+                if deaths.len() >= 64 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The clocks of a kernel line (a syslog or journal frame's, else dmesg's own
+/// stamp) and its message; `None` for a line that is not a kernel message.
+fn kernel_line_time<'r>(r: &'r Routed, clock: &mut LocalClock) -> Option<(SysTime, &'r str)> {
+    let inner: &str = &r.framed.inner;
+    if r.framed.layers.contains(Layer::Syslog) || r.framed.layers.contains(Layer::JournalJson) {
+        let time = r.framed.time.unwrap_or(SysTime {
+            wall: None,
+            boot_secs: None,
+        });
+        return Some(match (time.boot_secs, kernel::split_boot_stamp(inner)) {
+            (None, Some((secs, rest))) => (
+                SysTime {
+                    wall: time.wall,
+                    boot_secs: Some(secs),
+                },
+                rest,
+            ),
+            _ => (time, inner),
+        });
+    }
+    let (time, msg) = kernel::split_dmesg_line(inner, clock)?;
+    Some((
+        SysTime {
+            wall: time.wall.or(r.time),
+            boot_secs: time.boot_secs,
+        },
+        msg,
+    ))
+}
+
+/// An FPM log's first dated line, and a child exit of a pid the kernel log saw die.
+fn prescan_fpm(
+    input: &Input,
+    zone: &Zone,
+    reference: (i16, i8),
+    deaths: &[BootTimeDeath],
+    out: &mut Prescan,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut reader = LineReader::open(&input.path)?;
+    let mut router = Router::new(zone, reference, Some(input.kind));
+    while reader.next_line(&mut buf)? {
+        let line = text(&buf);
+        let clean = strip_ansi(&line);
+        let r = router.route(&clean);
+        let (Some(parsed), Some(at)) = (r.fpm, r.time) else {
+            continue;
+        };
+        out.fpm_first.get_or_insert(at);
+        if deaths.is_empty() {
+            break;
+        }
+        if let FpmEvent::ChildExited { pid, .. } = parsed.event {
+            if let Some(d) = deaths.iter().find(|d| d.pid == pid) {
+                out.pid_match = Some(PidMatch {
+                    pid,
+                    boot: at.minus_ms((d.boot_secs * 1000.0) as i64),
+                });
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the NGINX and FPM configs (following their includes) into the context.

@@ -304,11 +304,11 @@ impl ContextIndex {
         for (i, e) in self.fpm.iter().enumerate() {
             match &e.event {
                 FpmEvent::MaxChildren { .. } => ix.max_children.push(i),
-                FpmEvent::ChildExited { signal, code, .. } => {
-                    // SIGQUIT is FPM's own graceful stop of a child.
-                    if signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0) {
-                        ix.deaths.push(i);
-                    }
+                // SIGQUIT is FPM's own graceful stop of a child.
+                FpmEvent::ChildExited { signal, code, .. }
+                    if signal.is_some_and(|s| s != 3) || code.is_some_and(|c| c != 0) =>
+                {
+                    ix.deaths.push(i)
                 }
                 FpmEvent::SlowRequest(t) => ix.timers.push((i, request_path(&t.request).into())),
                 FpmEvent::ExecutionTimedOut(t) => {

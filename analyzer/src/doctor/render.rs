@@ -123,6 +123,18 @@ pub fn json(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
+    text_header(r, out)?;
+    text_findings(r, out)?;
+    writeln!(out, "\nchecked")?;
+    text_nginx(r, out)?;
+    text_fpm(r, out)?;
+    text_targets(r, out)?;
+    text_pools(r, out)?;
+    text_notes(r, out)
+}
+
+/// Who ran the doctor, when, and how many problems it found.
+fn text_header(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "gatelog doctor: {} as {}{}, history since {}",
@@ -140,6 +152,10 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     } else {
         writeln!(out, "\n{} problem(s) found", r.findings.len())?;
     }
+    Ok(())
+}
+
+fn text_findings(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for (i, f) in r.findings.iter().enumerate() {
         writeln!(
             out,
@@ -156,7 +172,10 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, "    fix: {}", f.fix)?;
     }
-    writeln!(out, "\nchecked")?;
+    Ok(())
+}
+
+fn text_nginx(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(n) = &r.nginx {
         writeln!(
             out,
@@ -177,6 +196,10 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    ! {p}")?;
         }
     }
+    Ok(())
+}
+
+fn text_fpm(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for f in &r.fpm {
         writeln!(
             out,
@@ -192,6 +215,10 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    ! {p}")?;
         }
     }
+    Ok(())
+}
+
+fn text_targets(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for t in &r.targets {
         writeln!(
             out,
@@ -217,6 +244,10 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
             t.connect_result
         )?;
     }
+    Ok(())
+}
+
+fn text_pools(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for p in &r.pools {
         let mut line = format!(
             "  pool {} ({}) listen {} pm {} max_children {}: ",
@@ -265,6 +296,11 @@ pub fn text(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "    {f}")?;
         }
     }
+    Ok(())
+}
+
+/// The notes, and what could not be checked.
+fn text_notes(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     if !r.notes.is_empty() {
         writeln!(out, "\nnotes")?;
         for n in &r.notes {

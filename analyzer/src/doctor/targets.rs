@@ -159,8 +159,50 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef], found: &mut Findings) 
         listener: None,
         pool: at.first().map(|p| p.name().to_string()),
     };
-    // The unix path as the worker user sees it.
-    let steps = match (peer.unix_path(), &d.worker) {
+    let steps = path_steps(d, peer);
+    report.path = steps.iter().map(step_line).collect();
+    report.listener = listener_line(d, peer);
+    let connected = try_connect(d, peer, found);
+    report.connect_as = Some(connected.as_name.clone());
+    let errno = match &connected.tried {
+        Some(Tried::Errno(e)) => {
+            report.connect_errno = Some(*e);
+            report.connect_result = if *e == 0 {
+                "connected".into()
+            } else {
+                errno_text(*e)
+            };
+            Some(*e)
+        }
+        Some(Tried::Failed(why)) => {
+            report.connect_result = format!("not tried: {why}");
+            found.unchecked(
+                format!("connect() to {peer} as {}", connected.as_name),
+                why.clone(),
+            );
+            None
+        }
+        None => None,
+    };
+    let ctx = TargetCheck {
+        d,
+        g,
+        peer,
+        at: &at,
+        pools,
+        steps: &steps,
+        as_name: &connected.as_name,
+        as_worker: connected.as_worker,
+    };
+    if let Some(f) = ctx.classify(errno) {
+        found.find(f);
+    }
+    report
+}
+
+/// The unix path as the worker user sees it (empty for TCP).
+fn path_steps(d: &Doctor, peer: &Peer) -> Vec<Step> {
+    match (peer.unix_path(), &d.worker) {
         (Some(path), Some(w)) => perms::walk(std::path::Path::new(path), w),
         (Some(path), None) => {
             // Without the worker's credentials, still say what is there.
@@ -180,9 +222,11 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef], found: &mut Findings) 
                 .collect()
         }
         _ => Vec::new(),
-    };
-    report.path = steps.iter().map(step_line).collect();
-    // The kernel's listener.
+    }
+}
+
+/// The kernel's listener on the peer: its accept queue and who holds it.
+fn listener_line(d: &Doctor, peer: &Peer) -> Option<String> {
     let listener_note = match peer.unix_path() {
         Some(path) => d
             .unix_listener(path)
@@ -205,16 +249,30 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef], found: &mut Findings) 
                 format!(", held by {}", names.join("; "))
             })
             .unwrap_or_default();
-        report.listener = Some(format!(
+        Some(format!(
             "listening: {queue} waiting in the accept queue{}{held}",
             backlog
                 .map(|b: u32| format!(" (backlog {b})"))
                 .unwrap_or_default()
-        ));
+        ))
     } else if d.unix.is_ok() || !peer.is_unix() {
-        report.listener = Some("nothing listens there".into());
+        Some("nothing listens there".into())
+    } else {
+        None
     }
-    // The real connect.
+}
+
+/// A real connect() and as whom it was made.
+struct Connected {
+    tried: Option<Tried>,
+    as_name: String,
+    /// Whether it was made as the NGINX worker user.
+    as_worker: bool,
+}
+
+/// Connects to the peer as the worker user where this process can (root, or the
+/// worker itself), else as this user.
+fn try_connect(d: &Doctor, peer: &Peer, found: &mut Findings) -> Connected {
     let who = d.worker.as_ref();
     let as_worker = who.is_some_and(|w| d.root || d.me.as_ref().is_some_and(|m| m.uid == w.uid));
     let tried = match Address::from_peer(peer.as_str()) {
@@ -247,38 +305,11 @@ fn check_one(d: &Doctor, g: &[Target], pools: &[PoolRef], found: &mut Findings) 
         (_, _, Some(me)) => me.name.clone(),
         _ => "this user".to_string(),
     };
-    report.connect_as = Some(as_name.clone());
-    let errno = match &tried {
-        Some(Tried::Errno(e)) => {
-            report.connect_errno = Some(*e);
-            report.connect_result = if *e == 0 {
-                "connected".into()
-            } else {
-                errno_text(*e)
-            };
-            Some(*e)
-        }
-        Some(Tried::Failed(why)) => {
-            report.connect_result = format!("not tried: {why}");
-            found.unchecked(format!("connect() to {peer} as {as_name}"), why.clone());
-            None
-        }
-        None => None,
-    };
-    let ctx = TargetCheck {
-        d,
-        g,
-        peer,
-        at: &at,
-        pools,
-        steps: &steps,
-        as_name: &as_name,
+    Connected {
+        tried,
+        as_name,
         as_worker,
-    };
-    if let Some(f) = ctx.classify(errno) {
-        found.find(f);
     }
-    report
 }
 
 struct TargetCheck<'a> {
@@ -382,15 +413,36 @@ impl TargetCheck<'_> {
             )),
         }
         evidence.push(Seen::new(format!("stat {}", s.path.display()), s.attrs()));
+        if s.need == Need::Write {
+            self.socket_not_writable(s, evidence)
+        } else {
+            self.directory_not_searchable(s, evidence)
+        }
+    }
+
+    fn permission_finding(&self, summary: String, evidence: Vec<Seen>, fix: String) -> Finding {
+        Finding {
+            cause: Some(Cause::SocketPermissionDenied),
+            severity: Severity::Critical,
+            subject: self.peer.to_string(),
+            summary,
+            evidence,
+            fix,
+        }
+    }
+
+    /// The socket grants the worker no write permission: the fix is in the pool's
+    /// listen.* settings.
+    fn socket_not_writable(&self, s: &Step, mut evidence: Vec<Seen>) -> Finding {
+        let worker = self.worker_name();
         let pool = self.at.first();
-        let (summary, fix) = if s.need == Need::Write {
-            let mut fix = String::new();
-            let group = self
-                .d
-                .worker
-                .as_ref()
-                .map_or("www-data".to_string(), |w| w.group_name.clone());
-            match pool {
+        let mut fix = String::new();
+        let group = self
+            .d
+            .worker
+            .as_ref()
+            .map_or("www-data".to_string(), |w| w.group_name.clone());
+        match pool {
                 Some(p) => {
                     for key in ["listen.owner", "listen.group", "listen.mode", "listen.acl_users", "listen.acl_groups"] {
                         if let Some(ev) = p.conf.evidence(key) {
@@ -429,42 +481,36 @@ impl TargetCheck<'_> {
                     "Make the socket writable for {worker}: the FPM pool that creates it needs `listen.owner = {worker}`, `listen.group = {group}`, `listen.mode = 0660`. "
                 )),
             }
-            fix.push_str(&format!("Verify: `ls -la {}`.", s.path.display()));
-            (
-                format!(
-                    "{worker} may not connect to {}: the socket is {} and grants {worker} no write permission",
-                    s.path.display(),
-                    s.attrs()
-                ),
-                fix,
-            )
-        } else {
-            (
-                format!(
-                    "{worker} cannot reach {}: directory {} is {} without search (x) permission for {worker}; connect() needs it on every directory of the path",
-                    self.peer,
-                    s.path.display(),
-                    s.attrs()
-                ),
-                format!(
-                    "Let {worker} search the directory: `sudo chmod o+x {dir}` (or `sudo chgrp {g} {dir} && sudo chmod g+x {dir}`), or move the socket to a directory {worker} can reach{pool}. Verify: `sudo -u {worker} test -w {sock} && echo ok`.",
-                    dir = s.path.display(),
-                    g = self.d.worker.as_ref().map_or("www-data".to_string(), |w| w.group_name.clone()),
-                    pool = pool
-                        .map(|p| format!(" (`listen = ...` at {})", p.place("listen")))
-                        .unwrap_or_default(),
-                    sock = self.peer.unix_path().unwrap_or(self.peer.as_str()),
-                ),
-            )
-        };
-        Finding {
-            cause: Some(Cause::SocketPermissionDenied),
-            severity: Severity::Critical,
-            subject: self.peer.to_string(),
-            summary,
-            evidence,
-            fix,
-        }
+        fix.push_str(&format!("Verify: `ls -la {}`.", s.path.display()));
+        let summary = format!(
+                "{worker} may not connect to {}: the socket is {} and grants {worker} no write permission",
+                s.path.display(),
+                s.attrs()
+            );
+        self.permission_finding(summary, evidence, fix)
+    }
+
+    /// A directory on the socket's path lacks search permission for the worker.
+    fn directory_not_searchable(&self, s: &Step, evidence: Vec<Seen>) -> Finding {
+        let worker = self.worker_name();
+        let summary = format!(
+            "{worker} cannot reach {}: directory {} is {} without search (x) permission for {worker}; connect() needs it on every directory of the path",
+            self.peer,
+            s.path.display(),
+            s.attrs()
+        );
+        let fix = format!(
+            "Let {worker} search the directory: `sudo chmod o+x {dir}` (or `sudo chgrp {g} {dir} && sudo chmod g+x {dir}`), or move the socket to a directory {worker} can reach{pool}. Verify: `sudo -u {worker} test -w {sock} && echo ok`.",
+            dir = s.path.display(),
+            g = self.d.worker.as_ref().map_or("www-data".to_string(), |w| w.group_name.clone()),
+            pool = self
+                .at
+                .first()
+                .map(|p| format!(" (`listen = ...` at {})", p.place("listen")))
+                .unwrap_or_default(),
+            sock = self.peer.unix_path().unwrap_or(self.peer.as_str()),
+        );
+        self.permission_finding(summary, evidence, fix)
     }
 
     fn permission_unexplained(&self, e: i32) -> Finding {
@@ -504,146 +550,175 @@ impl TargetCheck<'_> {
                 ));
             }
         }
-        let running: Vec<&&PoolRef> = self.at.iter().filter(|p| p.master.is_some()).collect();
-        if let Some(p) = self.at.first() {
-            // A pool is configured there.
-            if let Some(ev) = p.conf.evidence("listen") {
-                evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
-            }
-            let config = p
-                .side
-                .config
-                .as_ref()
-                .map_or_else(|| p.side.source.clone(), |c| c.display().to_string());
-            if running.is_empty() {
+        match self.at.first() {
+            Some(p) => self.pool_there_not_listening(p, e, stale, evidence),
+            None => self.no_pool_there(evidence),
+        }
+    }
+
+    /// A pool is configured where NGINX connects, yet nothing listens: FPM is not
+    /// running, or its master runs without the socket.
+    fn pool_there_not_listening(
+        &self,
+        p: &PoolRef,
+        e: i32,
+        stale: bool,
+        mut evidence: Vec<Seen>,
+    ) -> Finding {
+        if let Some(ev) = p.conf.evidence("listen") {
+            evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
+        }
+        let config = p
+            .side
+            .config
+            .as_ref()
+            .map_or_else(|| p.side.source.clone(), |c| c.display().to_string());
+        match self.at.iter().find(|p| p.master.is_some()) {
+            None => {
                 evidence.push(Seen::new(
                     "processes (/proc)",
                     format!("no php-fpm master runs {config}{}", pid_file_note(p)),
                 ));
-                let mut fix = String::new();
-                if stale {
-                    fix.push_str(&format!(
-                        "Remove the stale socket: `sudo rm -f {}`. ",
-                        self.peer.unix_path().unwrap_or("")
-                    ));
-                }
-                fix.push_str(&format!("Start PHP-FPM: {}", p.side.command(Action::Start)));
-                if let Some(unit) = p.side.unit() {
-                    fix.push_str(&format!(
-                        " and `sudo systemctl enable {unit}`; see why it stopped: `sudo journalctl -u {unit} --no-pager -n 50`"
-                    ));
-                }
-                if let Some(log) = p.side.global("error_log") {
-                    fix.push_str(&format!(" and `sudo tail -50 {log}`"));
-                }
-                fix.push_str(&format!(
-                    ". Verify: `ls -la {}`.",
-                    self.peer.unix_path().unwrap_or(self.peer.as_str())
+                self.fpm_stopped(p, e, stale, evidence)
+            }
+            Some(running) => {
+                // Its master runs, yet nothing listens: the socket was removed, or
+                // another config is running.
+                let m = running.master.map(|m| m.pid).unwrap_or(0);
+                evidence.push(Seen::new(
+                    "processes (/proc)",
+                    format!("php-fpm master {m} runs {config}"),
                 ));
-                return Finding {
+                Finding {
                     cause: Some(Cause::FpmNotRunning),
                     severity: Severity::Critical,
                     subject: self.peer.to_string(),
                     summary: format!(
-                        "PHP-FPM is not running: pool {} should listen on {} but {}",
-                        p.name(),
-                        self.peer,
-                        if stale {
-                            "only a stale socket file is left"
-                        } else if e == libc::ECONNREFUSED {
-                            "nothing listens there"
-                        } else {
-                            "the socket does not exist"
-                        }
+                        "pool {} is configured on {} and its master {m} runs, but nothing listens there (the socket file was removed, or the master runs an older config)",
+                        running.name(),
+                        self.peer
                     ),
                     evidence,
-                    fix,
-                };
+                    fix: format!(
+                        "Restart PHP-FPM so it binds {} again: {}.",
+                        self.peer,
+                        running.side.command(Action::Restart)
+                    ),
+                }
             }
-            // Its master runs, yet nothing listens: the socket was removed, or
-            // another config is running.
-            let m = running[0].master.map(|m| m.pid).unwrap_or(0);
-            evidence.push(Seen::new(
-                "processes (/proc)",
-                format!("php-fpm master {m} runs {config}"),
-            ));
-            return Finding {
-                cause: Some(Cause::FpmNotRunning),
-                severity: Severity::Critical,
-                subject: self.peer.to_string(),
-                summary: format!(
-                    "pool {} is configured on {} and its master {m} runs, but nothing listens there (the socket file was removed, or the master runs an older config)",
-                    running[0].name(),
-                    self.peer
-                ),
-                evidence,
-                fix: format!(
-                    "Restart PHP-FPM so it binds {} again: {}.",
-                    self.peer,
-                    running[0].side.command(Action::Restart)
-                ),
-            };
         }
-        // No pool listens there.
+    }
+
+    /// The pool configured there has no running master.
+    fn fpm_stopped(&self, p: &PoolRef, e: i32, stale: bool, evidence: Vec<Seen>) -> Finding {
+        let mut fix = String::new();
+        if stale {
+            fix.push_str(&format!(
+                "Remove the stale socket: `sudo rm -f {}`. ",
+                self.peer.unix_path().unwrap_or("")
+            ));
+        }
+        fix.push_str(&format!("Start PHP-FPM: {}", p.side.command(Action::Start)));
+        if let Some(unit) = p.side.unit() {
+            fix.push_str(&format!(
+                " and `sudo systemctl enable {unit}`; see why it stopped: `sudo journalctl -u {unit} --no-pager -n 50`"
+            ));
+        }
+        if let Some(log) = p.side.global("error_log") {
+            fix.push_str(&format!(" and `sudo tail -50 {log}`"));
+        }
+        fix.push_str(&format!(
+            ". Verify: `ls -la {}`.",
+            self.peer.unix_path().unwrap_or(self.peer.as_str())
+        ));
+        Finding {
+            cause: Some(Cause::FpmNotRunning),
+            severity: Severity::Critical,
+            subject: self.peer.to_string(),
+            summary: format!(
+                "PHP-FPM is not running: pool {} should listen on {} but {}",
+                p.name(),
+                self.peer,
+                if stale {
+                    "only a stale socket file is left"
+                } else if e == libc::ECONNREFUSED {
+                    "nothing listens there"
+                } else {
+                    "the socket does not exist"
+                }
+            ),
+            evidence,
+            fix,
+        }
+    }
+
+    /// NGINX names an address no pool listens on while pool `p` listens nearby.
+    fn wrong_address(&self, p: &PoolRef, mut evidence: Vec<Seen>) -> Finding {
+        let l = p.listen().unwrap_or_else(|| Peer::from_nginx(""));
+        if let Some(ev) = p.conf.evidence("listen") {
+            evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
+        }
+        let state = match p.master {
+            Some(m) => format!("running, master {}", m.pid),
+            None => "not running".to_string(),
+        };
+        evidence.push(Seen::new(
+            "PHP-FPM pools read",
+            format!(
+                "no pool listens on {}; pool {} listens on {} ({state})",
+                self.peer,
+                p.name(),
+                l
+            ),
+        ));
+        evidence.extend(self.pass_seen());
+        let mut why = String::new();
+        if let (Some(a), Some(b)) = (
+            php_version_in(self.peer.as_str()),
+            php_version_in(l.as_str()),
+        ) {
+            if a != b {
+                why = format!(" (NGINX names PHP {a}; the pool is PHP {b})");
+            }
+        }
+        let to = nginx_form(&l);
+        let changes: Vec<String> = self
+            .g
+            .iter()
+            .map(|t| {
+                let now = t.written_at.text();
+                let new = now.replace(&t.address, &to);
+                format!("`{now}` -> `{new}` at {}", t.written_at.place())
+            })
+            .collect();
+        Finding {
+            cause: Some(Cause::WrongSocketPath),
+            severity: Severity::Critical,
+            subject: self.peer.to_string(),
+            summary: format!(
+                "NGINX passes to {}, where no PHP-FPM pool listens; pool {} listens on {}{why}",
+                self.peer,
+                p.name(),
+                l
+            ),
+            evidence,
+            fix: format!(
+                "Point NGINX at the pool: {}; then `sudo nginx -t && sudo systemctl reload nginx`. Or, if NGINX is right, make the pool listen there: `listen = {}` at {} and restart FPM.",
+                changes.join("; "),
+                self.peer.unix_path().unwrap_or(self.peer.as_str()),
+                p.place("listen")
+            ),
+        }
+    }
+
+    /// No pool read listens where NGINX connects: the nearest pool's address is
+    /// likely what NGINX should name.
+    fn no_pool_there(&self, mut evidence: Vec<Seen>) -> Finding {
         let near = nearest(self.peer, self.pools);
         let any_running = self.pools.iter().any(|p| p.master.is_some());
         match near {
             Some(p) if any_running || p.master.is_some() || !self.pools.is_empty() => {
-                let l = p.listen().unwrap_or_else(|| Peer::from_nginx(""));
-                if let Some(ev) = p.conf.evidence("listen") {
-                    evidence.push(Seen::new(format!("{}:{}", ev.file, ev.line), ev.text));
-                }
-                let state = match p.master {
-                    Some(m) => format!("running, master {}", m.pid),
-                    None => "not running".to_string(),
-                };
-                evidence.push(Seen::new(
-                    "PHP-FPM pools read",
-                    format!(
-                        "no pool listens on {}; pool {} listens on {} ({state})",
-                        self.peer,
-                        p.name(),
-                        l
-                    ),
-                ));
-                evidence.extend(self.pass_seen());
-                let mut why = String::new();
-                if let (Some(a), Some(b)) = (
-                    php_version_in(self.peer.as_str()),
-                    php_version_in(l.as_str()),
-                ) {
-                    if a != b {
-                        why = format!(" (NGINX names PHP {a}; the pool is PHP {b})");
-                    }
-                }
-                let to = nginx_form(&l);
-                let changes: Vec<String> = self
-                    .g
-                    .iter()
-                    .map(|t| {
-                        let now = t.written_at.text();
-                        let new = now.replace(&t.address, &to);
-                        format!("`{now}` -> `{new}` at {}", t.written_at.place())
-                    })
-                    .collect();
-                Finding {
-                    cause: Some(Cause::WrongSocketPath),
-                    severity: Severity::Critical,
-                    subject: self.peer.to_string(),
-                    summary: format!(
-                        "NGINX passes to {}, where no PHP-FPM pool listens; pool {} listens on {}{why}",
-                        self.peer,
-                        p.name(),
-                        l
-                    ),
-                    evidence,
-                    fix: format!(
-                        "Point NGINX at the pool: {}; then `sudo nginx -t && sudo systemctl reload nginx`. Or, if NGINX is right, make the pool listen there: `listen = {}` at {} and restart FPM.",
-                        changes.join("; "),
-                        self.peer.unix_path().unwrap_or(self.peer.as_str()),
-                        p.place("listen")
-                    ),
-                }
+                self.wrong_address(p, evidence)
             }
             _ => {
                 evidence.extend(self.pass_seen());

@@ -235,7 +235,7 @@ fn json_scrape_matches(lab: &Lab, port: u16, text: &str) -> Result<(), String> {
     lab.prefix.write("out/scrape.json", &body, 0o644)?;
     let v: Value = serde_json::from_str(&body)
         .map_err(|e| format!("JSON scrape does not parse ({e}):\n{body}"))?;
-    let schema = schema::docs("gatelog.metrics.v1.schema.json")?;
+    let schema = schema::docs(schema::METRICS)?;
     if let Err(errs) = schema.validate(&v) {
         return Err(format!(
             "JSON scrape violates {}:\n  {}\n{body}",
