@@ -461,6 +461,25 @@ def callgrind_total(path):
     raise RuntimeError(f"{path}: no summary line")
 
 
+def quit_single_process(p, every=2.0, timeout=300):
+    """SIGQUIT, repeated until NGINX exits. With `master_process off` NGINX checks its quit
+    flag before it blocks in epoll_wait with no timer left; a signal that lands between the
+    check and the call (a wide window under valgrind) is only noticed at the next wake-up,
+    which never comes in an idle server. The next SIGQUIT is that wake-up."""
+    end = time.monotonic() + timeout
+    while p.poll() is None and time.monotonic() < end:
+        try:
+            p.send_signal(signal.SIGQUIT)
+            p.wait(timeout=every)
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            break
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+
+
 def callgrind_run(inst, path, n, conc, out):
     """NGINX under callgrind serving n requests to `path`; returns (Ir, statuses)."""
     argv = [] if inst.cpu is None else ["taskset", "-c", str(inst.cpu)]
@@ -469,14 +488,27 @@ def callgrind_run(inst, path, n, conc, out):
     err = inst.test()
     if err:
         raise RuntimeError(f"nginx -t failed for {inst.name}: {err}")
-    p = PROCS.start(f"callgrind-{inst.name}", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    vlog = out + ".log"
+    with open(vlog, "wb") as err_f:
+        p = PROCS.start(f"callgrind-{inst.name}", argv, stdout=subprocess.DEVNULL, stderr=err_f)
     try:
         wait_for(lambda: port_open(inst.port), timeout=120, what=f"nginx {inst.name} under valgrind")
         statuses = drive(inst.port, path, n, conc)
     finally:
-        PROCS.stop(p, signal.SIGQUIT, timeout=300)
+        quit_single_process(p)
         PROCS.forget(p)
-    return callgrind_total(out), statuses
+    try:
+        return callgrind_total(out), statuses
+    except (OSError, RuntimeError) as e:
+        # say why: valgrind's and NGINX's last words, and how NGINX ended
+        tail = []
+        for path_ in (vlog, os.path.join(inst.dir, "startup.log"), os.path.join(inst.dir, "error.log")):
+            try:
+                with open(path_, "rb") as f:
+                    tail += [ln.decode(errors="replace").strip() for ln in f.read().splitlines()[-3:]]
+            except OSError:
+                pass
+        raise RuntimeError(f"{e}; exit {p.returncode}; " + " / ".join(t for t in tail if t)[-600:]) from e
 
 
 def instruction_counts(cfg, binary, module, prefix, cpu, common, metrics_ok):
