@@ -175,7 +175,9 @@ fn analyze(args: &[&Path]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
 /// The value after `key = ` in a `php-fpm -tt` dump.

@@ -1,5 +1,5 @@
 //! The three report formats, run through the binary, and the exit statuses. The JSON
-//! report is checked against docs/gatelog.report.v1.schema.json by the `jsonschema`
+//! report is checked against docs/gatelog.report.v2.schema.json by the `jsonschema`
 //! crate, the validator the end-to-end tests use too.
 
 use std::path::PathBuf;
@@ -30,9 +30,16 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A report read as each failure whole (its shared texts put back in place).
+fn whole(json: &str) -> Value {
+    let mut report: Value = serde_json::from_str(json).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
+}
+
 /// The report schema, compiled.
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v1.schema.json"))
+    let text = std::fs::read_to_string(root().join("../docs/gatelog.report.v2.schema.json"))
         .expect("schema file");
     let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
@@ -63,9 +70,20 @@ fn json_report_matches_its_schema() {
             &fixture(dir),
         ]);
         assert_eq!(o.status.code(), Some(0));
-        let report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        let mut report: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
         let errors = violations(&report);
         assert!(errors.is_empty(), "{dir}: {errors:#?}");
+        assert_eq!(report["schema"], "gatelog.report.v2");
+        // What the schema cannot say: every index names an entry of its table.
+        let len = |t: &str| report[t].as_array().map_or(0, Vec::len) as u64;
+        for f in report["failures"].as_array().unwrap() {
+            assert!(f["reason"].as_u64().unwrap() < len("reasons"), "{dir}: {f}");
+            assert!(f["fix"].as_u64().unwrap() < len("fixes"), "{dir}: {f}");
+            for i in f["evidence"].as_array().unwrap() {
+                assert!(i.as_u64().unwrap() < len("lines"), "{dir}: {f}");
+            }
+        }
+        gatelog_analyzer::report::shared::inline(&mut report);
         // The fields the end-to-end tests rely on.
         let f = &report["failures"][0];
         for key in [
@@ -130,7 +148,7 @@ fn time_zone_is_applied_and_reported() {
         "Europe/Berlin",
         &fixture("2-socket-permission-denied"),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     // 14:23:17 local in Berlin (CEST) is 12:23:17Z; shown with its offset.
     assert_eq!(
         report["failures"][0]["time"],
@@ -216,7 +234,7 @@ fn exit_statuses() {
     .unwrap();
     let o = gatelog(&["analyze", "--format", "json", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     assert_eq!(report["failures"].as_array().unwrap().len(), 0);
     std::fs::remove_file(&empty).ok();
 }
@@ -242,7 +260,7 @@ fn lines_not_understood_are_counted_and_shown() {
         log.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let input = &report["inputs"][0];
     assert_eq!(input["detected_by"], "flag");
     assert_eq!(input["lines_read"], 4);
@@ -273,7 +291,7 @@ fn guide_formula_for_max_children_with_the_users_memory() {
         "80",
         &fixture("4-max-children-exhausted"),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let fix = report["failures"][0]["fix"].as_str().unwrap();
     assert!(fix.contains("= 153"), "{fix}");
     assert!(fix.contains("now 5"), "{fix}");
@@ -286,7 +304,7 @@ fn since_and_until_bound_the_failures() {
         let mut args = vec!["analyze", "--format", "json", "--tz", "UTC"];
         args.extend_from_slice(extra);
         args.push(&dir);
-        let report: Value = serde_json::from_str(&stdout(&gatelog(&args))).unwrap();
+        let report = whole(&stdout(&gatelog(&args)));
         (
             report["failures"].as_array().unwrap().len(),
             report["summary"]["outside_window"].as_u64().unwrap(),
@@ -311,7 +329,7 @@ fn rotated_and_compressed_inputs_in_a_directory() {
     gz.write_all(&fpm).unwrap();
     std::fs::write(dir.join("php8.2-fpm.log.2.gz"), gz.finish().unwrap()).unwrap();
     let o = gatelog(&["analyze", "--format", "json", dir.to_str().unwrap()]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     assert_eq!(
         report["failures"][0]["cause"], "worker-oom-killed",
         "{report}"
@@ -355,7 +373,7 @@ fn record_error_line_and_access_entry_are_one_failure() {
         "UTC",
         dir.to_str().unwrap(),
     ]);
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let report = whole(&stdout(&o));
     let failures = report["failures"].as_array().unwrap();
     // The first request was seen three times, the second (23 s later, same
     // keepalive connection) twice.

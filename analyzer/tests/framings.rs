@@ -69,7 +69,9 @@ fn analyze(files: &[&Path], flags: &[&str]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    let mut report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
 /// (cause, status, confidence) of every failure, sorted: what must not change.
@@ -422,7 +424,8 @@ fn lines_pasted_without_a_date_on_standard_input() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    gatelog_analyzer::report::shared::inline(&mut report);
     let failures = report["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 3);
     for f in failures {

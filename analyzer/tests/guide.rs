@@ -20,13 +20,14 @@ fn analyze_json(args: &[&str]) -> (i32, Value) {
         .output()
         .expect("run gatelog");
     let code = out.status.code().unwrap_or(-1);
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let mut json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}\nstderr: {}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    gatelog_analyzer::report::shared::inline(&mut json);
     (code, json)
 }
 
@@ -34,7 +35,7 @@ fn causes(dir: &str) -> Vec<String> {
     let path = fixture(dir);
     let (code, json) = analyze_json(&[path.to_str().expect("utf-8 path")]);
     assert_eq!(code, 0, "{json}");
-    assert_eq!(json["schema"], "gatelog.report.v1");
+    assert_eq!(json["schema"], "gatelog.report.v2");
     json["failures"]
         .as_array()
         .expect("failures array")

@@ -53,12 +53,14 @@ fn analyze(args: &[&Path]) -> Output {
 }
 
 fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let mut report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "no JSON report ({e}); stderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
 fn skipped_reasons(r: &Value) -> Vec<String> {

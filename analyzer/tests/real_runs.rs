@@ -63,7 +63,9 @@ fn analyze(files: &[PathBuf]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    let mut report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
 fn context(dir: &Path) -> Vec<PathBuf> {

@@ -38,7 +38,9 @@ fn analyze(dir: &Path, expect: &Value) -> Value {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    let mut report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut report);
+    report
 }
 
 fn strings(v: &Value) -> Vec<&str> {

@@ -25,7 +25,8 @@ fn analyze(args: &[&std::path::Path]) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let mut v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    gatelog_analyzer::report::shared::inline(&mut v);
     v["failures"].as_array().unwrap().clone()
 }
 

@@ -6,7 +6,7 @@
 //! phase depends on it and is gone by the log phase). The line is classified only at
 //! the log phase, and only when the request gets a record (a request that recovered,
 //! with `gatelog_recovered` off, never pays for it). The copies live in the request's
-//! pool (see `ffi/request_state.rs`), within the bounds set here.
+//! pool (an [`Arena`], see `ffi/request_state.rs`), within the bounds set here.
 
 use gatelog_record::message::{classify, UpstreamLine};
 use gatelog_record::{Event, Level, Phase};
@@ -48,7 +48,8 @@ pub fn is_stderr(rest: &[u8]) -> bool {
     rest.starts_with(b"FastCGI sent in stderr: ")
 }
 
-/// One failure line, attributed to the upstream attempt it was logged for.
+/// One failure line, attributed to the upstream attempt it was logged for. (`Default`
+/// only fills fixed-size buffers before they are written; it is no real event.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TapEvent<'a> {
     pub attempt: Option<usize>,
@@ -58,6 +59,20 @@ pub struct TapEvent<'a> {
     pub errno: Option<i32>,
     pub error: Option<&'a [u8]>,
     pub message: &'a [u8],
+}
+
+impl Default for TapEvent<'_> {
+    fn default() -> Self {
+        TapEvent {
+            attempt: None,
+            event: Event::Error,
+            phase: Phase::Connect,
+            level: Level::Error,
+            errno: None,
+            error: None,
+            message: &[],
+        }
+    }
 }
 
 impl<'a> TapLine<'a> {
@@ -84,6 +99,212 @@ impl<'a> TapLine<'a> {
             UpstreamLine::FastcgiStderr { text, truncated } => Some((text, truncated)),
             UpstreamLine::Failure(_) => None,
         }
+    }
+}
+
+/// Memory for kept lines: the request's pool in NGINX (`ffi/request_state.rs`), plain
+/// allocations in tests. Freed all at once with its owner, never one by one.
+pub trait Arena {
+    /// `size` bytes aligned to a word, or NULL when out of memory.
+    fn alloc(&mut self, size: usize) -> *mut u8;
+}
+
+/// What the tap kept for one main request (plain data: nothing to drop; its lines live
+/// in the request's arena).
+#[derive(Debug)]
+pub struct Capture {
+    /// The kept failure lines, oldest first (a list through the arena).
+    first: *mut LineNode,
+    last: *mut LineNode,
+    count: usize,
+    /// Lines not kept because of [`MAX_EVENTS`] (or an arena out of memory).
+    dropped: u32,
+    /// The last FastCGI stderr line, in a slot reused while it is large enough.
+    stderr: *mut LineNode,
+    stderr_room: usize,
+}
+
+/// One kept line: this header, then `action_len` bytes of action and `rest_len` bytes
+/// of line, in one arena allocation.
+struct LineNode {
+    next: *mut LineNode,
+    attempt: Option<usize>,
+    level: usize,
+    conn: ConnState,
+    has_action: bool,
+    action_len: usize,
+    rest_len: usize,
+}
+
+// Arenas align to a word (NGINX's NGX_ALIGNMENT), enough for a node's header.
+const _: () = assert!(core::mem::align_of::<LineNode>() <= core::mem::size_of::<usize>());
+
+/// The bounded copy of a line the tap keeps.
+fn bounded<'a>(line: &TapLine<'a>) -> TapLine<'a> {
+    TapLine {
+        action: line.action.filter(|a| a.len() <= MAX_ACTION),
+        rest: &line.rest[..line.rest.len().min(MAX_LINE)],
+        ..*line
+    }
+}
+
+fn room(line: &TapLine) -> usize {
+    line.action.map_or(0, <[u8]>::len) + line.rest.len()
+}
+
+/// A node with `room` bytes of text from `arena` (NULL when out of memory).
+fn new_node(arena: &mut impl Arena, room: usize) -> *mut LineNode {
+    arena
+        .alloc(core::mem::size_of::<LineNode>() + room)
+        .cast::<LineNode>()
+}
+
+/// Fills `node` with `line`.
+///
+/// # Safety
+/// `node` has room for a header and at least [`room`]`(line)` bytes after it.
+unsafe fn fill(node: *mut LineNode, line: &TapLine) {
+    let action = line.action.unwrap_or(&[]);
+    // SAFETY: the caller guarantees room for the header and both byte runs; `node` is
+    // word-aligned arena memory.
+    unsafe {
+        node.write(LineNode {
+            next: core::ptr::null_mut(),
+            attempt: line.attempt,
+            level: line.level,
+            conn: line.conn,
+            has_action: line.action.is_some(),
+            action_len: action.len(),
+            rest_len: line.rest.len(),
+        });
+        let data = node.add(1).cast::<u8>();
+        core::ptr::copy_nonoverlapping(action.as_ptr(), data, action.len());
+        core::ptr::copy_nonoverlapping(line.rest.as_ptr(), data.add(action.len()), line.rest.len());
+    }
+}
+
+/// The line a node holds.
+///
+/// # Safety
+/// `node` was filled by [`fill`] and its arena is alive for `'a`.
+unsafe fn read<'a>(node: *const LineNode) -> TapLine<'a> {
+    // SAFETY: the bytes follow the header in the same allocation (fill).
+    unsafe {
+        let n = &*node;
+        let data = node.add(1).cast::<u8>();
+        TapLine {
+            attempt: n.attempt,
+            level: n.level,
+            conn: n.conn,
+            action: n
+                .has_action
+                .then(|| core::slice::from_raw_parts(data, n.action_len)),
+            rest: core::slice::from_raw_parts(data.add(n.action_len), n.rest_len),
+        }
+    }
+}
+
+impl Default for Capture {
+    fn default() -> Capture {
+        Capture::new()
+    }
+}
+
+impl Capture {
+    pub const fn new() -> Capture {
+        Capture {
+            first: core::ptr::null_mut(),
+            last: core::ptr::null_mut(),
+            count: 0,
+            dropped: 0,
+            stderr: core::ptr::null_mut(),
+            stderr_room: 0,
+        }
+    }
+
+    /// Failure lines kept, and lines not kept.
+    pub fn counts(&self) -> (usize, u32) {
+        (self.count, self.dropped)
+    }
+
+    /// Keeps a failure line (a bounded copy in `arena`).
+    ///
+    /// # Safety
+    /// `arena` is the one this capture's lines live in, alive as long as the capture.
+    pub unsafe fn push(&mut self, arena: &mut impl Arena, line: &TapLine) {
+        if self.count >= MAX_EVENTS {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        let line = bounded(line);
+        let node = new_node(arena, room(&line));
+        if node.is_null() {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        // SAFETY: the node has room for the line; the previous last node lives in the same
+        // arena (caller).
+        unsafe {
+            fill(node, &line);
+            match self.last.as_mut() {
+                Some(last) => last.next = node,
+                None => self.first = node,
+            }
+        }
+        self.last = node;
+        self.count += 1;
+    }
+
+    /// Keeps the last FastCGI stderr line of the request (a bounded copy in `arena`).
+    /// The slot is reused while the new line fits; a larger one gets a slot of at least
+    /// twice the size, so a request's stderr lines take at most about twice the largest.
+    ///
+    /// # Safety
+    /// As for [`Capture::push`].
+    pub unsafe fn set_stderr(&mut self, arena: &mut impl Arena, line: &TapLine) {
+        let line = bounded(line);
+        let need = room(&line);
+        if self.stderr.is_null() || self.stderr_room < need {
+            let want = need
+                .max(self.stderr_room * 2)
+                .clamp(512, MAX_LINE + MAX_ACTION)
+                .max(need);
+            let node = new_node(arena, want);
+            if node.is_null() {
+                return;
+            }
+            self.stderr = node;
+            self.stderr_room = want;
+        }
+        // SAFETY: the slot has room for `need` bytes.
+        unsafe { fill(self.stderr, &line) };
+    }
+
+    /// The kept failure lines, oldest first.
+    ///
+    /// # Safety
+    /// The capture's arena is alive for `'a`.
+    pub unsafe fn lines<'a>(&self) -> impl Iterator<Item = TapLine<'a>> + '_ {
+        let mut node = self.first.cast_const();
+        core::iter::from_fn(move || {
+            if node.is_null() {
+                return None;
+            }
+            // SAFETY: nodes live in the capture's arena (caller).
+            let line = unsafe { read(node) };
+            // SAFETY: as above.
+            node = unsafe { (*node).next };
+            Some(line)
+        })
+    }
+
+    /// The last stderr line kept.
+    ///
+    /// # Safety
+    /// As for [`Capture::lines`].
+    pub unsafe fn stderr_line<'a>(&self) -> Option<TapLine<'a>> {
+        // SAFETY: the slot is NULL or a node in the capture's arena (caller).
+        (!self.stderr.is_null()).then(|| unsafe { read(self.stderr) })
     }
 }
 
@@ -165,5 +386,110 @@ mod tests {
         assert!(!worth_keeping(
             b"open() \"/var/www/x\" failed (2: No such file or directory)"
         ));
+    }
+
+    /// Word-aligned allocations kept until the test ends; counts the bytes handed out.
+    #[derive(Default)]
+    struct TestArena {
+        blocks: Vec<Box<[u64]>>,
+        bytes: usize,
+        fail: bool,
+    }
+
+    impl Arena for TestArena {
+        fn alloc(&mut self, size: usize) -> *mut u8 {
+            if self.fail {
+                return core::ptr::null_mut();
+            }
+            self.bytes += size;
+            let mut block = vec![0u64; size.div_ceil(8)].into_boxed_slice();
+            let p = block.as_mut_ptr().cast::<u8>();
+            self.blocks.push(block);
+            p
+        }
+    }
+
+    #[test]
+    fn lines_are_kept_in_order_and_bounded() {
+        let mut arena = TestArena::default();
+        let mut c = Capture::new();
+        let lines: Vec<Vec<u8>> = (0..MAX_EVENTS + 5)
+            .map(|i| {
+                format!("connect() to 127.0.0.1:{i} failed (111: Connection refused)").into_bytes()
+            })
+            .collect();
+        for (i, rest) in lines.iter().enumerate() {
+            let mut l = line(rest, b"connecting to upstream", ConnState::default());
+            l.attempt = Some(i);
+            // SAFETY: the arena outlives the capture.
+            unsafe { c.push(&mut arena, &l) };
+        }
+        assert_eq!(c.counts(), (MAX_EVENTS, 5));
+        // SAFETY: as above.
+        let kept: Vec<TapLine> = unsafe { c.lines() }.collect();
+        assert_eq!(kept.len(), MAX_EVENTS);
+        for (i, l) in kept.iter().enumerate() {
+            assert_eq!(
+                (l.attempt, l.rest, l.action),
+                (Some(i), &lines[i][..], Some(&b"connecting to upstream"[..]))
+            );
+            assert_eq!(l.failure().map(|e| e.errno), Some(Some(111)));
+        }
+    }
+
+    #[test]
+    fn a_line_is_cut_an_odd_action_dropped_and_an_arena_out_of_memory_counted() {
+        let mut arena = TestArena::default();
+        let mut c = Capture::new();
+        let long = vec![b'x'; MAX_LINE + 100];
+        let odd_action = vec![b'a'; MAX_ACTION + 1];
+        // SAFETY: the arena outlives the capture.
+        unsafe { c.push(&mut arena, &line(&long, b"x", ConnState::default())) };
+        let mut l = line(ENOENT, b"x", ConnState::default());
+        l.action = Some(&odd_action);
+        // SAFETY: as above.
+        unsafe { c.push(&mut arena, &l) };
+        // SAFETY: as above.
+        let kept: Vec<TapLine> = unsafe { c.lines() }.collect();
+        assert_eq!(kept[0].rest.len(), MAX_LINE);
+        assert_eq!((kept[1].action, kept[1].rest), (None, ENOENT));
+        arena.fail = true;
+        // SAFETY: as above.
+        unsafe { c.push(&mut arena, &line(ENOENT, b"x", ConnState::default())) };
+        assert_eq!(c.counts(), (2, 1));
+    }
+
+    #[test]
+    fn the_last_stderr_line_is_kept_in_a_slot_of_bounded_growth() {
+        let mut arena = TestArena::default();
+        let mut c = Capture::new();
+        // SAFETY: the arena outlives the capture.
+        assert!(unsafe { c.stderr_line() }.is_none());
+        let mut largest = 0;
+        for i in 0..2000usize {
+            let text = format!("FastCGI sent in stderr: \"PHP message: {}\" while reading response header from upstream, client: 127.0.0.1", "w".repeat(i % 1500));
+            largest = largest.max(text.len());
+            let l = line(
+                text.as_bytes(),
+                b"reading response header from upstream",
+                ConnState::default(),
+            );
+            // SAFETY: as above.
+            unsafe { c.set_stderr(&mut arena, &l) };
+            // SAFETY: as above.
+            let kept = unsafe { c.stderr_line() }.expect("kept");
+            assert_eq!(kept.rest, text.as_bytes());
+            assert_eq!(
+                kept.stderr().map(|(t, cut)| (t.len(), cut)),
+                Some((13 + i % 1500, false))
+            );
+        }
+        // 2000 lines, but the slots together stay within a few times the largest line.
+        assert!(
+            arena.bytes < 4 * (largest + 200),
+            "{} bytes for lines up to {largest}",
+            arena.bytes
+        );
+        assert_eq!(c.counts(), (0, 0));
     }
 }

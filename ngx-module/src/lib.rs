@@ -7,6 +7,8 @@
 //! in `ffi/` and is left out of test builds, because a test binary cannot link the
 //! NGINX symbols a dynamic module resolves at load time.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod args;
 pub mod attempt_phase;
 pub mod attempts;

@@ -140,13 +140,33 @@ fn is_prime(n: usize) -> bool {
     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 }
 
-/// The hash of a key from its words (the words a slot stores anyway, 8 bytes a step
-/// rather than 1: this runs for every series of every recorded request): FxHash's step
-/// per word, then MurmurHash3's finalizer, so that both the low bits (the home slot) and
-/// the high bits (the probe step) depend on every byte.
-fn hash_words(words: &[u64; KEY_WORDS], len: usize) -> u64 {
-    let mut h = len as u64;
-    for &w in &words[..len.div_ceil(8)] {
+/// The key's 8-byte words as a slot stores them (little-endian, the last one padded
+/// with zeros).
+fn words(key: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    // Whole words apart from the tail: a fixed-size copy is one load, a variable one a
+    // memcpy call per word.
+    let whole = key.chunks_exact(8);
+    let tail = whole.remainder();
+    whole
+        .map(|chunk| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            u64::from_le_bytes(b)
+        })
+        .chain((!tail.is_empty()).then(|| {
+            let mut b = [0u8; 8];
+            b[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(b)
+        }))
+}
+
+/// The hash of a key from its words (8 bytes a step rather than 1: this runs for every
+/// series of every recorded request): FxHash's step per word, then MurmurHash3's
+/// finalizer, so that both the low bits (the home slot) and the high bits (the probe
+/// step) depend on every byte.
+fn hash(key: &[u8]) -> u64 {
+    let mut h = key.len() as u64;
+    for w in words(key) {
         h = (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     h ^= h >> 33;
@@ -154,16 +174,6 @@ fn hash_words(words: &[u64; KEY_WORDS], len: usize) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
-}
-
-fn key_words(key: &[u8]) -> [u64; KEY_WORDS] {
-    let mut w = [0u64; KEY_WORDS];
-    for (i, chunk) in key.chunks(8).enumerate() {
-        let mut b = [0u8; 8];
-        b[..chunk.len()].copy_from_slice(chunk);
-        w[i] = u64::from_le_bytes(b);
-    }
-    w
 }
 
 /// The table in a zone, shared by every worker.
@@ -192,8 +202,7 @@ impl<'a> Table<'a> {
             self.header.dropped.fetch_add(n, Ordering::Relaxed);
             return 0;
         }
-        let words = key_words(key);
-        let hash = hash_words(&words, key.len());
+        let hash = hash(key);
         let start = (hash % cap as u64) as usize;
         let step = if cap > 1 {
             1 + ((hash >> 32) % (cap as u64 - 1)) as usize
@@ -217,7 +226,8 @@ impl<'a> Table<'a> {
                     Ok(_) => {
                         slot.hash.store(hash, Ordering::Relaxed);
                         slot.len.store(key.len() as u32, Ordering::Relaxed);
-                        for (dst, w) in slot.key.iter().zip(words) {
+                        // The words after the key's stay zero, as the zone was made.
+                        for (dst, w) in slot.key.iter().zip(words(key)) {
                             dst.store(w, Ordering::Relaxed);
                         }
                         slot.count.store(n, Ordering::Relaxed);
@@ -235,7 +245,7 @@ impl<'a> Table<'a> {
                 spins += 1;
                 state = slot.state.load(Ordering::Acquire);
             }
-            if state == READY && self.holds(slot, hash, key.len(), &words) {
+            if state == READY && self.holds(slot, hash, key) {
                 slot.count.fetch_add(n, Ordering::Relaxed);
                 return looked;
             }
@@ -244,15 +254,14 @@ impl<'a> Table<'a> {
         window
     }
 
-    fn holds(&self, slot: &Slot, hash: u64, len: usize, words: &[u64; KEY_WORDS]) -> bool {
+    fn holds(&self, slot: &Slot, hash: u64, key: &[u8]) -> bool {
         slot.hash.load(Ordering::Relaxed) == hash
-            && slot.len.load(Ordering::Relaxed) as usize == len
+            && slot.len.load(Ordering::Relaxed) as usize == key.len()
             && slot
                 .key
                 .iter()
-                .zip(words)
-                .take(len.div_ceil(8))
-                .all(|(a, &w)| a.load(Ordering::Relaxed) == w)
+                .zip(words(key))
+                .all(|(a, w)| a.load(Ordering::Relaxed) == w)
     }
 
     /// Every series' count, read once; a series found in two slots is summed.
@@ -292,6 +301,10 @@ pub struct Snapshot {
 /// every label of every recorded request: the runs between escapes (in practice the
 /// whole value) are copied whole.
 pub fn escape_label(value: &str, out: &mut String) {
+    if !needs_escape(value.as_bytes()) {
+        out.push_str(value);
+        return;
+    }
     let mut rest = value;
     // The three are ASCII, never inside a multi-byte character: `i` is a char boundary.
     while let Some(i) = rest.bytes().position(|b| matches!(b, b'\\' | b'"' | b'\n')) {
@@ -304,6 +317,31 @@ pub fn escape_label(value: &str, out: &mut String) {
         rest = &rest[i + 1..];
     }
     out.push_str(rest);
+}
+
+/// Whether `s` holds a byte the text format escapes (`\\`, `"`, newline), looked for 8
+/// bytes a step: a word XOR the byte repeated has a zero byte exactly where they match,
+/// and `(x - 0x01…) & !x & 0x80…` is non-zero exactly when `x` has a zero byte.
+fn needs_escape(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has = |w: u64, b: u8| {
+        let x = w ^ (LO * u64::from(b));
+        x.wrapping_sub(LO) & !x & HI != 0
+    };
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(b);
+        if has(w, b'\\') || has(w, b'"') || has(w, b'\n') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, b'\\' | b'"' | b'\n'))
 }
 
 fn key(family: Family, labels: &[(&str, &str)]) -> Vec<u8> {
@@ -692,6 +730,27 @@ mod tests {
         let mut s = String::new();
         escape_label("unix:/tmp/a\"b\\c\nd", &mut s);
         assert_eq!(s, "unix:/tmp/a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn needs_escape_finds_each_escaped_byte_at_every_position() {
+        for len in 0..20 {
+            let plain = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            assert!(!needs_escape(plain.as_bytes()), "{plain:?}");
+            let bytes = plain.as_bytes();
+            for at in 0..=bytes.len() {
+                for c in [b'\\', b'"', b'\n'] {
+                    let mut v = bytes[..at].to_vec();
+                    v.push(c);
+                    v.extend_from_slice(&bytes[at..]);
+                    assert!(needs_escape(&v), "{v:?}");
+                }
+            }
+        }
+        // Neighbours of the three bytes (and bytes with the high bit set) are no match.
+        assert!(!needs_escape(
+            b"[]!#\x0b\x09\xdc\xa2\xff/unix:/run/php.sock"
+        ));
     }
 
     #[test]

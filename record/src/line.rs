@@ -386,15 +386,29 @@ fn opt_number(out: &mut Vec<u8>, v: Option<u64>) {
 }
 
 fn number(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    // Two digits at a time.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869\
+        707172737475767778798081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = usize::try_from(n % 100).unwrap_or(0) * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = usize::try_from(n).unwrap_or(0) * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
@@ -491,6 +505,20 @@ fn capped_text(out: &mut Vec<u8>, b: &[u8], max: usize) -> bool {
     false
 }
 
+const ONES: u64 = u64::MAX / 255;
+const HIGH: u64 = ONES * 0x80;
+
+/// Whether any of the eight bytes in `w` is below 0x20, `"`, `\\` or has a bit of
+/// `high` set. Exact for the word as a whole: the "has a byte below n" and "has a zero
+/// byte" tests have no false positives when only asked whether any byte matches.
+fn word_needs_escape(w: u64, high: u64) -> bool {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    (below_space | quote | backslash | (w & high)) != 0
+}
+
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
@@ -536,24 +564,24 @@ fn escaped(out: &mut Vec<u8>, mut s: &[u8]) {
 /// with `ascii`, none from 0x80: the caller checks those are UTF-8). Most text needs no
 /// escape, so it is read eight bytes at a time.
 fn clean_prefix(s: &[u8], ascii: bool) -> usize {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES * 0x80;
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let high = if ascii { HIGH } else { 0 };
     let mut i = 0;
     for word in s.chunks_exact(8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
-        let w = u64::from_le_bytes(w);
-        // Exact for the word as a whole: the "has a byte below n" and "has a zero byte"
-        // tests have no false positives when only asked whether any byte matches.
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        let quote = zero(w ^ (ONES * u64::from(b'"')));
-        let backslash = zero(w ^ (ONES * u64::from(b'\\')));
-        if (below_space | quote | backslash | (w & high)) != 0 {
+        if word_needs_escape(u64::from_le_bytes(w), high) {
             break;
         }
         i += 8;
+    }
+    // Fewer than eight bytes left: read them as one more word, overlapping the clean
+    // one before, when the text is long enough (it usually ends clean).
+    if i < s.len() && s.len() - i < 8 && s.len() >= 8 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[s.len() - 8..]);
+        if !word_needs_escape(u64::from_le_bytes(w), high) {
+            return s.len();
+        }
     }
     while let Some(&c) = s.get(i) {
         if c < 0x20 || c == b'"' || c == b'\\' || (ascii && c >= 0x80) {
@@ -881,8 +909,8 @@ mod tests {
     #[test]
     fn every_byte_is_escaped_as_serde_escapes_it_at_every_offset() {
         for b in 0u8..0x80 {
-            for at in 0..17 {
-                let mut s = vec![b'a'; 20];
+            for (len, at) in (1..25).flat_map(|len| (0..len).map(move |at| (len, at))) {
+                let mut s = vec![b'a'; len];
                 s[at] = b;
                 let mut out = Vec::new();
                 escaped(&mut out, &s);
@@ -894,6 +922,38 @@ mod tests {
                     "byte {b:#x} at {at}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn numbers_as_serde_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            60000,
+            65535,
+            1 << 40,
+            u64::MAX,
+        ]
+        .into_iter()
+        .chain((0..2000).map(|i| i * 37))
+        {
+            let mut out = Vec::new();
+            number(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [i32::MIN, -111, -1, 0, 7, i32::MAX] {
+            let mut out = Vec::new();
+            signed(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
         }
     }
 

@@ -2,7 +2,8 @@
 # (root, here and the helpers are for the sourcing test, which sets test_name.)
 # Shared by the packaging tests (addon.sh, packages.sh, rsyslog.sh, syslog-ng.sh): a private NGINX
 # prefix on loopback in front of three upstream situations, started and always
-# stopped, and the record checks (records.py). Sourced; the caller sets test_name.
+# stopped, the record checks (records.py), and the steps both syslog receiver recipes
+# share. Sourced; the caller sets test_name.
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -187,4 +188,74 @@ purge_added_tools() {
         fi
         added_tools=()
     fi
+}
+
+# --- docs/pipelines.md's syslog receivers (rsyslog.sh, syslog-ng.sh) -------------------
+# Both tests take a receiver's documented config and the documented NGINX line, make
+# the port and the directory private, start the receiver on its own, send the same
+# four requests through the module's `gatelog syslog:` target (and a file target for
+# comparison), and require the receiver's file to equal the module's byte for byte.
+
+# subst FILE FROM TO: replace, and fail when FROM is not there (the doc changed).
+subst() {
+    grep -qF -- "$2" "$1" || fail "docs/pipelines.md's block no longer contains [$2]; update this test"
+    python3 -c 'import sys; p,a,b=sys.argv[1:]; t=open(p).read(); open(p,"w").write(t.replace(a,b))' "$1" "$2" "$3"
+}
+
+# recipe_prepare PACKAGE HEADING: builds the module the way NGINX builds any add-on
+# ($so), makes the prefix with $prefix/$test_name for the receiver's files, installs
+# PACKAGE when missing, picks a UDP port ($port_syslog) and extracts the receiver's
+# block (the one under HEADING) into $prefix/doc-$test_name.conf and the NGINX block,
+# its port made private, into $prefix/gatelog-syslog.conf. On exit NGINX and the
+# receiver are stopped, the tools purged, and the prefix removed unless the test failed.
+recipe_prepare() {
+    local package=$1 heading=$2
+    "$root/nginx-build/build.sh" addon
+    so=$root/nginx-build/out/addon-deb-1.22/ngx_http_gatelog_module.so
+    receiver_pid=
+    new_prefix
+    trap recipe_cleanup EXIT
+    ensure_tools "$package"
+    local doc=$root/docs/pipelines.md
+    port_syslog=$(free_port)
+    mkdir -p "$prefix/$test_name"
+    python3 "$here/docblock.py" "$doc" "$heading" >"$prefix/doc-$test_name.conf"
+    python3 "$here/docblock.py" "$doc" '# /etc/nginx/conf.d/gatelog.conf' >"$prefix/gatelog-syslog.conf"
+    subst "$prefix/gatelog-syslog.conf" 'server=127.0.0.1:514,' "server=127.0.0.1:$port_syslog,"
+}
+
+recipe_cleanup() {
+    local rc=$?
+    stop_nginx
+    if [ -n "${receiver_pid:-}" ]; then
+        kill -TERM -- "-$receiver_pid" 2>/dev/null || true
+        wait "$receiver_pid" 2>/dev/null || true
+        receiver_pid=
+    fi
+    purge_added_tools
+    if [ $rc -eq 0 ]; then rm -rf "$prefix"; else log "kept $prefix for inspection"; fi
+    exit $rc
+}
+
+# start_receiver COMMAND...: the receiver in its own process group (its output in
+# $prefix/logs/$test_name.out); fails when it is gone half a second later.
+start_receiver() {
+    setsid "$@" >"$prefix/logs/$test_name.out" 2>&1 &
+    receiver_pid=$!
+    sleep 0.5
+    kill -0 "$receiver_pid" 2>/dev/null || fail "$1 exited: $(cat "$prefix/logs/$test_name.out")"
+}
+
+# recipe_requests: NGINX with the module, the recipe's syslog target and the file
+# target $prefix/logs/gatelog.json; the four situations of write_conf, one request each
+# (four records).
+recipe_requests() {
+    write_conf "load_module $so;" "    include $prefix/gatelog-syslog.conf;
+    gatelog $prefix/logs/gatelog.json;"
+    nginx_t || fail "nginx -t: $(cat "$prefix/nginx-t.out")"
+    start_nginx
+    expect_status /refused 502
+    expect_status /retry 200
+    expect_status /upstream502 502
+    expect_status /bothdead 502
 }

@@ -9,7 +9,7 @@
 //! - [`Inputs`] are the three ways a report is asked for: the module's records (with
 //!   the FPM log, the kernel log and the configs), NGINX's plain error log (with the FPM
 //!   and kernel logs, no records, no configs), and the whole evidence directory.
-//! - [`Expect`] is one failed request as the client and NGINX's access log saw it,
+//! - [`ReportExpect`] is one failed request as the client and NGINX's access log saw it,
 //!   with the cause that was injected; [`check_report`] asserts that the report has
 //!   it exactly once, with that cause, and evidence that exists in the files.
 
@@ -173,7 +173,7 @@ fn build() -> Result<PathBuf, String> {
 
 /// One run of `gatelog`.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub struct GatelogRun {
     /// The arguments after `gatelog` (for messages).
     pub args: Vec<String>,
     pub code: Option<i32>,
@@ -181,7 +181,7 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
+impl GatelogRun {
     /// The command line, for messages.
     pub fn command(&self) -> String {
         format!("gatelog {}", self.args.join(" "))
@@ -208,7 +208,7 @@ impl Run {
 }
 
 /// Runs `gatelog ARGS` in `cwd` (killed after 60 s).
-pub fn run(args: &[OsString], cwd: &Path) -> Result<Run, String> {
+pub fn run(args: &[OsString], cwd: &Path) -> Result<GatelogRun, String> {
     let bin = binary()?;
     let shown: Vec<String> = args
         .iter()
@@ -252,7 +252,7 @@ pub fn run(args: &[OsString], cwd: &Path) -> Result<Run, String> {
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    Ok(Run {
+    Ok(GatelogRun {
         args: shown,
         code: status.code(),
         stdout,
@@ -261,7 +261,7 @@ pub fn run(args: &[OsString], cwd: &Path) -> Result<Run, String> {
 }
 
 /// `gatelog analyze --format FORMAT` + `rest`.
-pub fn analyze(format: &str, rest: Vec<OsString>, cwd: &Path) -> Result<Run, String> {
+pub fn analyze(format: &str, rest: Vec<OsString>, cwd: &Path) -> Result<GatelogRun, String> {
     let mut args: Vec<OsString> = vec!["analyze".into(), "--format".into(), format.into()];
     args.extend(rest);
     run(&args, cwd)
@@ -641,7 +641,7 @@ impl Sent {
 
 /// One failure the report must contain.
 #[derive(Debug, Clone)]
-pub struct Expect {
+pub struct ReportExpect {
     pub request_id: String,
     pub conn: u64,
     pub status: u16,
@@ -661,7 +661,7 @@ pub struct Expect {
 /// The failures the report must contain: every 502/504 line of `access_log`, which
 /// must be exactly the requests the client saw fail (and the requests that were
 /// meant to fail).
-pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, String> {
+pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<ReportExpect>, String> {
     let access = errlog::read_access(access_log);
     let mut errs = Vec::new();
     let mut out = Vec::new();
@@ -692,7 +692,7 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
             ));
         }
         if let (true, Some(cause)) = (failed, s.cause) {
-            out.push(Expect {
+            out.push(ReportExpect {
                 request_id: r.request_id.clone(),
                 conn: a.conn,
                 status: a.status,
@@ -727,7 +727,7 @@ pub fn expectations(access_log: &Path, sent: &[Sent]) -> Result<Vec<Expect>, Str
     }
 }
 
-/// docs/gatelog.report.v1.schema.json, compiled once.
+/// docs/gatelog.report.v2.schema.json, compiled once.
 pub fn report_schema() -> Result<&'static Schema, String> {
     schema::docs(schema::REPORT)
 }
@@ -872,7 +872,12 @@ pub fn fpm_line_ms(text: &str) -> Option<i64> {
 
 /// Checks a JSON report against the expected failures; returns every problem
 /// (misclassifications described with the analyzer's reason and evidence).
-pub fn check_report(report: &Value, inputs: Inputs, dir: &Path, expect: &[Expect]) -> Vec<String> {
+pub fn check_report(
+    report: &Value,
+    inputs: Inputs,
+    dir: &Path,
+    expect: &[ReportExpect],
+) -> Vec<String> {
     check_given_report(report, &inputs.given(dir), dir, expect)
 }
 
@@ -882,11 +887,13 @@ pub fn check_given_report(
     report: &Value,
     given: &Given,
     dir: &Path,
-    expect: &[Expect],
+    expect: &[ReportExpect],
 ) -> Vec<String> {
     let tag = given.name.as_str();
     let mut errs = Vec::new();
     check_report_schema(report, tag, &mut errs);
+    let whole = inline_shared(report, tag, &mut errs);
+    let report = &whole;
     check_inputs(report, given, &mut errs);
     let seen = match_failures(report, given, dir, expect, &mut errs);
     check_each_reported_once(tag, expect, &seen, &mut errs);
@@ -894,21 +901,54 @@ pub fn check_given_report(
     errs
 }
 
-/// The report is what docs/gatelog.report.v1.schema.json describes, and says so.
+/// The report with each failure whole: its `reason`, `fix` and `evidence` are
+/// indexes into the report's `reasons`, `fixes` and `lines`, put back in place here
+/// (an index that names no entry is an error).
+fn inline_shared(report: &Value, tag: &str, errs: &mut Vec<String>) -> Value {
+    let mut whole = report.clone();
+    let table = |name: &str| report[name].as_array().cloned().unwrap_or_default();
+    let (reasons, fixes, lines) = (table("reasons"), table("fixes"), table("lines"));
+    let Some(failures) = whole.get_mut("failures").and_then(Value::as_array_mut) else {
+        return whole;
+    };
+    for (k, f) in failures.iter_mut().enumerate() {
+        let mut entry = |t: &[Value], v: &mut Value, what: &str| match v
+            .as_u64()
+            .and_then(|i| t.get(i as usize))
+        {
+            Some(e) => *v = e.clone(),
+            None => errs.push(format!("[{tag}] failures[{k}].{what} {v} names no entry")),
+        };
+        if let Some(v) = f.get_mut("reason") {
+            entry(&reasons, v, "reason");
+        }
+        if let Some(v) = f.get_mut("fix") {
+            entry(&fixes, v, "fix");
+        }
+        if let Some(ev) = f.get_mut("evidence").and_then(Value::as_array_mut) {
+            for v in ev.iter_mut() {
+                entry(&lines, v, "evidence");
+            }
+        }
+    }
+    whole
+}
+
+/// The report is what docs/gatelog.report.v2.schema.json describes, and says so.
 fn check_report_schema(report: &Value, tag: &str, errs: &mut Vec<String>) {
     match report_schema() {
         Ok(schema) => {
             if let Err(v) = schema.validate(report) {
                 errs.push(format!(
-                    "[{tag}] the report violates docs/gatelog.report.v1.schema.json:\n  {}",
+                    "[{tag}] the report violates docs/gatelog.report.v2.schema.json:\n  {}",
                     v.into_iter().take(20).collect::<Vec<_>>().join("\n  ")
                 ));
             }
         }
         Err(e) => errs.push(e),
     }
-    if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v1") {
-        errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v1\""));
+    if report.get("schema").and_then(Value::as_str) != Some("gatelog.report.v2") {
+        errs.push(format!("[{tag}] \"schema\" is not \"gatelog.report.v2\""));
     }
 }
 
@@ -919,7 +959,7 @@ fn match_failures<'r>(
     report: &'r Value,
     given: &Given,
     dir: &Path,
-    expect: &[Expect],
+    expect: &[ReportExpect],
     errs: &mut Vec<String>,
 ) -> Vec<Vec<&'r Value>> {
     let tag = given.name.as_str();
@@ -974,7 +1014,7 @@ fn match_failures<'r>(
 /// NGINX's `*conn`.
 fn check_failure_identity(
     f: &Value,
-    x: &Expect,
+    x: &ReportExpect,
     given: &Given,
     what: &str,
     errs: &mut Vec<String>,
@@ -998,7 +1038,7 @@ fn check_failure_identity(
 }
 
 /// The injected cause, and the status the client saw.
-fn check_failure_cause(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+fn check_failure_cause(f: &Value, x: &ReportExpect, what: &str, errs: &mut Vec<String>) {
     if s(f, "cause") != x.cause {
         errs.push(format!(
             "{what}: MISCLASSIFIED: injected {}, {}",
@@ -1016,7 +1056,7 @@ fn check_failure_cause(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>
 
 /// The failure's time is inside the phase that caused it (a second and a half of
 /// slack: the error log has whole seconds).
-fn check_failure_time(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+fn check_failure_time(f: &Value, x: &ReportExpect, what: &str, errs: &mut Vec<String>) {
     match f
         .get("time")
         .and_then(Value::as_str)
@@ -1050,7 +1090,7 @@ fn check_seen_in(f: &Value, given: &Given, what: &str, errs: &mut Vec<String>) {
 
 /// When the cause is right, the fix names the cause's words and what the inputs
 /// say (config values only when configs were given).
-fn check_fix(f: &Value, x: &Expect, given: &Given, what: &str, errs: &mut Vec<String>) {
+fn check_fix(f: &Value, x: &ReportExpect, given: &Given, what: &str, errs: &mut Vec<String>) {
     if s(f, "cause") != x.cause {
         return;
     }
@@ -1076,7 +1116,7 @@ fn check_fix(f: &Value, x: &Expect, given: &Given, what: &str, errs: &mut Vec<St
 /// Every expected failure is in the report exactly once.
 fn check_each_reported_once(
     tag: &str,
-    expect: &[Expect],
+    expect: &[ReportExpect],
     seen: &[Vec<&Value>],
     errs: &mut Vec<String>,
 ) {
@@ -1100,7 +1140,7 @@ fn check_each_reported_once(
 }
 
 /// The per-cause counts and `summary.failures` add up to the injected failures.
-fn check_totals(report: &Value, tag: &str, expect: &[Expect], errs: &mut Vec<String>) {
+fn check_totals(report: &Value, tag: &str, expect: &[ReportExpect], errs: &mut Vec<String>) {
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for x in expect {
         *want.entry(x.cause.to_string()).or_default() += 1;
@@ -1133,7 +1173,7 @@ fn check_totals(report: &Value, tag: &str, expect: &[Expect], errs: &mut Vec<Str
 }
 
 /// The protocol, the reason's words, the address named, the words nobody may use.
-fn check_words(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
+fn check_words(f: &Value, x: &ReportExpect, what: &str, errs: &mut Vec<String>) {
     if let Some(p) = x.protocol {
         let got = f.get("upstream_protocol").unwrap_or(&Value::Null);
         if got.as_str() != Some(p) {
@@ -1184,7 +1224,7 @@ fn check_words(f: &Value, x: &Expect, what: &str, errs: &mut Vec<String>) {
 
 fn check_evidence(
     f: &Value,
-    x: &Expect,
+    x: &ReportExpect,
     what: &str,
     dir: &Path,
     framed: bool,
@@ -1368,14 +1408,22 @@ fn check_inputs(report: &Value, given: &Given, errs: &mut Vec<String>) {
 
 /// Runs the analyzer on `dir` with each of `inputs` and checks every report;
 /// returns all problems.
-pub fn check_all(dir: &Path, inputs: &[Inputs], expect: &[Expect]) -> Result<Vec<String>, String> {
+pub fn check_all(
+    dir: &Path,
+    inputs: &[Inputs],
+    expect: &[ReportExpect],
+) -> Result<Vec<String>, String> {
     let given: Vec<Given> = inputs.iter().map(|i| i.given(dir)).collect();
     check_given(dir, &given, expect)
 }
 
 /// Runs the analyzer (in `dir`) once per [`Given`] and checks every report; returns
 /// all problems.
-pub fn check_given(dir: &Path, given: &[Given], expect: &[Expect]) -> Result<Vec<String>, String> {
+pub fn check_given(
+    dir: &Path,
+    given: &[Given],
+    expect: &[ReportExpect],
+) -> Result<Vec<String>, String> {
     let mut errs = Vec::new();
     for g in given {
         let r = analyze("json", g.args.clone(), dir)?;

@@ -28,7 +28,7 @@ pub fn errno_info(n: i32) -> Option<(&'static str, &'static str)> {
 
 /// One acceptable way an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct AttemptOutcome {
     pub event: &'static str,
     pub errno: Option<i32>,
     pub level: &'static str,
@@ -36,9 +36,9 @@ pub struct Outcome {
     pub message: String,
 }
 
-impl Outcome {
+impl AttemptOutcome {
     /// Synchronous connect() failure on a unix socket.
-    pub fn connect_unix(path: &Path, errno: i32) -> Outcome {
+    pub fn connect_unix(path: &Path, errno: i32) -> AttemptOutcome {
         let (_, text) = errno_info(errno).unwrap_or(("", "?"));
         // Levels per ngx_event_connect.c: ERR for 111/11/104/..., CRIT otherwise.
         let level = if matches!(errno, 111 | 11 | 104 | 100 | 101 | 112 | 113) {
@@ -46,7 +46,7 @@ impl Outcome {
         } else {
             "crit"
         };
-        Outcome {
+        AttemptOutcome {
             event: "connect_failed",
             errno: Some(errno),
             level,
@@ -58,9 +58,9 @@ impl Outcome {
     }
 
     /// Asynchronous TCP connect() failure (SO_ERROR).
-    pub fn connect_async(errno: i32) -> Outcome {
+    pub fn connect_async(errno: i32) -> AttemptOutcome {
         let (_, text) = errno_info(errno).unwrap_or(("", "?"));
-        Outcome {
+        AttemptOutcome {
             event: "connect_failed",
             errno: Some(errno),
             level: "error",
@@ -69,8 +69,8 @@ impl Outcome {
     }
 
     /// A timer-driven timeout (NGINX synthesizes 110).
-    pub fn timed_out() -> Outcome {
-        Outcome {
+    pub fn timed_out() -> AttemptOutcome {
+        AttemptOutcome {
             event: "timed_out",
             errno: Some(110),
             level: "error",
@@ -79,8 +79,8 @@ impl Outcome {
     }
 
     /// recv() got RST.
-    pub fn reset() -> Outcome {
-        Outcome {
+    pub fn reset() -> AttemptOutcome {
+        AttemptOutcome {
             event: "reset",
             errno: Some(104),
             level: "error",
@@ -89,8 +89,8 @@ impl Outcome {
     }
 
     /// No error: the upstream itself answered with the attempt's (5xx) status.
-    pub fn upstream_status() -> Outcome {
-        Outcome {
+    pub fn upstream_status() -> AttemptOutcome {
+        AttemptOutcome {
             event: "upstream_status",
             errno: None,
             level: "",
@@ -99,8 +99,8 @@ impl Outcome {
     }
 
     /// EOF before the header.
-    pub fn closed_prematurely() -> Outcome {
-        Outcome {
+    pub fn closed_prematurely() -> AttemptOutcome {
+        AttemptOutcome {
             event: "closed_prematurely",
             errno: None,
             level: "error",
@@ -121,7 +121,7 @@ pub struct AttemptExpect {
     /// None for an attempt that did not fail.
     pub phase: Option<&'static str>,
     /// Acceptable failures (any one); empty for an attempt that did not fail.
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<AttemptOutcome>,
     /// `$upstream_status` of the attempt.
     pub status: Option<u16>,
 }
@@ -130,7 +130,7 @@ impl AttemptExpect {
     pub fn failed(
         peer: &str,
         phase: &'static str,
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<AttemptOutcome>,
         status: u16,
     ) -> AttemptExpect {
         AttemptExpect {
@@ -235,7 +235,7 @@ pub fn wait_access(
 pub fn errlog_failures<'a>(
     entries: &'a [ErrorLogEntry],
     access: &AccessLine,
-    first: &[Outcome],
+    first: &[AttemptOutcome],
 ) -> Result<Vec<&'a ErrorLogEntry>, String> {
     let fails = errlog::failures_for(entries, access.conn);
     let Some(e0) = fails.first() else {
@@ -641,7 +641,7 @@ fn check_summary(
     let level = if x.recovered { "warn" } else { "error" };
     field_eq(errs, "level", get(rec, "level"), &Value::from(level));
     // The outcome each expected attempt matched (by the event the record names).
-    let outcome = |i: usize| -> Option<&Outcome> {
+    let outcome = |i: usize| -> Option<&AttemptOutcome> {
         let event = attempts
             .get(i)
             .map(|a| get(a, "event"))
@@ -649,7 +649,7 @@ fn check_summary(
         x.attempts[i].outcomes.iter().find(|o| o.event == event)
     };
     let name_of =
-        |o: Option<&Outcome>| o.and_then(|o| o.errno).and_then(errno_info).map(|(n, _)| n);
+        |o: Option<&AttemptOutcome>| o.and_then(|o| o.errno).and_then(errno_info).map(|(n, _)| n);
     let last_failed = x.attempts.iter().rposition(|a| a.phase.is_some());
     field_eq(
         errs,
@@ -785,7 +785,11 @@ impl Observed {
 
     /// NGINX's upstream failure lines for the response's connection, which must start
     /// with one of `first`.
-    pub fn fails(&self, r: &Response, first: &[Outcome]) -> Result<Vec<&ErrorLogEntry>, String> {
+    pub fn fails(
+        &self,
+        r: &Response,
+        first: &[AttemptOutcome],
+    ) -> Result<Vec<&ErrorLogEntry>, String> {
         errlog_failures(&self.entries, self.access_line(r)?, first)
     }
 
@@ -887,7 +891,7 @@ mod tests {
             AttemptExpect::failed(
                 "127.0.0.1:9",
                 "connect",
-                vec![Outcome::connect_async(111)],
+                vec![AttemptOutcome::connect_async(111)],
                 502,
             ),
         )

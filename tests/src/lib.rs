@@ -4,7 +4,7 @@
 //! - [`prefix`]: a unique, world-traversable temp prefix per test.
 //! - [`proc`]: process-group guards (everything a test starts dies with it).
 //! - [`nginx`], [`fpm`]: runners with generated configs; [`net`]: free ports, a port
-//!   that refuses, a listener that accepts and never answers, a UDP (syslog) sink.
+//!   that refuses, a listener that accepts and never answers, a UDP (syslog) receiver.
 //! - [`client`]: curl (HTTP/1.1, HTTP/2 prior knowledge), raw TCP requests.
 //! - [`errlog`]: NGINX's error log per `*conn` with the printed errno; the access log.
 //! - [`records`]: the module's JSON lines; [`schema`]: the JSON Schemas of docs/

@@ -1,5 +1,5 @@
 //! Loopback ports and fake peers: a port that refuses, a TCP listener that accepts
-//! and never answers, a UDP sink (syslog).
+//! and never answers, a UDP receiver (a syslog server stand-in).
 
 use std::collections::HashSet;
 use std::io::ErrorKind;
@@ -192,13 +192,13 @@ impl Drop for Blackhole {
 
 /// A UDP socket on loopback that collects datagrams (a syslog server).
 #[derive(Debug)]
-pub struct UdpSink {
+pub struct UdpReceiver {
     pub port: u16,
     sock: UdpSocket,
 }
 
-impl UdpSink {
-    pub fn new() -> Result<UdpSink, String> {
+impl UdpReceiver {
+    pub fn new() -> Result<UdpReceiver, String> {
         let sock =
             UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("udp bind: {e}"))?;
         let port = sock
@@ -207,7 +207,7 @@ impl UdpSink {
             .port();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .map_err(|e| format!("udp timeout: {e}"))?;
-        Ok(UdpSink { port, sock })
+        Ok(UdpReceiver { port, sock })
     }
 
     /// Collects datagrams until `n` arrived or `timeout` passed.

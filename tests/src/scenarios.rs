@@ -36,7 +36,7 @@
 //!    reported as ignored, never passed); end with `s.finish(lab, Fault::MyFault,
 //!    responses, FaultExpect { .. }, notes, cgroup)`, where [`FaultExpect`] names the
 //!    failure statuses, how many requests must fail, the attempt's phase, the
-//!    acceptable [`Outcome`]s (NGINX's error-log message, errno, level) and the
+//!    acceptable [`AttemptOutcome`]s (NGINX's error-log message, errno, level) and the
 //!    upstream address.
 //! 3. Register it in `Fault::spec`: its stable name (`causeN_what`, also the test
 //!    name), the analyzer's cause number (1-7) and the function.
@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cgroup::MemCgroup;
-use crate::check::{self, AttemptExpect, Errors, Outcome, RecordExpect};
+use crate::check::{self, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use crate::client::{self, Request, Response};
 use crate::env::Flavour;
 use crate::errlog::{self, AccessLine, ErrorLogEntry};
@@ -193,7 +193,7 @@ pub struct FaultExpect {
     /// The phase of the (single) attempt of a failed request.
     pub phase: &'static str,
     /// The acceptable ways that attempt failed.
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<AttemptOutcome>,
     /// The `fastcgi_pass` address: the record's `upstream` and the attempt's `peer`.
     pub upstream: String,
 }
@@ -416,7 +416,7 @@ fn fpm_stopped(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_unix(&sock, 2)],
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 2)],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::FpmStopped, resps, expect, notes, None))
@@ -450,7 +450,7 @@ fn fpm_killed(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_unix(&sock, 111)],
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 111)],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::FpmKilled, resps, expect, notes, None))
@@ -483,7 +483,7 @@ fn fpm_tcp_down(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_async(111)],
+        outcomes: vec![AttemptOutcome::connect_async(111)],
         upstream: peer,
     };
     Ok(s.finish(lab, Fault::FpmTcpDown, resps, expect, notes, None))
@@ -516,7 +516,7 @@ fn socket_permission(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_unix(&sock, 13)],
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 13)],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::SocketPermission, resps, expect, notes, None))
@@ -545,7 +545,7 @@ fn wrong_socket_path(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_unix(&wrong, 2)],
+        outcomes: vec![AttemptOutcome::connect_unix(&wrong, 2)],
         upstream: wrong_addr,
     };
     Ok(s.finish(lab, Fault::WrongSocketPath, resps, expect, notes, None))
@@ -573,7 +573,7 @@ fn max_children_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[504],
         min_failed: 4,
         phase: "header",
-        outcomes: vec![Outcome::timed_out()],
+        outcomes: vec![AttemptOutcome::timed_out()],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::MaxChildrenTimeout, resps, expect, notes, None))
@@ -596,7 +596,7 @@ fn max_children_backlog(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::connect_unix(&sock, 11)],
+        outcomes: vec![AttemptOutcome::connect_unix(&sock, 11)],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::MaxChildrenBacklog, resps, expect, notes, None))
@@ -619,7 +619,7 @@ fn max_children_tcp_connect_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[504],
         min_failed: 2,
         phase: "connect",
-        outcomes: vec![Outcome::timed_out()],
+        outcomes: vec![AttemptOutcome::timed_out()],
         upstream: peer,
     };
     Ok(s.finish(
@@ -642,7 +642,7 @@ fn read_timeout(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[504],
         min_failed: 1,
         phase: "header",
-        outcomes: vec![Outcome::timed_out()],
+        outcomes: vec![AttemptOutcome::timed_out()],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     Ok(s.finish(lab, Fault::ReadTimeout, resps, expect, notes, None))
@@ -686,7 +686,10 @@ fn oom_kill(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 1,
         phase: "header",
-        outcomes: vec![Outcome::reset(), Outcome::closed_prematurely()],
+        outcomes: vec![
+            AttemptOutcome::reset(),
+            AttemptOutcome::closed_prematurely(),
+        ],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     let run = s.finish(lab, Fault::OomKill, resps, expect, notes, Some(&cg));
@@ -728,7 +731,10 @@ fn segfault(lab: &Lab) -> Result<FaultRun, RunError> {
         statuses: &[502],
         min_failed: 1,
         phase: "header",
-        outcomes: vec![Outcome::reset(), Outcome::closed_prematurely()],
+        outcomes: vec![
+            AttemptOutcome::reset(),
+            AttemptOutcome::closed_prematurely(),
+        ],
         upstream: s.fpm.pool.listen.nginx_addr(),
     };
     let notes = vec![format!("FPM log: {line}")];
@@ -836,7 +842,7 @@ pub fn verify(lab: &Lab, run: &FaultRun) -> TestResult {
         Duration::from_secs(5),
     )?;
     let entries = errlog::read(&lab.prefix.path("logs/error.log"));
-    let fails_by_rid = errlog_failures(run, &failed, &access, &entries, &mut errs);
+    let fails_by_rid = errlog_failures_by_request(run, &failed, &access, &entries, &mut errs);
     errs.into_result()?;
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(&format!(
@@ -915,7 +921,7 @@ fn check_statuses(run: &FaultRun, failed: &[&Response], errs: &mut Errors) {
 
 /// Each failed request's failure entries in NGINX's error log (one of the expected
 /// outcomes), by request id: the proof the fault was injected.
-fn errlog_failures<'e>(
+fn errlog_failures_by_request<'e>(
     run: &FaultRun,
     failed: &[&Response],
     access: &HashMap<String, AccessLine>,
@@ -976,4 +982,25 @@ pub fn run_to_dir(fault: Fault, flavour: &Flavour, dir: &Path) -> Result<FaultRu
     }
     run.save(&lab, dir)?;
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_fault_has_its_own_name_and_a_cause() {
+        let mut names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Fault::ALL.len(), "two faults share a name");
+        for f in Fault::ALL {
+            assert_eq!(Fault::by_name(f.name()), Some(f));
+            assert!((1..=7).contains(&f.cause()), "{f:?}");
+            assert!(
+                f.name().starts_with(&format!("cause{}_", f.cause())),
+                "{f:?}"
+            );
+        }
+    }
 }

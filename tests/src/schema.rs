@@ -1,5 +1,5 @@
 //! The one JSON Schema check of the tests: the schemas in docs/ (records, the
-//! analyzer's report, the doctor's report) applied by the maintained `jsonschema`
+//! analyzer's report, the doctor's report, the metrics scrape) applied by the maintained `jsonschema`
 //! crate, so that a document is valid exactly when a user's validator would say so
 //! (the harness used to carry its own interpreter of a keyword subset).
 //!
@@ -17,9 +17,11 @@ use crate::env::workspace_root;
 /// The record schema's file name in docs/.
 pub const RECORD: &str = "gatelog.v1.schema.json";
 /// The analyzer's report schema.
-pub const REPORT: &str = "gatelog.report.v1.schema.json";
+pub const REPORT: &str = "gatelog.report.v2.schema.json";
 /// The doctor's report schema.
 pub const DOCTOR: &str = "gatelog.doctor.v1.schema.json";
+/// The module's metrics scrape in JSON.
+pub const METRICS: &str = "gatelog.metrics.v1.schema.json";
 
 /// A compiled schema and the file it came from (named in every error).
 pub struct Schema {
@@ -74,7 +76,7 @@ impl Schema {
     }
 }
 
-/// A schema of docs/ by file name ([`RECORD`], [`REPORT`], [`DOCTOR`], ...), compiled
+/// A schema of docs/ by file name ([`RECORD`], [`REPORT`], [`DOCTOR`], [`METRICS`]), compiled
 /// once per test process.
 pub fn docs(name: &str) -> Result<&'static Schema, String> {
     static CACHE: OnceLock<Mutex<HashMap<String, Result<&'static Schema, String>>>> =
@@ -154,26 +156,18 @@ pub fn validate_file(schema: &Schema, path: &Path) -> Result<usize, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    /// A record as the module writes it (the fields of docs/gatelog.v1.schema.json).
-    pub(crate) fn good_record() -> Value {
-        json!({
-            "schema": "gatelog.v1", "time": "2026-11-23T21:30:01.123+01:00", "pid": 1, "conn": 2,
-            "request_id": "x", "status": 502, "origin": "nginx", "recovered": false, "client": "127.0.0.1",
-            "server": "e2e.test", "host": null, "method": "GET", "uri": "/", "protocol": "HTTP/1.1",
-            "request_time_ms": 0, "upstream": "unix:/x", "timeouts_ms": {"connect": 1, "send": 2, "read": 3},
-            "fastcgi_stderr": null, "level": "crit", "errno_name": "ENOENT", "phase": "connect",
-            "msg": "connect() to unix:/x failed (ENOENT, connect)",
-            "attempts": [{"peer": "unix:/x", "phase": "connect", "errno": 2, "errno_name": "ENOENT",
-              "error": "No such file or directory", "event": "connect_failed", "message": "m", "level": "crit",
-              "status": 502, "connect_ms": null, "header_ms": null, "response_ms": 0}]
-        })
+    /// Two records the module wrote in a real run of `cause1_fpm_stopped` (the
+    /// analyzer's fixture), as JSON lines.
+    fn real_records() -> String {
+        let p =
+            workspace_root().join("analyzer/tests/fixtures/real/cause1_fpm_stopped/gatelog.jsonl");
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     #[test]
     fn the_docs_schemas_compile() {
-        for name in [RECORD, REPORT, DOCTOR] {
+        for name in [RECORD, REPORT, DOCTOR, METRICS] {
             docs(name).unwrap_or_else(|e| panic!("{e}"));
         }
         assert!(docs("no-such.schema.json").is_err());
@@ -182,16 +176,19 @@ mod tests {
     #[test]
     fn json_lines_report_the_first_bad_line() {
         let schema = docs(RECORD).expect("record schema");
-        let good = good_record().to_string();
-        let mut bad = good_record();
-        bad["attempts"][0]["phase"] = "dialing".into();
-        let text = format!("{good}\n{good}\n");
+        let text = real_records();
         assert_eq!(validate_text(schema, &text), Ok(2));
-        let text = format!("{good}\n{bad}\n{good}\n");
-        let e = validate_text(schema, &text).expect_err("line 2 is invalid");
+        // The second record with a phase no attempt has.
+        let lines: Vec<&str> = text.lines().collect();
+        let mut bad: Value = serde_json::from_str(lines[1]).expect("JSON");
+        bad["attempts"][0]["phase"] = "dialing".into();
+        let broken = format!("{}\n{bad}\n{}\n", lines[0], lines[0]);
+        let e = validate_text(schema, &broken).expect_err("line 2 is invalid");
         assert_eq!(e.line, 2, "{e}");
-        assert!(e.message.contains("/attempts/0/phase"), "{e}");
-        let e = validate_text(schema, &format!("{good}\n{{\"sch")).expect_err("cut line");
+        assert!(e.message.starts_with("/attempts/0/phase:"), "{e}");
+        // A record cut short by a partial write.
+        let cut = format!("{}\n{}\n", lines[0], &lines[1][..40]);
+        let e = validate_text(schema, &cut).expect_err("cut line");
         assert_eq!(e.line, 2, "{e}");
         assert!(validate_text(schema, "").is_err());
     }
@@ -199,7 +196,21 @@ mod tests {
     #[test]
     fn a_pretty_printed_document_is_one_document() {
         let schema = docs(RECORD).expect("record schema");
-        let text = serde_json::to_string_pretty(&good_record()).expect("JSON");
+        let first = real_records()
+            .lines()
+            .next()
+            .map(str::to_string)
+            .expect("a line");
+        let doc: Value = serde_json::from_str(&first).expect("JSON");
+        let text = serde_json::to_string_pretty(&doc).expect("JSON");
         assert_eq!(validate_text(schema, &text), Ok(1));
+        // Keys the schema does not name, and a level NGINX does not give a record.
+        let mut bad = doc.clone();
+        bad["extra"] = 1.into();
+        bad["level"] = "crit".into();
+        let errs = schema.errors(&bad);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs.iter().any(|e| e.starts_with("/level:")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("extra")), "{errs:#?}");
     }
 }

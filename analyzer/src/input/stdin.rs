@@ -43,7 +43,8 @@ impl Spool {
                 std::process::id()
             ));
             let mut opts = OpenOptions::new();
-            opts.write(true).create_new(true);
+            // Readable too: a scratch file is read back through the same handle.
+            opts.read(true).write(true).create_new(true);
             #[cfg(unix)]
             {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -56,6 +57,14 @@ impl Spool {
             }
         }
         Err(last_err.unwrap_or_else(|| io::Error::other("no temporary file name left")))
+    }
+
+    /// A private scratch file that is gone from the directory at once (only the
+    /// handle keeps it): nothing is left behind, whatever ends the run.
+    pub fn scratch() -> io::Result<File> {
+        let (spool, file) = Spool::create()?;
+        drop(spool);
+        Ok(file)
     }
 
     pub fn path(&self) -> &Path {

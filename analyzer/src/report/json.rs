@@ -1,23 +1,30 @@
-//! `--format json`: schema gatelog.report.v1 (docs/gatelog.report.v1.schema.json).
+//! `--format json`: schema gatelog.report.v2 (docs/gatelog.report.v2.schema.json).
 //! `failures` is written while the inputs are read (one object per failure, never
-//! all held in memory); `causes`, `summary`, `inputs` and `time` follow at the end.
+//! all held in memory); a failure's reason, fix and evidence lines are indexes into
+//! the `reasons`, `fixes` and `lines` tables ([`super::shared`]), which follow it with
+//! `causes`, `summary`, `inputs` and `time` at the end.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::shared::SharedTable;
 use super::{Classified, Report, RunInfo, Summary};
-use crate::model::Evidence;
 use crate::time::Zone;
 
-pub const SCHEMA: &str = "gatelog.report.v1";
+pub const SCHEMA: &str = "gatelog.report.v2";
 
 pub struct JsonReport<W: Write> {
     out: W,
     zone: Zone,
     started: bool,
     count: u64,
+    reasons: SharedTable,
+    fixes: SharedTable,
+    lines: SharedTable,
+    /// The failure's evidence as indexes into `lines` (reused).
+    evidence: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -38,9 +45,12 @@ struct FailureJson<'a> {
     host: Option<&'a str>,
     cause: &'static str,
     confidence: f64,
-    reason: &'a str,
-    evidence: Vec<&'a Evidence>,
-    fix: &'a str,
+    /// Index into `reasons`.
+    reason: u32,
+    /// Indexes into `lines`.
+    evidence: &'a [u32],
+    /// Index into `fixes`.
+    fix: u32,
     seen_in: Vec<&'static str>,
 }
 
@@ -51,6 +61,10 @@ impl<W: Write> JsonReport<W> {
             zone,
             started: false,
             count: 0,
+            reasons: SharedTable::new(),
+            fixes: SharedTable::new(),
+            lines: SharedTable::new(),
+            evidence: Vec::new(),
         }
     }
 
@@ -101,6 +115,20 @@ impl<W: Write> Report for JsonReport<W> {
         if f.seen_in.access_log {
             seen_in.push("access_log");
         }
+        let reason = self.reasons.index_of_text(&c.diagnosis.reason)?;
+        let fix = self.fixes.index_of_text(&c.fix)?;
+        let mut evidence = std::mem::take(&mut self.evidence);
+        evidence.clear();
+        // The failure's own lines come first and are its own: only the context
+        // lines (an FPM warning, a kernel OOM kill) recur across failures.
+        let own = c.failure.evidence.len();
+        for (k, e) in c.evidence().into_iter().enumerate() {
+            evidence.push(if k < own {
+                self.lines.append(e)?
+            } else {
+                self.lines.index_of(e)?
+            });
+        }
         let obj = FailureJson {
             time: f.time_known.then(|| self.zone.format(f.time)),
             conn: f.conn,
@@ -117,9 +145,9 @@ impl<W: Write> Report for JsonReport<W> {
             host: f.host.as_deref(),
             cause: c.diagnosis.cause.slug(),
             confidence: c.diagnosis.confidence.value(),
-            reason: &c.diagnosis.reason,
-            evidence: c.evidence(),
-            fix: &c.fix,
+            reason,
+            evidence: &evidence,
+            fix,
             seen_in,
         };
         if self.count > 0 {
@@ -127,6 +155,7 @@ impl<W: Write> Report for JsonReport<W> {
         }
         self.out.write_all(b"\n")?;
         serde_json::to_writer(&mut self.out, &obj)?;
+        self.evidence = evidence;
         self.count += 1;
         Ok(())
     }
@@ -222,7 +251,13 @@ impl<W: Write> Report for JsonReport<W> {
         // Append the tail's members after the failures array.
         let tail = serde_json::to_string(&tail)?;
         let members = tail.strip_prefix('{').unwrap_or(&tail);
-        write!(self.out, "\n],{members}\n")?;
+        self.out.write_all(b"\n],\"reasons\":[")?;
+        self.reasons.copy_to(&mut self.out)?;
+        self.out.write_all(b"],\"fixes\":[")?;
+        self.fixes.copy_to(&mut self.out)?;
+        self.out.write_all(b"],\"lines\":[")?;
+        self.lines.copy_to(&mut self.out)?;
+        writeln!(self.out, "],{members}")?;
         self.out.flush()
     }
 }

@@ -6,7 +6,7 @@
 //! `gatelog_record::line::RecordLine` into the caller's buffer.
 
 use core::ffi::c_void;
-use core::ptr::{self, addr_of};
+use core::ptr::addr_of;
 
 use gatelog_record::line::{AttemptLine, RecordLine, StderrLine, UpstreamName};
 use gatelog_record::record::Origin;
@@ -20,171 +20,25 @@ use ngx::ffi::{
 
 use super::bytes;
 use super::module::{main_conf_of_request, ngx_http_gatelog_module};
-use crate::attempt_phase::ConnState;
 use crate::attempts::{attempts, record_kind, RecordKind, StateView};
-use crate::capture::{TapLine, MAX_ACTION, MAX_EVENTS, MAX_LINE};
+use crate::capture::{Arena, Capture, TapEvent};
 
-/// What the tap kept for one main request, in its pool (plain data: nothing to drop).
-pub struct Capture {
-    /// The kept failure lines, oldest first (a list through the pool).
-    first: *mut LineNode,
-    last: *mut LineNode,
-    count: usize,
-    /// Lines not kept because of [`MAX_EVENTS`].
-    dropped: u32,
-    /// The last FastCGI stderr line, in a slot reused while it is large enough.
-    stderr: *mut LineNode,
-    stderr_room: usize,
-}
+/// The request's pool as the capture's [`Arena`].
+pub struct RequestPool(*mut ngx_pool_t);
 
-/// One kept line: this header, then `action_len` bytes of action and `rest_len` bytes
-/// of line, in one pool allocation.
-struct LineNode {
-    next: *mut LineNode,
-    attempt: Option<usize>,
-    level: usize,
-    conn: ConnState,
-    has_action: bool,
-    action_len: usize,
-    rest_len: usize,
-}
-
-impl LineNode {
+impl RequestPool {
     /// # Safety
-    /// `node` was made by [`new_node`] and its pool is alive.
-    unsafe fn line<'a>(node: *const LineNode) -> TapLine<'a> {
-        // SAFETY: the bytes follow the header in the same allocation (new_node).
-        unsafe {
-            let data = node.add(1) as *const u8;
-            let n = &*node;
-            TapLine {
-                attempt: n.attempt,
-                level: n.level,
-                conn: n.conn,
-                action: n
-                    .has_action
-                    .then(|| core::slice::from_raw_parts(data, n.action_len)),
-                rest: core::slice::from_raw_parts(data.add(n.action_len), n.rest_len),
-            }
-        }
+    /// `pool` is the live pool of the request whose capture uses it.
+    pub unsafe fn new(pool: *mut ngx_pool_t) -> RequestPool {
+        RequestPool(pool)
     }
 }
 
-/// Fills `node` (room for `room` bytes after the header) with `line`.
-///
-/// # Safety
-/// `node` has room for a header and `room` bytes; `room` ≥ the line's kept bytes.
-unsafe fn fill(node: *mut LineNode, line: &TapLine) {
-    let action = line.action.unwrap_or(&[]);
-    // SAFETY: the caller guarantees room for the header and both byte runs.
-    unsafe {
-        node.write(LineNode {
-            next: ptr::null_mut(),
-            attempt: line.attempt,
-            level: line.level,
-            conn: line.conn,
-            has_action: line.action.is_some(),
-            action_len: action.len(),
-            rest_len: line.rest.len(),
-        });
-        let data = node.add(1) as *mut u8;
-        ptr::copy_nonoverlapping(action.as_ptr(), data, action.len());
-        ptr::copy_nonoverlapping(line.rest.as_ptr(), data.add(action.len()), line.rest.len());
-    }
-}
-
-/// A pool allocation for a node with `room` bytes of text.
-///
-/// # Safety
-/// `pool` is a live pool.
-unsafe fn new_node(pool: *mut ngx_pool_t, room: usize) -> *mut LineNode {
-    // ngx_palloc aligns to NGX_ALIGNMENT (a word), enough for the header.
-    const { assert!(core::mem::align_of::<LineNode>() <= core::mem::size_of::<usize>()) };
-    // SAFETY: the caller guarantees `pool`.
-    unsafe { ngx::ffi::ngx_palloc(pool, core::mem::size_of::<LineNode>() + room) as *mut LineNode }
-}
-
-/// The bounded copy of a line the tap keeps.
-fn bounded<'a>(line: &TapLine<'a>) -> TapLine<'a> {
-    TapLine {
-        action: line.action.filter(|a| a.len() <= MAX_ACTION),
-        rest: &line.rest[..line.rest.len().min(MAX_LINE)],
-        ..*line
-    }
-}
-
-impl Capture {
-    /// Keeps a failure line (a bounded copy in `pool`).
-    ///
-    /// # Safety
-    /// `pool` is the request's pool, the one this capture lives in.
-    pub unsafe fn push(&mut self, pool: *mut ngx_pool_t, line: &TapLine) {
-        if self.count >= MAX_EVENTS {
-            self.dropped = self.dropped.saturating_add(1);
-            return;
-        }
-        let line = bounded(line);
-        let room = line.action.map_or(0, <[u8]>::len) + line.rest.len();
-        // SAFETY: the caller guarantees `pool`; the node has room for the line.
-        unsafe {
-            let node = new_node(pool, room);
-            if node.is_null() {
-                self.dropped = self.dropped.saturating_add(1);
-                return;
-            }
-            fill(node, &line);
-            match self.last.as_mut() {
-                Some(last) => last.next = node,
-                None => self.first = node,
-            }
-            self.last = node;
-        }
-        self.count += 1;
-    }
-
-    /// Keeps the last FastCGI stderr line of the request (a bounded copy in `pool`).
-    ///
-    /// # Safety
-    /// As for [`Capture::push`].
-    pub unsafe fn set_stderr(&mut self, pool: *mut ngx_pool_t, line: &TapLine) {
-        let line = bounded(line);
-        let room = line.action.map_or(0, <[u8]>::len) + line.rest.len();
-        // SAFETY: the caller guarantees `pool`; the slot is reused only when it has room,
-        // so the pool grows by at most twice the largest line over a request's life.
-        unsafe {
-            if self.stderr.is_null() || self.stderr_room < room {
-                let want = room
-                    .max(self.stderr_room * 2)
-                    .clamp(512, MAX_LINE + MAX_ACTION);
-                let node = new_node(pool, want.max(room));
-                if node.is_null() {
-                    return;
-                }
-                self.stderr = node;
-                self.stderr_room = want.max(room);
-            }
-            fill(self.stderr, &line);
-        }
-    }
-
-    /// The kept failure lines, oldest first.
-    fn lines<'a>(&self) -> impl Iterator<Item = TapLine<'a>> + '_ {
-        let mut node = self.first as *const LineNode;
-        core::iter::from_fn(move || {
-            if node.is_null() {
-                return None;
-            }
-            // SAFETY: nodes live in the pool of the request this capture belongs to.
-            let line = unsafe { LineNode::line(node) };
-            // SAFETY: as above.
-            node = unsafe { (*node).next };
-            Some(line)
-        })
-    }
-
-    fn stderr_line<'a>(&self) -> Option<TapLine<'a>> {
-        // SAFETY: the slot is NULL or a node in the request's pool.
-        (!self.stderr.is_null()).then(|| unsafe { LineNode::line(self.stderr) })
+impl Arena for RequestPool {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        // SAFETY: the pool is live (see `new`); ngx_palloc aligns to NGX_ALIGNMENT (a
+        // word) and returns NULL when out of memory.
+        unsafe { ngx::ffi::ngx_palloc(self.0, size) as *mut u8 }
     }
 }
 
@@ -234,14 +88,7 @@ pub unsafe fn capture_of(r: *mut ngx_http_request_t, create: bool) -> Option<&'s
             return None;
         }
         let data = (*cln).data as *mut Capture;
-        data.write(Capture {
-            first: ptr::null_mut(),
-            last: ptr::null_mut(),
-            count: 0,
-            dropped: 0,
-            stderr: ptr::null_mut(),
-            stderr_room: 0,
-        });
+        data.write(Capture::new());
         (*cln).handler = Some(capture_marker);
         *slot = data.cast();
         Some(&mut *data)
@@ -291,14 +138,34 @@ pub unsafe fn with_record<R>(
         {
             return None;
         }
-        // The record's parts live in the request's pool: no heap allocation per record.
+        // The record's parts live on the stack when they are few (nearly always), else in
+        // the request's pool: no heap allocation per record, and no pool growth for one.
         let pool = (*r).pool;
-        let views = pool_collect(pool, states.len(), states.iter().map(state_view))?;
+        let mut view_buf = [StateView::default(); FEW];
+        let views = collect(
+            &mut view_buf,
+            pool,
+            states.len(),
+            states.iter().map(state_view),
+        )?;
+        let mut event_buf = [TapEvent::default(); FEW];
         let events = match &capture {
-            Some(c) => pool_collect(pool, c.count, c.lines().filter_map(|l| l.failure()))?,
+            // The lines live in this request's pool.
+            Some(c) => collect(
+                &mut event_buf,
+                pool,
+                c.counts().0,
+                c.lines().filter_map(|l| l.failure()),
+            )?,
             None => &mut [],
         };
-        let attempts = pool_collect(pool, views.len() + 1, attempts(views, events))?;
+        let mut attempt_buf = [AttemptLine::default(); FEW + 1];
+        let attempts = collect(
+            &mut attempt_buf,
+            pool,
+            views.len() + 1,
+            attempts(views, events),
+        )?;
         let (origin, recovered) = match record_kind(status, attempts, record_recovered)? {
             RecordKind::Failed(o) => (o, false),
             // The final answer came from an upstream; the failures are in the attempts.
@@ -357,6 +224,31 @@ pub unsafe fn with_record<R>(
 /// The last failed attempt's errno and phase (`$gatelog_errno`, `$gatelog_phase`).
 pub fn last_failed<'a>(line: &'a RecordLine) -> Option<&'a AttemptLine<'a>> {
     gatelog_record::line::last_failed(line.attempts)
+}
+
+/// Attempts, states and failure lines a record is built from without the pool.
+const FEW: usize = 4;
+
+/// Up to `max` items of `items` in `buf` when they fit, else in request-pool memory.
+///
+/// # Safety
+/// As for [`pool_collect`].
+unsafe fn collect<T: Copy>(
+    buf: &mut [T],
+    pool: *mut ngx_pool_t,
+    max: usize,
+    items: impl Iterator<Item = T>,
+) -> Option<&mut [T]> {
+    if max > buf.len() {
+        // SAFETY: the caller guarantees `pool`.
+        return unsafe { pool_collect(pool, max, items) };
+    }
+    let mut n = 0;
+    for (slot, item) in buf.iter_mut().zip(items.take(max)) {
+        *slot = item;
+        n += 1;
+    }
+    Some(&mut buf[..n])
 }
 
 /// Up to `max` items of `items` in request-pool memory (freed with the request).

@@ -22,7 +22,7 @@ use ngx::ffi::{
 
 use super::conf::MainConf;
 use super::guard;
-use super::request_state::capture_of;
+use super::request_state::{capture_of, RequestPool};
 use crate::attempt_phase::ConnState;
 use crate::capture::{is_stderr, worth_keeping, TapLine};
 
@@ -214,10 +214,11 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
     };
     // SAFETY: `pool` is the request's pool, where its capture lives.
     unsafe {
+        let mut arena = RequestPool::new(pool);
         if stderr {
-            capture.set_stderr(pool, &kept);
+            capture.set_stderr(&mut arena, &kept);
         } else {
-            capture.push(pool, &kept);
+            capture.push(&mut arena, &kept);
         }
     }
 }

@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gatelog_e2e::analyzer::{self, slug, Expect, Inputs, Sent};
+use gatelog_e2e::analyzer::{self, slug, Inputs, ReportExpect, Sent};
 use gatelog_e2e::cgroup::MemCgroup;
 use gatelog_e2e::check;
 use gatelog_e2e::client::{self, Request, Response};
@@ -86,7 +86,7 @@ pub(super) fn inputs_for(lab: &Lab) -> &'static [Inputs] {
     }
 }
 
-pub(super) fn finish_verdict(lab: &Lab, what: &str) -> TestOutcome {
+pub(super) fn finish_outcome(lab: &Lab, what: &str) -> TestOutcome {
     if lab.with_module() {
         TestOutcome::Passed
     } else {
@@ -197,7 +197,7 @@ fn fault_test(fault: Fault, flavour: &Flavour) -> TestResult {
     }
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors(fault.name(), errs, &dir)?;
-    Ok(finish_verdict(&lab, fault.name()))
+    Ok(finish_outcome(&lab, fault.name()))
 }
 
 /// One test per fault of [`Fault::ALL`]: `analyzer_<fault name>`.
@@ -309,7 +309,7 @@ fn get_path(target: &str) -> impl FnOnce(u16) -> Result<Vec<Response>, String> +
 }
 
 /// The kernel lines of the run (filtered to its FPM processes / cgroup).
-fn kernel_lines(
+pub(super) fn kernel_lines(
     mark: &Result<kmsg::Mark, String>,
     pids: &[u32],
     cgroup: Option<&str>,
@@ -418,17 +418,17 @@ fn mixed_fpm_lifecycle(flavour: &Flavour) -> TestResult {
         errs.extend(window_check(&dir, &j, &expect)?);
     }
     report_errors("mixed run (FPM lifecycle)", errs, &dir)?;
-    Ok(finish_verdict(&lab, "mixed run"))
+    Ok(finish_outcome(&lab, "mixed run"))
 }
 
 /// `--since`/`--until` around the FPM-down phases: only their failures, the rest
 /// counted as outside the window.
-fn window_check(dir: &Path, j: &Journal, expect: &[Expect]) -> Result<Vec<String>, String> {
+fn window_check(dir: &Path, j: &Journal, expect: &[ReportExpect]) -> Result<Vec<String>, String> {
     let (since, _) = j.window("fpm-stopped");
     let (_, until) = j.window("permission-denied");
     let since_s = since.div_euclid(1000);
     let until_s = until.div_euclid(1000) + 1;
-    let inside: Vec<Expect> = expect
+    let inside: Vec<ReportExpect> = expect
         .iter()
         .filter(|x| x.phase == "fpm-stopped" || x.phase == "permission-denied")
         .cloned()
@@ -636,7 +636,7 @@ fn mixed_worker_deaths(flavour: &Flavour) -> TestResult {
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors("mixed run (worker deaths)", errs, &dir)?;
-    Ok(finish_verdict(&lab, "mixed run"))
+    Ok(finish_outcome(&lab, "mixed run"))
 }
 
 /// One slow request on an idle static pool of two workers: a read timeout (5), not
@@ -674,7 +674,7 @@ fn read_timeout_static_pool_of_two(flavour: &Flavour) -> TestResult {
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &j.sent)?;
     let errs = analyzer::check_all(&dir, inputs_for(&lab), &expect)?;
     report_errors("read timeout on a static pool of two", errs, &dir)?;
-    Ok(finish_verdict(&lab, "read timeout on a static pool of two"))
+    Ok(finish_outcome(&lab, "read timeout on a static pool of two"))
 }
 
 /// A real run (the segfault scenario) for the format and exit-status tests: returns

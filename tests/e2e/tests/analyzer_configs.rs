@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gatelog_e2e::analyzer::{self, expected_kind, Given, Sent};
-use gatelog_e2e::check::{observe, Outcome};
+use gatelog_e2e::check::{observe, AttemptOutcome};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Listen, Pool};
@@ -21,7 +21,7 @@ use gatelog_e2e::net::{free_port, listening};
 use gatelog_e2e::nginx::Nginx;
 use gatelog_e2e::scenarios::{self, wait_text};
 
-use super::analyzer::{finish_verdict, report_errors};
+use super::analyzer::{finish_outcome, report_errors};
 use crate::Body;
 
 pub fn all() -> Vec<(&'static str, Body)> {
@@ -38,12 +38,12 @@ pub fn all() -> Vec<(&'static str, Body)> {
 const T: Timeouts = Timeouts::new(1000, 2000, 3000);
 
 /// A refused TCP connect, as NGINX prints it (synchronously or from SO_ERROR).
-fn refused(peer: &str) -> Vec<Outcome> {
-    let sync = Outcome {
+fn refused(peer: &str) -> Vec<AttemptOutcome> {
+    let sync = AttemptOutcome {
         message: format!("connect() to {peer} failed (111: Connection refused)"),
-        ..Outcome::connect_async(111)
+        ..AttemptOutcome::connect_async(111)
     };
-    vec![Outcome::connect_async(111), sync]
+    vec![AttemptOutcome::connect_async(111), sync]
 }
 
 fn expect_status(r: &Response, want: u16) -> Result<(), String> {
@@ -156,7 +156,7 @@ fn tcp_wrong_port(flavour: &Flavour) -> TestResult {
     }
     let errs = analyzer::check_given(&dir, &givens, &expect)?;
     report_errors("FPM on one port, NGINX on another", errs, &dir)?;
-    Ok(finish_verdict(&lab, "wrong TCP port"))
+    Ok(finish_outcome(&lab, "wrong TCP port"))
 }
 
 /// `upstream php_pool { server unix:a.sock; server unix:b.sock; }` of two real
@@ -214,7 +214,10 @@ fn two_pools_stopped(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &all, fails.len())?;
     let first = obs.fails(
         &fails[0],
-        &[Outcome::connect_unix(&sa, 2), Outcome::connect_unix(&sb, 2)],
+        &[
+            AttemptOutcome::connect_unix(&sa, 2),
+            AttemptOutcome::connect_unix(&sb, 2),
+        ],
     )?;
     if first.len() != 2 {
         return Err(format!(
@@ -222,7 +225,7 @@ fn two_pools_stopped(flavour: &Flavour) -> TestResult {
             first.len()
         ));
     }
-    let nolive = Outcome {
+    let nolive = AttemptOutcome {
         event: "no_live_upstreams",
         errno: None,
         level: "error",
@@ -291,7 +294,7 @@ fn two_pools_stopped(flavour: &Flavour) -> TestResult {
     }
     let errs = analyzer::check_given(&dir, &givens, &expect)?;
     report_errors("upstream group of two stopped pools", errs, &dir)?;
-    Ok(finish_verdict(&lab, "no live upstreams"))
+    Ok(finish_outcome(&lab, "no live upstreams"))
 }
 
 /// A Debian-layout tree in the prefix, run for real by NGINX (`-c
@@ -415,7 +418,7 @@ fn debian_layout(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &all, resps.len())?;
     // NGINX ran the tree: the path it failed on is the snippet's.
     for r in &resps {
-        obs.fails(r, &[Outcome::connect_unix(&wrong, 2)])?;
+        obs.fails(r, &[AttemptOutcome::connect_unix(&wrong, 2)])?;
     }
     drop(nginx);
     drop(fpm);
@@ -455,5 +458,5 @@ fn debian_layout(flavour: &Flavour) -> TestResult {
     }
     let errs = analyzer::check_given(p.root(), &givens, &expect)?;
     report_errors("Debian layout", errs, p.root())?;
-    Ok(finish_verdict(&lab, "Debian layout"))
+    Ok(finish_outcome(&lab, "Debian layout"))
 }

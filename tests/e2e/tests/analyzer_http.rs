@@ -13,14 +13,14 @@ use std::path::Path;
 
 use gatelog_e2e::analyzer::{self, expected_kind, Given, Sent};
 use gatelog_e2e::backend::{Behaviour, HttpBackend};
-use gatelog_e2e::check::{observe, Outcome};
+use gatelog_e2e::check::{observe, AttemptOutcome};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::lab::{now_ms, Lab, TestResult};
 use gatelog_e2e::net::free_port;
 use gatelog_e2e::scenarios;
 
-use super::analyzer::{finish_verdict, report_errors};
+use super::analyzer::{finish_outcome, report_errors};
 use crate::Body;
 
 pub fn all() -> Vec<(&'static str, Body)> {
@@ -56,12 +56,12 @@ struct Case {
 }
 
 /// A refused TCP connect, as NGINX prints it (synchronously or from SO_ERROR).
-fn refused(peer: &str) -> Vec<Outcome> {
-    let sync = Outcome {
+fn refused(peer: &str) -> Vec<AttemptOutcome> {
+    let sync = AttemptOutcome {
         message: format!("connect() to {peer} failed (111: Connection refused)"),
-        ..Outcome::connect_async(111)
+        ..AttemptOutcome::connect_async(111)
     };
-    vec![Outcome::connect_async(111), sync]
+    vec![AttemptOutcome::connect_async(111), sync]
 }
 
 fn stopped(f: &Flavour) -> TestResult {
@@ -156,18 +156,21 @@ fn run(flavour: &Flavour, case: Case) -> TestResult {
             backend.stop()?;
             match &backend.addr {
                 gatelog_e2e::backend::BackendAddr::Unix(p) => {
-                    vec![Outcome::connect_unix(p, 2)]
+                    vec![AttemptOutcome::connect_unix(p, 2)]
                 }
                 gatelog_e2e::backend::BackendAddr::Tcp(_) => refused(&peer),
             }
         }
         Fail::Hang => {
             backend.set(Behaviour::Hang);
-            vec![Outcome::timed_out()]
+            vec![AttemptOutcome::timed_out()]
         }
         Fail::Reset => {
             backend.set(Behaviour::Reset);
-            vec![Outcome::reset(), Outcome::closed_prematurely()]
+            vec![
+                AttemptOutcome::reset(),
+                AttemptOutcome::closed_prematurely(),
+            ]
         }
     };
     let mut fails = Vec::new();
@@ -227,7 +230,7 @@ fn run(flavour: &Flavour, case: Case) -> TestResult {
     let expect = analyzer::expectations(&dir.join("nginx-access.log"), &sent)?;
     let errs = analyzer::check_given(&dir, &givens(&lab, &dir), &expect)?;
     report_errors(case.label, errs, &dir)?;
-    Ok(finish_verdict(&lab, case.label))
+    Ok(finish_outcome(&lab, case.label))
 }
 
 /// The error log alone; with the module also the records with nginx.conf, and the

@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gatelog_e2e::analyzer::{self, Expect, Given, Sent};
-use gatelog_e2e::check::{self, Outcome};
+use gatelog_e2e::analyzer::{self, Given, ReportExpect, Sent};
+use gatelog_e2e::check::{self, AttemptOutcome};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::errlog;
@@ -29,7 +29,7 @@ use gatelog_e2e::records;
 use gatelog_e2e::reframe::{self, Source, SyslogStamp};
 use gatelog_e2e::scenarios::{self, wait_text, Fault, RunError};
 
-use super::analyzer::{deaths, finish_verdict, read, report_errors, sent_for, settle};
+use super::analyzer::{deaths, finish_outcome, read, report_errors, sent_for, settle};
 use crate::Body;
 
 pub fn all() -> Vec<(&'static str, Body)> {
@@ -238,7 +238,7 @@ fn reframed(fault: Fault, flavour: &Flavour) -> TestResult {
         }
     }
     report_errors(&format!("{} re-framed", fault.name()), errs, &fdir)?;
-    Ok(finish_verdict(&lab, &format!("{} re-framed", fault.name())))
+    Ok(finish_outcome(&lab, &format!("{} re-framed", fault.name())))
 }
 
 /// The demo's scripts (scripts/demo), with the slow one shortened.
@@ -387,12 +387,15 @@ http {{
     drop(fpm);
     let entries = errlog::read(&logs.join("error.log"));
     for (r, outcomes) in [
-        (&slow, vec![Outcome::timed_out()]),
+        (&slow, vec![AttemptOutcome::timed_out()]),
         (
             &crash,
-            vec![Outcome::reset(), Outcome::closed_prematurely()],
+            vec![
+                AttemptOutcome::reset(),
+                AttemptOutcome::closed_prematurely(),
+            ],
         ),
-        (&down, vec![Outcome::connect_unix(&sock, 2)]),
+        (&down, vec![AttemptOutcome::connect_unix(&sock, 2)]),
     ] {
         let a = access
             .get(&r.request_id)
@@ -416,7 +419,7 @@ http {{
             s.fix_mentions.push(sock.display().to_string());
         }
     }
-    let expect: Vec<Expect> = analyzer::expectations(&p.path("logs/access.log"), &sent)?;
+    let expect: Vec<ReportExpect> = analyzer::expectations(&p.path("logs/access.log"), &sent)?;
     let mut g = Given::new("the demo's log directory").dir(&logs, demo_kind);
     g = if lab.with_module() {
         g.seen_in(&["record", "error_log", "access_log"]).records()
@@ -436,5 +439,5 @@ http {{
     };
     let errs = analyzer::check_given(&logs, &[g, with_conf], &expect)?;
     report_errors("the demo's log directory", errs, &logs)?;
-    Ok(finish_verdict(&lab, "the demo's log directory"))
+    Ok(finish_outcome(&lab, "the demo's log directory"))
 }

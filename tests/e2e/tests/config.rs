@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Errors, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::lab::{Lab, TestOutcome, TestResult, Timeouts};
-use gatelog_e2e::net::{free_port, RefusedPort, UdpSink};
+use gatelog_e2e::net::{free_port, RefusedPort, UdpReceiver};
 use gatelog_e2e::nginx::nginx_t;
 use gatelog_e2e::records;
 use serde_json::Value;
@@ -431,9 +431,14 @@ fn variables(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "connect", vec![Outcome::connect_async(111)], 502),
+        AttemptExpect::failed(
+            &addr,
+            "connect",
+            vec![AttemptOutcome::connect_async(111)],
+            502,
+        ),
     );
-    let fails = obs.fails(&refused, &[Outcome::connect_async(111)])?;
+    let fails = obs.fails(&refused, &[AttemptOutcome::connect_async(111)])?;
     errs.check(obs.verify(&refused, Some(&fails), &x));
     errs.into_result()?;
     Ok(TestOutcome::Passed)
@@ -446,7 +451,7 @@ fn syslog(flavour: &Flavour) -> TestResult {
     if let Some(s) = skip_without_module(&lab, "syslog") {
         return s;
     }
-    let sink = UdpSink::new()?;
+    let sink = UdpReceiver::new()?;
     let dead = RefusedPort::new()?;
     let port = free_port()?;
     let t = Timeouts::DEFAULT;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Errors, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, Errors, RecordExpect};
 use gatelog_e2e::client::{self, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::errlog;
@@ -241,7 +241,7 @@ fn crit_location(flavour: &Flavour) -> TestResult {
         ));
     }
     let crit_fails = errlog::failures_for(&crit_entries, conn_nosock);
-    let want = Outcome::connect_unix(&missing, 2);
+    let want = AttemptOutcome::connect_unix(&missing, 2);
     if crit_fails.len() != 1 || crit_fails[0].message() != want.message {
         return Err(format!(
             "crit.log should hold the ENOENT line for *{conn_nosock}: {crit_entries:?}"
@@ -260,7 +260,7 @@ fn crit_location(flavour: &Flavour) -> TestResult {
         AttemptExpect::failed(
             &dead_addr,
             "connect",
-            vec![Outcome::connect_async(111)],
+            vec![AttemptOutcome::connect_async(111)],
             502,
         ),
     );

@@ -9,12 +9,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gatelog_e2e::client;
-use gatelog_e2e::env::{workspace_root, Flavour};
+use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
 use gatelog_e2e::lab::{no_module_reason, Lab, TestOutcome, TestResult, Timeouts};
 use gatelog_e2e::net::{free_port, RefusedPort};
 use gatelog_e2e::nginx::{nginx_t, Nginx};
 use gatelog_e2e::records;
+use gatelog_e2e::schema;
 use serde_json::Value;
 
 use crate::Body;
@@ -234,17 +235,11 @@ fn json_scrape_matches(lab: &Lab, port: u16, text: &str) -> Result<(), String> {
     lab.prefix.write("out/scrape.json", &body, 0o644)?;
     let v: Value = serde_json::from_str(&body)
         .map_err(|e| format!("JSON scrape does not parse ({e}):\n{body}"))?;
-    let schema_path = workspace_root().join("docs/gatelog.metrics.v1.schema.json");
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(&schema_path)
-            .map_err(|e| format!("reading {}: {e}", schema_path.display()))?,
-    )
-    .map_err(|e| format!("parsing {}: {e}", schema_path.display()))?;
-    let errs = records::validate_against(&schema, &v);
-    if !errs.is_empty() {
+    let schema = schema::docs(schema::METRICS)?;
+    if let Err(errs) = schema.validate(&v) {
         return Err(format!(
             "JSON scrape violates {}:\n  {}\n{body}",
-            schema_path.display(),
+            schema.path().display(),
             errs.join("\n  ")
         ));
     }

@@ -15,7 +15,7 @@ use gatelog_e2e::net::free_port;
 use gatelog_e2e::nginx::Nginx;
 use gatelog_e2e::scenarios::{self, pids_in_fpm_log, wait_text};
 
-use super::analyzer::settle;
+use super::analyzer::{kernel_lines, settle};
 
 /// The pause around a change of state (a worker's death, FPM stopping or
 /// starting): NGINX's and FPM's logs have whole seconds, so events less than a
@@ -142,10 +142,7 @@ impl<'a> MixedLab<'a> {
         pids.extend(pids_in_fpm_log(&fpm_text));
         pids.sort_unstable();
         pids.dedup();
-        let kernel = match &kmark {
-            Ok(m) => kmsg::since(m).map(|l| kmsg::filter(&l, &pids, None)),
-            Err(e) => Err(e.clone()),
-        };
+        let kernel = kernel_lines(&kmark, &pids, None);
         let (fpm_log, fpm_conf) = (fpm.log.clone(), fpm.conf.clone());
         drop(fpm);
         let dir = lab.prefix.path("out");

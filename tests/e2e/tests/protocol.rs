@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, RecordExpect};
 use gatelog_e2e::client::{self, Request, Response};
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
@@ -52,8 +52,8 @@ fn http2(flavour: &Flavour) -> TestResult {
         ));
     }
     let obs = observe(&lab, &[refused, slow], 2)?;
-    let f1 = obs.fails(refused, &[Outcome::connect_async(111)])?;
-    let f2 = obs.fails(slow, &[Outcome::timed_out()])?;
+    let f1 = obs.fails(refused, &[AttemptOutcome::connect_async(111)])?;
+    let f2 = obs.fails(slow, &[AttemptOutcome::timed_out()])?;
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(
             "HTTP/2 requests failed with 111 and 110",
@@ -67,7 +67,7 @@ fn http2(flavour: &Flavour) -> TestResult {
         AttemptExpect::failed(
             &dead_addr,
             "connect",
-            vec![Outcome::connect_async(111)],
+            vec![AttemptOutcome::connect_async(111)],
             502,
         ),
     );
@@ -76,7 +76,7 @@ fn http2(flavour: &Flavour) -> TestResult {
         port,
         &pass,
         Some(t),
-        AttemptExpect::failed(&pass, "header", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&pass, "header", vec![AttemptOutcome::timed_out()], 504),
     );
     x2.min_request_time_ms = t.read;
     let mut errs = gatelog_e2e::check::Errors::default();
@@ -169,7 +169,7 @@ fn escaping(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &refs, resps.len())?;
     let mut fails = Vec::new();
     for r in &resps {
-        fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
+        fails.push(obs.fails(r, &[AttemptOutcome::connect_async(111)])?);
     }
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(
@@ -201,7 +201,7 @@ fn escaping(flavour: &Flavour) -> TestResult {
             AttemptExpect::failed(
                 &dead_addr,
                 "connect",
-                vec![Outcome::connect_async(111)],
+                vec![AttemptOutcome::connect_async(111)],
                 502,
             ),
         );

@@ -59,14 +59,14 @@ fn skip_without_module(lab: &Lab, what: &str) -> Option<TestResult> {
     })
 }
 
-/// A location failing fast (connection refused) that writes every record to `sinks`.
+/// A location failing fast (connection refused) that writes every record to `destinations`.
 /// The 111 lines go to a `crit` log, so NGINX's error log holds gatelog's own lines.
 ///
 /// NGINX's own access_log is off there, and in single-process mode the location logs to
 /// stderr: such a process keeps serving its open connections with the configuration a
 /// reload replaced, and NGINX's logs keep writing to the descriptors that reload closed
 /// (soon the numbers of other files or of client sockets).
-fn storm_location(lab: &Lab, addr: &str, sinks: &[String], single_process: bool) -> String {
+fn storm_location(lab: &Lab, addr: &str, destinations: &[String], single_process: bool) -> String {
     let crit_log = if single_process {
         "stderr".to_string()
     } else {
@@ -77,7 +77,7 @@ fn storm_location(lab: &Lab, addr: &str, sinks: &[String], single_process: bool)
     };
     let mut extra =
         format!("            error_log {crit_log} crit;\n            access_log off;\n");
-    for s in sinks {
+    for s in destinations {
         extra.push_str(&format!("            gatelog {s};\n"));
     }
     lab.php_location("/storm/", addr, Timeouts::DEFAULT, &extra)
@@ -104,12 +104,12 @@ impl StormRig {
         Ok(StormRig { lab, dead, port })
     }
 
-    /// NGINX with the storm location writing records to `sinks` (see
+    /// NGINX with the storm location writing records to `destinations` (see
     /// [`storm_location`]); `single_process`: `master_process off`.
-    fn nginx(&self, sinks: &[String], single_process: bool) -> Result<Nginx, String> {
+    fn nginx(&self, destinations: &[String], single_process: bool) -> Result<Nginx, String> {
         let lab = &self.lab;
         let upstream = format!("127.0.0.1:{}", self.dead.port);
-        let body = storm_location(lab, &upstream, sinks, single_process);
+        let body = storm_location(lab, &upstream, destinations, single_process);
         let mut conf = lab.conf(lab.server(self.port, &body));
         conf.single_process = single_process;
         Nginx::start(&lab.flavour, &lab.prefix, &conf, &[self.port])
@@ -120,20 +120,20 @@ impl StormRig {
 /// `buffered` options (`buffer=... flush=...`), and the `gatelog` targets naming them.
 fn plain_and_buffered(dir: &Path, buffered: &str) -> ([PathBuf; 2], Vec<String>) {
     let files = [dir.join("plain.jsonl"), dir.join("buffered.jsonl")];
-    let sinks = vec![
+    let destinations = vec![
         files[0].display().to_string(),
         format!("{} {buffered}", files[1].display()),
     ];
-    (files, sinks)
+    (files, destinations)
 }
 
 /// What a storm's answers must match.
-struct Failures {
+struct StormFailures {
     ids: HashSet<String>,
 }
 
 /// The 502s of a storm; any other status is an error unless in `tolerated`.
-fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> Failures {
+fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> StormFailures {
     for e in &result.errors {
         errs.push(format!("storm client: {e}"));
     }
@@ -157,11 +157,11 @@ fn failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> Failu
     if ids.len() != result.with_status(502).count() || ids.contains("") {
         errs.push("502 answers without a distinct X-Request-Id");
     }
-    Failures { ids }
+    StormFailures { ids }
 }
 
 /// [`failures`], and at least [`enough_failures`] of them.
-fn storm_failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> Failures {
+fn storm_failures(result: &StormResult, tolerated: &[u16], errs: &mut Errors) -> StormFailures {
     let f = failures(result, tolerated, errs);
     if f.ids.len() < enough_failures() {
         errs.push(format!("only {} failures in the storm", f.ids.len()));
@@ -240,7 +240,7 @@ fn at_most_one_per_second(lines: &[&GatelogLine], errs: &mut Errors) {
 
 /// The records of `files` (every line one JSON record), their request ids unique and
 /// each one a failure the storm saw.
-fn read_records(files: &[PathBuf], f: &Failures, errs: &mut Errors) -> Vec<Value> {
+fn read_records(files: &[PathBuf], f: &StormFailures, errs: &mut Errors) -> Vec<Value> {
     let mut all = Vec::new();
     for p in files {
         match records::read(p) {
@@ -282,8 +282,8 @@ fn full_disk(flavour: &Flavour) -> TestResult {
         Ok(d) => d,
         Err(why) => return Ok(TestOutcome::Skipped(why)),
     };
-    let ([plain, buffered], sinks) = plain_and_buffered(&dir, "buffer=8k flush=200ms");
-    let mut nginx = rig.nginx(&sinks, false)?;
+    let ([plain, buffered], destinations) = plain_and_buffered(&dir, "buffer=8k flush=200ms");
+    let mut nginx = rig.nginx(&destinations, false)?;
     // Under memcheck the storm is slow: leave less room so that it still fills the disk.
     disk.fill(
         "filler",
@@ -363,8 +363,8 @@ fn reload_and_reopen(flavour: &Flavour) -> TestResult {
         Err(outcome) => return outcome,
     };
     let logs = rig.lab.prefix.path("logs");
-    let ([plain, buffered], sinks) = plain_and_buffered(&logs, "buffer=16k flush=200ms");
-    let mut nginx = rig.nginx(&sinks, false)?;
+    let ([plain, buffered], destinations) = plain_and_buffered(&logs, "buffer=16k flush=200ms");
+    let mut nginx = rig.nginx(&destinations, false)?;
     let rotated = |p: &Path, n: u32| PathBuf::from(format!("{}.{n}", p.display()));
     let storm = Storm::start(rig.port, "/storm/x", 4);
     for (i, at) in [400u64, 800, 1200, 1600].iter().enumerate() {
@@ -424,8 +424,8 @@ fn single_process(flavour: &Flavour) -> TestResult {
         Err(outcome) => return outcome,
     };
     let logs = rig.lab.prefix.path("logs");
-    let ([plain, buffered], sinks) = plain_and_buffered(&logs, "buffer=64k flush=300ms");
-    let mut nginx = rig.nginx(&sinks, true)?;
+    let ([plain, buffered], destinations) = plain_and_buffered(&logs, "buffer=64k flush=300ms");
+    let mut nginx = rig.nginx(&destinations, true)?;
     let storm = Storm::start(rig.port, "/storm/x", 3);
     storm.wait_until(600 * pace());
     nginx.reload()?;
@@ -495,8 +495,8 @@ fn dead_syslog(flavour: &Flavour) -> TestResult {
         .and_then(|s| s.local_addr())
         .map_err(|e| format!("udp: {e}"))?
         .port();
-    let sinks = [format!("syslog:server=127.0.0.1:{closed},tag=gatelog_e2e")];
-    let mut nginx = rig.nginx(&sinks, false)?;
+    let destinations = [format!("syslog:server=127.0.0.1:{closed},tag=gatelog_e2e")];
+    let mut nginx = rig.nginx(&destinations, false)?;
     let storm = Storm::start(rig.port, "/storm/x", 3);
     storm.wait_until(1500 * pace());
     let result = storm.stop();

@@ -1,7 +1,7 @@
 //! Retries across two upstream servers (fastcgi_next_upstream error): the record has
 //! one attempt per try, in order, each compared with NGINX's own line.
 
-use gatelog_e2e::check::{AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::check::{AttemptExpect, AttemptOutcome, RecordExpect};
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
@@ -75,8 +75,8 @@ fn first_dead(flavour: &Flavour, recovered: bool) -> TestResult {
             a.upstream_addr, a.upstream_status
         ));
     }
-    let flaky_fails = obs.fails(&flaky, &[Outcome::connect_async(111)])?;
-    let marker_fails = obs.fails(&marker, &[Outcome::connect_async(111)])?;
+    let flaky_fails = obs.fails(&flaky, &[AttemptOutcome::connect_async(111)])?;
+    let marker_fails = obs.fails(&marker, &[AttemptOutcome::connect_async(111)])?;
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(
             "first server refused (111), second answered 200",
@@ -90,7 +90,7 @@ fn first_dead(flavour: &Flavour, recovered: bool) -> TestResult {
         AttemptExpect::failed(
             &format!("127.0.0.1:{}", marker_dead.port),
             "connect",
-            vec![Outcome::connect_async(111)],
+            vec![AttemptOutcome::connect_async(111)],
             502,
         ),
     );
@@ -105,7 +105,7 @@ fn first_dead(flavour: &Flavour, recovered: bool) -> TestResult {
                 AttemptExpect::failed(
                     &format!("127.0.0.1:{}", dead.port),
                     "connect",
-                    vec![Outcome::connect_async(111)],
+                    vec![AttemptOutcome::connect_async(111)],
                     502,
                 ),
                 AttemptExpect::ok(&good, 200),
@@ -166,8 +166,8 @@ fn both_dead(flavour: &Flavour) -> TestResult {
         return Err(format!("expected 502, got {}", r.status));
     }
     let obs = gatelog_e2e::check::observe(&lab, &[&r], 1)?;
-    let fails = obs.fails(&r, &[Outcome::connect_async(111)])?;
-    let second = Outcome::connect_unix(&missing, 2);
+    let fails = obs.fails(&r, &[AttemptOutcome::connect_async(111)])?;
+    let second = AttemptOutcome::connect_unix(&missing, 2);
     if fails.len() != 2 || fails[1].message() != second.message || fails[1].level != "crit" {
         return Err(format!(
             "NGINX should log two failures (111 then ENOENT at crit), got {:?}",
@@ -187,7 +187,7 @@ fn both_dead(flavour: &Flavour) -> TestResult {
             AttemptExpect::failed(
                 &format!("127.0.0.1:{}", dead.port),
                 "connect",
-                vec![Outcome::connect_async(111)],
+                vec![AttemptOutcome::connect_async(111)],
                 502,
             ),
             AttemptExpect::failed(
@@ -231,8 +231,8 @@ fn no_live(flavour: &Flavour) -> TestResult {
         ));
     }
     let obs = gatelog_e2e::check::observe(&lab, &[&first, &second], 2)?;
-    let f1 = obs.fails(&first, &[Outcome::connect_async(111)])?;
-    let nolive = Outcome {
+    let f1 = obs.fails(&first, &[AttemptOutcome::connect_async(111)])?;
+    let nolive = AttemptOutcome {
         event: "no_live_upstreams",
         errno: None,
         level: "error",
@@ -248,8 +248,18 @@ fn no_live(flavour: &Flavour) -> TestResult {
     let p2 = format!("127.0.0.1:{}", d2.port);
     let x1 = RecordExpect {
         attempts: vec![
-            AttemptExpect::failed(&p1, "connect", vec![Outcome::connect_async(111)], 502),
-            AttemptExpect::failed(&p2, "connect", vec![Outcome::connect_async(111)], 502),
+            AttemptExpect::failed(
+                &p1,
+                "connect",
+                vec![AttemptOutcome::connect_async(111)],
+                502,
+            ),
+            AttemptExpect::failed(
+                &p2,
+                "connect",
+                vec![AttemptOutcome::connect_async(111)],
+                502,
+            ),
         ],
         ..RecordExpect::one_attempt(&first, port, "down", Some(T), AttemptExpect::ok("", 0))
     };

@@ -1,7 +1,7 @@
 //! Other upstream failures: proxy_pass to a listener that accepts and never answers;
 //! PHP itself answering 502 (origin "upstream", FastCGI stderr kept).
 
-use gatelog_e2e::check::{observe, AttemptExpect, Outcome, RecordExpect};
+use gatelog_e2e::check::{observe, AttemptExpect, AttemptOutcome, RecordExpect};
 use gatelog_e2e::client;
 use gatelog_e2e::env::Flavour;
 use gatelog_e2e::fpm::{Fpm, Pool};
@@ -52,7 +52,7 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
         return Err("the hanging listener accepted no connection".into());
     }
     let obs = observe(&lab, &[&r], 1)?;
-    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    let fails = obs.fails(&r, &[AttemptOutcome::timed_out()])?;
     if fails[0].action() != Some("reading response header from upstream") {
         return Err(format!("NGINX's action: {:?}", fails[0].action()));
     }
@@ -66,7 +66,7 @@ fn proxy_hang(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "header", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&addr, "header", vec![AttemptOutcome::timed_out()], 504),
     );
     x.min_request_time_ms = t.read;
     obs.verify(&r, Some(&fails), &x)?;
@@ -121,7 +121,7 @@ fn upstream_502(flavour: &Flavour) -> TestResult {
         AttemptExpect {
             peer: pass.clone(),
             phase: None,
-            outcomes: vec![Outcome::upstream_status()],
+            outcomes: vec![AttemptOutcome::upstream_status()],
             status: Some(502),
         },
     );
@@ -192,7 +192,7 @@ fn big_stderr(flavour: &Flavour) -> TestResult {
         AttemptExpect {
             peer: pass.clone(),
             phase: None,
-            outcomes: vec![Outcome::upstream_status()],
+            outcomes: vec![AttemptOutcome::upstream_status()],
             status: Some(502),
         },
     );
@@ -239,7 +239,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
         return Err(format!("expected 504 (connect timeout), got {}", r.status));
     }
     let obs = observe(&lab, &[&r], 1)?;
-    let fails = obs.fails(&r, &[Outcome::timed_out()])?;
+    let fails = obs.fails(&r, &[AttemptOutcome::timed_out()])?;
     let action = fails[0].action().unwrap_or("").to_string();
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(&format!(
@@ -251,7 +251,7 @@ fn mirror_connect_timeout(flavour: &Flavour) -> TestResult {
         port,
         &addr,
         Some(t),
-        AttemptExpect::failed(&addr, "connect", vec![Outcome::timed_out()], 504),
+        AttemptExpect::failed(&addr, "connect", vec![AttemptOutcome::timed_out()], 504),
     );
     x.min_request_time_ms = t.connect;
     obs.verify(&r, Some(&fails), &x)
@@ -299,7 +299,7 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
         {
             (
                 "send",
-                Outcome {
+                AttemptOutcome {
                     event: if n == 104 { "reset" } else { "send_failed" },
                     errno: Some(n),
                     level: if matches!(n, 104 | 32) {
@@ -312,10 +312,10 @@ fn reset_while_sending(flavour: &Flavour) -> TestResult {
             )
         }
         Some((104, _)) if msg.starts_with("recv() failed") || msg.starts_with("readv() failed") => {
-            ("header", Outcome::reset())
+            ("header", AttemptOutcome::reset())
         }
         None if msg == "upstream prematurely closed connection" => {
-            ("header", Outcome::closed_prematurely())
+            ("header", AttemptOutcome::closed_prematurely())
         }
         _ => {
             return Err(format!(
@@ -383,7 +383,7 @@ fn other_modules(flavour: &Flavour) -> TestResult {
     let obs = observe(&lab, &refs, resps.len())?;
     let mut all_fails = Vec::new();
     for r in &resps {
-        all_fails.push(obs.fails(r, &[Outcome::connect_async(111)])?);
+        all_fails.push(obs.fails(r, &[AttemptOutcome::connect_async(111)])?);
     }
     if !lab.with_module() {
         return Ok(TestOutcome::Skipped(no_module_reason(
@@ -397,7 +397,12 @@ fn other_modules(flavour: &Flavour) -> TestResult {
             port,
             &addr,
             Some(*t),
-            AttemptExpect::failed(&addr, "connect", vec![Outcome::connect_async(111)], 502),
+            AttemptExpect::failed(
+                &addr,
+                "connect",
+                vec![AttemptOutcome::connect_async(111)],
+                502,
+            ),
         );
         errs.check(
             obs.verify(r, Some(f), &x)
