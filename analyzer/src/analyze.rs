@@ -253,7 +253,7 @@ fn open_inputs(plan: &Plan) -> Result<Inputs, AnalyzeError> {
 
 /// The context side: the configs read, the logs open to be read in step with the
 /// failures.
-struct Context {
+struct ContextSide {
     index: ContextIndex,
     loader: Loader,
     /// The configs with their index in the inputs (read again for undated failures).
@@ -265,7 +265,7 @@ struct Context {
     log_index: Vec<usize>,
 }
 
-impl Context {
+impl ContextSide {
     /// Reads the rest of the context logs, for their counts; returns the read errors.
     fn finish(&mut self, progress: &mut Progress) -> Vec<String> {
         let errors = self.loader.drain(&mut self.index, progress);
@@ -277,7 +277,7 @@ impl Context {
 }
 
 /// Places raw dmesg times, reads the configs and opens the context logs.
-fn read_context(plan: &Plan, inputs: &Inputs) -> Result<Context, AnalyzeError> {
+fn read_context(plan: &Plan, inputs: &Inputs) -> Result<ContextSide, AnalyzeError> {
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());
     let others_first = [inputs.prescan.fpm_first, inputs.merger.first_time()]
         .into_iter()
@@ -319,7 +319,7 @@ fn read_context(plan: &Plan, inputs: &Inputs) -> Result<Context, AnalyzeError> {
             }
         }
     }
-    Ok(Context {
+    Ok(ContextSide {
         index,
         loader,
         configs,
@@ -350,7 +350,7 @@ struct Streamed {
 /// follows the stream.
 fn stream_and_classify(
     inputs: &mut Inputs,
-    context: &mut Context,
+    context: &mut ContextSide,
     handler: &mut FailureHandler,
     progress: &mut Progress,
 ) -> Streamed {
@@ -421,7 +421,7 @@ impl<'a> FailureHandler<'a> {
     fn new(
         plan: &Plan,
         inputs: &Inputs,
-        context: &Context,
+        context: &ContextSide,
         report: Box<dyn Report + 'a>,
     ) -> FailureHandler<'a> {
         FailureHandler {
@@ -533,7 +533,7 @@ impl TimelessClassifier {
 fn run_info(
     plan: &Plan,
     inputs: Inputs,
-    mut context: Context,
+    mut context: ContextSide,
     handler: &FailureHandler,
     joined_lines: u64,
 ) -> (RunInfo, Vec<String>) {

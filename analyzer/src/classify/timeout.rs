@@ -3,11 +3,12 @@
 
 use super::other_backend::{read_timeout_in_force, timeout_text};
 use super::{Confidence, Diagnosis};
-use crate::context::{request_path, ContextIndex, PoolConf};
+use crate::context::{request_path, ContextIndex, PoolConf, Timed};
 use crate::failure::Failure;
 use crate::join::History;
 use crate::model::Cause;
 use crate::parse::fpm::FpmEvent;
+use crate::time::EpochMs;
 use crate::windows::{
     read_lookback_ms, CONNECT_TIMEOUT_WARNING_LOOKBACK_MS, DEFAULT_READ_TIMEOUT_MS, LOG_SLACK_MS,
     READ_TIMER_LOOKAHEAD_MS, READ_TIMER_MARGIN_MS, READ_WARNING_MARGIN_MS,
@@ -65,6 +66,27 @@ pub(super) fn connect_timeout(f: &Failure, ctx: &ContextIndex) -> Diagnosis {
 }
 
 /// A 504 reading the header: a saturated pool (4) or a slow script (5).
+/// The pool's max_children warnings while the request at `t` waited (up to the
+/// read timeout `rt` before it), since FPM last (re)started.
+fn max_children_before<'c>(
+    t: EpochMs,
+    rt: i64,
+    pool_conf: Option<&PoolConf>,
+    ctx: &'c ContextIndex,
+) -> Vec<&'c Timed<FpmEvent>> {
+    let warnings = ctx.max_children_warnings(
+        t.minus_ms(read_lookback_ms(rt, READ_WARNING_MARGIN_MS)),
+        t.plus_ms(LOG_SLACK_MS),
+        pool_conf.map(|p| p.pool.name.as_str()),
+    );
+    // A (re)start of FPM after the warning gave the pool fresh workers.
+    let restarted = ctx.last_start_at_or_before(t);
+    warnings
+        .into_iter()
+        .filter(|w| restarted.map_or(true, |s| w.at.is_some_and(|a| a >= s)))
+        .collect()
+}
+
 pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> Diagnosis {
     let t = f.time;
     let known = read_timeout_in_force(f, ctx);
@@ -74,18 +96,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> D
         timeout_text(known.as_ref(), DEFAULT_READ_TIMEOUT_MS)
     );
     let pool_conf = f.peer.as_ref().and_then(|p| ctx.pool_for_peer(p));
-    let pool = pool_conf.map(|p| p.pool.name.as_str());
-    let warnings = ctx.max_children_warnings(
-        t.minus_ms(read_lookback_ms(rt, READ_WARNING_MARGIN_MS)),
-        t.plus_ms(LOG_SLACK_MS),
-        pool,
-    );
-    // A (re)start of FPM after the warning gave the pool fresh workers.
-    let restarted = ctx.last_start_at_or_before(t);
-    let warnings: Vec<_> = warnings
-        .into_iter()
-        .filter(|w| restarted.map_or(true, |s| w.at.is_some_and(|a| a >= s)))
-        .collect();
+    let warnings = max_children_before(t, rt, pool_conf, ctx);
     let path = f.request.as_deref().map(request_path);
     let timers = ctx.request_timers(
         t.minus_ms(read_lookback_ms(rt, READ_TIMER_MARGIN_MS)),

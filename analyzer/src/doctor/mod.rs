@@ -314,27 +314,7 @@ fn find_nginx_master(
 fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
     let zone = Zone::from_flag(None).map_err(|e| (EXIT_CANNOT_RUN, e))?;
     let now = EpochMs(jiff::Timestamp::now().as_millisecond());
-    let since = parse_since(&args.since, now, &zone).ok_or_else(|| {
-        (
-            EXIT_USAGE,
-            format!(
-                "--since {:?}: not a duration (90m, 2h, 1d) or a time (RFC 3339, YYYY-MM-DD HH:MM:SS, epoch seconds)",
-                args.since
-            ),
-        )
-    })?;
-    let stdin_uses = usize::from(args.nginx_conf.as_deref() == Some(Path::new("-")))
-        + args
-            .fpm_conf
-            .iter()
-            .filter(|p| p.as_os_str() == "-")
-            .count();
-    if stdin_uses > 1 {
-        return Err((
-            EXIT_USAGE,
-            "only one of --nginx-conf and --fpm-conf can be `-` (standard input)".into(),
-        ));
-    }
+    let since = checked_since(args, now, &zone)?;
     let procs = Procs::scan();
     let mut findings = Findings::default();
     let nginx = read_nginx_side(args, &procs, &mut findings)?;
@@ -394,6 +374,33 @@ fn gather(args: &DoctorArgs) -> Result<Doctor, (i32, String)> {
         reserved_mb: args.reserved_mb,
         findings,
     })
+}
+
+/// The window's start from `--since`, after checking the arguments that can be
+/// wrong together.
+fn checked_since(args: &DoctorArgs, now: EpochMs, zone: &Zone) -> Result<EpochMs, (i32, String)> {
+    let since = parse_since(&args.since, now, zone).ok_or_else(|| {
+        (
+            EXIT_USAGE,
+            format!(
+                "--since {:?}: not a duration (90m, 2h, 1d) or a time (RFC 3339, YYYY-MM-DD HH:MM:SS, epoch seconds)",
+                args.since
+            ),
+        )
+    })?;
+    let stdin_uses = usize::from(args.nginx_conf.as_deref() == Some(Path::new("-")))
+        + args
+            .fpm_conf
+            .iter()
+            .filter(|p| p.as_os_str() == "-")
+            .count();
+    if stdin_uses > 1 {
+        return Err((
+            EXIT_USAGE,
+            "only one of --nginx-conf and --fpm-conf can be `-` (standard input)".into(),
+        ));
+    }
+    Ok(since)
 }
 
 /// NGINX: the binary (given, the one running the config, in PATH), its build and

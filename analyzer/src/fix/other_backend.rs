@@ -26,12 +26,8 @@ fn worker_options(b: &OtherBackend) -> &'static str {
     }
 }
 
-pub(super) fn fix(k: &Known) -> String {
-    let Some(b) = k.facts.other_backend.as_ref() else {
-        return String::new();
-    };
-    let target = b.target();
-    let pass = b.directive("pass");
+/// The command that shows what listens on the backend's address.
+fn listening_check(b: &OtherBackend) -> String {
     let path = b.peer.as_ref().and_then(|p| p.unix_path());
     let port = b
         .peer
@@ -39,11 +35,21 @@ pub(super) fn fix(k: &Known) -> String {
         .filter(|p| !p.is_unix())
         .and_then(|p| p.as_str().rsplit_once(':'))
         .map(|(_, port)| port);
-    let listening = match (path, port) {
+    match (path, port) {
         (Some(p), _) => format!("`sudo ss -xlp | grep {p}`"),
         (None, Some(port)) => format!("`sudo ss -ltnp | grep :{port}`"),
         _ => "`sudo ss -ltnxp`".to_string(),
+    }
+}
+
+pub(super) fn fix(k: &Known) -> String {
+    let Some(b) = k.facts.other_backend.as_ref() else {
+        return String::new();
     };
+    let target = b.target();
+    let pass = b.directive("pass");
+    let path = b.peer.as_ref().and_then(|p| p.unix_path());
+    let listening = listening_check(b);
     let logs = its_logs(b);
     let request_path =
         k.f.request
