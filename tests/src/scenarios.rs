@@ -41,8 +41,8 @@
 //! 3. Register it in `Fault::spec`: its stable name (`causeN_what`, also the test
 //!    name), the analyzer's cause number (1-7) and the function.
 //!
-//! That is all: the e2e suite runs `faults::<name>` (fault injected, records checked)
-//! and `analyzer_<name>` (the analyzer's three reports on its evidence) on both NGINX
+//! That is all: the e2e suite runs `<name>::<flavour>` (fault injected, records checked)
+//! and `analyzer_<name>::<flavour>` (the analyzer's three reports on its evidence) on both NGINX
 //! flavours, and `gatelog-e2e-scenario --list` shows it. If the analyzer's fix must
 //! name something for this fault (a path, a pool file), add it to `sent_for` in
 //! tests/e2e/tests/analyzer.rs. Run it alone with
