@@ -2,9 +2,13 @@
 //! into the [`ContextIndex`].
 //!
 //! Configs are read whole (they are small), with their includes ([`conf_tree`]). Logs
-//! are read incrementally, in step with the failure stream: [`Loader::advance`] reads each log up to a time a little ahead
-//! of the failures being classified, and [`ContextIndex::evict_before`] drops what is too
-//! old to matter, so the index holds a time window, not the whole log.
+//! are read and parsed on their own threads (they do not depend on the failure stream;
+//! the classifying thread is the bottleneck), a bounded number of lines ahead, and added
+//! to the index in step with the failure stream: [`Loader::advance`] adds each log's
+//! lines up to a time a little ahead of the failures being classified, and
+//! [`ContextIndex::evict_before`] drops what is too old to matter, so the index holds a
+//! time window, not the whole log. Only the classifying thread touches the index, in
+//! each log's line order, so the result is the same as reading on one thread.
 //!
 //! Each line is unwrapped and routed by its content ([`crate::input::route`]): FPM
 //! shipped through syslog, a container stream mixing NGINX and FPM lines, a journal
@@ -13,6 +17,9 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::{conf_tree, php_version_in, ContextIndex, PhpVersionSeen, Timed};
 use crate::input::framing::{strip_ansi, Layer};
@@ -21,8 +28,8 @@ use crate::input::route::{LineKind, Routed, Router, Side};
 use crate::input::stats::{take, InputStats, Take};
 use crate::input::{Input, Skipped};
 use crate::model::{Evidence, EvidenceSource, InputKind};
-use crate::parse::fpm::{FpmEvent, FpmLine};
-use crate::parse::journal;
+use crate::parse::fpm::FpmEvent;
+use crate::parse::journal::{self, UnitMessage};
 use crate::parse::kernel::{self, KernelEvent};
 use crate::parse::syslog::SysTime;
 use crate::progress::Progress;
@@ -37,13 +44,17 @@ const RECENT_OUTPUT: usize = 256;
 /// Lines read between evictions while catching up (bounds memory when the context
 /// starts long before the first failure).
 const EVICT_EVERY_LINES: u64 = 65_536;
+/// Lines a log's reading thread hands over at once, and batches it may read ahead
+/// of the classification: reading ahead is bounded, a handover is not per line.
+const BATCH_LINES: usize = 1024;
+const BATCHES_AHEAD: usize = 4;
 
-/// One context log being read incrementally.
-pub struct ContextReader {
+/// One context log being read on its own thread.
+struct ContextReader {
     input: Input,
     reader: LineReader,
     buf: Vec<u8>,
-    pub stats: InputStats,
+    stats: InputStats,
     /// For raw `dmesg -T` times.
     clock: LocalClock,
     router: Router,
@@ -55,39 +66,117 @@ pub struct ContextReader {
     /// Time of the last dated line (of any kind): where the reader stands, and the
     /// time of undated worker output.
     last_time: Option<EpochMs>,
+}
+
+/// How a reading thread parses lines: what does not depend on the index.
+struct LineParser {
+    /// Boot instant for raw dmesg times (from the alignment), when known.
+    boot: Option<EpochMs>,
+}
+
+/// What one context line adds to the index, parsed on the log's thread and applied
+/// in order on the classifying thread (which alone owns the index).
+enum Op {
+    PhpVersion(PhpVersionSeen),
+    /// An FPM event worth keeping (a worker's death, a max_children warning, …).
+    Fpm(Timed<FpmEvent>),
+    /// A notable PHP error of a worker, kept only if the worker then dies.
+    WorkerOutput(Timed<FpmEvent>),
+    Unit(Timed<UnitMessage>),
+    /// A dated kernel line (for the kernel log's span).
+    KernelTime(EpochMs),
+    /// A memory figure of an OOM report.
+    Memory(KernelEvent),
+    Kernel(Timed<KernelEvent>),
+}
+
+/// One line read.
+struct ParsedLine {
+    ops: Vec<Op>,
+    /// The line counts as used whatever the index holds.
+    used: bool,
+    fpm_log: bool,
+    kernel_log: bool,
+    /// Where the reader stands after the line.
+    last_time: Option<EpochMs>,
+    raw_bytes: u64,
+}
+
+enum Batch {
+    Lines(Vec<ParsedLine>),
+    /// The end of the log, with the read error that ended it, if any.
+    End(Option<String>),
+}
+
+/// The classifying thread's view of one log read on its thread.
+struct LogFeed {
+    rx: Receiver<Batch>,
+    pending: std::vec::IntoIter<ParsedLine>,
+    thread: Option<JoinHandle<InputStats>>,
+    input: Input,
+    name: Arc<str>,
+    /// A kernel or journal log: `kernel_open` while it is being read.
+    kernelish: bool,
+    last_time: Option<EpochMs>,
+    lines_used: u64,
     done: bool,
 }
 
-/// Where parsed lines go; shared by all readers.
-pub struct ContextBuilder {
-    zone: Zone,
-    /// Boot instant for raw dmesg times (from the alignment), when known.
-    boot: Option<EpochMs>,
+/// What the next line of a feed is.
+enum Next {
+    Line(ParsedLine),
+    End(Option<String>),
+}
+
+impl LogFeed {
+    fn next(&mut self) -> Next {
+        loop {
+            if let Some(l) = self.pending.next() {
+                return Next::Line(l);
+            }
+            match self.rx.recv() {
+                Ok(Batch::Lines(lines)) => self.pending = lines.into_iter(),
+                Ok(Batch::End(error)) => return Next::End(error),
+                // The thread ended without saying why: it panicked.
+                Err(_) => {
+                    return Next::End(Some(format!("cannot read {}: reader stopped", self.name)))
+                }
+            }
+        }
+    }
+}
+
+/// Applies parsed lines to the index; holds what needs the index's state.
+struct ContextBuilder {
     /// Recent PHP fatal errors from worker output, waiting to see whether their
     /// worker dies: only then are they kept.
     recent_output: VecDeque<Timed<FpmEvent>>,
 }
 
 pub struct Loader {
+    zone: Zone,
+    boot: Option<EpochMs>,
     builder: ContextBuilder,
-    readers: Vec<ContextReader>,
+    feeds: Vec<LogFeed>,
     reference: (i16, i8),
 }
 
 impl Loader {
     pub fn new(zone: &Zone, reference: (i16, i8), boot: Option<EpochMs>) -> Loader {
         Loader {
+            zone: zone.clone(),
+            boot,
             builder: ContextBuilder {
-                zone: zone.clone(),
-                boot,
                 recent_output: VecDeque::new(),
             },
-            readers: Vec::new(),
+            feeds: Vec::new(),
             reference,
         }
     }
 
     /// Opens a context log for incremental reading (configs: [`load_configs`]).
+    /// The log is read and parsed on its own thread, ahead of the classification
+    /// by a bounded number of lines: it does not depend on the failure stream.
     pub fn open(
         &mut self,
         input: &Input,
@@ -119,16 +208,32 @@ impl Loader {
                     // Even an empty kernel log tells: no OOM kill, no crash.
                     ctx.has_kernel_log = true;
                 }
-                self.readers.push(ContextReader {
-                    router: Router::new(&self.builder.zone, self.reference, Some(input.kind)),
+                let r = ContextReader {
+                    router: Router::new(&self.zone, self.reference, Some(input.kind)),
                     primary: input.primary() != Side::Failure,
                     failure_reads: input.reads_failures(),
                     input: input.clone(),
                     reader,
                     buf: Vec::with_capacity(4096),
                     stats,
-                    clock: LocalClock::new(&self.builder.zone),
+                    clock: LocalClock::new(&self.zone),
                     last_time: None,
+                };
+                let (tx, rx) = sync_channel(BATCHES_AHEAD);
+                let parser = LineParser { boot: self.boot };
+                let thread = std::thread::Builder::new()
+                    .name("gatelog-context".into())
+                    .spawn(move || parser.read_all(r, tx))?;
+                self.feeds.push(LogFeed {
+                    rx,
+                    pending: Vec::new().into_iter(),
+                    thread: Some(thread),
+                    input: input.clone(),
+                    name: input.name.clone(),
+                    kernelish: input.has_kind(InputKind::Kernel)
+                        || input.has_kind(InputKind::Journal),
+                    last_time: None,
+                    lines_used: 0,
                     done: false,
                 });
                 ctx.kernel_open = self.kernel_open();
@@ -139,9 +244,7 @@ impl Loader {
     }
 
     fn kernel_open(&self) -> bool {
-        self.readers.iter().any(|r| {
-            !r.done && (r.input.has_kind(InputKind::Kernel) || r.input.has_kind(InputKind::Journal))
-        })
+        self.feeds.iter().any(|f| !f.done && f.kernelish)
     }
 
     /// Reads every log up to the first line dated after `until`, evicting events
@@ -155,28 +258,25 @@ impl Loader {
     ) -> Vec<String> {
         let mut errors = Vec::new();
         let mut since_evict = 0u64;
-        for r in self.readers.iter_mut() {
-            while !r.done && r.last_time.map_or(true, |t| t <= until) {
-                match r.reader.next_line(&mut r.buf) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        r.done = true;
+        for f in self.feeds.iter_mut() {
+            while !f.done && f.last_time.map_or(true, |t| t <= until) {
+                let line = match f.next() {
+                    Next::Line(l) => l,
+                    Next::End(error) => {
+                        f.done = true;
+                        errors.extend(error);
                         break;
                     }
-                    Err(e) => {
-                        r.done = true;
-                        r.stats.error = Some(e.to_string());
-                        errors.push(format!("cannot read {}: {e}", r.input.name));
-                        break;
-                    }
+                };
+                progress.tick(line.raw_bytes);
+                f.last_time = line.last_time;
+                if self.builder.apply(line, ctx) {
+                    f.lines_used += 1;
                 }
-                r.stats.lines_read += 1;
-                progress.tick(r.reader.raw_bytes());
-                self.builder.line(r, ctx);
                 since_evict += 1;
                 if since_evict >= EVICT_EVERY_LINES {
                     since_evict = 0;
-                    let reader_cut = r
+                    let reader_cut = f
                         .last_time
                         .map_or(evict_before, |t| {
                             t.minus_ms(CONTEXT_LOOKBACK_MS + CONTEXT_LOOKAHEAD_MS)
@@ -185,7 +285,6 @@ impl Loader {
                     ctx.evict_before(reader_cut);
                 }
             }
-            r.stats.overlong_lines = r.reader.overlong_lines;
         }
         ctx.kernel_open = self.kernel_open();
         ctx.evict_before(evict_before);
@@ -196,12 +295,12 @@ impl Loader {
     /// Reads the rest of every log (for the counts), keeping memory bounded.
     pub fn drain(&mut self, ctx: &mut ContextIndex, progress: &mut Progress) -> Vec<String> {
         let mut errors = Vec::new();
-        while self.readers.iter().any(|r| !r.done) {
+        while self.feeds.iter().any(|f| !f.done) {
             let Some(t) = self
-                .readers
+                .feeds
                 .iter()
-                .filter(|r| !r.done)
-                .filter_map(|r| r.last_time)
+                .filter(|f| !f.done)
+                .filter_map(|f| f.last_time)
                 .min()
             else {
                 errors.extend(self.advance(EpochMs(i64::MAX), EpochMs(i64::MIN), ctx, progress));
@@ -213,20 +312,74 @@ impl Loader {
         errors
     }
 
-    /// The counts of every log, in the order opened.
     /// The logs' counts, in the order opened; the loader reads no more after it.
     pub fn take_stats(&mut self) -> Vec<InputStats> {
-        self.readers.drain(..).map(|r| r.stats).collect()
+        self.feeds
+            .drain(..)
+            .map(|mut f| {
+                // A log not read to its end: its thread stops at its next handover.
+                drop(f.rx);
+                let mut stats = f
+                    .thread
+                    .take()
+                    .and_then(|t| t.join().ok())
+                    .unwrap_or_else(|| {
+                        let mut s = InputStats::new(&f.input);
+                        s.error = Some("reader stopped".to_string());
+                        s
+                    });
+                stats.lines_used += f.lines_used;
+                stats
+            })
+            .collect()
     }
 }
 
-impl ContextBuilder {
-    fn line(&mut self, r: &mut ContextReader, ctx: &mut ContextIndex) {
+impl LineParser {
+    /// Reads the whole log, handing parsed lines over in batches; stops early when
+    /// the loader no longer listens. Returns the log's counts.
+    fn read_all(self, mut r: ContextReader, tx: SyncSender<Batch>) -> InputStats {
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        let end = loop {
+            match r.reader.next_line(&mut r.buf) {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(e) => {
+                    r.stats.error = Some(e.to_string());
+                    break Some(format!("cannot read {}: {e}", r.input.name));
+                }
+            }
+            r.stats.lines_read += 1;
+            batch.push(self.line(&mut r));
+            if batch.len() >= BATCH_LINES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
+                if tx.send(Batch::Lines(full)).is_err() {
+                    break None;
+                }
+            }
+        };
+        r.stats.overlong_lines = r.reader.overlong_lines;
+        if !batch.is_empty() {
+            let _ = tx.send(Batch::Lines(batch));
+        }
+        let _ = tx.send(Batch::End(end));
+        r.stats
+    }
+
+    fn line(&self, r: &mut ContextReader) -> ParsedLine {
         let line_no = r.reader.line_no();
         let buf = std::mem::take(&mut r.buf);
         let text = text(&buf);
         let clean = strip_ansi(&text);
         let routed = r.router.route(&clean);
+        let mut out = ParsedLine {
+            ops: Vec::new(),
+            used: false,
+            fpm_log: false,
+            kernel_log: false,
+            last_time: None,
+            raw_bytes: 0,
+        };
         if r.primary {
             r.stats.count_framing(routed.framed.layers);
         }
@@ -245,10 +398,10 @@ impl ContextBuilder {
                 if routed.kind != LineKind::Unknown {
                     r.stats.count_kind(routed.kind);
                 }
-                let used = match routed.kind {
-                    LineKind::Fpm => self.fpm_line(r, ctx, routed, &clean, line_no),
-                    LineKind::Kernel => self.kernel_line(r, ctx, &routed, &clean, line_no),
-                    LineKind::Journal => self.journal_line(r, ctx, &routed, &clean, line_no),
+                out.used = match routed.kind {
+                    LineKind::Fpm => self.fpm_line(r, &mut out, routed, &clean, line_no),
+                    LineKind::Kernel => self.kernel_line(r, &mut out, &routed, &clean, line_no),
+                    LineKind::Journal => self.journal_line(r, &mut out, &routed, &clean, line_no),
                     LineKind::Blank | LineKind::Other => {
                         r.stats.parsed();
                         false
@@ -258,26 +411,26 @@ impl ContextBuilder {
                         false
                     }
                 };
-                if used {
-                    r.stats.lines_used += 1;
-                }
             }
         }
         drop(clean);
         drop(text);
         r.buf = buf;
+        out.last_time = r.last_time;
+        out.raw_bytes = r.reader.raw_bytes();
+        out
     }
 
     fn fpm_line(
-        &mut self,
+        &self,
         r: &mut ContextReader,
-        ctx: &mut ContextIndex,
+        out: &mut ParsedLine,
         routed: Routed<'_>,
         line: &str,
         line_no: u64,
     ) -> bool {
         r.stats.parsed();
-        ctx.has_fpm_log = true;
+        out.fpm_log = true;
         let Some(parsed) = routed.fpm else {
             // A continuation of worker output (a stack trace), FPM's access log, or
             // a syslog record of FPM's that says nothing the causes need.
@@ -288,36 +441,28 @@ impl ContextBuilder {
         }
         // `php8.2-fpm[812]:` in the journal names the version.
         if let Some(v) = routed.framed.ident.as_deref().and_then(php_version_in) {
-            ctx.note_php_version(PhpVersionSeen {
+            out.ops.push(Op::PhpVersion(PhpVersionSeen {
                 version: v.to_string(),
                 seen_in: format!(
                     "{} lines in the journal",
                     routed.framed.ident.as_deref().unwrap_or("")
                 ),
-            });
+            }));
         }
         // Worker output has no timestamp: it gets the time of the last dated line.
         let at = routed.time.or(r.last_time);
-        let name = r.input.name.clone();
-        self.keep_fpm(ctx, parsed, at, || {
-            Evidence::new(EvidenceSource::Fpm, &name, line_no, line)
-        })
-    }
-
-    /// Stores an FPM event when it can matter; returns whether it was kept.
-    fn keep_fpm(
-        &mut self,
-        ctx: &mut ContextIndex,
-        line: FpmLine,
-        at: Option<EpochMs>,
-        evidence: impl FnOnce() -> Evidence,
-    ) -> bool {
-        match &line.event {
-            FpmEvent::Other | FpmEvent::ChildStarted { .. } => return false,
+        let timed = |event| Timed {
+            at,
+            boot_secs: None,
+            evidence: Evidence::new(EvidenceSource::Fpm, &r.input.name, line_no, line),
+            event,
+        };
+        match &parsed.event {
+            FpmEvent::Other | FpmEvent::ChildStarted { .. } => false,
             FpmEvent::ChildExited { signal, code, .. }
                 if signal.is_none() && code.map_or(true, |c| c == 0) =>
             {
-                return false
+                false
             }
             FpmEvent::WorkerOutput { text, pid, .. } => {
                 let notable = [
@@ -333,59 +478,26 @@ impl ContextBuilder {
                 if !notable || pid.is_none() {
                     return false;
                 }
-                if self.recent_output.len() >= RECENT_OUTPUT {
-                    self.recent_output.pop_front();
-                }
-                self.recent_output.push_back(Timed {
-                    at,
-                    boot_secs: None,
-                    evidence: evidence(),
-                    event: line.event,
-                });
-                return true;
+                out.ops.push(Op::WorkerOutput(timed(parsed.event)));
+                true
             }
-            _ => {}
-        }
-        if ctx.fpm.len() >= MAX_EVENTS {
-            ctx.dropped_events += 1;
-            return false;
-        }
-        if let FpmEvent::Running { pid } = line.event {
-            ctx.add_master(pid);
-        }
-        // A worker died: keep what it said just before (its PHP fatal error).
-        if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&line.event, at) {
-            let said = self.recent_output.iter().rposition(|o| {
-                matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
-                    && o.at
-                        .is_some_and(|a| a <= t && a >= t.minus_ms(WORKER_OUTPUT_MS))
-            });
-            if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
-                ctx.fpm.push(out);
+            // Kept or not depends on the index ([`ContextBuilder::keep_fpm`]).
+            _ => {
+                out.ops.push(Op::Fpm(timed(parsed.event)));
+                false
             }
         }
-        let timed = Timed {
-            at,
-            boot_secs: None,
-            evidence: evidence(),
-            event: line.event,
-        };
-        ctx.markers.fpm(&timed);
-        ctx.fpm.push(timed);
-        true
     }
 
     fn kernel_line(
-        &mut self,
+        &self,
         r: &mut ContextReader,
-        ctx: &mut ContextIndex,
+        out: &mut ParsedLine,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
     ) -> bool {
-        let name = r.input.name.clone();
-        let evidence = || Evidence::new(EvidenceSource::Kernel, &name, line_no, line);
-        ctx.has_kernel_log = true;
+        out.kernel_log = true;
         let inner: &str = &routed.framed.inner;
         let layers = routed.framed.layers;
         if layers.contains(Layer::Syslog) || layers.contains(Layer::JournalJson) {
@@ -394,7 +506,7 @@ impl ContextBuilder {
                 wall: None,
                 boot_secs: None,
             });
-            return self.kernel_message(r, ctx, inner, time, evidence);
+            return self.kernel_message(r, out, inner, time, line, line_no);
         }
         if let Some((time, msg)) = kernel::split_dmesg_line(inner, &mut r.clock) {
             r.stats.parsed();
@@ -403,7 +515,7 @@ impl ContextBuilder {
                 wall: time.wall.or(routed.time),
                 boot_secs: time.boot_secs,
             };
-            return self.kernel_message(r, ctx, msg, time, evidence);
+            return self.kernel_message(r, out, msg, time, line, line_no);
         }
         // A stamped line of a kernel log that names no format of its own.
         r.stats.parsed();
@@ -411,14 +523,14 @@ impl ContextBuilder {
             wall: routed.time,
             boot_secs: None,
         };
-        self.kernel_message(r, ctx, inner, time, evidence)
+        self.kernel_message(r, out, inner, time, line, line_no)
     }
 
     /// systemd's lines: unit events of the FPM unit, systemd-oomd, systemd-coredump.
     fn journal_line(
-        &mut self,
+        &self,
         r: &mut ContextReader,
-        ctx: &mut ContextIndex,
+        out: &mut ParsedLine,
         routed: &Routed<'_>,
         line: &str,
         line_no: u64,
@@ -433,49 +545,44 @@ impl ContextBuilder {
         if let Some(t) = time.wall {
             r.stats.saw_time(t);
         }
-        let name = r.input.name.clone();
-        let evidence = || Evidence::new(EvidenceSource::Journal, &name, line_no, line);
+        let evidence = || Evidence::new(EvidenceSource::Journal, &r.input.name, line_no, line);
         if ident == "systemd-coredump" {
-            return match kernel::parse_coredump(msg) {
-                Some(ev) => push_kernel(ctx, time, ev, evidence),
-                None => false,
-            };
-        }
-        match journal::parse_message(ident, msg) {
-            Some(m) => {
-                if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
-                    let seen_in =
-                        format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
-                    ctx.note_php_version(PhpVersionSeen {
-                        version: v.to_string(),
-                        seen_in,
-                    });
-                }
-                if ctx.units.len() >= MAX_EVENTS {
-                    ctx.dropped_events += 1;
-                    return false;
-                }
-                let timed = Timed {
+            if let Some(ev) = kernel::parse_coredump(msg) {
+                out.ops.push(Op::Kernel(Timed {
                     at: time.wall,
                     boot_secs: time.boot_secs,
                     evidence: evidence(),
-                    event: m,
-                };
-                ctx.markers.unit(&timed);
-                ctx.units.push(timed);
-                true
+                    event: ev,
+                }));
             }
-            None => false,
+            return false;
         }
+        if let Some(m) = journal::parse_message(ident, msg) {
+            if let Some(v) = m.unit.as_deref().and_then(php_version_in) {
+                let seen_in = format!("unit {} in the journal", m.unit.as_deref().unwrap_or(""));
+                out.ops.push(Op::PhpVersion(PhpVersionSeen {
+                    version: v.to_string(),
+                    seen_in,
+                }));
+            }
+            out.ops.push(Op::Unit(Timed {
+                at: time.wall,
+                boot_secs: time.boot_secs,
+                evidence: evidence(),
+                event: m,
+            }));
+        }
+        false
     }
 
     fn kernel_message(
-        &mut self,
+        &self,
         r: &mut ContextReader,
-        ctx: &mut ContextIndex,
+        out: &mut ParsedLine,
         msg: &str,
         time: SysTime,
-        evidence: impl FnOnce() -> Evidence,
+        line: &str,
+        line_no: u64,
     ) -> bool {
         // kern.log keeps the printk stamp after the syslog time: both clocks.
         // Only when the envelope had no boot stamp: in raw dmesg the message itself
@@ -504,63 +611,131 @@ impl ContextBuilder {
         if let Some(t) = time.wall {
             r.stats.saw_time(t);
             r.last_time = Some(t);
-            ctx.kernel_span = Some(
-                ctx.kernel_span
-                    .map_or((t, t), |(a, b)| (a.min(t), b.max(t))),
-            );
+            out.ops.push(Op::KernelTime(t));
         }
         let Some(event) = kernel::parse_message(msg) else {
             return false;
         };
-        let mem = &mut ctx.memory;
         match &event {
-            KernelEvent::TaskRow {
-                rss_pages, name, ..
-            } => {
-                if kernel::is_fpm_comm(name) {
-                    mem.worker_rss_kb_sum += rss_pages * 4;
-                    mem.worker_rss_count += 1;
-                }
-                return true;
-            }
-            KernelEvent::PagesRam { pages } => {
-                mem.ram_kb = Some(pages * 4);
-                return true;
-            }
-            KernelEvent::MemcgLimit { limit_kb } => {
-                mem.memcg_limit_kb = Some(*limit_kb);
+            KernelEvent::TaskRow { .. }
+            | KernelEvent::PagesRam { .. }
+            | KernelEvent::MemcgLimit { .. } => {
+                out.ops.push(Op::Memory(event));
                 return true;
             }
             KernelEvent::OomInvoked { .. } => return true,
-            KernelEvent::OomKilled {
-                anon_rss_kb: Some(kb),
-                comm,
-                ..
-            } if kernel::is_fpm_comm(comm) => {
-                mem.victim_rss_kb_max = Some(mem.victim_rss_kb_max.map_or(*kb, |m| m.max(*kb)));
-            }
             _ => {}
         }
-        push_kernel(ctx, time, event, evidence)
+        out.ops.push(Op::Kernel(Timed {
+            at: time.wall,
+            boot_secs: time.boot_secs,
+            evidence: Evidence::new(EvidenceSource::Kernel, &r.input.name, line_no, line),
+            event,
+        }));
+        false
     }
 }
 
-fn push_kernel(
-    ctx: &mut ContextIndex,
-    time: SysTime,
-    event: KernelEvent,
-    evidence: impl FnOnce() -> Evidence,
-) -> bool {
+impl ContextBuilder {
+    /// Adds one parsed line to the index; returns whether it was used.
+    fn apply(&mut self, line: ParsedLine, ctx: &mut ContextIndex) -> bool {
+        if line.fpm_log {
+            ctx.has_fpm_log = true;
+        }
+        if line.kernel_log {
+            ctx.has_kernel_log = true;
+        }
+        let mut used = line.used;
+        for op in line.ops {
+            match op {
+                Op::PhpVersion(seen) => ctx.note_php_version(seen),
+                Op::Fpm(timed) => used |= self.keep_fpm(ctx, timed),
+                Op::WorkerOutput(timed) => {
+                    if self.recent_output.len() >= RECENT_OUTPUT {
+                        self.recent_output.pop_front();
+                    }
+                    self.recent_output.push_back(timed);
+                }
+                Op::Unit(timed) => {
+                    if ctx.units.len() >= MAX_EVENTS {
+                        ctx.dropped_events += 1;
+                    } else {
+                        ctx.markers.unit(&timed);
+                        ctx.units.push(timed);
+                        used = true;
+                    }
+                }
+                Op::KernelTime(t) => {
+                    ctx.kernel_span = Some(
+                        ctx.kernel_span
+                            .map_or((t, t), |(a, b)| (a.min(t), b.max(t))),
+                    );
+                }
+                Op::Memory(event) => {
+                    let mem = &mut ctx.memory;
+                    match event {
+                        KernelEvent::TaskRow {
+                            rss_pages, name, ..
+                        } if kernel::is_fpm_comm(&name) => {
+                            mem.worker_rss_kb_sum += rss_pages * 4;
+                            mem.worker_rss_count += 1;
+                        }
+                        KernelEvent::PagesRam { pages } => mem.ram_kb = Some(pages * 4),
+                        KernelEvent::MemcgLimit { limit_kb } => mem.memcg_limit_kb = Some(limit_kb),
+                        _ => {}
+                    }
+                }
+                Op::Kernel(timed) => {
+                    if let KernelEvent::OomKilled {
+                        anon_rss_kb: Some(kb),
+                        comm,
+                        ..
+                    } = &timed.event
+                    {
+                        if kernel::is_fpm_comm(comm) {
+                            let mem = &mut ctx.memory;
+                            mem.victim_rss_kb_max =
+                                Some(mem.victim_rss_kb_max.map_or(*kb, |m| m.max(*kb)));
+                        }
+                    }
+                    used |= push_kernel(ctx, timed);
+                }
+            }
+        }
+        used
+    }
+
+    /// Stores an FPM event; returns whether it was kept.
+    fn keep_fpm(&mut self, ctx: &mut ContextIndex, timed: Timed<FpmEvent>) -> bool {
+        if ctx.fpm.len() >= MAX_EVENTS {
+            ctx.dropped_events += 1;
+            return false;
+        }
+        if let FpmEvent::Running { pid } = timed.event {
+            ctx.add_master(pid);
+        }
+        // A worker died: keep what it said just before (its PHP fatal error).
+        if let (FpmEvent::ChildExited { pid, .. }, Some(t)) = (&timed.event, timed.at) {
+            let said = self.recent_output.iter().rposition(|o| {
+                matches!(o.event, FpmEvent::WorkerOutput { pid: Some(p), .. } if p == *pid)
+                    && o.at
+                        .is_some_and(|a| a <= t && a >= t.minus_ms(WORKER_OUTPUT_MS))
+            });
+            if let Some(out) = said.and_then(|i| self.recent_output.remove(i)) {
+                ctx.fpm.push(out);
+            }
+        }
+        ctx.markers.fpm(&timed);
+        ctx.fpm.push(timed);
+        true
+    }
+}
+
+fn push_kernel(ctx: &mut ContextIndex, timed: Timed<KernelEvent>) -> bool {
     if ctx.kernel.len() >= MAX_EVENTS {
         ctx.dropped_events += 1;
         return false;
     }
-    let timed = Timed {
-        at: time.wall,
-        boot_secs: time.boot_secs,
-        evidence: evidence(),
-        event,
-    };
     ctx.markers.kernel(&timed);
     ctx.kernel.push(timed);
     true
