@@ -63,6 +63,20 @@ impl Sim {
             Some(i) => i,
             None => self.rng.below(self.children.len() as u64) as usize,
         };
+        self.replace_child(i, how)
+    }
+
+    pub(crate) fn some_child(&mut self) -> u64 {
+        self.rng.pick(&self.children).pid
+    }
+
+    pub(crate) fn bury_first(&mut self, how: &str) {
+        self.replace_child(0, how);
+    }
+
+    /// FPM's two lines for child `i` exiting `how` and its replacement starting; returns
+    /// the dead pid.
+    fn replace_child(&mut self, i: usize, how: &str) -> u64 {
         let pid = self.children[i].pid;
         let age_us =
             self.t_us.saturating_sub(self.children[i].born_us) + self.rng.range(1, 999_999);
@@ -88,36 +102,5 @@ impl Sim {
             born_us: self.t_us,
         };
         pid
-    }
-
-    pub(crate) fn some_child(&mut self) -> u64 {
-        self.rng.pick(&self.children).pid
-    }
-
-    pub(crate) fn bury_first(&mut self, how: &str) {
-        let pid = self.children[0].pid;
-        let age_us =
-            self.t_us.saturating_sub(self.children[0].born_us) + self.rng.range(1, 999_999);
-        self.fpm_line("WARNING")
-            .s("[pool www] child ")
-            .n(pid)
-            .s(" exited ")
-            .s(how)
-            .s(" after ")
-            .n(age_us / 1_000_000)
-            .s(".")
-            .nz(age_us % 1_000_000, 6)
-            .s(" seconds from start")
-            .nl();
-        let new = self.pid();
-        self.fpm_line("NOTICE")
-            .s("[pool www] child ")
-            .n(new)
-            .s(" started")
-            .nl();
-        self.children[0] = Child {
-            pid: new,
-            born_us: self.t_us,
-        };
     }
 }
