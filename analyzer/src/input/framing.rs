@@ -296,7 +296,7 @@ fn bare_content(s: &str) -> bool {
         // `[02-Apr-2026 14:23:17] ` (FPM), `[  321.572384] ` (dmesg), `[Thu Apr  2 ...`
         // (dmesg -T).
         return time::parse_fpm_time(&b[1..]).is_some()
-            || kernel::split_boot_stamp(s).is_some()
+            || kernel::has_boot_stamp(s)
             || time::parse_ctime(&b[1..]).is_some();
     }
     false
