@@ -3,7 +3,7 @@
 //! working one must get every failure in log order.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use gatelog_analyzer::analyze::{self, AnalyzeError};
@@ -25,7 +25,7 @@ fn error_log(n: usize) -> PathBuf {
     path
 }
 
-fn run(log: &PathBuf, out: &mut (dyn Write + Send)) -> Result<(), AnalyzeError> {
+fn run(log: &Path, out: &mut (dyn Write + Send)) -> Result<(), AnalyzeError> {
     let argv = ["gatelog", "analyze", "--format", "json", "--tz", "UTC"]
         .into_iter()
         .map(String::from)
