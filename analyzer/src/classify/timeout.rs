@@ -98,7 +98,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> D
     let pool_conf = f.peer.as_ref().and_then(|p| ctx.pool_for_peer(p));
     let warnings = max_children_before(t, rt, pool_conf, ctx);
     let path = f.request.as_deref().map(request_path);
-    let timers = ctx.request_timers(
+    let timer = ctx.first_request_timer(
         t.minus_ms(read_lookback_ms(rt, READ_TIMER_MARGIN_MS)),
         t.plus_ms(READ_TIMER_LOOKAHEAD_MS),
         path,
@@ -125,7 +125,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> D
         }
         v.facts.max_children = Some(n);
         v
-    } else if let Some(timer) = timers.first() {
+    } else if let Some(timer) = timer {
         let mut v = Diagnosis::new(
             Cause::ReadTimeout,
             Confidence::Certain,
@@ -154,7 +154,7 @@ pub(super) fn read_timeout(f: &Failure, ctx: &ContextIndex, hist: &History) -> D
         v
     };
     v.facts.read_timeout = known;
-    if let Some(timer) = timers.first() {
+    if let Some(timer) = timer {
         v = v.with(&timer.evidence);
     }
     v

@@ -227,8 +227,23 @@ struct FpmIndex {
     deaths: Vec<usize>,
     /// `executing too slow` and `execution timed out`, with their request path.
     timers: Vec<(usize, Box<str>)>,
+    /// The same by the hash of their request path ([`path_key`]), each in time order:
+    /// a 504 asks for its own path's timers, and a dense log has thousands of others
+    /// in the window.
+    timers_by_path: HashMap<u64, Vec<usize>>,
     execution_timeouts: Vec<usize>,
+    /// The same by child pid, each in time order: a worker's death asks for its own.
+    execution_timeouts_by_pid: HashMap<u32, Vec<usize>>,
     worker_output: Vec<usize>,
+}
+
+/// The key of a request path in [`FpmIndex::timers_by_path`] (a hash: the index
+/// keeps no copy of the path; a look-up compares the paths it finds).
+fn path_key(path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
 }
 
 /// The entries of `idx` (pointing into `v`, in time order) whose event's time is
@@ -299,7 +314,9 @@ impl ContextIndex {
         ix.max_children.clear();
         ix.deaths.clear();
         ix.timers.clear();
+        ix.timers_by_path.clear();
         ix.execution_timeouts.clear();
+        ix.execution_timeouts_by_pid.clear();
         ix.worker_output.clear();
         for (i, e) in self.fpm.iter().enumerate() {
             match &e.event {
@@ -310,10 +327,20 @@ impl ContextIndex {
                 {
                     ix.deaths.push(i)
                 }
-                FpmEvent::SlowRequest(t) => ix.timers.push((i, request_path(&t.request).into())),
+                FpmEvent::SlowRequest(t) => {
+                    let path = request_path(&t.request);
+                    ix.timers_by_path.entry(path_key(path)).or_default().push(i);
+                    ix.timers.push((i, path.into()));
+                }
                 FpmEvent::ExecutionTimedOut(t) => {
-                    ix.timers.push((i, request_path(&t.request).into()));
+                    let path = request_path(&t.request);
+                    ix.timers_by_path.entry(path_key(path)).or_default().push(i);
+                    ix.timers.push((i, path.into()));
                     ix.execution_timeouts.push(i);
+                    ix.execution_timeouts_by_pid
+                        .entry(t.pid)
+                        .or_default()
+                        .push(i);
                 }
                 FpmEvent::WorkerOutput { pid: Some(_), .. } => ix.worker_output.push(i),
                 _ => {}
@@ -660,9 +687,10 @@ impl ContextIndex {
         near: EpochMs,
         window_ms: i64,
     ) -> Option<&Timed<FpmEvent>> {
+        let of_pid = self.fpm_index.execution_timeouts_by_pid.get(&pid)?;
         range_of(
             &self.fpm,
-            &self.fpm_index.execution_timeouts,
+            of_pid,
             |&i| i,
             near.minus_ms(window_ms),
             near.plus_ms(LOG_SLACK_MS),
@@ -673,19 +701,29 @@ impl ContextIndex {
         .find(|e| matches!(&e.event, FpmEvent::ExecutionTimedOut(t) if t.pid == pid))
     }
 
-    /// FPM request-timer lines (`executing too slow` or `execution timed out`) in
-    /// [from, to] whose request path is `path`.
-    pub fn request_timers(
+    /// The first FPM request-timer line (`executing too slow` or `execution timed
+    /// out`) in [from, to] whose request path is `path` (any path when `None`).
+    pub fn first_request_timer(
         &self,
         from: EpochMs,
         to: EpochMs,
         path: Option<&str>,
-    ) -> Vec<&Timed<FpmEvent>> {
-        range_of(&self.fpm, &self.fpm_index.timers, |(i, _)| *i, from, to)
+    ) -> Option<&Timed<FpmEvent>> {
+        let Some(want) = path else {
+            let (i, _) =
+                range_of(&self.fpm, &self.fpm_index.timers, |(i, _)| *i, from, to).first()?;
+            return Some(&self.fpm[*i]);
+        };
+        let of_path = self.fpm_index.timers_by_path.get(&path_key(want))?;
+        range_of(&self.fpm, of_path, |&i| i, from, to)
             .iter()
-            .filter(|(_, p)| path.map_or(true, |want| **p == *want))
-            .map(|(i, _)| &self.fpm[*i])
-            .collect()
+            .map(|&i| &self.fpm[i])
+            .find(|e| match &e.event {
+                FpmEvent::SlowRequest(t) | FpmEvent::ExecutionTimedOut(t) => {
+                    request_path(&t.request) == want
+                }
+                _ => false,
+            })
     }
 
     /// Worker output (PHP fatal errors) of child `pid` near `t`.
@@ -920,6 +958,71 @@ mod tests {
         assert_eq!(parse_fpm_duration_secs("30s"), Some(30));
         assert_eq!(parse_fpm_duration_secs("5m"), Some(300));
         assert_eq!(parse_fpm_duration_secs("0"), Some(0));
+    }
+
+    /// Timers of many paths and pids, as a dense log has them in one window.
+    fn timers_ctx() -> ContextIndex {
+        use crate::parse::fpm::RequestTimer;
+        let file: Arc<str> = Arc::from("fpm.log");
+        let mut ctx = ContextIndex::default();
+        for i in 0..2000u32 {
+            let path = ["/a.php", "/b.php", "/c.php"][(i % 3) as usize];
+            let timer = RequestTimer {
+                pool: "www".into(),
+                pid: 100 + i % 50,
+                script: format!("/var/www{path}"),
+                request: format!("GET {path}?n={i}"),
+                secs: 30.0,
+            };
+            ctx.fpm.push(Timed {
+                at: Some(EpochMs(1_000 * i64::from(i))),
+                boot_secs: None,
+                evidence: Evidence::new(EvidenceSource::Fpm, &file, u64::from(i) + 1, "t"),
+                event: if i % 2 == 0 {
+                    FpmEvent::ExecutionTimedOut(timer)
+                } else {
+                    FpmEvent::SlowRequest(timer)
+                },
+            });
+        }
+        ctx.finish();
+        ctx
+    }
+
+    #[test]
+    fn the_first_timer_of_a_path_is_the_first_in_time_of_that_path() {
+        let ctx = timers_ctx();
+        let line = |e: Option<&Timed<FpmEvent>>| e.map(|e| e.evidence.line);
+        let t = |s: i64| EpochMs(1_000 * s);
+        // Lines are i + 1; /b.php is every i with i % 3 == 1.
+        assert_eq!(
+            line(ctx.first_request_timer(t(0), t(1999), Some("/b.php"))),
+            Some(2)
+        );
+        assert_eq!(
+            line(ctx.first_request_timer(t(1500), t(1999), Some("/c.php"))),
+            Some(1503)
+        );
+        assert_eq!(
+            line(ctx.first_request_timer(t(1500), t(1999), None)),
+            Some(1501)
+        );
+        assert_eq!(
+            line(ctx.first_request_timer(t(1500), t(1999), Some("/d.php"))),
+            None
+        );
+        assert_eq!(
+            line(ctx.first_request_timer(t(1998), t(1998), Some("/b.php"))),
+            None
+        );
+        // Execution timeouts are the even i; pid = 100 + i % 50, so pid 106 has them at
+        // i = 6, 56, ..., 956 and pid 107 (odd i only) has none.
+        let of = |pid, near| line(ctx.execution_timeout_of(pid, t(near), 600_000));
+        assert_eq!(of(106, 1000), Some(957));
+        assert_eq!(of(108, 1000), Some(959));
+        assert_eq!(of(107, 1000), None);
+        assert_eq!(of(106, 3), None);
+        assert_eq!(of(999, 1000), None);
     }
 
     fn nginx_ctx(text: &str) -> ContextIndex {
