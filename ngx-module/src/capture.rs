@@ -105,8 +105,8 @@ impl<'a> TapLine<'a> {
     }
 }
 
-/// Memory for kept lines: the request's pool in NGINX (`ffi/request_state.rs`), plain
-/// allocations in tests. Freed all at once with its owner, never one by one.
+/// Memory for kept lines: blocks from a [`BlockPool`] in NGINX
+/// (`ffi/capture_memory.rs`), plain allocations in tests. Freed all at once with its owner, never one by one.
 pub trait Arena {
     /// `size` bytes aligned to a word, or NULL when out of memory.
     fn alloc(&mut self, size: usize) -> *mut u8;

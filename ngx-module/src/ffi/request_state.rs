@@ -129,7 +129,7 @@ pub unsafe fn with_record<R>(
         )?;
         let mut event_buf = [TapEvent::default(); FEW];
         let events = match &capture {
-            // The lines live in this request's pool.
+            // The lines live in the capture's memory until the request's pool is destroyed.
             Some(c) => collect(
                 &mut event_buf,
                 pool,
