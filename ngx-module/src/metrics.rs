@@ -1180,7 +1180,7 @@ mod tests {
             (None, 502, Origin::Upstream, false),
         ] {
             let line = RecordLine {
-                time: "2026-04-02T14:23:17.291+00:00",
+                time: b"2026-04-02T14:23:17.291+00:00",
                 pid: 1,
                 conn: 2,
                 request_id: None,
@@ -1344,7 +1344,7 @@ mod tests {
         recovered: bool,
     ) -> RecordLine<'a> {
         RecordLine {
-            time: "2026-04-02T14:23:17.291+00:00",
+            time: b"2026-04-02T14:23:17.291+00:00",
             pid: 1,
             conn: 2,
             request_id: None,
@@ -1441,7 +1441,7 @@ mod tests {
             ..AttemptLine::default()
         }];
         let line = RecordLine {
-            time: "2026-04-02T14:23:17.291+00:00",
+            time: b"2026-04-02T14:23:17.291+00:00",
             pid: 1,
             conn: 2,
             request_id: None,

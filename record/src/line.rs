@@ -60,8 +60,9 @@ pub struct StderrLine<'a> {
 /// `errno_name`). The module never writes `upstream_protocol` yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordLine<'a> {
-    /// RFC 3339 with milliseconds (see `crate::time`); ASCII.
-    pub time: &'a str,
+    /// RFC 3339 with milliseconds (see `crate::time`); ASCII. Bytes, so that the
+    /// module hands over its time buffer without checking it is UTF-8 per record.
+    pub time: &'a [u8],
     pub pid: u64,
     pub conn: u64,
     pub request_id: Option<&'a [u8]>,
@@ -96,7 +97,7 @@ impl RecordLine<'_> {
         out.extend_from_slice(b"{\"schema\":\"");
         out.extend_from_slice(SCHEMA.as_bytes());
         out.extend_from_slice(b"\",\"time\":");
-        string(out, self.time.as_bytes());
+        text(out, self.time);
         out.extend_from_slice(if self.recovered {
             b",\"level\":\"warn\",\"msg\":\""
         } else {
@@ -233,7 +234,7 @@ impl RecordLine<'_> {
     pub fn to_record(&self) -> Record {
         let mut r = Record {
             schema: SCHEMA.to_owned(),
-            time: self.time.to_owned(),
+            time: lossless_text(self.time),
             level: None,
             msg: None,
             pid: Some(self.pid),
@@ -336,12 +337,36 @@ fn without_errno(message: &[u8], errno: Option<i32>) -> &[u8] {
     let number = tail
         .iter()
         .position(|&b| b == b':')
-        .and_then(|c| std::str::from_utf8(&tail[..c]).ok())
-        .and_then(|d| d.parse::<i32>().ok());
+        .and_then(|c| parse_i32(&tail[..c]));
     if tail.ends_with(b")") && number == Some(n) {
         return &message[..i];
     }
     message
+}
+
+/// `str::parse::<i32>` on bytes (an optional sign, then only ASCII digits), without
+/// checking the bytes are UTF-8 first: anything else is not a number either way.
+fn parse_i32(b: &[u8]) -> Option<i32> {
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+        // Digits only make it larger: past |i32::MIN| it fits neither sign.
+        if v > 1 << 31 {
+            return None;
+        }
+    }
+    i32::try_from(if negative { -v } else { v }).ok()
 }
 
 fn upstream_name(out: &mut Vec<u8>, u: UpstreamName) {
@@ -484,13 +509,6 @@ fn text_body_rest(out: &mut Vec<u8>, rest: &[u8]) {
             percent(out, x);
         }
     }
-}
-
-/// A quoted string already known to be text (UTF-8).
-fn string(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    escaped(out, s);
-    out.push(b'"');
 }
 
 /// The URI inside `msg`: lossless text with ASCII control characters as `\xNN` (as
@@ -674,7 +692,7 @@ mod tests {
 
     fn sample<'a>(attempts: &'a [AttemptLine<'a>]) -> RecordLine<'a> {
         RecordLine {
-            time: "2026-04-02T14:23:17.291+00:00",
+            time: b"2026-04-02T14:23:17.291+00:00",
             pid: 1234,
             conn: 5678,
             request_id: Some(b"0123456789abcdef0123456789abcdef"),
@@ -1035,6 +1053,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn errno_digits_parse_as_str_parse_does() {
+        for s in [
+            "",
+            "-",
+            "+",
+            "0",
+            "2",
+            "02",
+            "+2",
+            "-2",
+            "--2",
+            "+-2",
+            "2 ",
+            " 2",
+            "1a",
+            "111",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "00000000000000000002",
+            "99999999999999999999",
+            "\u{e9}",
+            "\u{ff}1",
+        ] {
+            assert_eq!(parse_i32(s.as_bytes()), s.parse::<i32>().ok(), "{s:?}");
+        }
+        assert_eq!(parse_i32(b"1\xff"), None);
     }
 
     #[test]

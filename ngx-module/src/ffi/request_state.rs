@@ -177,7 +177,7 @@ pub unsafe fn with_record<R>(
             .and_then(|l| l.stderr());
 
         let line = RecordLine {
-            time: time.as_str(),
+            time: time.as_bytes(),
             pid: ngx_pid as u64,
             conn,
             request_id: request_id(r),
