@@ -21,6 +21,7 @@ use crate::report::html::HtmlReport;
 use crate::report::json::JsonReport;
 use crate::report::markdown::MarkdownReport;
 use crate::report::text::TextReport;
+use crate::report::threaded::ThreadedReport;
 use crate::report::{Classified, Report, RunInfo, Summary};
 use crate::stream::{Merger, Source};
 use crate::time::{self, EpochMs, Zone};
@@ -93,26 +94,30 @@ fn is_config(kind: InputKind) -> bool {
 }
 
 /// Runs `gatelog analyze`, writing the report to `out`.
-pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), AnalyzeError> {
+pub fn run(args: &AnalyzeArgs, out: &mut (dyn Write + Send)) -> Result<(), AnalyzeError> {
     let plan = Plan::from_args(args)?;
     let mut inputs = open_inputs(&plan)?;
     let mut context = read_context(&plan, &inputs)?;
     let mut progress = Progress::new(inputs.total_bytes());
-    let mut handler = FailureHandler::new(&plan, &inputs, &context, new_report(&plan, out));
-    let streamed = stream_and_classify(&mut inputs, &mut context, &mut handler, &mut progress);
-    let mut read_errors = std::mem::take(&mut inputs.unreadable);
-    read_errors.extend(streamed.read_errors);
-    read_errors.extend(context.finish(&mut progress));
-    progress.clear();
-    handler.written()?;
-    let (run_info, input_errors) =
-        run_info(&plan, inputs, context, &handler, streamed.joined_lines);
-    read_errors.extend(input_errors);
-    write_report(handler, &run_info)?;
-    if !read_errors.is_empty() {
-        return Err(AnalyzeError::Input(read_errors.join("; ")));
-    }
-    Ok(())
+    // The scope holds the report's writer thread (JSON), joined before it ends.
+    std::thread::scope(|scope| {
+        let report = new_report(&plan, out, scope);
+        let mut handler = FailureHandler::new(&plan, &inputs, &context, report);
+        let streamed = stream_and_classify(&mut inputs, &mut context, &mut handler, &mut progress);
+        let mut read_errors = std::mem::take(&mut inputs.unreadable);
+        read_errors.extend(streamed.read_errors);
+        read_errors.extend(context.finish(&mut progress));
+        progress.clear();
+        handler.written()?;
+        let (run_info, input_errors) =
+            run_info(&plan, inputs, context, &handler, streamed.joined_lines);
+        read_errors.extend(input_errors);
+        write_report(handler, &run_info)?;
+        if !read_errors.is_empty() {
+            return Err(AnalyzeError::Input(read_errors.join("; ")));
+        }
+        Ok(())
+    })
 }
 
 /// What the command line asks for, checked before any input is opened.
@@ -329,10 +334,18 @@ fn read_context(plan: &Plan, inputs: &Inputs) -> Result<ContextSide, AnalyzeErro
     })
 }
 
-fn new_report<'a>(plan: &Plan, out: &'a mut dyn Write) -> Box<dyn Report + 'a> {
+fn new_report<'scope, 'env>(
+    plan: &Plan,
+    out: &'env mut (dyn Write + Send),
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+) -> Box<dyn Report + 'scope> {
     let zone = plan.zone.clone();
     match plan.format {
-        Format::Json => Box::new(JsonReport::new(out, zone)),
+        // The one report that writes every failure: on its own thread.
+        Format::Json => Box::new(ThreadedReport::spawn(
+            scope,
+            Box::new(JsonReport::new(out, zone)),
+        )),
         Format::Text => Box::new(TextReport::new(out, zone)),
         Format::Markdown => Box::new(MarkdownReport::new(out, zone)),
         Format::Html => Box::new(HtmlReport::new(out, zone)),
@@ -487,7 +500,7 @@ impl<'a> FailureHandler<'a> {
         };
         self.summary.add(&c);
         if self.write_error.is_none() {
-            if let Err(e) = self.report.failure(&c) {
+            if let Err(e) = self.report.failure_owned(c) {
                 self.write_error = Some(e);
             }
         }

@@ -36,8 +36,9 @@ fn main() {
                 eprintln!("gatelog: standard output is closed: there is nowhere to write the report (redirect it to a file or /dev/null)");
                 std::process::exit(1);
             }
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+            // Not locked: the JSON report is written on its own thread, and a lock
+            // guard cannot move there. The buffer makes the lock per write rare.
+            let mut out = io::BufWriter::with_capacity(256 * 1024, io::stdout());
             let result = analyze::run(&args, &mut out);
             let flushed = out.flush();
             let result = match (result, flushed) {

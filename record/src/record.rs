@@ -152,6 +152,9 @@ fn without_errno(message: &str, errno: Option<i32>) -> &str {
 
 /// Deserializers that turn `null` and unknown vocabulary into absence.
 mod lenient {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
     use serde::{Deserialize, Deserializer};
 
     use crate::event::{Event, Level, Phase};
@@ -167,12 +170,39 @@ mod lenient {
         Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
     }
 
-    /// A word of a vocabulary: `None` when null or not known to this version.
+    /// A word of a vocabulary: `None` when null or not known to this version. Read
+    /// without copying it into a `String`: records carry several per attempt.
     fn word<'de, D, T>(d: D, known: impl Fn(&str) -> Option<T>) -> Result<Option<T>, D::Error>
     where
         D: Deserializer<'de>,
     {
-        Ok(Option::<String>::deserialize(d)?.and_then(|s| known(&s)))
+        d.deserialize_option(Word(known))
+    }
+
+    struct Word<F>(F);
+
+    impl<'de, T, F: Fn(&str) -> Option<T>> Visitor<'de> for Word<F> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<T>, E> {
+            Ok((self.0)(s))
+        }
     }
 
     pub fn event<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Event>, D::Error> {
@@ -409,7 +439,7 @@ mod tests {
         assert_eq!(r.request_line(), None);
         // null everywhere, keys this version does not know, words from a newer module.
         let r = Record::from_json_line(
-            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+00:00","pid":null,"conn":7,"status":502,"origin":"proxy","recovered":null,"client":null,"method":"GET","uri":"/x","protocol":null,"upstream":null,"upstream_protocol":"spdy","shard":3,"attempts":[{"event":"quic_failed","phase":"handshake","level":"debug","errno":71},{"event":"reset","phase":"header","errno":104,"peer":"127.0.0.1:9000"}],"fastcgi_stderr":{"text":"PHP Fatal error","truncated":null}}"#,
+            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+00:00","pid":null,"conn":7,"status":502,"origin":"proxy","recovered":null,"client":null,"method":"GET","uri":"/x","protocol":null,"upstream":null,"upstream_protocol":"spdy","shard":3,"attempts":[{"event":"quic_failed","phase":"handshake","level":"debug","errno":71},{"event":"reset","phase":"header","errno":104,"peer":"127.0.0.1:9000"},{"event":"re\u0073et","phase":null,"level":null}],"fastcgi_stderr":{"text":"PHP Fatal error","truncated":null}}"#,
         )
         .expect("lenient record");
         assert_eq!((r.pid, r.conn), (None, Some(7)));
@@ -426,7 +456,18 @@ mod tests {
             (b.event, b.phase),
             (Some(Event::Reset), Some(Phase::Header))
         );
+        // A word written with an escape, and words that are null.
+        let c = &r.attempts[2];
+        assert_eq!(
+            (c.event, c.phase, c.level),
+            (Some(Event::Reset), None, None)
+        );
         assert_eq!(r.fastcgi_stderr.map(|s| s.truncated), Some(false));
+        // A word that is not a string is not a record.
+        assert!(Record::from_json_line(
+            r#"{"schema":"gatelog.v1","time":"2026-04-02T14:23:17.000+00:00","status":502,"phase":3}"#
+        )
+        .is_none());
     }
 
     fn attempt(peer: &str, status: u16) -> Attempt {

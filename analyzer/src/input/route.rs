@@ -328,7 +328,7 @@ impl Router {
             }
         }
         // Raw dmesg, the bulk of a kernel log: the stamp alone says it.
-        if b[0] == b'[' && kernel::split_boot_stamp(t).is_some() {
+        if b[0] == b'[' && kernel::has_boot_stamp(t) {
             r.kind = LineKind::Kernel;
             return None;
         }

@@ -183,14 +183,44 @@ static CHILD_EXIT: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-static REQUEST_TIMER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^child (\d+), script '(.*)' \(request: "(.*)"\) (executing too slow|execution timed out) \(([\d.]+) sec\)"#)
-        .expect("static regex")
-});
 static BIND: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:unable to bind listening socket for|failed to listen to) address '([^']*)'(?:.*\((\d+)\)$)?")
         .expect("static regex")
 });
+
+/// `N, script 'S' (request: "R") executing too slow (T sec), logging` or `...
+/// execution timed out (T sec), terminating` (fpm_request.c, after `child `). Split
+/// by hand: the script and the request may hold anything, and a regex with two
+/// open captures backtracked through every such line.
+fn request_timer(pool: &str, rest: &str) -> Option<FpmEvent> {
+    let (pid, rest) = rest.split_once(", script '")?;
+    // The last of the two endings (the request may hold either text).
+    let (at, timed_out, needle) = [
+        ("\") executing too slow (", false),
+        ("\") execution timed out (", true),
+    ]
+    .into_iter()
+    .filter_map(|(needle, timed_out)| Some((rest.rfind(needle)?, timed_out, needle)))
+    .max_by_key(|&(at, ..)| at)?;
+    let (rest, after) = (&rest[..at], &rest[at + needle.len()..]);
+    let (script, request) = rest.rsplit_once("' (request: \"")?;
+    let secs = after.split_once(" sec)")?.0;
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let timer = RequestTimer {
+        pool: pool.to_string(),
+        pid: pid.parse().ok()?,
+        script: script.to_string(),
+        request: request.to_string(),
+        secs: secs.parse().unwrap_or(0.0),
+    };
+    Some(if timed_out {
+        FpmEvent::ExecutionTimedOut(timer)
+    } else {
+        FpmEvent::SlowRequest(timer)
+    })
+}
 
 /// Classifies an FPM message (after the level and any debug prefix).
 pub fn parse_message(msg: &str) -> FpmEvent {
@@ -226,7 +256,10 @@ pub fn parse_message(msg: &str) -> FpmEvent {
     {
         return FpmEvent::InitFailed;
     }
-    if let Some(c) = BIND.captures(msg) {
+    // A regex's captures cost far more than a look at the start: most messages are
+    // not these.
+    let may_bind = msg.starts_with("unable to bind") || msg.starts_with("failed to listen to");
+    if let Some(c) = may_bind.then(|| BIND.captures(msg)).flatten() {
         return FpmEvent::BindFailed {
             address: c[1].to_string(),
             errno: c.get(2).and_then(|m| m.as_str().parse().ok()),
@@ -249,7 +282,10 @@ pub fn parse_message(msg: &str) -> FpmEvent {
 
 fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
     let pool_s = || pool.to_string();
-    if let Some(c) = CHILD_EXIT.captures(body) {
+    // `child N started` and `child N said into stderr` are the bulk of a busy pool's
+    // log: the regex runs only on exits.
+    let may_exit = body.starts_with("child ") && body.contains(" exited ");
+    if let Some(c) = may_exit.then(|| CHILD_EXIT.captures(body)).flatten() {
         let Ok(pid) = c[1].parse() else {
             return FpmEvent::Other;
         };
@@ -291,19 +327,8 @@ fn parse_pool_message(pool: &str, body: &str) -> FpmEvent {
                 text: payload.to_string(),
             };
         }
-        if let Some(c) = REQUEST_TIMER.captures(body) {
-            let timer = RequestTimer {
-                pool: pool_s(),
-                pid: c[1].parse().unwrap_or(0),
-                script: c[2].to_string(),
-                request: c[3].to_string(),
-                secs: c[5].parse().unwrap_or(0.0),
-            };
-            return if &c[4] == "execution timed out" {
-                FpmEvent::ExecutionTimedOut(timer)
-            } else {
-                FpmEvent::SlowRequest(timer)
-            };
+        if let Some(event) = request_timer(pool, rest) {
+            return event;
         }
     }
     if let Some(rest) = body
@@ -498,6 +523,30 @@ mod tests {
             ev("[02-Apr-2026 14:23:17] WARNING: [pool www] seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), spawning 8 children, there are 0 idle, and 13 total children"),
             FpmEvent::SeemsBusy { pool: "www".into() }
         );
+    }
+
+    #[test]
+    fn request_timer_with_quotes_and_parentheses_in_the_request() {
+        let e = ev(
+            r#"[02-Apr-2026 14:26:05] WARNING: [pool www] child 7, script '/srv/a b/it's.php' (request: "GET /x.php?q=") executing too slow (1.0 sec)&y=(2)") execution timed out (30.5 sec), terminating"#,
+        );
+        let FpmEvent::ExecutionTimedOut(t) = e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (t.pid, t.script.as_str(), t.secs),
+            (7, "/srv/a b/it's.php", 30.5)
+        );
+        assert_eq!(
+            t.request,
+            r#"GET /x.php?q=") executing too slow (1.0 sec)&y=(2)"#
+        );
+        for cut in [
+            "[02-Apr-2026 14:26:05] WARNING: [pool www] child 7, script '/a.php' (request: \"GET /\") execution timed out (",
+            "[02-Apr-2026 14:26:05] WARNING: [pool www] child x, script '/a.php' (request: \"GET /\") execution timed out (3 sec), terminating",
+        ] {
+            assert_eq!(ev(cut), FpmEvent::Other, "{cut}");
+        }
     }
 
     #[test]

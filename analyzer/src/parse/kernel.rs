@@ -113,9 +113,6 @@ static SACRIFICE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static INVOKED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\S+) invoked oom-killer:").expect("static regex"));
-static TASK_ROW: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[\s*(\d+)\]\s+\d+\s+\d+\s+\d+\s+(\d+)\s.*\s(\S+)$").expect("static regex")
-});
 static PAGES_RAM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d+) pages RAM$").expect("static regex"));
 static MEMCG_USAGE: LazyLock<Regex> =
@@ -210,12 +207,7 @@ pub fn parse_message(msg: &str) -> Option<KernelEvent> {
         });
     }
     if b.first() == Some(&b'[') && b.get(1).is_some_and(|&x| x == b' ' || x.is_ascii_digit()) {
-        let c = TASK_ROW.captures(msg)?;
-        return Some(KernelEvent::TaskRow {
-            pid: c[1].parse().ok()?,
-            rss_pages: c[2].parse().ok()?,
-            name: c[3].to_string(),
-        });
+        return parse_task_row(msg);
     }
     if has(&PAGES_RAM_NEEDLE) {
         let c = PAGES_RAM.captures(msg.trim())?;
@@ -232,9 +224,47 @@ pub fn parse_message(msg: &str) -> Option<KernelEvent> {
     None
 }
 
+/// A row of the OOM killer's task table, `[  pid]   uid  tgid total_vm      rss ...
+/// name` (mm/oom_kill.c dump_task; 6.x inserts rss_anon/rss_file/rss_shmem after
+/// rss, so rss stays the fifth column and the name the last). Split by hand: an OOM
+/// dump has a row per task, and a backtracking regex over each cost a sixth of the
+/// analysis of a quiet log.
+fn parse_task_row(msg: &str) -> Option<KernelEvent> {
+    let rest = msg.strip_prefix('[')?;
+    let (pid, rest) = rest.split_once(']')?;
+    let mut cols = rest.split_ascii_whitespace();
+    fn number(c: Option<&str>) -> Option<&str> {
+        c.filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+    }
+    // uid, tgid, total_vm
+    for _ in 0..3 {
+        number(cols.next())?;
+    }
+    let rss_pages = number(cols.next())?.parse().ok()?;
+    let name = cols.next_back()?;
+    Some(KernelEvent::TaskRow {
+        pid: pid.trim().parse().ok()?,
+        rss_pages,
+        name: name.to_string(),
+    })
+}
+
 /// Splits a `[  321.572384] ` printk timestamp off a message (raw dmesg, and kern.log
 /// which keeps it after the syslog header). Returns seconds since boot and the rest.
 pub fn split_boot_stamp(s: &str) -> Option<(f64, &str)> {
+    let (inner, msg) = boot_stamp(s)?;
+    let secs: f64 = inner.parse().ok()?;
+    Some((secs, msg))
+}
+
+/// Whether `s` starts with a printk stamp: what the router asks of every line of a
+/// kernel log, without the cost of reading the seconds.
+pub fn has_boot_stamp(s: &str) -> bool {
+    boot_stamp(s).is_some()
+}
+
+/// The digits of a printk stamp and the message after it.
+fn boot_stamp(s: &str) -> Option<(&str, &str)> {
     let rest = s.strip_prefix('[')?;
     let close = rest.find(']')?;
     let inner = rest[..close].trim();
@@ -248,9 +278,8 @@ pub fn split_boot_stamp(s: &str) -> Option<(f64, &str)> {
     {
         return None;
     }
-    let secs: f64 = inner.parse().ok()?;
     let msg = &rest[close + 1..];
-    Some((secs, msg.strip_prefix(' ').unwrap_or(msg)))
+    Some((inner, msg.strip_prefix(' ').unwrap_or(msg)))
 }
 
 /// A line in one of `dmesg`'s own formats (not a syslog envelope): raw, `-T`, `-x`,
@@ -395,6 +424,17 @@ mod tests {
         assert_eq!(
             oom("[  23114]    33 23114   145386    98123    98000      100       23   999424        0             0 php-fpm8.4"),
             KernelEvent::TaskRow { pid: 23114, rss_pages: 98123, name: "php-fpm8.4".into() }
+        );
+        // Not task rows: the table header, a row cut before its name, a row with a word
+        // where a number belongs.
+        assert_eq!(parse_message("[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name"), None);
+        assert_eq!(
+            parse_message("[  23114]    33 23114   145386    98123"),
+            None
+        );
+        assert_eq!(
+            parse_message("[  23114]    33 23114   x    98123 999424 0 0 php-fpm8.2"),
+            None
         );
         assert_eq!(
             oom("4194174 pages RAM"),

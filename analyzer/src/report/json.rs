@@ -124,9 +124,9 @@ impl<W: Write> Report for JsonReport<W> {
         let own = c.failure.evidence.len();
         for (k, e) in c.evidence().into_iter().enumerate() {
             evidence.push(if k < own {
-                self.lines.append(e)?
+                self.lines.append_evidence(e)?
             } else {
-                self.lines.index_of(e)?
+                self.lines.index_of_evidence(e)?
             });
         }
         let obj = FailureJson {

@@ -8,6 +8,7 @@ pub mod json;
 pub mod markdown;
 pub mod shared;
 pub mod text;
+pub mod threaded;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -241,6 +242,11 @@ impl RunInfo {
 /// A report format: gets each failure as it is classified, then the summary.
 pub trait Report {
     fn failure(&mut self, c: &Classified) -> io::Result<()>;
+    /// [`Self::failure`] for a failure the caller is done with (a threaded report
+    /// takes it without a copy).
+    fn failure_owned(&mut self, c: Classified) -> io::Result<()> {
+        self.failure(&c)
+    }
     fn finish(&mut self, summary: &Summary, run: &RunInfo) -> io::Result<()>;
 }
 

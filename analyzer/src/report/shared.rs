@@ -16,9 +16,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
+use gatelog_record::line::json_string;
 use serde::Serialize;
 
 use crate::input::stdin::Spool;
+use crate::model::Evidence;
 
 /// Distinct entries remembered per table generation (and their bytes): beyond
 /// either, the current generation becomes the older one and a new one starts.
@@ -59,6 +61,41 @@ impl SharedTable {
     pub fn index_of(&mut self, value: &impl Serialize) -> io::Result<u32> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, value)?;
+        self.find_or_write()
+    }
+
+    /// [`Self::index_of`] for a piece of evidence.
+    pub fn index_of_evidence(&mut self, e: &Evidence) -> io::Result<u32> {
+        self.buf.clear();
+        e.write_json(&mut self.buf);
+        self.find_or_write()
+    }
+
+    /// [`Self::index_of`] for a text.
+    pub fn index_of_text(&mut self, text: &str) -> io::Result<u32> {
+        if let Some(i) = self.last_index.filter(|_| self.last_text == text) {
+            return Ok(i);
+        }
+        self.buf.clear();
+        json_string(&mut self.buf, text);
+        let i = self.find_or_write()?;
+        self.last_text.clear();
+        self.last_text.push_str(text);
+        self.last_index = Some(i);
+        Ok(i)
+    }
+
+    /// Writes a piece of evidence as a new entry without looking for it: for a line
+    /// known to be new (a failure's own error-log line), which would only push the
+    /// texts that recur out of memory.
+    pub fn append_evidence(&mut self, e: &Evidence) -> io::Result<u32> {
+        self.buf.clear();
+        e.write_json(&mut self.buf);
+        self.write_entry()
+    }
+
+    /// The index of the entry in `buf`, written when new.
+    fn find_or_write(&mut self) -> io::Result<u32> {
         if let Some(&i) = self.recent.get(self.buf.as_slice()) {
             return Ok(i);
         }
@@ -75,27 +112,6 @@ impl SharedTable {
         self.recent_bytes += self.buf.len();
         self.recent.insert(self.buf.as_slice().into(), i);
         Ok(i)
-    }
-
-    /// [`Self::index_of`] for a text.
-    pub fn index_of_text(&mut self, text: &str) -> io::Result<u32> {
-        if let Some(i) = self.last_index.filter(|_| self.last_text == text) {
-            return Ok(i);
-        }
-        let i = self.index_of(&text)?;
-        self.last_text.clear();
-        self.last_text.push_str(text);
-        self.last_index = Some(i);
-        Ok(i)
-    }
-
-    /// Writes `value` as a new entry without looking for it: for a text known to be
-    /// new (a failure's own error-log line), which would only push the texts that
-    /// recur out of memory.
-    pub fn append(&mut self, value: &impl Serialize) -> io::Result<u32> {
-        self.buf.clear();
-        serde_json::to_writer(&mut self.buf, value)?;
-        self.write_entry()
     }
 
     /// Writes `buf` as the next entry; returns its index.
@@ -234,10 +250,14 @@ mod tests {
     #[test]
     fn an_appended_entry_is_new_and_not_remembered() {
         let mut t = SharedTable::new();
-        assert_eq!(t.append(&"own line").unwrap(), 0);
-        assert_eq!(t.index_of(&"own line").unwrap(), 1);
-        assert_eq!(t.index_of(&"own line").unwrap(), 1);
-        assert_eq!(table_text(&mut t), "\"own line\",\n\"own line\"");
+        let file: std::sync::Arc<str> = "error.log".into();
+        let e = Evidence::new(crate::model::EvidenceSource::Nginx, &file, 3, "own line");
+        assert_eq!(t.append_evidence(&e).unwrap(), 0);
+        assert_eq!(t.index_of_evidence(&e).unwrap(), 1);
+        assert_eq!(t.index_of_evidence(&e).unwrap(), 1);
+        assert_eq!(t.index_of(&e).unwrap(), 1);
+        let entry = r#"{"source":"nginx","file":"error.log","line":3,"text":"own line"}"#;
+        assert_eq!(table_text(&mut t), format!("{entry},\n{entry}"));
     }
 
     #[test]
