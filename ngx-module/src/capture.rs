@@ -5,8 +5,11 @@
 //! NGINX appends as ` while <action>`, and the upstream's state at that moment (the
 //! phase depends on it and is gone by the log phase). The line is classified only at
 //! the log phase, and only when the request gets a record (a request that recovered,
-//! with `gatelog_recovered` off, never pays for it). The copies live in the request's
-//! pool (an [`Arena`], see `ffi/request_state.rs`), within the bounds set here.
+//! with `gatelog_recovered` off, never pays for it). The copies live in an [`Arena`]
+//! of word blocks the worker reuses ([`BlockPool`], `ffi/capture_memory.rs`), within
+//! the bounds set here: not in the request's pool, which a request of a failure storm
+//! already fills to the edge of its first blocks, so that a few hundred bytes more
+//! cost NGINX another block (a malloc and a free) per request.
 
 use gatelog_record::message::{classify, UpstreamLine};
 use gatelog_record::{Event, Level, Phase};
@@ -102,11 +105,54 @@ impl<'a> TapLine<'a> {
     }
 }
 
-/// Memory for kept lines: the request's pool in NGINX (`ffi/request_state.rs`), plain
-/// allocations in tests. Freed all at once with its owner, never one by one.
+/// Memory for kept lines: blocks from a [`BlockPool`] in NGINX
+/// (`ffi/capture_memory.rs`), plain allocations in tests. Freed all at once with its owner, never one by one.
 pub trait Arena {
     /// `size` bytes aligned to a word, or NULL when out of memory.
     fn alloc(&mut self, size: usize) -> *mut u8;
+}
+
+/// Words in a capture block: a request's capture and its usual one or two failure
+/// lines (a few hundred bytes each) fit in one.
+pub const BLOCK_WORDS: usize = 128;
+/// Free blocks a worker keeps for the next requests (64 KiB); more are freed.
+pub const KEPT_BLOCKS: usize = 64;
+
+/// The blocks captures are made of, reused by a worker from one request to the next: a
+/// storm's requests take and give back the same few blocks, with no malloc or free.
+#[derive(Debug, Default)]
+pub struct BlockPool {
+    free: Vec<Box<[u64]>>,
+}
+
+impl BlockPool {
+    pub const fn new() -> BlockPool {
+        BlockPool { free: Vec::new() }
+    }
+
+    /// A block of at least `words` words (a reused one when it is a standard size).
+    pub fn take(&mut self, words: usize) -> Box<[u64]> {
+        if words <= BLOCK_WORDS {
+            if let Some(b) = self.free.pop() {
+                return b;
+            }
+            return vec![0; BLOCK_WORDS].into_boxed_slice();
+        }
+        vec![0; words].into_boxed_slice()
+    }
+
+    /// Takes `block` back: kept for reuse when it is a standard one and fewer than
+    /// [`KEPT_BLOCKS`] are free, else freed.
+    pub fn give(&mut self, block: Box<[u64]>) {
+        if block.len() == BLOCK_WORDS && self.free.len() < KEPT_BLOCKS {
+            self.free.push(block);
+        }
+    }
+
+    /// Blocks kept for reuse.
+    pub fn free_blocks(&self) -> usize {
+        self.free.len()
+    }
 }
 
 /// What the tap kept for one main request (plain data: nothing to drop; its lines live
@@ -386,6 +432,32 @@ mod tests {
         assert!(!worth_keeping(
             b"open() \"/var/www/x\" failed (2: No such file or directory)"
         ));
+    }
+
+    #[test]
+    fn blocks_are_reused_and_the_free_list_is_bounded() {
+        let mut pool = BlockPool::new();
+        let a = pool.take(10);
+        assert_eq!(a.len(), BLOCK_WORDS);
+        let addr = a.as_ptr();
+        pool.give(a);
+        assert_eq!(pool.free_blocks(), 1);
+        // The same block comes back for the next request.
+        let b = pool.take(BLOCK_WORDS);
+        assert_eq!(b.as_ptr(), addr);
+        assert_eq!(pool.free_blocks(), 0);
+        // A large line gets a block of its own size, freed when given back.
+        let big = pool.take(BLOCK_WORDS + 1);
+        assert_eq!(big.len(), BLOCK_WORDS + 1);
+        pool.give(big);
+        assert_eq!(pool.free_blocks(), 0);
+        // A storm of concurrent captures leaves at most KEPT_BLOCKS behind.
+        let many: Vec<_> = (0..KEPT_BLOCKS + 10).map(|_| pool.take(1)).collect();
+        for block in many {
+            pool.give(block);
+        }
+        pool.give(b);
+        assert_eq!(pool.free_blocks(), KEPT_BLOCKS);
     }
 
     /// Word-aligned allocations kept until the test ends; counts the bytes handed out.

@@ -20,10 +20,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use gatelog_record::errno::{errno_name, errno_name_str};
-use gatelog_record::line::{RecordLine, UpstreamName};
+use gatelog_record::line::{AttemptLine, RecordLine, UpstreamName};
 use gatelog_record::record::Origin;
 use gatelog_record::text::lossless_text;
-use gatelog_record::Attempt;
+use gatelog_record::{Attempt, Event};
 
 /// Bytes of a series key (family byte + rendered labels). A longer key (a very long
 /// unix socket path) is not counted: it goes to `dropped`.
@@ -197,12 +197,37 @@ impl<'a> Table<'a> {
         self.add_looking(key, n);
     }
 
-    /// [`Table::add`], returning how many slots it looked at (for the tests' bound).
-    fn add_looking(&self, key: &[u8], n: u64) -> usize {
+    /// [`Table::add`], returning the series' slot (`None` when the increment was
+    /// dropped).
+    fn add_to_slot(&self, key: &[u8], n: u64) -> Option<usize> {
+        self.add_looking(key, n).1
+    }
+
+    /// Adds `n` to the series in slot `at`, one [`Table::add_to_slot`] returned for this
+    /// table: a claimed slot holds its series for the table's lifetime.
+    fn add_at(&self, at: usize, n: u64) {
+        match self.slots.get(at) {
+            Some(slot) => slot.count.fetch_add(n, Ordering::Relaxed),
+            None => self.header.dropped.fetch_add(n, Ordering::Relaxed),
+        };
+    }
+
+    /// Identifies this table's memory (see [`SlotCache`]).
+    fn identity(&self) -> (usize, usize, usize) {
+        (
+            core::ptr::from_ref(self.header) as usize,
+            self.slots.as_ptr() as usize,
+            self.slots.len(),
+        )
+    }
+
+    /// [`Table::add`], returning how many slots it looked at (for the tests' bound) and
+    /// the series' slot.
+    fn add_looking(&self, key: &[u8], n: u64) -> (usize, Option<usize>) {
         let cap = self.slots.len();
         if key.len() > KEY_MAX || cap == 0 {
             self.header.dropped.fetch_add(n, Ordering::Relaxed);
-            return 0;
+            return (0, None);
         }
         let hash = hash(key);
         let start = (hash % cap as u64) as usize;
@@ -214,6 +239,7 @@ impl<'a> Table<'a> {
         let mut at = start;
         let window = cap.min(PROBE_LIMIT);
         for looked in 1..=window {
+            let here = at;
             let slot = &self.slots[at];
             // `at` and `step` are below cap: the sum cannot overflow.
             at = (at + step) % cap;
@@ -236,7 +262,7 @@ impl<'a> Table<'a> {
                         // Publishes the key and the first count to every reader.
                         slot.state.store(READY, Ordering::Release);
                         self.header.used.fetch_add(1, Ordering::Relaxed);
-                        return looked;
+                        return (looked, Some(here));
                     }
                     Err(now) => state = now,
                 }
@@ -249,11 +275,11 @@ impl<'a> Table<'a> {
             }
             if state == READY && self.holds(slot, hash, key) {
                 slot.count.fetch_add(n, Ordering::Relaxed);
-                return looked;
+                return (looked, Some(here));
             }
         }
         self.header.dropped.fetch_add(n, Ordering::Relaxed);
-        window
+        (window, None)
     }
 
     fn holds(&self, slot: &Slot, hash: u64, key: &[u8]) -> bool {
@@ -478,44 +504,41 @@ impl KeyBuf {
     }
 }
 
-/// Each series key one recorded request increments, in [`Tally::keys`]'s order (the
-/// same keys as `Tally::from_line(line).keys()`; `None` for one longer than
-/// [`KEY_MAX`]), written from the borrowed line into a stack buffer.
-fn line_keys(line: &RecordLine, mut each: impl FnMut(Option<&[u8]>)) {
-    for a in line.attempts {
-        let Some(event) = a.event else {
-            continue;
-        };
-        let mut k = KeyBuf::new(Family::FailedAttempts);
-        k.upstream(line.upstream);
-        k.label("peer");
-        if let Some(peer) = a.peer {
-            k.text(peer);
-        }
-        k.end();
-        k.label("event");
-        k.raw(event.slug().as_bytes());
-        k.end();
-        k.label("errno");
-        if let Some(e) = a.errno {
-            match errno_name_str(e) {
-                Some(name) => k.raw(name.as_bytes()),
-                None => k.number(i64::from(e)),
-            }
-        }
-        k.end();
-        k.label("phase");
-        if let Some(p) = a.phase {
-            k.raw(p.slug().as_bytes());
-        }
-        k.end();
-        k.label("status");
-        if let Some(st) = a.status {
-            k.number(i64::from(st));
-        }
-        k.end();
-        each(k.key());
+/// The key of failed attempt `a` (which has `event`) of `line`.
+fn attempt_key(line: &RecordLine, a: &AttemptLine, event: Event) -> KeyBuf {
+    let mut k = KeyBuf::new(Family::FailedAttempts);
+    k.upstream(line.upstream);
+    k.label("peer");
+    if let Some(peer) = a.peer {
+        k.text(peer);
     }
+    k.end();
+    k.label("event");
+    k.raw(event.slug().as_bytes());
+    k.end();
+    k.label("errno");
+    if let Some(e) = a.errno {
+        match errno_name_str(e) {
+            Some(name) => k.raw(name.as_bytes()),
+            None => k.number(i64::from(e)),
+        }
+    }
+    k.end();
+    k.label("phase");
+    if let Some(p) = a.phase {
+        k.raw(p.slug().as_bytes());
+    }
+    k.end();
+    k.label("status");
+    if let Some(st) = a.status {
+        k.number(i64::from(st));
+    }
+    k.end();
+    k
+}
+
+/// The key of `line`'s request series.
+fn request_key(line: &RecordLine) -> KeyBuf {
     let mut k = KeyBuf::new(Family::Requests);
     k.upstream(line.upstream);
     k.label("status");
@@ -530,12 +553,25 @@ fn line_keys(line: &RecordLine, mut each: impl FnMut(Option<&[u8]>)) {
     k.label("recovered");
     k.raw(if line.recovered { b"true" } else { b"false" });
     k.end();
-    each(k.key());
+    k
+}
+
+/// Each series key one recorded request increments, in [`Tally::keys`]'s order (the
+/// same keys as `Tally::from_line(line).keys()`; `None` for one longer than
+/// [`KEY_MAX`]), written from the borrowed line into a stack buffer.
+fn line_keys(line: &RecordLine, mut each: impl FnMut(Option<&[u8]>)) {
+    for a in line.attempts {
+        if let Some(event) = a.event {
+            each(attempt_key(line, a, event).key());
+        }
+    }
+    each(request_key(line).key());
 }
 
 /// Counts one recorded request: one increment per failed attempt and one for the
 /// request, with no allocation (keys in a stack buffer; a key too long to fit is a
-/// drop, as in [`Table::add`]).
+/// drop, as in [`Table::add`]). The request path uses [`count_line_cached`]; this is
+/// what it must stay equal to.
 pub fn count_line(table: &Table, line: &RecordLine) {
     line_keys(line, |key| match key {
         Some(key) => table.add(key, 1),
@@ -543,6 +579,163 @@ pub fn count_line(table: &Table, line: &RecordLine) {
             table.header.dropped.fetch_add(1, Ordering::Relaxed);
         }
     });
+}
+
+/// Label sets remembered per worker.
+const CACHE_ENTRIES: usize = 8;
+/// A label set whose fields take more bytes than this is not remembered (a very long
+/// peer or upstream name: such a key is dropped anyway beyond [`KEY_MAX`]).
+const CACHE_FIELDS_MAX: usize = 2 * KEY_MAX;
+
+/// The slots of the series this worker counted last, by the record fields their keys
+/// are made from. In a storm every request repeats a few label sets: a remembered one
+/// is counted in its slot at once, its key not written, hashed and looked up again.
+///
+/// Right because a claimed slot is never freed nor reused: it holds its series for as
+/// long as the table exists. The cache belongs to one table (a worker's copy of one
+/// cycle's main conf, whose zone stays mapped in the worker); used with another, it
+/// forgets everything first, so a reload that reuses the zone or makes a new one
+/// cannot send counts to a slot of another table. Series that found no slot (table
+/// full, key too long) are not remembered: each of their increments goes the whole
+/// way, and is dropped as before.
+#[derive(Debug, Default)]
+pub struct SlotCache {
+    table: (usize, usize, usize),
+    /// (fields, slot), replaced in turn.
+    entries: Vec<(Vec<u8>, usize)>,
+    next: usize,
+    /// The fields of the series being counted (reused).
+    fields: Vec<u8>,
+}
+
+impl SlotCache {
+    fn use_table(&mut self, table: &Table) {
+        let id = table.identity();
+        if self.table != id {
+            self.table = id;
+            self.entries.clear();
+            self.next = 0;
+        }
+    }
+
+    fn slot(&self) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(fields, _)| *fields == self.fields)
+            .map(|&(_, slot)| slot)
+    }
+
+    fn remember(&mut self, slot: usize) {
+        if self.fields.len() > CACHE_FIELDS_MAX {
+            return;
+        }
+        if self.entries.len() < CACHE_ENTRIES {
+            self.entries.push((self.fields.clone(), slot));
+            return;
+        }
+        let (fields, at) = &mut self.entries[self.next];
+        fields.clear();
+        fields.extend_from_slice(&self.fields);
+        *at = slot;
+        self.next = (self.next + 1) % CACHE_ENTRIES;
+    }
+
+    /// Counts the series whose fields are in `self.fields` and whose key `key` makes.
+    fn count(&mut self, table: &Table, key: impl FnOnce() -> KeyBuf) {
+        if let Some(slot) = self.slot() {
+            table.add_at(slot, 1);
+            return;
+        }
+        match key().key() {
+            Some(key) => {
+                if let Some(slot) = table.add_to_slot(key, 1) {
+                    self.remember(slot);
+                }
+            }
+            None => {
+                table.header.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The fields a key is made from, each with its length or presence, so that two
+/// different sets of fields never write the same bytes here.
+struct Fields<'a>(&'a mut Vec<u8>);
+
+impl Fields<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(b);
+    }
+
+    fn opt_bytes(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.0.push(0),
+            Some(b) => {
+                self.0.push(1);
+                self.bytes(b);
+            }
+        }
+    }
+
+    fn upstream(&mut self, u: Option<UpstreamName>) {
+        match u {
+            None => self.0.push(0),
+            Some(UpstreamName::Name(n)) => {
+                self.0.push(1);
+                self.bytes(n);
+            }
+            Some(UpstreamName::Unix(path)) => {
+                self.0.push(2);
+                self.bytes(path);
+            }
+            Some(UpstreamName::HostPort(host, port)) => {
+                self.0.push(3);
+                self.bytes(host);
+                self.0.extend_from_slice(&port.to_le_bytes());
+            }
+        }
+    }
+
+    fn opt_u32(&mut self, v: Option<u32>) {
+        match v {
+            None => self.0.push(0),
+            Some(v) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// [`count_line`] through `cache`: the same increments, most of them without making
+/// their key.
+pub fn count_line_cached(table: &Table, cache: &mut SlotCache, line: &RecordLine) {
+    cache.use_table(table);
+    for a in line.attempts {
+        let Some(event) = a.event else {
+            continue;
+        };
+        cache.fields.clear();
+        let mut f = Fields(&mut cache.fields);
+        f.0.push(Family::FailedAttempts.byte());
+        f.upstream(line.upstream);
+        f.opt_bytes(a.peer);
+        f.0.push(event as u8);
+        f.opt_u32(a.errno.map(|e| e as u32));
+        f.opt_u32(a.phase.map(|p| p as u32));
+        f.opt_u32(a.status.map(u32::from));
+        cache.count(table, || attempt_key(line, a, event));
+    }
+    cache.fields.clear();
+    let mut f = Fields(&mut cache.fields);
+    f.0.push(Family::Requests.byte());
+    f.upstream(line.upstream);
+    f.0.extend_from_slice(&line.status.to_le_bytes());
+    f.0.push(line.origin as u8);
+    f.0.push(u8::from(line.recovered));
+    cache.count(table, || request_key(line));
 }
 
 /// One failed attempt's labels.
@@ -886,7 +1079,7 @@ pub fn render_json(snap: &Snapshot, zone_bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatelog_record::{Event, Phase};
+    use gatelog_record::Phase;
 
     fn table(cap: usize) -> (Header, Vec<Slot>) {
         let h = Header::default();
@@ -987,7 +1180,7 @@ mod tests {
             (None, 502, Origin::Upstream, false),
         ] {
             let line = RecordLine {
-                time: "2026-04-02T14:23:17.291+00:00",
+                time: b"2026-04-02T14:23:17.291+00:00",
                 pid: 1,
                 conn: 2,
                 request_id: None,
@@ -1034,6 +1227,207 @@ mod tests {
         }
     }
 
+    /// Records of a storm and around it: one label set repeated, more distinct ones
+    /// than the cache holds, fields that only differ in where one ends and the next
+    /// starts, every upstream form, and a peer too long for a slot.
+    fn cache_lines(
+        long_peer: &[u8],
+    ) -> Vec<(Vec<AttemptLine<'_>>, Option<UpstreamName<'_>>, u16, bool)> {
+        use gatelog_record::line::AttemptLine;
+        let failed = |peer: &'static [u8], errno: Option<i32>, phase: Option<Phase>| AttemptLine {
+            peer: Some(peer),
+            phase,
+            errno,
+            event: Some(Event::ConnectFailed),
+            status: Some(502),
+            ..AttemptLine::default()
+        };
+        let mut lines = Vec::new();
+        for round in 0..3 {
+            for _ in 0..5 {
+                lines.push((
+                    vec![failed(b"unix:/run/php.sock", Some(2), Some(Phase::Connect))],
+                    Some(UpstreamName::Unix(b"/run/php.sock")),
+                    502,
+                    false,
+                ));
+            }
+            for (i, peer) in [
+                &b"10.0.0.1:9000"[..],
+                b"10.0.0.2:9000",
+                b"10.0.0.3:9000",
+                b"10.0.0.4:9000",
+                b"10.0.0.5:9000",
+                b"10.0.0.6:9000",
+                b"10.0.0.7:9000",
+                b"10.0.0.8:9000",
+                b"10.0.0.9:9000",
+                b"10.0.0.10:9000",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let errno = [Some(111), None, Some(-3), Some(4242)][i % 4];
+                let phase = [Some(Phase::Connect), None][i % 2];
+                lines.push((
+                    vec![failed(peer, errno, phase), failed(peer, Some(110), None)],
+                    Some(UpstreamName::Name(b"backend")),
+                    [502, 504][i % 2],
+                    false,
+                ));
+            }
+            // The same bytes split differently between upstream and peer.
+            lines.push((
+                vec![failed(b"c", Some(2), None)],
+                Some(UpstreamName::Name(b"a\x01b")),
+                502,
+                false,
+            ));
+            lines.push((
+                vec![failed(b"b\x01c", Some(2), None)],
+                Some(UpstreamName::Name(b"a")),
+                502,
+                false,
+            ));
+            lines.push((
+                vec![failed(b"bc", Some(2), None)],
+                Some(UpstreamName::Name(b"a")),
+                502,
+                false,
+            ));
+            lines.push((
+                vec![failed(b"c", Some(2), None)],
+                Some(UpstreamName::Name(b"ab")),
+                502,
+                false,
+            ));
+            for port in [80, 81, 80 + round] {
+                lines.push((
+                    vec![failed(b"c", Some(2), None)],
+                    Some(UpstreamName::HostPort(b"ab", port)),
+                    502,
+                    false,
+                ));
+            }
+            lines.push((
+                vec![AttemptLine {
+                    peer: Some(long_peer),
+                    event: Some(Event::TimedOut),
+                    ..AttemptLine::default()
+                }],
+                None,
+                504,
+                false,
+            ));
+            // Recovered: the good attempt is not counted.
+            lines.push((
+                vec![
+                    failed(b"10.0.0.1:9000", Some(111), Some(Phase::Connect)),
+                    AttemptLine {
+                        peer: Some(b"10.0.0.2:9000"),
+                        status: Some(200),
+                        ..AttemptLine::default()
+                    },
+                ],
+                Some(UpstreamName::Name(b"backend")),
+                200,
+                true,
+            ));
+        }
+        lines
+    }
+
+    fn line_of<'a>(
+        attempts: &'a [AttemptLine<'a>],
+        upstream: Option<UpstreamName<'a>>,
+        status: u16,
+        recovered: bool,
+    ) -> RecordLine<'a> {
+        RecordLine {
+            time: b"2026-04-02T14:23:17.291+00:00",
+            pid: 1,
+            conn: 2,
+            request_id: None,
+            status,
+            origin: if recovered {
+                Origin::Upstream
+            } else {
+                Origin::Nginx
+            },
+            recovered,
+            client: b"127.0.0.1",
+            server: b"",
+            host: None,
+            method: b"GET",
+            uri: b"/",
+            protocol: b"HTTP/1.1",
+            request_time_ms: 0,
+            upstream,
+            attempts,
+            timeouts_ms: None,
+            fastcgi_stderr: None,
+        }
+    }
+
+    /// The cache changes how a series finds its slot, never what is counted: in a roomy
+    /// table and in one too small for every series (drops included).
+    #[test]
+    fn cached_counting_counts_what_counting_counts() {
+        let long_peer = vec![b'p'; KEY_MAX];
+        let lines = cache_lines(&long_peer);
+        for cap in [7, 97] {
+            let (h, slots) = table(cap);
+            let plain = Table::new(&h, &slots);
+            let (hc, slotsc) = table(cap);
+            let cached = Table::new(&hc, &slotsc);
+            let mut cache = SlotCache::default();
+            for (attempts, upstream, status, recovered) in &lines {
+                let line = line_of(attempts, *upstream, *status, *recovered);
+                count_line(&plain, &line);
+                count_line_cached(&cached, &mut cache, &line);
+                assert_eq!(cached.snapshot(), plain.snapshot(), "{cap} slots");
+            }
+            assert!(!cache.entries.is_empty());
+            if cap == 7 {
+                assert!(plain.snapshot().dropped > 3, "the small table is full");
+            }
+        }
+    }
+
+    /// A cache used with another table (a reload with a new zone) forgets its slots:
+    /// counts go to the new table's own series, and the old table is left alone.
+    #[test]
+    fn a_cache_used_with_another_table_forgets_its_slots() {
+        let long_peer = vec![b'p'; KEY_MAX];
+        let lines = cache_lines(&long_peer);
+        let (h1, slots1) = table(97);
+        let first = Table::new(&h1, &slots1);
+        let mut cache = SlotCache::default();
+        // The storm and two more requests: eight label sets, all remembered.
+        let few = &lines[..7];
+        for (attempts, upstream, status, recovered) in few {
+            count_line_cached(
+                &first,
+                &mut cache,
+                &line_of(attempts, *upstream, *status, *recovered),
+            );
+        }
+        assert_eq!(cache.entries.len(), CACHE_ENTRIES);
+        let before = first.snapshot();
+        // A differently sized table, so the series' slots differ.
+        let (h2, slots2) = table(89);
+        let second = Table::new(&h2, &slots2);
+        let (h3, slots3) = table(89);
+        let reference = Table::new(&h3, &slots3);
+        for (attempts, upstream, status, recovered) in few {
+            let line = line_of(attempts, *upstream, *status, *recovered);
+            count_line_cached(&second, &mut cache, &line);
+            count_line(&reference, &line);
+        }
+        assert_eq!(second.snapshot(), reference.snapshot());
+        assert_eq!(first.snapshot(), before);
+    }
+
     #[test]
     fn a_line_key_too_long_for_a_slot_is_a_drop() {
         use gatelog_record::line::AttemptLine;
@@ -1047,7 +1441,7 @@ mod tests {
             ..AttemptLine::default()
         }];
         let line = RecordLine {
-            time: "2026-04-02T14:23:17.291+00:00",
+            time: b"2026-04-02T14:23:17.291+00:00",
             pid: 1,
             conn: 2,
             request_id: None,
@@ -1444,13 +1838,13 @@ gatelog_metrics_series_capacity 4
         // the whole table, and is counted as dropped.
         let dropped = h.dropped.load(Ordering::Relaxed);
         for i in 0..1000 {
-            assert_eq!(t.add_looking(&storm_key(next + i), 1), PROBE_LIMIT);
+            assert_eq!(t.add_looking(&storm_key(next + i), 1).0, PROBE_LIMIT);
         }
         assert_eq!(h.dropped.load(Ordering::Relaxed), dropped + 1000);
 
         // The series already there keep counting, each found within its window.
         for k in stored.series.keys() {
-            assert!(t.add_looking(k, 1) <= PROBE_LIMIT);
+            assert!(t.add_looking(k, 1).0 <= PROBE_LIMIT);
         }
         let after = t.snapshot();
         assert!(stored
@@ -1476,7 +1870,7 @@ gatelog_metrics_series_capacity 4
             ),
             (cap as u64, 0)
         );
-        assert_eq!(t.add_looking(&storm_key(cap), 1), cap);
+        assert_eq!(t.add_looking(&storm_key(cap), 1).0, cap);
         assert_eq!(h.dropped.load(Ordering::Relaxed), 1);
     }
 }

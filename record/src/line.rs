@@ -60,8 +60,9 @@ pub struct StderrLine<'a> {
 /// `errno_name`). The module never writes `upstream_protocol` yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordLine<'a> {
-    /// RFC 3339 with milliseconds (see `crate::time`); ASCII.
-    pub time: &'a str,
+    /// RFC 3339 with milliseconds (see `crate::time`); ASCII. Bytes, so that the
+    /// module hands over its time buffer without checking it is UTF-8 per record.
+    pub time: &'a [u8],
     pub pid: u64,
     pub conn: u64,
     pub request_id: Option<&'a [u8]>,
@@ -96,7 +97,7 @@ impl RecordLine<'_> {
         out.extend_from_slice(b"{\"schema\":\"");
         out.extend_from_slice(SCHEMA.as_bytes());
         out.extend_from_slice(b"\",\"time\":");
-        string(out, self.time.as_bytes());
+        text(out, self.time);
         out.extend_from_slice(if self.recovered {
             b",\"level\":\"warn\",\"msg\":\""
         } else {
@@ -233,7 +234,7 @@ impl RecordLine<'_> {
     pub fn to_record(&self) -> Record {
         let mut r = Record {
             schema: SCHEMA.to_owned(),
-            time: self.time.to_owned(),
+            time: lossless_text(self.time),
             level: None,
             msg: None,
             pid: Some(self.pid),
@@ -336,12 +337,36 @@ fn without_errno(message: &[u8], errno: Option<i32>) -> &[u8] {
     let number = tail
         .iter()
         .position(|&b| b == b':')
-        .and_then(|c| std::str::from_utf8(&tail[..c]).ok())
-        .and_then(|d| d.parse::<i32>().ok());
+        .and_then(|c| parse_i32(&tail[..c]));
     if tail.ends_with(b")") && number == Some(n) {
         return &message[..i];
     }
     message
+}
+
+/// `str::parse::<i32>` on bytes (an optional sign, then only ASCII digits), without
+/// checking the bytes are UTF-8 first: anything else is not a number either way.
+fn parse_i32(b: &[u8]) -> Option<i32> {
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+        // Digits only make it larger: past |i32::MIN| it fits neither sign.
+        if v > 1 << 31 {
+            return None;
+        }
+    }
+    i32::try_from(if negative { -v } else { v }).ok()
 }
 
 fn upstream_name(out: &mut Vec<u8>, u: UpstreamName) {
@@ -367,6 +392,7 @@ fn opt_text(out: &mut Vec<u8>, v: Option<&[u8]>) {
 }
 
 /// A vocabulary word or name: ASCII that needs no escape.
+#[inline]
 fn opt_str(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         Some(s) => {
@@ -385,25 +411,62 @@ fn opt_number(out: &mut Vec<u8>, v: Option<u64>) {
     }
 }
 
-fn number(out: &mut Vec<u8>, mut n: u64) {
+#[inline]
+fn number(out: &mut Vec<u8>, n: u64) {
+    // Most numbers in a record are below 1000 (status, milliseconds, errno, a young
+    // connection's number): written with one constant-length copy, no digit buffer.
     if n < 10 {
         out.push(b'0' + n as u8);
         return;
     }
-    // Two digits at a time.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869\
-        707172737475767778798081828384858687888990919293949596979899";
+    if n < 100 {
+        let pair = n as usize * 2;
+        out.extend_from_slice(&[PAIRS[pair], PAIRS[pair + 1]]);
+        return;
+    }
+    if n < 1000 {
+        three_digits(out, n);
+        return;
+    }
+    // A pid, a timeout in milliseconds.
+    if n < 100_000 {
+        let high = n / 1000;
+        if high < 10 {
+            out.push(b'0' + high as u8);
+        } else {
+            let pair = high as usize * 2;
+            out.extend_from_slice(&[PAIRS[pair], PAIRS[pair + 1]]);
+        }
+        three_digits(out, n % 1000);
+        return;
+    }
+    long_number(out, n);
+}
+
+/// `n` < 1000 as exactly three digits.
+#[inline(always)]
+fn three_digits(out: &mut Vec<u8>, n: u64) {
+    let pair = (n % 100) as usize * 2;
+    out.extend_from_slice(&[b'0' + (n / 100) as u8, PAIRS[pair], PAIRS[pair + 1]]);
+}
+
+/// Two digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869\
+    707172737475767778798081828384858687888990919293949596979899";
+
+#[inline(never)]
+fn long_number(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     while n >= 100 {
-        let pair = usize::try_from(n % 100).unwrap_or(0) * 2;
+        let pair = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
         digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
     if n >= 10 {
-        let pair = usize::try_from(n).unwrap_or(0) * 2;
+        let pair = n as usize * 2;
         i -= 2;
         digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     } else {
@@ -429,13 +492,17 @@ fn text(out: &mut Vec<u8>, b: &[u8]) {
 
 /// NGINX bytes as the inside of a JSON string: [`lossless_text`], escaped.
 fn text_body(out: &mut Vec<u8>, b: &[u8]) {
-    // ASCII up to the first byte that needs care, in one pass.
+    // ASCII up to the first byte that needs care, in one pass; the rest (rare) out of
+    // line, so that this common path stays a small function.
     let clean = clean_prefix(b, true);
     out.extend_from_slice(&b[..clean]);
-    let rest = &b[clean..];
-    if rest.is_empty() {
-        return;
+    if clean < b.len() {
+        text_body_rest(out, &b[clean..]);
     }
+}
+
+#[inline(never)]
+fn text_body_rest(out: &mut Vec<u8>, rest: &[u8]) {
     for chunk in rest.utf8_chunks() {
         escaped(out, chunk.valid().as_bytes());
         for &x in chunk.invalid() {
@@ -461,6 +528,16 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 /// The URI inside `msg`: lossless text with ASCII control characters as `\xNN` (as
 /// NGINX's access log escapes them), so the summary stays one line.
 fn uri_in_summary(out: &mut Vec<u8>, b: &[u8]) {
+    // Plain printable ASCII (nearly every URI) is written as is.
+    if clean_prefix(b, true) == b.len() && !b.contains(&0x7f) {
+        out.extend_from_slice(b);
+        return;
+    }
+    uri_in_summary_rest(out, b);
+}
+
+#[inline(never)]
+fn uri_in_summary_rest(out: &mut Vec<u8>, b: &[u8]) {
     for chunk in b.utf8_chunks() {
         let valid = chunk.valid().as_bytes();
         let mut start = 0;
@@ -546,24 +623,30 @@ fn escaped(out: &mut Vec<u8>, mut s: &[u8]) {
         let Some(&c) = s.get(clean) else {
             return;
         };
-        match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX_LOWER[usize::from(c >> 4)],
-                HEX_LOWER[usize::from(c & 0xf)],
-            ]),
-        }
+        escape_byte(out, c);
         s = &s[clean + 1..];
+    }
+}
+
+/// One byte that needs an escape (see [`escaped`]).
+#[inline(never)]
+fn escape_byte(out: &mut Vec<u8>, c: u8) {
+    match c {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX_LOWER[usize::from(c >> 4)],
+            HEX_LOWER[usize::from(c & 0xf)],
+        ]),
     }
 }
 
@@ -623,7 +706,7 @@ mod tests {
 
     fn sample<'a>(attempts: &'a [AttemptLine<'a>]) -> RecordLine<'a> {
         RecordLine {
-            time: "2026-04-02T14:23:17.291+00:00",
+            time: b"2026-04-02T14:23:17.291+00:00",
             pid: 1234,
             conn: 5678,
             request_id: Some(b"0123456789abcdef0123456789abcdef"),
@@ -932,6 +1015,91 @@ mod tests {
         }
     }
 
+    /// Long clean runs that end (or break) on each kind of byte the writer treats
+    /// specially: the word-at-a-time scan must stop exactly there, in every field kind
+    /// (plain text, the URI in `msg`, a message without its errno, the stderr text).
+    #[test]
+    fn clean_runs_ending_in_every_escape_class() {
+        const SPECIALS: &[&[u8]] = &[
+            b"\"",
+            b"\\",
+            b"\n",
+            b"\r",
+            b"\t",
+            b"\x08",
+            b"\x0c",
+            b"\x00",
+            b"\x01",
+            b"\x1f",
+            b" ",
+            b"\x7f",
+            b"\x80",
+            b"\xff",
+            b"\xc3",
+            b"\xc3\xa9",
+            b"\xe2\x82\xac",
+            b"\xf0\x9f\x98\x80",
+        ];
+        for len in 0..40 {
+            for special in SPECIALS {
+                for at_end in [true, false] {
+                    let mut text = b"/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"[..len].to_vec();
+                    text.extend_from_slice(special);
+                    if !at_end {
+                        text.extend_from_slice(b"tail/of/the/text");
+                    }
+                    let a = [AttemptLine {
+                        message: Some(&text),
+                        error: Some(&text),
+                        ..refused()
+                    }];
+                    let mut r = sample(&a);
+                    r.uri = &text;
+                    r.server = &text;
+                    r.fastcgi_stderr = Some(StderrLine {
+                        text: &text,
+                        truncated: false,
+                    });
+                    let line = written(&r);
+                    assert_eq!(line, reference(&r), "{text:?}");
+                    let back = Record::from_json_line(line.trim_end()).expect("a record");
+                    assert_eq!(back.server, lossless_text(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errno_digits_parse_as_str_parse_does() {
+        for s in [
+            "",
+            "-",
+            "+",
+            "0",
+            "2",
+            "02",
+            "+2",
+            "-2",
+            "--2",
+            "+-2",
+            "2 ",
+            " 2",
+            "1a",
+            "111",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "00000000000000000002",
+            "99999999999999999999",
+            "\u{e9}",
+            "\u{ff}1",
+        ] {
+            assert_eq!(parse_i32(s.as_bytes()), s.parse::<i32>().ok(), "{s:?}");
+        }
+        assert_eq!(parse_i32(b"1\xff"), None);
+    }
+
     #[test]
     fn numbers_as_serde_writes_them() {
         for n in [
@@ -945,8 +1113,14 @@ mod tests {
             101,
             999,
             1000,
+            1001,
+            9999,
+            10000,
             60000,
             65535,
+            99_999,
+            100_000,
+            100_001,
             1 << 40,
             u64::MAX,
         ]

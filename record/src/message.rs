@@ -33,7 +33,7 @@ pub fn split_prefix(line: &[u8]) -> Option<LinePrefix<'_>> {
     let after = line.get(close + 2..)?; // "] "
     let hash = memchr(b'#', after)?;
     let pid = parse_u64(&after[..hash])?;
-    let colon = hash + find(&after[hash..], b": ")?;
+    let colon = hash + find(&after[hash..], COLON)?;
     let mut rest = &after[colon + 2..];
     let mut conn = None;
     if rest.first() == Some(&b'*') {
@@ -159,7 +159,7 @@ pub fn may_concern_upstream(rest: &[u8]) -> bool {
             || rest.starts_with(b"kevent() reported about an closed connection")
             || rest.starts_with(b"upstream sent ")
             || rest.starts_with(b"no resolver defined to resolve "));
-    starts_known || find(rest, b" could not be resolved (").is_some()
+    starts_known || find(rest, NOT_RESOLVED).is_some()
 }
 
 /// The first bytes of the message starts [`may_concern_upstream`] compares: most
@@ -182,7 +182,7 @@ const MESSAGE_FIRST_BYTES: [bool; 256] = {
 /// The peer named in `connect() to <peer> failed (...)`.
 pub fn connect_peer(message: &[u8]) -> Option<&[u8]> {
     let rest = message.strip_prefix(b"connect() to ")?;
-    let end = rfind(rest, b" failed")?;
+    let end = rfind(rest, FAILED)?;
     Some(&rest[..end])
 }
 
@@ -408,7 +408,7 @@ fn template(msg: &[u8], action: Option<&[u8]>) -> Option<Template> {
     // `<host> could not be resolved (<rcode>: <text>)`: the number is a resolver
     // rcode (3: Host not found, 110: Operation timed out), not an errno, so it stays
     // in the message only.
-    if let Some(i) = find(msg, b" could not be resolved (") {
+    if let Some(i) = find(msg, NOT_RESOLVED) {
         return is_name(&msg[..i]).then_some(t(Event::ResolveFailed, false));
     }
     None
@@ -468,9 +468,9 @@ fn action_side(action: &[u8]) -> Side {
 /// (`ngx_log_errno`, after a `...` when the message overflowed).
 fn trailing_errno(msg: &[u8]) -> Option<(i32, &[u8])> {
     let inner = msg.strip_suffix(b")")?;
-    let open = rfind(inner, b" (")?;
+    let open = rfind(inner, OPEN)?;
     let inner = &inner[open + 2..];
-    let colon = find(inner, b": ")?;
+    let colon = find(inner, COLON)?;
     let n = parse_u64(&inner[..colon])?;
     let n = i32::try_from(n).ok()?;
     Some((n, &inner[colon + 2..]))
@@ -479,7 +479,6 @@ fn trailing_errno(msg: &[u8]) -> Option<(i32, &[u8])> {
 /// Where the message ends and NGINX's ` while <action>, client: ...` tail begins, and
 /// the action found there.
 fn split_tail<'a>(rest: &'a [u8], action: Option<&[u8]>) -> (usize, Option<&'a [u8]>) {
-    const WHILE: &[u8] = b" while ";
     if let Some(action) = action {
         // The first ` while <action>, client: `.
         let mut from = 0;
@@ -493,7 +492,7 @@ fn split_tail<'a>(rest: &'a [u8], action: Option<&[u8]>) -> (usize, Option<&'a [
             from = w + 1;
         }
     }
-    if let Some(i) = find(rest, b", client: ") {
+    if let Some(i) = find(rest, CLIENT) {
         // Without a known action the tail may still start with " while "; the last one
         // before the context is NGINX's (an SSL error text can hold "while" too).
         if let Some(w) = rfind(&rest[..i], WHILE) {
@@ -521,18 +520,49 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(needle, hay)
 }
 
+/// A fixed needle and the byte [`find`] and [`rfind`] scan for, chosen when the
+/// program is compiled: picking it per call (a pass over the needle's bytes) cost the
+/// module's log phase about 500 instructions per record.
+#[derive(Debug, Clone, Copy)]
+struct Needle {
+    bytes: &'static [u8],
+    /// Where the anchor is in the needle.
+    at: usize,
+    anchor: u8,
+}
+
+impl Needle {
+    const fn new(bytes: &'static [u8]) -> Needle {
+        let (at, anchor) = anchor(bytes);
+        Needle { bytes, at, anchor }
+    }
+
+    const fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+const WHILE: Needle = Needle::new(b" while ");
+const CLIENT: Needle = Needle::new(b", client: ");
+const COLON: Needle = Needle::new(b": ");
+const OPEN: Needle = Needle::new(b" (");
+const FAILED: Needle = Needle::new(b" failed");
+const NOT_RESOLVED: Needle = Needle::new(b" could not be resolved (");
+
 /// The first occurrence of `needle`. The needles here are short and fixed, and the
 /// haystacks one line: scanning for one of the needle's bytes with `memchr` costs no
 /// setup, where a `memmem` searcher is built anew for every call (the module reads a
-/// line in a request's log phase; the analyzer reads millions). Inlined so that the
-/// anchor of a literal needle is chosen at compile time.
+/// line in a request's log phase; the analyzer reads millions).
 #[inline(always)]
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (at, anchor) = anchor(needle)?;
+fn find(hay: &[u8], needle: Needle) -> Option<usize> {
+    if needle.bytes.is_empty() {
+        return None;
+    }
+    let (at, anchor) = (needle.at, needle.anchor);
     let mut from = at;
     while let Some(i) = memchr::memchr(anchor, hay.get(from..)?) {
         let start = from + i - at;
-        if hay[start..].starts_with(needle) {
+        if hay[start..].starts_with(needle.bytes) {
             return Some(start);
         }
         from += i + 1;
@@ -542,13 +572,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The last occurrence of `needle` (see [`find`]).
 #[inline(always)]
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (at, anchor) = anchor(needle)?;
+fn rfind(hay: &[u8], needle: Needle) -> Option<usize> {
+    if needle.bytes.is_empty() {
+        return None;
+    }
+    let (at, anchor) = (needle.at, needle.anchor);
     let tail = needle.len() - at;
     let mut end = hay.len().checked_sub(tail - 1)?;
     while let Some(i) = memchr::memrchr(anchor, &hay[at.min(end)..end]) {
         let start = at.min(end) + i - at;
-        if hay[start..].starts_with(needle) {
+        if hay[start..].starts_with(needle.bytes) {
             return Some(start);
         }
         end = at.min(end) + i;
@@ -557,22 +590,29 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The needle byte to scan for, and where it is in the needle: its rarest byte in
-/// log text, so that `memchr` stops seldom. Scanning for a letter of ` could not be
-/// resolved (` stopped at every `c` of every line (a third of the analyzer's reading
-/// time on a quiet log); its `(` occurs a few times per line.
-#[inline(always)]
-fn anchor(needle: &[u8]) -> Option<(usize, u8)> {
-    needle
-        .iter()
-        .enumerate()
-        .min_by_key(|&(_, &b)| commonness(b))
-        .map(|(i, &b)| (i, b))
+/// log text (the first of the rarest), so that `memchr` stops seldom. Scanning for a
+/// letter of ` could not be resolved (` stopped at every `c` of every line (a third of
+/// the analyzer's reading time on a quiet log); its `(` occurs a few times per line.
+/// `(0, 0)` for an empty needle, which is never found.
+const fn anchor(needle: &[u8]) -> (usize, u8) {
+    if needle.is_empty() {
+        return (0, 0);
+    }
+    let mut best = 0;
+    let mut i = 1;
+    while i < needle.len() {
+        if commonness(needle[i]) < commonness(needle[best]) {
+            best = i;
+        }
+        i += 1;
+    }
+    (best, needle[best])
 }
 
 /// How often a byte occurs in log text, roughly: spaces and lower-case letters are
 /// everywhere, digits and the punctuation of addresses and paths in every line,
 /// brackets and other punctuation a few times per line.
-fn commonness(b: u8) -> u8 {
+const fn commonness(b: u8) -> u8 {
     match b {
         b' ' => 6,
         b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 5,
@@ -637,19 +677,19 @@ mod tests {
             }
             for n in needles {
                 assert_eq!(
-                    find(&hay, n),
+                    find(&hay, Needle::new(n)),
                     memchr::memmem::find(&hay, n),
                     "{hay:?} {n:?}"
                 );
                 assert_eq!(
-                    rfind(&hay, n),
+                    rfind(&hay, Needle::new(n)),
                     memchr::memmem::rfind(&hay, n),
                     "{hay:?} {n:?}"
                 );
             }
         }
-        assert_eq!(find(b"abc", b""), None);
-        assert_eq!(rfind(b"", b" ("), None);
+        assert_eq!(find(b"abc", Needle::new(b"")), None);
+        assert_eq!(rfind(b"", OPEN), None);
     }
 
     fn failure<'a>(line: &'a [u8], action: Option<&[u8]>) -> (LinePrefix<'a>, FailureMessage<'a>) {

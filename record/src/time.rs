@@ -30,6 +30,11 @@ pub struct TimeText {
 }
 
 impl TimeText {
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever copied in (checked where it is filled).
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()

@@ -30,6 +30,9 @@ pub struct MainConf {
     /// The buffer each record is written into before it goes to its destinations. Each
     /// worker has its own copy of the main conf, so this is one buffer per worker.
     pub line_buffer: core::cell::Cell<Vec<u8>>,
+    /// The metrics slots this worker counted last (see `SlotCache`): per worker and
+    /// per cycle, as the buffer above, so it belongs to this cycle's zone only.
+    pub slot_cache: core::cell::Cell<crate::metrics::SlotCache>,
 }
 
 /// Per location, inherited like access_log.

@@ -5,6 +5,7 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod capture_memory;
 mod conf;
 mod destination;
 mod file;

@@ -26,7 +26,7 @@ use super::request_state::with_record;
 use super::tap::{learn_http_log_handler, refresh, wrap};
 use super::variables::add_variables;
 use super::{bytes, guard, pool_box};
-use crate::metrics::count_line;
+use crate::metrics::count_line_cached;
 
 const NGX_OK: ngx_int_t = Status::NGX_OK.0;
 const NGX_ERROR: ngx_int_t = Status::NGX_ERROR.0;
@@ -173,6 +173,7 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
                 wrappers: Vec::new(),
                 request_id_index: -1,
                 line_buffer: core::cell::Cell::new(Vec::new()),
+                slot_cache: core::cell::Cell::default(),
             };
             pool_box((*cf).pool, mc).cast()
         }
@@ -352,9 +353,12 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
                     mc.line_buffer.set(line);
                 }
                 if let Some((table, _)) = metrics {
-                    // Counted from the same attempts, keys written from the borrowed line
-                    // (no owned copy of the record, no allocation).
-                    count_line(&table, record);
+                    // Counted from the same attempts; a label set this worker counted
+                    // recently goes straight to its slot, others get their keys written
+                    // from the borrowed line (no owned copy of the record).
+                    let mut cache = mc.slot_cache.take();
+                    count_line_cached(&table, &mut cache, record);
+                    mc.slot_cache.set(cache);
                 }
             });
             NGX_OK

@@ -1,4 +1,4 @@
-//! Per-request capture storage (in the request's pool) and the record of a request,
+//! A request's capture (found through its pool cleanup, see `capture_memory`) and the record of a request,
 //! read straight from NGINX's request state.
 //!
 //! Nothing here allocates on the heap for a request that gets no record, and a record
@@ -20,78 +20,57 @@ use ngx::ffi::{
 use ngx::http::{HttpModule, HttpModuleServerConf, NgxHttpCoreModule};
 
 use super::bytes;
+use super::capture_memory::{new_capture, release_capture, CaptureHome};
 use super::module::{main_conf_of_request, Gatelog};
 use crate::attempts::{attempts, record_kind, RecordKind, StateView};
-use crate::capture::{Arena, Capture, TapEvent};
-
-/// The request's pool as the capture's [`Arena`].
-pub struct RequestPool(*mut ngx_pool_t);
-
-impl RequestPool {
-    /// # Safety
-    /// `pool` is the live pool of the request whose capture uses it.
-    pub unsafe fn new(pool: *mut ngx_pool_t) -> RequestPool {
-        RequestPool(pool)
-    }
-}
-
-impl Arena for RequestPool {
-    fn alloc(&mut self, size: usize) -> *mut u8 {
-        // SAFETY: the pool is live (see `new`); ngx_palloc aligns to NGX_ALIGNMENT (a
-        // word) and returns NULL when out of memory.
-        unsafe { ngx::ffi::ngx_palloc(self.0, size) as *mut u8 }
-    }
-}
-
-/// Marks the pool cleanup that holds a request's capture. Its address identifies the
-/// capture in the pool's cleanup list: `r->ctx` is wiped by internal redirects
-/// (error_page), the pool is not. The capture is plain pool data: nothing to free.
-///
-/// # Safety
-/// A pool cleanup that does nothing (the capture is plain pool data).
-unsafe extern "C" fn capture_marker(_data: *mut c_void) {}
+use crate::capture::TapEvent;
 
 fn ctx_index() -> usize {
     Gatelog::module().ctx_index
 }
 
-/// The capture of main request `r`, made on first use when `create` is set.
+/// The capture of main request `r`, made on first use when `create` is set. It is
+/// found through the pool cleanup that releases it: `r->ctx` is wiped by internal
+/// redirects (error_page), the pool is not.
 ///
 /// # Safety
 /// `r` is a live main request.
-pub unsafe fn capture_of(r: *mut ngx_http_request_t, create: bool) -> Option<&'static mut Capture> {
+pub unsafe fn capture_of(
+    r: *mut ngx_http_request_t,
+    create: bool,
+) -> Option<&'static mut CaptureHome> {
     // SAFETY: the request, its ctx array (one slot per module) and its pool are live; the
-    // capture is pool memory of that request, reached only from this request's event-loop
-    // callbacks, so it lives as long as the request and is never aliased.
+    // capture lives until the pool's cleanup releases it, is reached only from this
+    // request's event-loop callbacks, so it lives as long as the request and is never
+    // aliased.
     unsafe {
         let slot = (*r).ctx.add(ctx_index());
         if !(*slot).is_null() {
-            return Some(&mut *((*slot) as *mut Capture));
+            return Some(&mut *((*slot) as *mut CaptureHome));
         }
         let pool = (*r).pool;
-        let ours: unsafe extern "C" fn(*mut c_void) = capture_marker;
+        let ours: unsafe extern "C" fn(*mut c_void) = release_capture;
         let mut cln = (*pool).cleanup;
         while !cln.is_null() {
             if (*cln).handler.is_some_and(|h| h as usize == ours as usize) && !(*cln).data.is_null()
             {
                 *slot = (*cln).data;
-                return Some(&mut *((*cln).data as *mut Capture));
+                return Some(&mut *((*cln).data as *mut CaptureHome));
             }
             cln = (*cln).next;
         }
         if !create {
             return None;
         }
-        const { assert!(core::mem::align_of::<Capture>() <= core::mem::size_of::<usize>()) };
-        let cln = ngx_pool_cleanup_add(pool, core::mem::size_of::<Capture>());
+        let cln = ngx_pool_cleanup_add(pool, 0);
         if cln.is_null() {
             return None;
         }
-        let data = (*cln).data as *mut Capture;
-        data.write(Capture::new());
-        (*cln).handler = Some(capture_marker);
-        *slot = data.cast();
-        Some(&mut *data)
+        let home = new_capture();
+        (*cln).data = home.cast();
+        (*cln).handler = Some(release_capture);
+        *slot = home.cast();
+        Some(&mut *home)
     }
 }
 
@@ -129,7 +108,7 @@ pub unsafe fn with_record<R>(
             return None;
         }
         let states = state_slice(r);
-        let capture = capture_of(r, false);
+        let capture = capture_of(r, false).map(|home| &home.capture);
         // Without a captured failure line, only a 5xx attempt status (an upstream
         // answer, or a next_upstream http_5xx) can make a record.
         if capture.is_none()
@@ -150,7 +129,7 @@ pub unsafe fn with_record<R>(
         )?;
         let mut event_buf = [TapEvent::default(); FEW];
         let events = match &capture {
-            // The lines live in this request's pool.
+            // The lines live in the capture's memory until the request's pool is destroyed.
             Some(c) => collect(
                 &mut event_buf,
                 pool,
@@ -198,7 +177,7 @@ pub unsafe fn with_record<R>(
             .and_then(|l| l.stderr());
 
         let line = RecordLine {
-            time: time.as_str(),
+            time: time.as_bytes(),
             pid: ngx_pid as u64,
             conn,
             request_id: request_id(r),

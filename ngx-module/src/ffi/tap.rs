@@ -22,7 +22,7 @@ use ngx::ffi::{
 
 use super::conf::MainConf;
 use super::guard;
-use super::request_state::{capture_of, RequestPool};
+use super::request_state::capture_of;
 use crate::attempt_phase::ConnState;
 use crate::capture::{is_stderr, worth_keeping, TapLine};
 
@@ -193,8 +193,8 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
     }
     // SAFETY: `r` is a live main request; its upstream_states array, if any, holds nelts
     // states; `u` is its live upstream.
-    let (capture, pool, attempt, conn) = unsafe {
-        let Some(capture) = capture_of(r, true) else {
+    let (home, attempt, conn) = unsafe {
+        let Some(home) = capture_of(r, true) else {
             return;
         };
         let states = (*r).upstream_states;
@@ -203,7 +203,7 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
         } else {
             Some((*states).nelts - 1)
         };
-        (capture, (*r).pool, attempt, conn_state(u))
+        (home, attempt, conn_state(u))
     };
     let kept = TapLine {
         attempt,
@@ -212,13 +212,12 @@ unsafe fn tap(log: *mut ngx_log_t, level: ngx_uint_t, line: &[u8]) {
         action,
         rest,
     };
-    // SAFETY: `pool` is the request's pool, where its capture lives.
+    // SAFETY: the capture's lines live in its own memory, alive as long as the capture.
     unsafe {
-        let mut arena = RequestPool::new(pool);
         if stderr {
-            capture.set_stderr(&mut arena, &kept);
+            home.capture.set_stderr(&mut home.memory, &kept);
         } else {
-            capture.push(&mut arena, &kept);
+            home.capture.push(&mut home.memory, &kept);
         }
     }
 }
