@@ -130,15 +130,23 @@ impl BlockPool {
         BlockPool { free: Vec::new() }
     }
 
-    /// A block of at least `words` words (a reused one when it is a standard size).
-    pub fn take(&mut self, words: usize) -> Box<[u64]> {
-        if words <= BLOCK_WORDS {
+    /// A block of at least `words` words (a reused one when it is a standard size);
+    /// `None` when the memory cannot be had. Fallible, as NGINX's own allocations are:
+    /// a failed allocation in Rust would abort the worker, and a storm is when memory
+    /// runs short.
+    pub fn take(&mut self, words: usize) -> Option<Box<[u64]>> {
+        let words = if words <= BLOCK_WORDS {
             if let Some(b) = self.free.pop() {
-                return b;
+                return Some(b);
             }
-            return vec![0; BLOCK_WORDS].into_boxed_slice();
-        }
-        vec![0; words].into_boxed_slice()
+            BLOCK_WORDS
+        } else {
+            words
+        };
+        let mut block: Vec<u64> = Vec::new();
+        block.try_reserve_exact(words).ok()?;
+        block.resize(words, 0);
+        Some(block.into_boxed_slice())
     }
 
     /// Takes `block` back: kept for reuse when it is a standard one and fewer than
@@ -437,27 +445,39 @@ mod tests {
     #[test]
     fn blocks_are_reused_and_the_free_list_is_bounded() {
         let mut pool = BlockPool::new();
-        let a = pool.take(10);
+        let a = pool.take(10).unwrap();
         assert_eq!(a.len(), BLOCK_WORDS);
         let addr = a.as_ptr();
         pool.give(a);
         assert_eq!(pool.free_blocks(), 1);
         // The same block comes back for the next request.
-        let b = pool.take(BLOCK_WORDS);
+        let b = pool.take(BLOCK_WORDS).unwrap();
         assert_eq!(b.as_ptr(), addr);
         assert_eq!(pool.free_blocks(), 0);
         // A large line gets a block of its own size, freed when given back.
-        let big = pool.take(BLOCK_WORDS + 1);
+        let big = pool.take(BLOCK_WORDS + 1).unwrap();
         assert_eq!(big.len(), BLOCK_WORDS + 1);
         pool.give(big);
         assert_eq!(pool.free_blocks(), 0);
         // A storm of concurrent captures leaves at most KEPT_BLOCKS behind.
-        let many: Vec<_> = (0..KEPT_BLOCKS + 10).map(|_| pool.take(1)).collect();
+        let many: Vec<_> = (0..KEPT_BLOCKS + 10)
+            .map(|_| pool.take(1).unwrap())
+            .collect();
         for block in many {
             pool.give(block);
         }
         pool.give(b);
         assert_eq!(pool.free_blocks(), KEPT_BLOCKS);
+    }
+
+    #[test]
+    fn a_block_that_cannot_be_had_is_none_not_an_abort() {
+        let mut pool = BlockPool::new();
+        // More than the address space: refused up front, as an exhausted heap refuses.
+        assert!(pool.take(usize::MAX / 4).is_none());
+        assert!(pool.take(1 << 60).is_none());
+        // The pool still works after.
+        assert_eq!(pool.take(1).map(|b| b.len()), Some(BLOCK_WORDS));
     }
 
     /// Word-aligned allocations kept until the test ends; counts the bytes handed out.

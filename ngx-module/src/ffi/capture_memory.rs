@@ -45,13 +45,14 @@ pub struct CaptureHome {
 const _: () = assert!(core::mem::align_of::<CaptureHome>() <= 8);
 const _: () = assert!(LINK_WORDS * 8 + size_of::<CaptureHome>() <= BLOCK_WORDS * 8);
 
-/// A block of at least `words` words from this worker's pool, with its link written.
-fn take_block(words: usize) -> *mut Link {
-    let block = BLOCKS
-        .try_with(|b| b.try_borrow_mut().ok().map(|mut b| b.take(words)))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| BlockPool::new().take(words));
+/// A block of at least `words` words from this worker's pool, with its link written;
+/// `None` when out of memory.
+fn take_block(words: usize) -> Option<*mut Link> {
+    let block = match BLOCKS.try_with(|b| b.try_borrow_mut().ok().map(|mut b| b.take(words))) {
+        Ok(Some(taken)) => taken?,
+        // The worker's pool is not reachable (thread teardown): a block of its own.
+        _ => BlockPool::new().take(words)?,
+    };
     let len = block.len();
     let link = Box::into_raw(block).cast::<u64>().cast::<Link>();
     // SAFETY: the block has at least LINK_WORDS words (every block does: BLOCK_WORDS or
@@ -62,7 +63,7 @@ fn take_block(words: usize) -> *mut Link {
             words: len,
         })
     };
-    link
+    Some(link)
 }
 
 /// Returns a block `take_block` made.
@@ -86,10 +87,13 @@ unsafe fn give_back(link: *mut Link) {
 }
 
 impl CaptureMemory {
-    /// Adds a block for at least `bytes` bytes and makes it the current one.
-    fn grow(&mut self, bytes: usize) {
+    /// Adds a block for at least `bytes` bytes and makes it the current one; false
+    /// when out of memory (the current block stays).
+    fn grow(&mut self, bytes: usize) -> bool {
         let words = (LINK_WORDS + bytes.div_ceil(8)).max(BLOCK_WORDS);
-        let link = take_block(words);
+        let Some(link) = take_block(words) else {
+            return false;
+        };
         // SAFETY: `link` is a fresh block of its `words` words (take_block).
         unsafe {
             (*link).next = self.blocks;
@@ -98,14 +102,15 @@ impl CaptureMemory {
             self.at = base.add(LINK_WORDS).cast();
             self.end = base.add((*link).words).cast();
         }
+        true
     }
 }
 
 impl Arena for CaptureMemory {
     fn alloc(&mut self, size: usize) -> *mut u8 {
         let size = size.next_multiple_of(8);
-        if (self.end as usize) - (self.at as usize) < size {
-            self.grow(size);
+        if (self.end as usize) - (self.at as usize) < size && !self.grow(size) {
+            return ptr::null_mut();
         }
         let p = self.at;
         // SAFETY: `size` bytes fit between `at` and `end` of the current block (checked,
@@ -115,14 +120,18 @@ impl Arena for CaptureMemory {
     }
 }
 
-/// A new capture in a block of its own. Release it with [`release_capture`].
+/// A new capture in a block of its own, NULL when out of memory (the request then
+/// goes without one, as with any other allocation NGINX refuses). Release it with
+/// [`release_capture`].
 pub fn new_capture() -> *mut CaptureHome {
     let mut memory = CaptureMemory {
         blocks: ptr::null_mut(),
         at: ptr::null_mut(),
         end: ptr::null_mut(),
     };
-    memory.grow(size_of::<CaptureHome>());
+    if !memory.grow(size_of::<CaptureHome>()) {
+        return ptr::null_mut();
+    }
     let home = memory.alloc(size_of::<CaptureHome>()).cast::<CaptureHome>();
     // SAFETY: `home` is word-aligned room for a CaptureHome in the block just made.
     unsafe {

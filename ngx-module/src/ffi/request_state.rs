@@ -67,6 +67,10 @@ pub unsafe fn capture_of(
             return None;
         }
         let home = new_capture();
+        if home.is_null() {
+            // Out of memory: the cleanup stays, a no-op without handler or data.
+            return None;
+        }
         (*cln).data = home.cast();
         (*cln).handler = Some(release_capture);
         *slot = home.cast();
