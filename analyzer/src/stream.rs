@@ -550,9 +550,9 @@ pub fn failure_from_record(rec: records::Record, time: EpochMs, evidence: Eviden
 
 /// Items handed from a reader thread to the merge in batches, so that the channel
 /// costs little per line.
-const BATCH: usize = 512;
+const BATCH: usize = 256;
 /// Batches in flight per reader: bounds the memory between the threads.
-const BATCHES_IN_FLIGHT: usize = 8;
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// A source read and parsed on its own thread: reading, decompressing and parsing
 /// run beside joining and classifying (two cores in CI and on the benchmark host).

@@ -15,7 +15,7 @@ use super::{Classified, Report, RunInfo, Summary};
 
 /// Failures in flight between the classifier and the writer: enough to ride out a
 /// slow write, few enough that memory stays flat.
-const IN_FLIGHT: usize = 256;
+const IN_FLIGHT: usize = 64;
 
 type Inner<'a> = Box<dyn Report + Send + 'a>;
 
