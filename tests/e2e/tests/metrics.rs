@@ -286,6 +286,26 @@ fn promtool(lab: &Lab, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A scrape once it counts every record in `recs` (the last one after 10 s, for the
+/// caller's comparison to show). A worker writes a record and then counts it: a scrape
+/// served by the other worker in between sees the record but not yet its count (seen
+/// under memcheck, where that moment lasts).
+fn scrape_counted(port: u16, recs: &[Value]) -> Result<String, String> {
+    let want = expected_from_records(recs);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(port)?;
+        let got: BTreeMap<String, u64> = samples(&text)?
+            .into_iter()
+            .filter(|(k, _)| FAMILIES.iter().any(|f| k.starts_with(&format!("{f}{{"))))
+            .collect();
+        if got == want || std::time::Instant::now() > deadline {
+            return Ok(text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn scrape(port: u16) -> Result<String, String> {
     let r = client::get(port, "/metrics")?;
     if r.status != 200 {
@@ -365,8 +385,8 @@ fn known_mix(flavour: &Flavour) -> TestResult {
     ] {
         expect_status(port, t, st)?;
     }
-    records::wait_for(&lab.records_path(), 4, Duration::from_secs(10))?;
-    let before = samples(&scrape(port)?)?;
+    let recs = records::wait_for(&lab.records_path(), 4, Duration::from_secs(10))?;
+    let before = samples(&scrape_counted(port, &recs)?)?;
     let old_workers = nginx.worker_pids();
     nginx.reload()?;
     // The new workers serve once the old ones are gone.
@@ -410,7 +430,7 @@ fn known_mix(flavour: &Flavour) -> TestResult {
     if recs.len() != 9 {
         return Err(format!("expected 9 records, got {}", recs.len()));
     }
-    let text = scrape(port)?;
+    let text = scrape_counted(port, &recs)?;
     let got: BTreeMap<String, u64> = samples(&text)?
         .into_iter()
         .filter(|(k, _)| FAMILIES.iter().any(|f| k.starts_with(&format!("{f}{{"))))
