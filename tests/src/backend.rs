@@ -225,13 +225,23 @@ impl HttpBackend {
         }
         match &self.addr {
             BackendAddr::Tcp(port) => {
-                if self.hold.is_none() {
-                    self.hold = hold_port(*port);
-                }
-                if crate::net::listening(*port) {
-                    return Err(format!(
-                        "something still listens on 127.0.0.1:{port} after the backend stopped"
-                    ));
+                // Another test's `free_port` (or a browser's debugging port) may bind the
+                // freed port for an instant before the hold takes it: only a listener
+                // that stays for a second breaks the premise.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                loop {
+                    if self.hold.is_none() {
+                        self.hold = hold_port(*port);
+                    }
+                    if !crate::net::listening(*port) {
+                        break;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        return Err(format!(
+                            "something still listens on 127.0.0.1:{port} after the backend stopped"
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             }
             BackendAddr::Unix(p) => {
