@@ -5,16 +5,16 @@
 
 use std::io::{self, Write};
 
+use clap::Parser;
+use gatelog_analyzer::analyze::{self, AnalyzeError};
+use gatelog_analyzer::cli::{Cli, Command};
+
 // Failures are built on reader threads and dropped on the joiner or the report
 // writer. glibc malloc serialises those cross-thread frees on its arena locks (a
 // third of the CPU on a failure-dense log, measured with perf); mimalloc returns
 // them to the owning thread's heap without a lock: half the wall time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
-use gatelog_analyzer::analyze::{self, AnalyzeError};
-use gatelog_analyzer::cli::{Cli, Command};
 
 fn main() {
     let cli = match Cli::try_parse() {

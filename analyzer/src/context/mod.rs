@@ -225,8 +225,8 @@ struct FpmIndex {
     max_children: Vec<usize>,
     /// Abnormal child exits (a signal other than SIGQUIT, or a non-zero code).
     deaths: Vec<usize>,
-    /// `executing too slow` and `execution timed out`, with their request path.
-    timers: Vec<(usize, Box<str>)>,
+    /// `executing too slow` and `execution timed out`.
+    timers: Vec<usize>,
     /// The same by the hash of their request path ([`path_key`]), each in time order:
     /// a 504 asks for its own path's timers, and a dense log has thousands of others
     /// in the window.
@@ -330,12 +330,12 @@ impl ContextIndex {
                 FpmEvent::SlowRequest(t) => {
                     let path = request_path(&t.request);
                     ix.timers_by_path.entry(path_key(path)).or_default().push(i);
-                    ix.timers.push((i, path.into()));
+                    ix.timers.push(i);
                 }
                 FpmEvent::ExecutionTimedOut(t) => {
                     let path = request_path(&t.request);
                     ix.timers_by_path.entry(path_key(path)).or_default().push(i);
-                    ix.timers.push((i, path.into()));
+                    ix.timers.push(i);
                     ix.execution_timeouts.push(i);
                     ix.execution_timeouts_by_pid
                         .entry(t.pid)
@@ -710,8 +710,7 @@ impl ContextIndex {
         path: Option<&str>,
     ) -> Option<&Timed<FpmEvent>> {
         let Some(want) = path else {
-            let (i, _) =
-                range_of(&self.fpm, &self.fpm_index.timers, |(i, _)| *i, from, to).first()?;
+            let i = range_of(&self.fpm, &self.fpm_index.timers, |&i| i, from, to).first()?;
             return Some(&self.fpm[*i]);
         };
         let of_path = self.fpm_index.timers_by_path.get(&path_key(want))?;

@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use gatelog_record::line::json_string;
-use serde::Serialize;
 
 use crate::input::stdin::Spool;
 use crate::model::Evidence;
@@ -57,21 +56,14 @@ impl SharedTable {
         }
     }
 
-    /// The index of `value` in the table, written to it when new.
-    pub fn index_of(&mut self, value: &impl Serialize) -> io::Result<u32> {
-        self.buf.clear();
-        serde_json::to_writer(&mut self.buf, value)?;
-        self.find_or_write()
-    }
-
-    /// [`Self::index_of`] for a piece of evidence.
+    /// The index of the piece of evidence `e` in the table, written to it when new.
     pub fn index_of_evidence(&mut self, e: &Evidence) -> io::Result<u32> {
         self.buf.clear();
         e.write_json(&mut self.buf);
         self.find_or_write()
     }
 
-    /// [`Self::index_of`] for a text.
+    /// The index of `text` in the table, written to it when new.
     pub fn index_of_text(&mut self, text: &str) -> io::Result<u32> {
         if let Some(i) = self.last_index.filter(|_| self.last_text == text) {
             return Ok(i);
@@ -203,9 +195,9 @@ mod tests {
     #[test]
     fn the_same_text_is_written_once() {
         let mut t = SharedTable::new();
-        assert_eq!(t.index_of(&"restart FPM").unwrap(), 0);
-        assert_eq!(t.index_of(&"raise pm.max_children").unwrap(), 1);
-        assert_eq!(t.index_of(&"restart FPM").unwrap(), 0);
+        assert_eq!(t.index_of_text("restart FPM").unwrap(), 0);
+        assert_eq!(t.index_of_text("raise pm.max_children").unwrap(), 1);
+        assert_eq!(t.index_of_text("restart FPM").unwrap(), 0);
         assert_eq!(
             table_text(&mut t),
             "\"restart FPM\",\n\"raise pm.max_children\""
@@ -218,17 +210,21 @@ mod tests {
         // Two generations of other texts; "fix" is used again in between.
         for n in 0..2 * REMEMBERED {
             if n % 1000 == 0 {
-                assert_eq!(t.index_of(&"fix").unwrap(), 0);
+                assert_eq!(t.index_of_text("fix").unwrap(), 0);
             }
-            t.index_of(&format!("reason {n}")).unwrap();
+            t.index_of_text(&format!("reason {n}")).unwrap();
         }
-        assert_eq!(t.index_of(&"fix").unwrap(), 0, "used in every generation");
+        assert_eq!(
+            t.index_of_text("fix").unwrap(),
+            0,
+            "used in every generation"
+        );
         for n in 0..REMEMBERED {
-            t.index_of(&format!("more {n}")).unwrap();
+            t.index_of_text(&format!("more {n}")).unwrap();
         }
         // "reason 0" was in a generation dropped since: written again, under an
         // index of its own.
-        let again = t.index_of(&"reason 0").unwrap() as usize;
+        let again = t.index_of_text("reason 0").unwrap() as usize;
         assert_eq!(again, 1 + 3 * REMEMBERED);
         let all: Vec<String> = serde_json::from_str(&format!("[{}]", table_text(&mut t))).unwrap();
         assert_eq!(all.len(), again + 1);
@@ -243,7 +239,6 @@ mod tests {
         assert_eq!(t.index_of_text("a").unwrap(), 0);
         assert_eq!(t.index_of_text("b").unwrap(), 1);
         assert_eq!(t.index_of_text("a").unwrap(), 0);
-        assert_eq!(t.index_of(&"b").unwrap(), 1);
         assert_eq!(table_text(&mut t), "\"a\",\n\"b\"");
     }
 
@@ -255,7 +250,6 @@ mod tests {
         assert_eq!(t.append_evidence(&e).unwrap(), 0);
         assert_eq!(t.index_of_evidence(&e).unwrap(), 1);
         assert_eq!(t.index_of_evidence(&e).unwrap(), 1);
-        assert_eq!(t.index_of(&e).unwrap(), 1);
         let entry = r#"{"source":"nginx","file":"error.log","line":3,"text":"own line"}"#;
         assert_eq!(table_text(&mut t), format!("{entry},\n{entry}"));
     }

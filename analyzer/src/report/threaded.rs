@@ -6,9 +6,7 @@
 //! thread, so the output is byte for byte what the report writes unthreaded.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use super::{Classified, Report, RunInfo, Summary};
@@ -25,8 +23,6 @@ pub struct ThreadedReport<'scope, 'a> {
     /// The report when no writer runs: it could not be started, or it has stopped
     /// (after an error, or at the end).
     inner: Option<Inner<'a>>,
-    /// Set by the writer when a write failed: the classifier then stops reading.
-    failed: Arc<AtomicBool>,
 }
 
 /// The report back from the writer, and how its writing went.
@@ -43,15 +39,14 @@ impl<'scope, 'a: 'scope> ThreadedReport<'scope, 'a> {
         // The report goes to the writer only once it runs: a failed spawn must not
         // take it along.
         let (give, take) = sync_channel::<Inner<'a>>(1);
-        let failed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&failed);
         let writer = std::thread::Builder::new()
             .name("gatelog-report".into())
             .spawn_scoped(scope, move || {
                 let mut inner = take.recv().ok()?;
                 for c in rx {
                     if let Err(e) = inner.failure(&c) {
-                        flag.store(true, Ordering::Release);
+                        // Returning drops the receiver: the next send fails, and the
+                        // classifier stops reading.
                         return Some((inner, Err(e)));
                     }
                 }
@@ -61,7 +56,6 @@ impl<'scope, 'a: 'scope> ThreadedReport<'scope, 'a> {
             tx: None,
             writer: None,
             inner: Some(inner),
-            failed: Arc::new(AtomicBool::new(false)),
         };
         let Ok(writer) = writer else {
             return unthreaded(inner);
@@ -75,7 +69,6 @@ impl<'scope, 'a: 'scope> ThreadedReport<'scope, 'a> {
             tx: Some(tx),
             writer: Some(writer),
             inner: None,
-            failed,
         }
     }
 
@@ -105,9 +98,6 @@ impl<'scope, 'a: 'scope> Report for ThreadedReport<'scope, 'a> {
     }
 
     fn failure_owned(&mut self, c: Classified) -> io::Result<()> {
-        if self.failed.load(Ordering::Acquire) {
-            return self.stop();
-        }
         if let Some(tx) = &self.tx {
             if tx.send(c).is_ok() {
                 return Ok(());
